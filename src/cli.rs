@@ -1,0 +1,238 @@
+//! The command line: arguments, logging, the runtime, and exit codes.
+//! `main` stays thin; each subcommand returns the process's exit code.
+
+use std::fmt::Write as _;
+use std::num::NonZeroUsize;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand};
+
+use crate::config;
+use crate::exec::fdlimit;
+use crate::plan::{OutputSpec, Plan, Program, StdinSpec};
+use crate::report::human::{Human, Mode};
+use crate::report::json;
+use crate::sched::{self, RunOptions, Stop};
+
+/// Exit code for invalid input (a bad job file, bad arguments).
+pub const EXIT_INVALID: u8 = 2;
+
+#[derive(Parser, Debug)]
+#[command(name = "drover", version, about = "Run many child processes at once and say exactly what happened to each.")]
+struct Cli {
+    /// More logging on stderr (-v info, -vv debug, -vvv trace); RUST_LOG also works.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the jobs of a job file.
+    ///
+    /// Exit code: 0 every job succeeded, 1 some job did not, 2 invalid input,
+    /// 130 interrupted by SIGINT, 143 by SIGTERM.
+    Run(RunArgs),
+    /// Validate a job file and print the expanded plan; runs nothing.
+    Check(CheckArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct RunArgs {
+    /// The job file (TOML).
+    file: PathBuf,
+    /// Write the JSON report to FILE, or to stdout with `-`.
+    #[arg(long, value_name = "FILE")]
+    report: Option<PathBuf>,
+    /// Print nothing but errors (no progress, job lines or summary).
+    #[arg(short, long)]
+    quiet: bool,
+    /// Override `[run] max_parallel` (0 = unlimited).
+    #[arg(short = 'j', long, value_name = "N")]
+    max_parallel: Option<usize>,
+    /// Override `[run] fail_fast`: the first failure stops the run.
+    #[arg(long)]
+    fail_fast: bool,
+}
+
+#[derive(clap::Args, Debug)]
+struct CheckArgs {
+    /// The job file (TOML).
+    file: PathBuf,
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbose);
+    let code = match cli.command {
+        Command::Run(args) => run(args),
+        Command::Check(args) => check(args),
+    };
+    ExitCode::from(code)
+}
+
+fn init_logging(verbose: u8) {
+    use tracing_subscriber::EnvFilter;
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        2 => "debug",
+        _ => "trace",
+    };
+    let filter = match std::env::var("RUST_LOG") {
+        Ok(v) if verbose == 0 && !v.is_empty() => EnvFilter::new(v),
+        _ => EnvFilter::new(format!("drover={default},warn")),
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+}
+
+fn load(file: &std::path::Path) -> Result<Plan, u8> {
+    config::load(file).map_err(|e| {
+        eprintln!("{e}");
+        EXIT_INVALID
+    })
+}
+
+fn run(args: RunArgs) -> u8 {
+    let mut plan = match load(&args.file) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    if let Some(n) = args.max_parallel {
+        plan.max_parallel = NonZeroUsize::new(n);
+    }
+    if args.fail_fast {
+        plan.fail_fast = true;
+    }
+    let plan = Arc::new(plan);
+    let nofile_limit = fdlimit::raise_nofile_limit();
+
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: failed to start the runtime: {e}");
+            return 1;
+        }
+    };
+    let mut human = Human::new(Mode::detect(args.quiet), plan.clone());
+    let outcome = runtime.block_on(async {
+        let interrupts = match sched::signal::listen() {
+            Ok(rx) => rx,
+            Err(e) => {
+                tracing::warn!("cannot listen for SIGINT/SIGTERM: {e}");
+                tokio::sync::mpsc::unbounded_channel().1
+            }
+        };
+        sched::run(plan.clone(), RunOptions { nofile_limit }, &mut human, interrupts).await
+    });
+    let stopped = match outcome.stop {
+        Some(Stop::Interrupted(i)) => Some(format!("interrupted by {}", i.name())),
+        Some(Stop::FailFast) => Some("fail_fast: a job did not succeed".to_string()),
+        None => None,
+    };
+    human.finish(&outcome.results, outcome.duration, stopped.as_deref());
+
+    let mut code = match outcome.stop {
+        Some(Stop::Interrupted(i)) => i.exit_code(),
+        _ if outcome.results.iter().all(|r| r.status == crate::outcome::Status::Succeeded) => 0,
+        _ => 1,
+    };
+    if let Some(target) = &args.report {
+        let text = json::render(&plan, &outcome.results, outcome.started_at, outcome.duration);
+        if let Err(e) = json::write(target, &text) {
+            eprintln!("error: {e:#}");
+            if code == 0 {
+                code = 1;
+            }
+        }
+    }
+    // Jobs' processes are all reaped; do not wait for stray blocking tasks.
+    runtime.shutdown_background();
+    code
+}
+
+fn check(args: CheckArgs) -> u8 {
+    let plan = match load(&args.file) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    print!("{}", describe_plan(&plan));
+    0
+}
+
+/// The expanded plan, as `drover check` prints it.
+pub fn describe_plan(plan: &Plan) -> String {
+    let mut out = String::new();
+    let parallel = plan.max_parallel.map_or("unlimited".to_string(), |n| n.to_string());
+    let _ = writeln!(
+        out,
+        "{}: {} job{} in {} unit{}; max_parallel = {parallel}, fail_fast = {}",
+        plan.file.display(),
+        plan.jobs.len(),
+        if plan.jobs.len() == 1 { "" } else { "s" },
+        plan.units.len(),
+        if plan.units.len() == 1 { "" } else { "s" },
+        plan.fail_fast
+    );
+    for job in &plan.jobs {
+        let _ = writeln!(out, "\n[{}]", job.name);
+        match &job.program {
+            Program::Argv(argv) => {
+                let _ = writeln!(out, "  cmd      = {argv:?}");
+            }
+            Program::Shell(sh) => {
+                let _ = writeln!(out, "  sh       = {sh:?}");
+            }
+        }
+        match &job.stdin {
+            StdinSpec::Null => {}
+            StdinSpec::Bytes(b) => {
+                let _ = writeln!(out, "  stdin    = {} bytes", b.len());
+            }
+            StdinSpec::File(p) => {
+                let _ = writeln!(out, "  stdin    = file {}", p.display());
+            }
+            StdinSpec::From(j) => {
+                let _ = writeln!(out, "  stdin    = from {}", plan.jobs[*j].name);
+            }
+        }
+        for (key, spec) in [("stdout", &job.stdout), ("stderr", &job.stderr)] {
+            let text = match spec {
+                OutputSpec::Capture => continue,
+                OutputSpec::Null => "null".to_string(),
+                OutputSpec::Inherit => "inherit".to_string(),
+                OutputSpec::File { path, append } => {
+                    format!("file {}{}", path.display(), if *append { " (append)" } else { "" })
+                }
+                OutputSpec::Pipe(j) => format!("pipe to {}", plan.jobs[*j].name),
+            };
+            let _ = writeln!(out, "  {key:<8} = {text}");
+        }
+        if !job.needs.is_empty() {
+            let names: Vec<&str> = job.needs.iter().map(|&n| plan.jobs[n].name.as_str()).collect();
+            let _ = writeln!(out, "  needs    = {}", names.join(", "));
+        }
+        if let Some(t) = job.timeout {
+            let _ = writeln!(out, "  timeout  = {} (kill_grace {})", humantime::format_duration(t), humantime::format_duration(job.kill_grace));
+        }
+        if job.retries > 0 {
+            let _ = writeln!(out, "  retries  = {} (retry_delay {})", job.retries, humantime::format_duration(job.retry_delay));
+        }
+        if job.ok_codes != [0] {
+            let _ = writeln!(out, "  ok_codes = {:?}", job.ok_codes);
+        }
+        let _ = writeln!(out, "  cwd      = {}", job.cwd.display());
+        if !job.env.is_empty() {
+            let env: Vec<String> = job.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            let _ = writeln!(out, "  env      = {}", env.join(" "));
+        }
+    }
+    out
+}

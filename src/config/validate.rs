@@ -1,0 +1,639 @@
+//! Raw job file → validated `Plan`: defaults merged, matrices expanded,
+//! placeholders filled, names checked, `needs` and `from` resolved, the
+//! graph checked for cycles. Every problem is collected, not just the first.
+
+use std::collections::{BTreeMap, HashMap};
+use std::num::NonZeroUsize;
+use std::ops::Range;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::error::ConfigError;
+use super::raw::{JOB_ONLY_KEYS, RawFile, RawJob, Sp};
+use super::value::{self, RawOutput, RawStdin, span};
+use crate::plan::graph::{self, GraphError};
+use crate::plan::matrix::{self, Combination};
+use crate::plan::{
+    DEFAULT_CAPTURE_LIMIT, DEFAULT_KILL_GRACE, JobName, JobSpec, OutputSpec, Plan, Program, StdinSpec, cpus,
+};
+
+type Span = Option<Range<usize>>;
+
+/// Settings a job may inherit from `[defaults]`.
+#[derive(Debug, Default, Clone)]
+struct Settings {
+    timeout: Option<Duration>,
+    kill_grace: Option<Duration>,
+    retries: Option<u32>,
+    retry_delay: Option<Duration>,
+    ok_codes: Option<Vec<i32>>,
+    env: Vec<(String, String)>,
+    cwd: Option<String>,
+    capture_limit: Option<usize>,
+    stdout: Option<RawOutput>,
+    stderr: Option<RawOutput>,
+}
+
+fn take<T>(errs: &mut Vec<ConfigError>, r: Result<T, ConfigError>) -> Option<T> {
+    r.map_err(|e| errs.push(e)).ok()
+}
+
+fn settings(raw: &RawJob, errs: &mut Vec<ConfigError>) -> Settings {
+    let mut s = Settings::default();
+    s.timeout = raw.timeout.as_ref().and_then(|v| take(errs, value::duration(v, "timeout")));
+    s.kill_grace = raw.kill_grace.as_ref().and_then(|v| take(errs, value::duration(v, "kill_grace")));
+    s.retry_delay = raw.retry_delay.as_ref().and_then(|v| take(errs, value::duration(v, "retry_delay")));
+    s.capture_limit = raw.capture_limit.as_ref().and_then(|v| take(errs, value::size(v, "capture_limit")));
+    s.stdout = raw.stdout.as_ref().and_then(|v| take(errs, value::output(v, "stdout")));
+    s.stderr = raw.stderr.as_ref().and_then(|v| take(errs, value::output(v, "stderr")));
+    s.retries = raw.retries.as_ref().and_then(|v| {
+        take(errs, u32::try_from(*v.get_ref()).map_err(|_| {
+            ConfigError::new(format!("{} is not a number of retries", v.get_ref()))
+                .at(span(v))
+                .key("retries")
+                .help("write a whole number from 0 up, e.g. `retries = 2`")
+        }))
+    });
+    s.ok_codes = raw.ok_codes.as_ref().and_then(|codes| {
+        let mut out = Vec::new();
+        for c in codes.get_ref() {
+            match u8::try_from(*c.get_ref()) {
+                Ok(code) => out.push(i32::from(code)),
+                Err(_) => {
+                    take::<()>(errs, Err(ConfigError::new(format!("{} is not an exit code", c.get_ref()))
+                        .at(span(c))
+                        .key("ok_codes")
+                        .help("exit codes are whole numbers from 0 to 255, e.g. `ok_codes = [0, 1]`")));
+                }
+            }
+        }
+        if out.is_empty() && codes.get_ref().is_empty() {
+            take::<()>(errs, Err(ConfigError::new("`ok_codes` is empty, so the job could never succeed")
+                .at(span(codes))
+                .key("ok_codes")
+                .help("list the exit codes that count as success, e.g. `ok_codes = [0]`")));
+        }
+        Some(out)
+    });
+    if let Some(env) = &raw.env {
+        for (k, v) in env.get_ref() {
+            match value::scalar_string(v.get_ref()) {
+                Some(text) => s.env.push((k.clone(), text)),
+                None => errs.push(
+                    ConfigError::new(format!("the value of `{k}` must be a string"))
+                        .at(span(v))
+                        .key("env")
+                        .help(format!("write `env = {{ {k} = \"value\" }}`")),
+                ),
+            }
+        }
+    }
+    s.cwd = raw.cwd.as_ref().map(|c| c.get_ref().clone());
+    s
+}
+
+/// A `[[job]]` before matrix expansion.
+struct Template<'a> {
+    raw: &'a RawJob,
+    name: String,
+    name_span: Span,
+    program: Option<Program>,
+    stdin: Option<RawStdin>,
+    matrix: Vec<(String, Vec<String>)>,
+    settings: Settings,
+}
+
+/// One expanded job, with what is needed to resolve and to report errors.
+struct Expanded {
+    template: usize,
+    spec: JobSpec,
+    needs: Vec<(String, Span)>,
+    from: Option<String>,
+}
+
+pub(super) fn plan(file: &Path, source: &str, base: &Path, raw: RawFile) -> Result<Plan, Vec<ConfigError>> {
+    let mut errs = Vec::new();
+
+    let max_parallel = match &raw.run.max_parallel {
+        None => Some(cpus()),
+        Some(v) => match usize::try_from(*v.get_ref()) {
+            Ok(0) => None,
+            Ok(n) => NonZeroUsize::new(n),
+            Err(_) => {
+                errs.push(
+                    ConfigError::new(format!("{} is not a number of jobs", v.get_ref()))
+                        .at(span(v))
+                        .key("max_parallel")
+                        .help("write a whole number: `max_parallel = 8`, or 0 for no limit"),
+                );
+                None
+            }
+        },
+    };
+    let fail_fast = raw.run.fail_fast.unwrap_or(false);
+
+    if let Some(p) = &raw.pipeline {
+        errs.push(
+            ConfigError::new("`[[pipeline]]` is not supported by this version of drover")
+                .at(span(p))
+                .help("run the stages as jobs joined by `stdin = { from = \"job\" }` for now"),
+        );
+    }
+
+    let defaults = match &raw.defaults {
+        Some(d) => {
+            for key in JOB_ONLY_KEYS {
+                if let Some(sp) = job_key_span(d, key) {
+                    errs.push(
+                        ConfigError::new(format!("`{key}` belongs to one job, not to [defaults]"))
+                            .at(Some(sp))
+                            .key(*key)
+                            .help(format!("move `{key}` into the [[job]] tables that need it")),
+                    );
+                }
+            }
+            settings(d, &mut errs)
+        }
+        None => Settings::default(),
+    };
+
+    if raw.job.is_empty() && errs.is_empty() {
+        errs.push(
+            ConfigError::new("the file has no jobs")
+                .at(Some(0..0))
+                .help("add a job:\n\n    [[job]]\n    name = \"hello\"\n    cmd = [\"echo\", \"hello\"]"),
+        );
+    }
+
+    // 1. Templates.
+    let mut templates = Vec::new();
+    for (i, rj) in raw.job.iter().enumerate() {
+        if let Some(t) = template(source, i, rj, &mut errs) {
+            templates.push(t);
+        }
+    }
+
+    // 2. Expansion.
+    let mut expanded: Vec<Expanded> = Vec::new();
+    for (ti, t) in templates.iter().enumerate() {
+        expand(ti, t, &defaults, base, &mut expanded, &mut errs);
+    }
+    if !errs.is_empty() {
+        return Err(errs);
+    }
+
+    // 3. Names: unique across the file.
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    for (i, e) in expanded.iter().enumerate() {
+        if let Some(&first) = seen.get(e.spec.name.as_str()) {
+            let first_t = &templates[expanded[first].template];
+            let (line, _) = super::error::line_col(source, first_t.name_span.clone().map_or(0, |s| s.start));
+            errs.push(
+                ConfigError::new(format!("the name `{}` is used twice", e.spec.name))
+                    .at(templates[e.template].name_span.clone())
+                    .job(e.spec.name.as_str())
+                    .key("name")
+                    .help(format!("the first job of that name is at line {line}; give this one another name")),
+            );
+        } else {
+            seen.insert(e.spec.name.as_str().to_string(), i);
+        }
+    }
+    if !errs.is_empty() {
+        return Err(errs);
+    }
+
+    // 4. needs and from.
+    let names: Vec<JobName> = expanded.iter().map(|e| e.spec.name.clone()).collect();
+    let mut consumer_of: HashMap<usize, usize> = HashMap::new();
+    for i in 0..expanded.len() {
+        let t = &templates[expanded[i].template];
+        let mut needs = Vec::new();
+        for (pattern, sp) in &expanded[i].needs {
+            match graph::resolve_need(&names, pattern, i) {
+                Ok(found) => needs.extend(found),
+                Err(why) => {
+                    let mut e = ConfigError::new(why)
+                        .at(sp.clone())
+                        .job(names[i].as_str())
+                        .key("needs");
+                    e = match super::error::nearest(pattern, names.iter().map(JobName::as_str)) {
+                        Some(near) => e.help(format!("did you mean `{near}`?")),
+                        None => e.help("name a job of this file, or a glob such as `build-*`"),
+                    };
+                    errs.push(e);
+                }
+            }
+        }
+        needs.sort_unstable();
+        needs.dedup();
+        expanded[i].spec.needs = needs;
+
+        if let Some(src) = expanded[i].from.clone() {
+            let sp = t.raw.stdin.as_ref().map(|s| s.span());
+            match names.iter().position(|n| n.as_str() == src) {
+                None => {
+                    let mut e = ConfigError::new(format!("stdin is `from` the job `{src}`, but no job has that name"))
+                        .at(sp)
+                        .job(names[i].as_str())
+                        .key("stdin");
+                    if let Some(near) = super::error::nearest(&src, names.iter().map(JobName::as_str)) {
+                        e = e.help(format!("did you mean `{near}`?"));
+                    }
+                    errs.push(e);
+                }
+                Some(s) if s == i => errs.push(
+                    ConfigError::new("a job cannot read its own stdout")
+                        .at(sp)
+                        .job(names[i].as_str())
+                        .key("stdin")
+                        .help("name another job in `stdin = { from = ... }`"),
+                ),
+                Some(s) => {
+                    if let Some(&other) = consumer_of.get(&s) {
+                        errs.push(
+                            ConfigError::new(format!(
+                                "the stdout of `{src}` already goes to `{}`; a job's stdout can feed only one job",
+                                names[other]
+                            ))
+                            .at(sp.clone())
+                            .job(names[i].as_str())
+                            .key("stdin")
+                            .help(format!("add `tee` to `{src}` and write to files, or run `{src}` twice")),
+                        );
+                        continue;
+                    }
+                    let src_t = &templates[expanded[s].template];
+                    if let Some(out) = &src_t.raw.stdout {
+                        errs.push(
+                            ConfigError::new(format!(
+                                "`{src}` sets `stdout`, but its stdout goes to `{}` through `stdin.from`",
+                                names[i]
+                            ))
+                            .at(Some(out.span()))
+                            .job(names[s].as_str())
+                            .key("stdout")
+                            .help(format!("remove `stdout` from `{src}`")),
+                        );
+                        continue;
+                    }
+                    consumer_of.insert(s, i);
+                    expanded[i].spec.stdin = StdinSpec::From(s);
+                    expanded[s].spec.stdout = OutputSpec::Pipe(i);
+                }
+            }
+        }
+    }
+    if !errs.is_empty() {
+        return Err(errs);
+    }
+
+    let jobs: Vec<JobSpec> = expanded.into_iter().map(|e| e.spec).collect();
+    match graph::build_units(&jobs) {
+        Ok((units, unit_of)) => Ok(Plan {
+            file: file.to_path_buf(),
+            max_parallel,
+            fail_fast,
+            jobs,
+            units,
+            unit_of,
+        }),
+        Err(GraphError::NeedsWithinPipe { job, needed }) => Err(vec![
+            ConfigError::new(format!(
+                "`{}` needs `{}`, but they are joined by a pipe and start together",
+                jobs[job].name, jobs[needed].name
+            ))
+            .job(jobs[job].name.as_str())
+            .key("needs")
+            .help(format!("remove `{}` from `needs`", jobs[needed].name)),
+        ]),
+        Err(GraphError::Cycle(path)) => {
+            let shown: Vec<&str> = path.iter().map(|&j| jobs[j].name.as_str()).collect();
+            Err(vec![
+                ConfigError::new(format!("the jobs need each other in a cycle: {}", shown.join(" → ")))
+                    .job(shown[0])
+                    .key("needs")
+                    .help("remove one of these `needs` so that some job can start first"),
+            ])
+        }
+    }
+}
+
+/// The span of `key` in a raw job, if the key is present.
+fn job_key_span(j: &RawJob, key: &str) -> Span {
+    match key {
+        "name" => j.name.as_ref().map(Sp::span),
+        "cmd" => j.cmd.as_ref().map(Sp::span),
+        "sh" => j.sh.as_ref().map(Sp::span),
+        "matrix" => j.matrix.as_ref().map(Sp::span),
+        "needs" => j.needs.as_ref().map(Sp::span),
+        "stdin" => j.stdin.as_ref().map(Sp::span),
+        _ => None,
+    }
+}
+
+/// The byte offset of the `index`th `[[job]]` header.
+pub(super) fn job_header_span(source: &str, index: usize) -> Span {
+    let mut offset = 0;
+    let mut seen = 0;
+    for line in source.split_inclusive('\n') {
+        if line.trim_start().starts_with("[[job]]") {
+            if seen == index {
+                let start = offset + (line.len() - line.trim_start().len());
+                return Some(start..start + "[[job]]".len());
+            }
+            seen += 1;
+        }
+        offset += line.len();
+    }
+    None
+}
+
+fn template<'a>(source: &str, index: usize, rj: &'a RawJob, errs: &mut Vec<ConfigError>) -> Option<Template<'a>> {
+    let header = job_header_span(source, index);
+    let before = errs.len();
+    let (name, name_span) = match &rj.name {
+        Some(n) => (n.get_ref().clone(), Some(n.span())),
+        None => {
+            errs.push(
+                ConfigError::new(format!("job #{} has no `name`", index + 1))
+                    .at(header.clone())
+                    .key("name")
+                    .help("add `name = \"...\"`, unique in the file, e.g. `name = \"build\"`"),
+            );
+            (format!("#{}", index + 1), header.clone())
+        }
+    };
+    let program = match (&rj.cmd, &rj.sh) {
+        (Some(_), Some(sh)) => {
+            errs.push(
+                ConfigError::new("the job has both `cmd` and `sh`")
+                    .at(Some(sh.span()))
+                    .job(&name)
+                    .key("sh")
+                    .help("keep `cmd` (an argv, no shell) or `sh` (a /bin/sh -c string), not both"),
+            );
+            None
+        }
+        (None, None) => {
+            errs.push(
+                ConfigError::new("the job has neither `cmd` nor `sh`")
+                    .at(name_span.clone())
+                    .job(&name)
+                    .help("add `cmd = [\"program\", \"arg\"]` or `sh = \"shell command\"`"),
+            );
+            None
+        }
+        (Some(cmd), None) => {
+            if cmd.get_ref().is_empty() {
+                errs.push(
+                    ConfigError::new("`cmd` is empty")
+                        .at(Some(cmd.span()))
+                        .job(&name)
+                        .key("cmd")
+                        .help("name the program and its arguments: `cmd = [\"echo\", \"hi\"]`"),
+                );
+                None
+            } else if cmd.get_ref()[0].get_ref().is_empty() {
+                errs.push(
+                    ConfigError::new("the program name in `cmd` is empty")
+                        .at(Some(cmd.get_ref()[0].span()))
+                        .job(&name)
+                        .key("cmd")
+                        .help("the first element of `cmd` is the program to run"),
+                );
+                None
+            } else {
+                Some(Program::Argv(cmd.get_ref().iter().map(|a| a.get_ref().clone()).collect()))
+            }
+        }
+        (None, Some(sh)) => Some(Program::Shell(sh.get_ref().clone())),
+    };
+    let stdin = rj.stdin.as_ref().and_then(|v| {
+        value::stdin(v)
+            .map_err(|e| errs.push(e.job(&name)))
+            .ok()
+    });
+    let mut matrix = Vec::new();
+    if let Some(m) = &rj.matrix {
+        if m.get_ref().is_empty() {
+            errs.push(
+                ConfigError::new("`matrix` has no keys")
+                    .at(Some(m.span()))
+                    .job(&name)
+                    .key("matrix")
+                    .help("write `matrix = { n = [\"1\", \"2\"] }`, or remove `matrix`"),
+            );
+        }
+        for (key, values) in m.get_ref() {
+            let valid_key = key.chars().next().is_some_and(|c| c == '_' || c.is_ascii_alphabetic())
+                && key.chars().all(|c| c == '_' || c.is_ascii_alphanumeric());
+            if !valid_key {
+                errs.push(
+                    ConfigError::new(format!("`{key}` cannot be a matrix key"))
+                        .at(Some(m.span()))
+                        .job(&name)
+                        .key("matrix")
+                        .help("matrix keys are identifiers: letters, digits and `_`, not starting with a digit"),
+                );
+                continue;
+            }
+            let list = match values {
+                toml::Value::Array(items) => items.iter().map(value::scalar_string).collect::<Option<Vec<_>>>(),
+                _ => None,
+            };
+            match list {
+                Some(list) if !list.is_empty() => matrix.push((key.clone(), list)),
+                _ => errs.push(
+                    ConfigError::new(format!("matrix key `{key}` must be a non-empty array of strings or numbers"))
+                        .at(Some(m.span()))
+                        .job(&name)
+                        .key("matrix")
+                        .help(format!("write `matrix = {{ {key} = [\"a\", \"b\"] }}`")),
+                ),
+            }
+        }
+    }
+    let settings = settings(rj, errs);
+    for e in &mut errs[before..] {
+        if e.job.is_none() {
+            e.job = Some(name.clone());
+        }
+    }
+    Some(Template {
+        raw: rj,
+        name,
+        name_span,
+        program,
+        stdin,
+        matrix,
+        settings,
+    })
+}
+
+/// The texts of a template that placeholders may appear in, with the key and
+/// span to blame.
+fn template_texts<'t>(t: &'t Template<'_>, env: &'t [(String, String)], cwd: &'t Option<String>) -> Vec<(&'t str, &'static str, Span)> {
+    let rj = t.raw;
+    let mut texts: Vec<(&str, &str, Span)> = vec![(t.name.as_str(), "name", t.name_span.clone())];
+    if let Some(cmd) = &rj.cmd {
+        texts.extend(cmd.get_ref().iter().map(|a| (a.get_ref().as_str(), "cmd", Some(a.span()))));
+    }
+    if let Some(sh) = &rj.sh {
+        texts.push((sh.get_ref().as_str(), "sh", Some(sh.span())));
+    }
+    let stdin_span = rj.stdin.as_ref().map(Sp::span);
+    match &t.stdin {
+        Some(RawStdin::Text(s) | RawStdin::File(s) | RawStdin::From(s)) => texts.push((s.as_str(), "stdin", stdin_span)),
+        None => {}
+    }
+    let env_span = rj.env.as_ref().map(Sp::span);
+    texts.extend(env.iter().map(|(_, v)| (v.as_str(), "env", env_span.clone())));
+    if let Some(c) = cwd {
+        texts.push((c.as_str(), "cwd", rj.cwd.as_ref().map(Sp::span)));
+    }
+    if let Some(needs) = &rj.needs {
+        texts.extend(needs.get_ref().iter().map(|n| (n.get_ref().as_str(), "needs", Some(n.span()))));
+    }
+    for (key, out) in [("stdout", &t.settings.stdout), ("stderr", &t.settings.stderr)] {
+        if let Some(RawOutput::File { path, .. }) = out {
+            let sp = if key == "stdout" { rj.stdout.as_ref() } else { rj.stderr.as_ref() };
+            texts.push((path.as_str(), key, sp.map(Sp::span)));
+        }
+    }
+    texts
+}
+
+fn expand(
+    ti: usize,
+    t: &Template<'_>,
+    defaults: &Settings,
+    base: &Path,
+    out: &mut Vec<Expanded>,
+    errs: &mut Vec<ConfigError>,
+) {
+    let s = &t.settings;
+    // Env: defaults first, the job's own keys win.
+    let mut env: BTreeMap<&str, &str> = BTreeMap::new();
+    for (k, v) in defaults.env.iter().chain(&s.env) {
+        env.insert(k, v);
+    }
+    let env: Vec<(String, String)> = env.into_iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let cwd = s.cwd.clone().or_else(|| defaults.cwd.clone());
+
+    let keys: Vec<&str> = t.matrix.iter().map(|(k, _)| k.as_str()).collect();
+    let mut ok = true;
+    for (text, key, sp) in template_texts(t, &env, &cwd) {
+        for ph in matrix::placeholders(text) {
+            if !keys.contains(&ph.as_str()) {
+                ok = false;
+                let help = if keys.is_empty() {
+                    format!("add `matrix = {{ {ph} = [\"...\"] }}` to the job, or write `{{{{{ph}}}}}` for literal braces")
+                } else {
+                    let near = super::error::nearest(&ph, keys.iter().copied())
+                        .map(|n| format!("did you mean `{{{n}}}`? "))
+                        .unwrap_or_default();
+                    format!("{near}the matrix keys are {}", keys.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", "))
+                };
+                errs.push(
+                    ConfigError::new(format!("the placeholder `{{{ph}}}` has no matrix key `{ph}`"))
+                        .at(sp.clone())
+                        .job(&t.name)
+                        .key(key)
+                        .help(help),
+                );
+            }
+        }
+    }
+    if !t.matrix.is_empty() && matrix::placeholders(&t.name).is_empty() {
+        ok = false;
+        errs.push(
+            ConfigError::new("a job with a `matrix` needs a placeholder in its name, or its names would repeat")
+                .at(t.name_span.clone())
+                .job(&t.name)
+                .key("name")
+                .help(format!("add a matrix key to the name, e.g. `name = \"{}-{{{}}}\"`", t.name, t.matrix[0].0)),
+        );
+    }
+    let Some(program) = &t.program else { return };
+    if !ok {
+        return;
+    }
+
+    let combos = matrix::combinations(&t.matrix);
+    let mut names_here: HashMap<String, (Combination, u32)> = HashMap::new();
+    for combo in &combos {
+        let mut name = matrix::fill(&t.name, combo);
+        // Repeated matrix values (`n = ["1", "1"]`) give the same name;
+        // number the repeats rather than reject the file.
+        if let Some((first_combo, count)) = names_here.get_mut(&name) {
+            if first_combo == combo {
+                *count += 1;
+                name = format!("{name}:{count}");
+            }
+        } else {
+            names_here.insert(name.clone(), (combo.clone(), 1));
+        }
+        let name = match JobName::parse(&name) {
+            Ok(n) => n,
+            Err(why) => {
+                errs.push(
+                    ConfigError::new(why)
+                        .at(t.name_span.clone())
+                        .job(&name)
+                        .key("name")
+                        .help("use only letters, digits, `_`, `.`, `:` and `-` in names and in the matrix values they use"),
+                );
+                continue;
+            }
+        };
+        let program = match program {
+            Program::Argv(argv) => Program::Argv(argv.iter().map(|a| matrix::fill(a, combo)).collect()),
+            Program::Shell(sh) => Program::Shell(matrix::fill(sh, combo)),
+        };
+        let (stdin, from) = match &t.stdin {
+            None => (StdinSpec::Null, None),
+            Some(RawStdin::Text(s)) => (StdinSpec::Bytes(Arc::from(matrix::fill(s, combo).into_bytes())), None),
+            Some(RawStdin::File(f)) => (StdinSpec::File(value::resolve_path(base, &matrix::fill(f, combo))), None),
+            Some(RawStdin::From(j)) => (StdinSpec::Null, Some(matrix::fill(j, combo))),
+        };
+        let output = |o: &Option<RawOutput>, d: &Option<RawOutput>| match o.as_ref().or(d.as_ref()) {
+            None | Some(RawOutput::Capture) => OutputSpec::Capture,
+            Some(RawOutput::Null) => OutputSpec::Null,
+            Some(RawOutput::Inherit) => OutputSpec::Inherit,
+            Some(RawOutput::File { path, append }) => OutputSpec::File {
+                path: value::resolve_path(base, &matrix::fill(path, combo)),
+                append: *append,
+            },
+        };
+        let needs = t
+            .raw
+            .needs
+            .as_ref()
+            .map(|n| n.get_ref().iter().map(|p| (matrix::fill(p.get_ref(), combo), Some(p.span()))).collect())
+            .unwrap_or_default();
+        let spec = JobSpec {
+            name,
+            program,
+            stdin,
+            stdout: output(&s.stdout, &defaults.stdout),
+            stderr: output(&s.stderr, &defaults.stderr),
+            env: env.iter().map(|(k, v)| (k.clone(), matrix::fill(v, combo))).collect(),
+            cwd: value::resolve_path(base, &matrix::fill(cwd.as_deref().unwrap_or("."), combo)),
+            timeout: s.timeout.or(defaults.timeout),
+            kill_grace: s.kill_grace.or(defaults.kill_grace).unwrap_or(DEFAULT_KILL_GRACE),
+            retries: s.retries.or(defaults.retries).unwrap_or(0),
+            retry_delay: s.retry_delay.or(defaults.retry_delay).unwrap_or(Duration::ZERO),
+            ok_codes: s.ok_codes.clone().or_else(|| defaults.ok_codes.clone()).unwrap_or_else(|| vec![0]),
+            capture_limit: s.capture_limit.or(defaults.capture_limit).unwrap_or(DEFAULT_CAPTURE_LIMIT),
+            needs: Vec::new(),
+        };
+        out.push(Expanded {
+            template: ti,
+            spec,
+            needs,
+            from,
+        });
+    }
+}

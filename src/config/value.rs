@@ -1,0 +1,169 @@
+//! Typed values out of loosely typed TOML: durations, sizes, stdin and
+//! output specs. Each failure is a `ConfigError` that says what was expected.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use toml::Value;
+
+use super::error::ConfigError;
+use super::raw::Sp;
+
+pub fn span<T>(v: &Sp<T>) -> Option<std::ops::Range<usize>> {
+    Some(v.span())
+}
+
+fn describe(v: &Value) -> String {
+    match v {
+        Value::String(s) => format!("the string {s:?}"),
+        Value::Integer(i) => format!("the integer {i}"),
+        Value::Float(x) => format!("the number {x}"),
+        Value::Boolean(b) => format!("the boolean {b}"),
+        Value::Datetime(d) => format!("the datetime {d}"),
+        Value::Array(_) => "an array".into(),
+        Value::Table(_) => "a table".into(),
+    }
+}
+
+/// `"30s"`, `"1m 30s"`, `"250ms"`, or a number of seconds.
+pub fn duration(v: &Sp<Value>, key: &str) -> Result<Duration, ConfigError> {
+    let bad = |why: String| {
+        ConfigError::new(why)
+            .at(span(v))
+            .key(key)
+            .help(format!("write a duration such as `{key} = \"30s\"`, \"1m 30s\" or \"250ms\""))
+    };
+    match v.get_ref() {
+        Value::String(s) => humantime::parse_duration(s.trim())
+            .map_err(|e| bad(format!("{s:?} is not a duration: {e}"))),
+        Value::Integer(i) if *i >= 0 => Ok(Duration::from_secs(*i as u64)),
+        Value::Float(x) if x.is_finite() && *x >= 0.0 => Ok(Duration::from_secs_f64(*x)),
+        other => Err(bad(format!("expected a duration, found {}", describe(other)))),
+    }
+}
+
+/// `"4MiB"`, `"512 KiB"`, `"1MB"`, or a number of bytes.
+pub fn size(v: &Sp<Value>, key: &str) -> Result<usize, ConfigError> {
+    let bad = |why: String| {
+        ConfigError::new(why)
+            .at(span(v))
+            .key(key)
+            .help(format!("write a size such as `{key} = \"4MiB\"`, \"512KiB\" or a number of bytes"))
+    };
+    match v.get_ref() {
+        Value::String(s) => s
+            .trim()
+            .parse::<bytesize::ByteSize>()
+            .map(|b| usize::try_from(b.as_u64()).unwrap_or(usize::MAX))
+            .map_err(|e| bad(format!("{s:?} is not a size: {e}"))),
+        Value::Integer(i) if *i >= 0 => Ok(*i as usize),
+        other => Err(bad(format!("expected a size, found {}", describe(other)))),
+    }
+}
+
+/// Scalars become strings: `n = [1, 2]` is as good as `n = ["1", "2"]`.
+pub fn scalar_string(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Integer(i) => Some(i.to_string()),
+        Value::Float(x) => Some(x.to_string()),
+        Value::Boolean(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+/// `stdin` before placeholders are filled and targets resolved.
+#[derive(Debug, Clone)]
+pub enum RawStdin {
+    Text(String),
+    File(String),
+    From(String),
+}
+
+pub fn stdin(v: &Sp<Value>) -> Result<RawStdin, ConfigError> {
+    let bad = |why: String| {
+        ConfigError::new(why)
+            .at(span(v))
+            .key("stdin")
+            .help("write `stdin = \"text\"`, `stdin = { file = \"path\" }` or `stdin = { from = \"job\" }`")
+    };
+    match v.get_ref() {
+        Value::String(s) => Ok(RawStdin::Text(s.clone())),
+        Value::Table(t) => {
+            let keys: Vec<&String> = t.keys().collect();
+            match (keys.as_slice(), t.get("file"), t.get("from")) {
+                ([_], Some(Value::String(f)), None) => Ok(RawStdin::File(f.clone())),
+                ([_], None, Some(Value::String(j))) => Ok(RawStdin::From(j.clone())),
+                ([_], Some(other), None) | ([_], None, Some(other)) => {
+                    Err(bad(format!("expected a string, found {}", describe(other))))
+                }
+                _ => Err(bad(format!(
+                    "a stdin table takes exactly one of `file` or `from`, found {}",
+                    if keys.is_empty() {
+                        "no key".to_string()
+                    } else {
+                        keys.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ")
+                    }
+                ))),
+            }
+        }
+        other => Err(bad(format!("expected a string or a table, found {}", describe(other)))),
+    }
+}
+
+/// `stdout`/`stderr` before placeholders are filled.
+#[derive(Debug, Clone)]
+pub enum RawOutput {
+    Capture,
+    Null,
+    Inherit,
+    File { path: String, append: bool },
+}
+
+pub fn output(v: &Sp<Value>, key: &str) -> Result<RawOutput, ConfigError> {
+    let bad = |why: String| {
+        ConfigError::new(why).at(span(v)).key(key).help(format!(
+            "write `{key} = \"capture\"`, \"null\", \"inherit\" or `{key} = {{ file = \"out.txt\", append = false }}`"
+        ))
+    };
+    match v.get_ref() {
+        Value::String(s) => match s.as_str() {
+            "capture" => Ok(RawOutput::Capture),
+            "null" => Ok(RawOutput::Null),
+            "inherit" => Ok(RawOutput::Inherit),
+            other => {
+                let mut e = bad(format!("{other:?} is not an output mode"));
+                if let Some(near) = super::error::nearest(other, ["capture", "null", "inherit"]) {
+                    e = e.help(format!("did you mean \"{near}\"?"));
+                }
+                Err(e)
+            }
+        },
+        Value::Table(t) => {
+            let path = match t.get("file") {
+                Some(Value::String(p)) => p.clone(),
+                Some(other) => return Err(bad(format!("`file` must be a string, found {}", describe(other)))),
+                None => return Err(bad("an output table needs `file`".into())),
+            };
+            let append = match t.get("append") {
+                None => false,
+                Some(Value::Boolean(b)) => *b,
+                Some(other) => return Err(bad(format!("`append` must be true or false, found {}", describe(other)))),
+            };
+            if let Some(k) = t.keys().find(|k| *k != "file" && *k != "append") {
+                return Err(bad(format!("unknown key `{k}` in an output table")));
+            }
+            Ok(RawOutput::File { path, append })
+        }
+        other => Err(bad(format!("expected a string or a table, found {}", describe(other)))),
+    }
+}
+
+/// A path from the job file, relative to the job file's folder.
+pub fn resolve_path(base: &Path, p: &str) -> PathBuf {
+    if p == "." || p.is_empty() {
+        base.to_path_buf()
+    } else {
+        base.join(p.strip_prefix("./").unwrap_or(p))
+    }
+}

@@ -1,0 +1,138 @@
+//! Pipe I/O for one job: draining stdout/stderr into bounded tail buffers and
+//! writing stdin, so that no pipe ever fills up and blocks the child.
+
+use std::io;
+use std::os::fd::OwnedFd;
+use std::sync::Arc;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::unix::pipe;
+use tokio_util::sync::CancellationToken;
+
+use crate::outcome::Captured;
+
+/// Keeps the last `limit` bytes of a stream. Memory stays below about twice
+/// `limit` however much the stream carries: the front is dropped in bulk,
+/// so each byte is moved at most once.
+struct TailBuffer {
+    buf: Vec<u8>,
+    limit: usize,
+    truncated: bool,
+}
+
+const MAX_READ: usize = 256 * 1024;
+
+impl TailBuffer {
+    fn new(limit: usize) -> Self {
+        Self {
+            buf: Vec::new(),
+            limit,
+            truncated: false,
+        }
+    }
+
+    /// Makes room for the next read. An empty buffer stays unallocated until
+    /// data arrives (tokio reserves a little), so idle jobs cost nothing.
+    fn prepare(&mut self) {
+        if self.buf.len() < self.buf.capacity() || self.buf.capacity() == 0 {
+            return;
+        }
+        let keep = self.limit;
+        if self.buf.len() >= keep + keep.max(MAX_READ) {
+            let cut = self.buf.len() - keep;
+            self.buf.drain(..cut);
+            self.truncated = true;
+        }
+        let grow = self.buf.len().clamp(4096, MAX_READ);
+        self.buf.reserve_exact(grow);
+    }
+
+    fn finish(mut self) -> Captured {
+        if self.buf.len() > self.limit {
+            let cut = self.buf.len() - self.limit;
+            self.buf.drain(..cut);
+            self.truncated = true;
+        }
+        self.buf.shrink_to_fit();
+        Captured {
+            bytes: self.buf,
+            truncated: self.truncated,
+        }
+    }
+}
+
+/// Reads a pipe to its end, or until `stop` (after a leak timeout), keeping
+/// the tail.
+pub async fn drain(fd: OwnedFd, limit: usize, stop: CancellationToken) -> Captured {
+    let mut tail = TailBuffer::new(limit);
+    let mut rx = match pipe::Receiver::from_owned_fd(fd) {
+        Ok(rx) => rx,
+        Err(e) => {
+            tracing::warn!("cannot read a job's output pipe: {e}");
+            return tail.finish();
+        }
+    };
+    loop {
+        tail.prepare();
+        tokio::select! {
+            biased;
+            _ = stop.cancelled() => break,
+            read = rx.read_buf(&mut tail.buf) => match read {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    tracing::warn!("reading a job's output failed: {e}");
+                    break;
+                }
+            },
+        }
+    }
+    tail.finish()
+}
+
+/// Writes `data` to a child's stdin and closes it. A child that exits without
+/// reading it all (EPIPE) has made its choice; that is not an error.
+pub async fn feed(fd: OwnedFd, data: Arc<[u8]>) {
+    let mut tx = match pipe::Sender::from_owned_fd(fd) {
+        Ok(tx) => tx,
+        Err(e) => {
+            tracing::warn!("cannot write a job's stdin pipe: {e}");
+            return;
+        }
+    };
+    match tx.write_all(&data).await {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {
+            tracing::debug!("a job closed its stdin before reading all of it");
+        }
+        Err(e) => tracing::warn!("writing a job's stdin failed: {e}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tail_buffer_keeps_the_last_bytes() {
+        let mut t = TailBuffer::new(10);
+        for chunk in 0..100u8 {
+            t.prepare();
+            t.buf.extend(std::iter::repeat_n(chunk, 5000));
+        }
+        let c = t.finish();
+        assert_eq!(c.bytes, vec![99u8; 10]);
+        assert!(c.truncated);
+    }
+
+    #[test]
+    fn tail_buffer_under_limit_is_whole() {
+        let mut t = TailBuffer::new(100);
+        t.prepare();
+        t.buf.extend_from_slice(b"hello");
+        let c = t.finish();
+        assert_eq!(c.bytes, b"hello");
+        assert!(!c.truncated);
+    }
+}

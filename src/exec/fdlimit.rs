@@ -1,0 +1,70 @@
+//! File descriptors as a budget: drover raises its open-files limit at start
+//! and holds a job back until the descriptors it needs are free, rather than
+//! failing it with EMFILE.
+
+use std::sync::Arc;
+
+use rustix::process::{Resource, Rlimit};
+use tokio::sync::Semaphore;
+
+use crate::plan::{JobSpec, OutputSpec, StdinSpec};
+
+/// Descriptors kept for drover itself (runtime, epoll, report file, ...).
+const RESERVED: u64 = 64;
+
+/// Raises the soft open-files limit to the hard limit; returns the soft
+/// limit in force afterwards.
+pub fn raise_nofile_limit() -> u64 {
+    let current = rustix::process::getrlimit(Resource::Nofile);
+    let soft = current.current.unwrap_or(u64::MAX);
+    let target = current.maximum.unwrap_or(1 << 20);
+    if soft < target {
+        let new = Rlimit {
+            current: Some(target),
+            maximum: current.maximum,
+        };
+        match rustix::process::setrlimit(Resource::Nofile, new) {
+            Ok(()) => return target,
+            Err(e) => tracing::debug!("cannot raise the open-files limit to {target}: {e}"),
+        }
+    }
+    soft
+}
+
+/// Descriptors a job holds while it runs, and the extra it needs while being
+/// spawned (the child's ends of its pipes, /dev/null, files).
+pub fn job_cost(spec: &JobSpec) -> (usize, usize) {
+    let mut held = 1; // the pidfd
+    let mut transient = 1;
+    if matches!(spec.stdin, StdinSpec::Bytes(_)) {
+        held += 1;
+    }
+    transient += 1;
+    for out in [&spec.stdout, &spec.stderr] {
+        if *out == OutputSpec::Capture {
+            held += 1;
+        }
+        transient += 1;
+    }
+    if matches!(spec.stdout, OutputSpec::Pipe(_)) {
+        transient += 2;
+    }
+    (held, transient)
+}
+
+/// The descriptors drover may spend on jobs.
+#[derive(Clone)]
+pub struct FdBudget {
+    pub semaphore: Arc<Semaphore>,
+    pub total: usize,
+}
+
+impl FdBudget {
+    pub fn new(limit: u64) -> Self {
+        let total = limit.saturating_sub(RESERVED).clamp(16, Semaphore::MAX_PERMITS as u64) as usize;
+        Self {
+            semaphore: Arc::new(Semaphore::new(total)),
+            total,
+        }
+    }
+}

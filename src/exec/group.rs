@@ -1,0 +1,125 @@
+//! Unix process groups and exit notification: the one place that signals
+//! processes.
+//!
+//! Every job runs in its own process group (pgid = the job's pid). drover
+//! learns that the leader exited through a pidfd *without reaping it*: the
+//! zombie leader keeps the pgid from being reused, so signalling the group
+//! afterwards can never hit an unrelated process. The leader is reaped only
+//! once the group has been dealt with.
+
+use std::io;
+use std::os::fd::OwnedFd;
+use std::time::Duration;
+
+use rustix::io::Errno;
+use rustix::process::{Pid, PidfdFlags, Signal, WaitId, WaitIdOptions};
+use tokio::io::Interest;
+use tokio::io::unix::AsyncFd;
+use tokio_util::sync::CancellationToken;
+
+/// A job's process group, as a kill target.
+#[derive(Debug, Clone, Copy)]
+pub struct ProcessGroup {
+    pgid: Pid,
+}
+
+impl ProcessGroup {
+    /// The group led by `pid` (spawned with `process_group(0)`).
+    pub fn led_by(pid: u32) -> Option<Self> {
+        Pid::from_raw(pid as i32).map(|pgid| Self { pgid })
+    }
+
+    /// Sends `signal` to every process in the group. A group that is already
+    /// gone is not an error.
+    pub fn signal(&self, signal: Signal) {
+        match rustix::process::kill_process_group(self.pgid, signal) {
+            Ok(()) | Err(Errno::SRCH) => {}
+            Err(e) => tracing::warn!(pgid = self.pgid.as_raw_nonzero().get(), "cannot signal process group: {e}"),
+        }
+    }
+}
+
+/// Tells when a process has exited, leaving it unreaped.
+pub struct ExitWatch {
+    pid: Pid,
+    pidfd: Option<AsyncFd<OwnedFd>>,
+}
+
+impl ExitWatch {
+    /// Watches `pid`, a child of drover. Without a pidfd (old kernels, or no
+    /// descriptor left) it polls `waitid(WNOWAIT)` instead.
+    pub fn new(pid: u32) -> Self {
+        // The caller passes the pid of a child it spawned: never 0.
+        let pid = Pid::from_raw(pid as i32).expect("child pid is non-zero");
+        let pidfd = rustix::process::pidfd_open(pid, PidfdFlags::NONBLOCK)
+            .map_err(io::Error::from)
+            .and_then(|fd| {
+                // SAFETY: an `OwnedFd` is open and owned; it moves into the
+                // AsyncFd and stays the same descriptor until dropped with it.
+                unsafe { AsyncFd::register_with_interest(fd, Interest::READABLE) }.map_err(|e| e.into_parts().1)
+            })
+            .map_err(|e| tracing::debug!("no pidfd for {pid:?}, polling instead: {e}"))
+            .ok();
+        Self { pid, pidfd }
+    }
+
+    /// Resolves once the process has exited (it stays a zombie until reaped).
+    pub async fn exited(&self) {
+        match &self.pidfd {
+            // A pidfd stays readable once its process has exited, so the
+            // readiness is deliberately never cleared.
+            Some(fd) => {
+                let _ = fd.readable().await;
+            }
+            None => loop {
+                let opts = WaitIdOptions::EXITED | WaitIdOptions::NOWAIT | WaitIdOptions::NOHANG;
+                match rustix::process::waitid(WaitId::Pid(self.pid), opts) {
+                    Ok(Some(_)) | Err(_) => return,
+                    Ok(None) => tokio::time::sleep(Duration::from_millis(5)).await,
+                }
+            },
+        }
+    }
+}
+
+/// Stops a group: SIGTERM, up to `kill_grace` for the leader to exit (cut
+/// short by `kill_now`), then SIGKILL. Returns once the leader has exited.
+pub async fn terminate(group: ProcessGroup, watch: &ExitWatch, kill_grace: Duration, kill_now: &CancellationToken) {
+    if !kill_now.is_cancelled() {
+        group.signal(Signal::TERM);
+        tokio::select! {
+            _ = watch.exited() => return,
+            _ = tokio::time::sleep(kill_grace) => {}
+            _ = kill_now.cancelled() => {}
+        }
+    }
+    group.signal(Signal::KILL);
+    watch.exited().await;
+}
+
+pub use rustix::process::Signal as Sig;
+
+/// A signal's conventional name, e.g. `SIGTERM`.
+pub fn signal_name(sig: i32) -> String {
+    let name = match sig {
+        1 => "SIGHUP",
+        2 => "SIGINT",
+        3 => "SIGQUIT",
+        4 => "SIGILL",
+        5 => "SIGTRAP",
+        6 => "SIGABRT",
+        7 => "SIGBUS",
+        8 => "SIGFPE",
+        9 => "SIGKILL",
+        10 => "SIGUSR1",
+        11 => "SIGSEGV",
+        12 => "SIGUSR2",
+        13 => "SIGPIPE",
+        14 => "SIGALRM",
+        15 => "SIGTERM",
+        24 => "SIGXCPU",
+        25 => "SIGXFSZ",
+        _ => return format!("signal {sig}"),
+    };
+    name.to_string()
+}

@@ -1,0 +1,272 @@
+//! Running one attempt of a unit (a job, or jobs joined by pipes): spawn,
+//! feed and drain pipes, enforce the timeout, stop on cancellation, detect
+//! leaked descendants, reap.
+//!
+//! Each job's life is a small state machine:
+//! running → (timed out | cancelled → terminating) → exited → draining
+//! (→ leaked) → reaped.
+
+pub mod capture;
+pub mod fdlimit;
+pub mod group;
+pub mod spawn;
+
+use std::collections::HashMap;
+use std::io::{PipeReader, PipeWriter};
+use std::time::{Duration, Instant, SystemTime};
+
+use futures::future::join_all;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::outcome::{Captured, Exit};
+use crate::plan::{JobSpec, Plan, StdinSpec};
+use group::{ExitWatch, ProcessGroup, Sig};
+use spawn::{SpawnError, Spawned};
+
+/// How long after a job's main process exits drover keeps reading pipes that
+/// a descendant still holds open, before it calls the descendant leaked.
+pub const LEAK_TIMEOUT: Duration = Duration::from_millis(200);
+
+/// How long drover keeps retrying a spawn that fails for lack of file
+/// descriptors.
+const FD_WAIT_LIMIT: Duration = Duration::from_secs(60);
+
+/// Cancellation shared by every running job.
+#[derive(Clone, Default)]
+pub struct Control {
+    /// Stop gracefully: SIGTERM, `kill_grace`, SIGKILL.
+    pub cancel: CancellationToken,
+    /// Stop now: SIGKILL without waiting out `kill_grace`.
+    pub kill_now: CancellationToken,
+}
+
+/// How an attempt ended.
+#[derive(Debug, Clone)]
+pub enum AttemptEnd {
+    Exited(Exit),
+    TimedOut(Exit),
+    Cancelled(Exit),
+    SpawnFailed(String),
+}
+
+/// One attempt of one job.
+#[derive(Debug)]
+pub struct Attempt {
+    pub job: usize,
+    pub end: AttemptEnd,
+    pub pid: Option<u32>,
+    pub started_at: SystemTime,
+    pub duration: Duration,
+    pub stdout: Captured,
+    pub stderr: Captured,
+    pub leaked: bool,
+}
+
+/// Runs one attempt of `unit`: every job of it spawned together, each
+/// supervised until reaped. `on_spawned` is called once the spawns are done
+/// (to release the descriptors only spawning needs), `on_start` for each job
+/// that started.
+pub async fn run_unit(
+    plan: &Plan,
+    unit: usize,
+    ctl: &Control,
+    on_spawned: impl FnOnce(),
+    on_start: impl Fn(usize, u32),
+) -> Vec<Attempt> {
+    let jobs = &plan.units[unit].jobs;
+    // The pipes joining jobs of this unit: consumer's read end, source's write end.
+    let mut readers: HashMap<usize, PipeReader> = HashMap::new();
+    let mut writers: HashMap<usize, PipeWriter> = HashMap::new();
+    let mut failed: Vec<Attempt> = Vec::new();
+    for &j in jobs {
+        if let StdinSpec::From(src) = plan.jobs[j].stdin {
+            match std::io::pipe() {
+                Ok((r, w)) => {
+                    readers.insert(j, r);
+                    writers.insert(src, w);
+                }
+                Err(e) => failed.push(spawn_failed(j, format!("cannot create a pipe from `{}`: {e}", plan.jobs[src].name))),
+            }
+        }
+    }
+
+    let mut running = Vec::new();
+    for &j in jobs {
+        let spec = &plan.jobs[j];
+        let started_at = SystemTime::now();
+        let started = Instant::now();
+        match spawn_waiting_for_fds(spec, readers.get(&j), writers.get(&j), ctl).await {
+            Ok(spawned) => {
+                on_start(j, spawned.pid);
+                running.push((j, spawned, started_at, started));
+            }
+            Err(why) => failed.push(spawn_failed(j, why)),
+        }
+    }
+    // Close drover's copies of the joining pipes, so that EOF and EPIPE
+    // travel between the jobs as in a shell pipeline.
+    drop(readers);
+    drop(writers);
+    on_spawned();
+
+    let supervised = running
+        .into_iter()
+        .map(|(j, spawned, started_at, started)| supervise(j, &plan.jobs[j], spawned, started_at, started, ctl));
+    let mut attempts = join_all(supervised).await;
+    attempts.extend(failed);
+    attempts.sort_by_key(|a| a.job);
+    attempts
+}
+
+fn spawn_failed(job: usize, why: String) -> Attempt {
+    Attempt {
+        job,
+        end: AttemptEnd::SpawnFailed(why),
+        pid: None,
+        started_at: SystemTime::now(),
+        duration: Duration::ZERO,
+        stdout: Captured::default(),
+        stderr: Captured::default(),
+        leaked: false,
+    }
+}
+
+/// Spawns, holding the job back (never failing it) while the process is out
+/// of file descriptors.
+async fn spawn_waiting_for_fds(
+    spec: &JobSpec,
+    stdin_from: Option<&PipeReader>,
+    stdout_to: Option<&PipeWriter>,
+    ctl: &Control,
+) -> Result<Spawned, String> {
+    let first = Instant::now();
+    let mut backoff = Duration::from_millis(5);
+    loop {
+        match spawn::spawn(spec, stdin_from, stdout_to) {
+            Ok(s) => return Ok(s),
+            Err(SpawnError::Failed(why)) => return Err(why),
+            Err(SpawnError::NoFds(e)) => {
+                if first.elapsed() > FD_WAIT_LIMIT {
+                    return Err(format!("out of file descriptors for {FD_WAIT_LIMIT:?}: {e}"));
+                }
+                tracing::debug!(job = %spec.name, "out of file descriptors; waiting: {e}");
+                tokio::select! {
+                    _ = tokio::time::sleep(backoff) => {}
+                    _ = ctl.cancel.cancelled() => return Err("cancelled while waiting for file descriptors".into()),
+                }
+                backoff = (backoff * 2).min(Duration::from_millis(100));
+            }
+        }
+    }
+}
+
+/// Waits for a spawned task's result; a panicked task yields the default.
+async fn join_or_default<T: Default>(task: Option<JoinHandle<T>>) -> T {
+    match task {
+        Some(t) => t.await.unwrap_or_default(),
+        None => T::default(),
+    }
+}
+
+/// Supervises one running job until it is reaped.
+async fn supervise(
+    job: usize,
+    spec: &JobSpec,
+    spawned: Spawned,
+    started_at: SystemTime,
+    started: Instant,
+    ctl: &Control,
+) -> Attempt {
+    let Spawned {
+        mut child,
+        pid,
+        stdin,
+        stdout,
+        stderr,
+    } = spawned;
+    // process_group(0) makes the pid the pgid; pid 0 never comes from spawn.
+    let group = ProcessGroup::led_by(pid).expect("spawned child has a non-zero pid");
+    let stop_reading = CancellationToken::new();
+
+    let feeder = match (&spec.stdin, stdin) {
+        (StdinSpec::Bytes(data), Some(fd)) => Some(tokio::spawn(capture::feed(fd, data.clone()))),
+        _ => None,
+    };
+    let limit = spec.capture_limit;
+    let out_task = stdout.map(|fd| tokio::spawn(capture::drain(fd, limit, stop_reading.clone())));
+    let err_task = stderr.map(|fd| tokio::spawn(capture::drain(fd, limit, stop_reading.clone())));
+
+    #[derive(PartialEq)]
+    enum Phase {
+        Exited,
+        TimedOut,
+        Cancelled,
+    }
+    let watch = ExitWatch::new(pid);
+    let deadline = spec.timeout.map(|t| tokio::time::Instant::from_std(started + t));
+    let phase = tokio::select! {
+        _ = watch.exited() => Phase::Exited,
+        _ = sleep_until_opt(deadline) => Phase::TimedOut,
+        _ = ctl.cancel.cancelled() => Phase::Cancelled,
+    };
+    if phase != Phase::Exited {
+        group::terminate(group, &watch, spec.kill_grace, &ctl.kill_now).await;
+    }
+
+    // The leader has exited and is still unreaped: its pgid cannot be reused,
+    // so the group may be signalled safely until `wait` below.
+    let drains = async { (join_or_default(out_task).await, join_or_default(err_task).await) };
+    tokio::pin!(drains);
+    let mut leaked = false;
+    let (out, err) = match tokio::time::timeout(LEAK_TIMEOUT, &mut drains).await {
+        Ok(done) => done,
+        Err(_) => {
+            leaked = true;
+            group.signal(Sig::KILL);
+            // The holders are dead now, unless one left the group: then stop
+            // reading rather than hang.
+            match tokio::time::timeout(Duration::from_millis(100), &mut drains).await {
+                Ok(done) => done,
+                Err(_) => {
+                    stop_reading.cancel();
+                    drains.await
+                }
+            }
+        }
+    };
+    // A job is its process group: nothing of it outlives it.
+    group.signal(Sig::KILL);
+    if let Some(f) = feeder {
+        f.abort();
+    }
+    let exit = match child.wait() {
+        Ok(status) => Exit::from_status(status),
+        Err(e) => {
+            tracing::warn!(job = %spec.name, "cannot reap the process: {e}");
+            Exit::Code(-1)
+        }
+    };
+    let end = match phase {
+        Phase::Exited => AttemptEnd::Exited(exit),
+        Phase::TimedOut => AttemptEnd::TimedOut(exit),
+        Phase::Cancelled => AttemptEnd::Cancelled(exit),
+    };
+    Attempt {
+        job,
+        end,
+        pid: Some(pid),
+        started_at,
+        duration: started.elapsed(),
+        stdout: out,
+        stderr: err,
+        leaked,
+    }
+}
+
+async fn sleep_until_opt(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}

@@ -1,0 +1,113 @@
+//! Building and spawning a job's process.
+//!
+//! `std::process::Command` with `process_group(0)` and no `pre_exec`, so std
+//! takes its posix_spawn fast path (vfork-like, no page-table copy).
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, PipeReader, PipeWriter};
+use std::os::fd::OwnedFd;
+use std::os::unix::process::CommandExt;
+use std::process::{Child, Command, Stdio};
+
+use crate::plan::{JobSpec, OutputSpec, StdinSpec};
+
+/// A started job with drover's ends of its pipes.
+pub struct Spawned {
+    pub child: Child,
+    pub pid: u32,
+    pub stdin: Option<OwnedFd>,
+    pub stdout: Option<OwnedFd>,
+    pub stderr: Option<OwnedFd>,
+}
+
+/// Why a spawn did not happen.
+pub enum SpawnError {
+    /// Out of file descriptors: try again once others are freed.
+    NoFds(io::Error),
+    /// The job cannot be started: the report's `error`.
+    Failed(String),
+}
+
+fn is_fd_exhaustion(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(code) if code == rustix::io::Errno::MFILE.raw_os_error() || code == rustix::io::Errno::NFILE.raw_os_error())
+}
+
+fn classify(e: io::Error, what: impl FnOnce(&io::Error) -> String) -> SpawnError {
+    if is_fd_exhaustion(&e) {
+        SpawnError::NoFds(e)
+    } else {
+        SpawnError::Failed(what(&e))
+    }
+}
+
+fn output(spec: &OutputSpec, stream: &str, pipe_to: Option<&PipeWriter>) -> Result<Stdio, SpawnError> {
+    Ok(match spec {
+        OutputSpec::Capture => Stdio::piped(),
+        OutputSpec::Null => Stdio::null(),
+        OutputSpec::Inherit => Stdio::inherit(),
+        OutputSpec::File { path, append } => {
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent)
+                    .map_err(|e| classify(e, |e| format!("cannot create the folder of {stream} file {}: {e}", path.display())))?;
+            }
+            let file = OpenOptions::new()
+                .create(true)
+                .write(true)
+                .append(*append)
+                .truncate(!*append)
+                .open(path)
+                .map_err(|e| classify(e, |e| format!("cannot open {stream} file {}: {e}", path.display())))?;
+            Stdio::from(file)
+        }
+        OutputSpec::Pipe(_) => match pipe_to {
+            Some(w) => Stdio::from(w.try_clone().map_err(|e| classify(e, |e| format!("cannot duplicate a pipe: {e}")))?),
+            None => Stdio::null(),
+        },
+    })
+}
+
+/// Spawns `spec`. `stdin_from`/`stdout_to` are the pipe ends joining it to
+/// other jobs of its unit; they are duplicated, so a retry can use them again.
+pub fn spawn(spec: &JobSpec, stdin_from: Option<&PipeReader>, stdout_to: Option<&PipeWriter>) -> Result<Spawned, SpawnError> {
+    if !spec.cwd.is_dir() {
+        return Err(SpawnError::Failed(format!(
+            "cwd {} is not a folder that exists",
+            spec.cwd.display()
+        )));
+    }
+    let argv = spec.program.argv();
+    let mut cmd = Command::new(argv[0]);
+    cmd.args(&argv[1..])
+        .current_dir(&spec.cwd)
+        .process_group(0)
+        .envs(spec.env.iter().map(|(k, v)| (k, v)));
+    cmd.stdin(match &spec.stdin {
+        StdinSpec::Null => Stdio::null(),
+        StdinSpec::Bytes(_) => Stdio::piped(),
+        StdinSpec::File(path) => Stdio::from(
+            File::open(path).map_err(|e| classify(e, |e| format!("cannot open stdin file {}: {e}", path.display())))?,
+        ),
+        StdinSpec::From(_) => match stdin_from {
+            Some(r) => Stdio::from(r.try_clone().map_err(|e| classify(e, |e| format!("cannot duplicate a pipe: {e}")))?),
+            None => Stdio::null(),
+        },
+    });
+    cmd.stdout(output(&spec.stdout, "stdout", stdout_to)?);
+    cmd.stderr(output(&spec.stderr, "stderr", None)?);
+
+    let mut child = cmd.spawn().map_err(|e| {
+        classify(e, |e| match e.kind() {
+            io::ErrorKind::NotFound => format!("cannot run `{}`: no such program (searched PATH)", argv[0]),
+            io::ErrorKind::PermissionDenied => format!("cannot run `{}`: permission denied (is it executable?)", argv[0]),
+            _ => format!("cannot run `{}`: {e}", argv[0]),
+        })
+    })?;
+    let pid = child.id();
+    Ok(Spawned {
+        stdin: child.stdin.take().map(OwnedFd::from),
+        stdout: child.stdout.take().map(OwnedFd::from),
+        stderr: child.stderr.take().map(OwnedFd::from),
+        child,
+        pid,
+    })
+}

@@ -1,0 +1,15 @@
+//! drover runs many child processes at once, feeds and drains their pipes
+//! without deadlock, stops the ones that overstay, and says exactly what
+//! happened to each.
+//!
+//! `config` parses and validates a job file into a `plan`; `sched` runs the
+//! plan's units through `exec`, which owns every process; `report` shows the
+//! run to a person and writes the JSON report.
+
+pub mod cli;
+pub mod config;
+pub mod exec;
+pub mod outcome;
+pub mod plan;
+pub mod report;
+pub mod sched;

@@ -1,0 +1,140 @@
+//! The validated plan: every job expanded, typed and resolved, ready to run.
+//!
+//! Nothing here can be wrong: durations are `Duration`s, dependencies are
+//! indices, and the jobs joined by pipes are grouped into the units that the
+//! scheduler starts together.
+
+pub mod graph;
+pub mod matrix;
+
+use std::fmt;
+use std::num::NonZeroUsize;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A job's name after matrix expansion: `[A-Za-z0-9_.:-]+`, unique in a plan.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct JobName(String);
+
+impl JobName {
+    pub fn parse(name: &str) -> Result<Self, String> {
+        if name.is_empty() {
+            return Err("a job name cannot be empty".into());
+        }
+        if let Some(bad) = name
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | ':' | '-')))
+        {
+            return Err(format!(
+                "job name `{name}` has the character {bad:?}; names may use only letters, digits, `_`, `.`, `:` and `-`"
+            ));
+        }
+        Ok(Self(name.to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for JobName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(&self.0)
+    }
+}
+
+/// What to execute.
+#[derive(Debug, Clone)]
+pub enum Program {
+    /// argv, no shell.
+    Argv(Vec<String>),
+    /// A shell string run as `/bin/sh -c`.
+    Shell(String),
+}
+
+impl Program {
+    pub fn argv(&self) -> Vec<&str> {
+        match self {
+            Program::Argv(argv) => argv.iter().map(String::as_str).collect(),
+            Program::Shell(script) => vec!["/bin/sh", "-c", script],
+        }
+    }
+}
+
+/// Where a job's stdin comes from.
+#[derive(Debug, Clone)]
+pub enum StdinSpec {
+    /// `/dev/null`.
+    Null,
+    /// These bytes, written by drover.
+    Bytes(Arc<[u8]>),
+    /// A file, handed to the child as its stdin.
+    File(PathBuf),
+    /// Another job's stdout, streamed live (index of that job).
+    From(usize),
+}
+
+/// Where a job's stdout or stderr goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OutputSpec {
+    /// Captured for the report, at most `capture_limit` (the tail is kept).
+    Capture,
+    Null,
+    /// drover's own stdout/stderr.
+    Inherit,
+    File { path: PathBuf, append: bool },
+    /// stdout only: streamed into another job's stdin (index of that job).
+    Pipe(usize),
+}
+
+/// One job, fully resolved.
+#[derive(Debug, Clone)]
+pub struct JobSpec {
+    pub name: JobName,
+    pub program: Program,
+    pub stdin: StdinSpec,
+    pub stdout: OutputSpec,
+    pub stderr: OutputSpec,
+    /// Merged over the inherited environment: `defaults.env`, then the job's.
+    pub env: Vec<(String, String)>,
+    pub cwd: PathBuf,
+    pub timeout: Option<Duration>,
+    pub kill_grace: Duration,
+    pub retries: u32,
+    pub retry_delay: Duration,
+    pub ok_codes: Vec<i32>,
+    pub capture_limit: usize,
+    /// Jobs that must succeed before this one starts.
+    pub needs: Vec<usize>,
+}
+
+/// Jobs the scheduler starts together: one job, or jobs joined by
+/// `stdin = { from = ... }` pipes.
+#[derive(Debug, Clone)]
+pub struct Unit {
+    /// Job indices, in file order.
+    pub jobs: Vec<usize>,
+    /// Jobs outside this unit that must succeed first.
+    pub needs: Vec<usize>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub file: PathBuf,
+    /// None: unlimited.
+    pub max_parallel: Option<NonZeroUsize>,
+    pub fail_fast: bool,
+    pub jobs: Vec<JobSpec>,
+    pub units: Vec<Unit>,
+    /// For each job, the unit it belongs to.
+    pub unit_of: Vec<usize>,
+}
+
+pub const DEFAULT_KILL_GRACE: Duration = Duration::from_secs(5);
+pub const DEFAULT_CAPTURE_LIMIT: usize = 1024 * 1024;
+
+/// Number of CPUs, the default `max_parallel`.
+pub fn cpus() -> NonZeroUsize {
+    std::thread::available_parallelism().unwrap_or(NonZeroUsize::MIN)
+}

@@ -1,0 +1,260 @@
+//! What a person sees on stderr: on a TTY a live progress view with a line
+//! above it per finished job; otherwise plain lines, no escape codes. At the
+//! end, a summary and the stderr tail of each job that did not succeed.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::sync::Arc;
+use std::time::Duration;
+
+use console::{Style, Term};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use super::json::Summary;
+use crate::exec::group::signal_name;
+use crate::outcome::{Exit, JobResult, Status};
+use crate::plan::Plan;
+use crate::sched::Observer;
+
+/// Lines of a failed job's stderr shown in the summary.
+const TAIL_LINES: usize = 10;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Live progress view and colors.
+    Tty,
+    /// Plain lines.
+    Plain,
+    /// Nothing but drover's own errors.
+    Quiet,
+}
+
+impl Mode {
+    pub fn detect(quiet: bool) -> Self {
+        if quiet {
+            Mode::Quiet
+        } else if Term::stderr().is_term() {
+            Mode::Tty
+        } else {
+            Mode::Plain
+        }
+    }
+}
+
+pub struct Human {
+    mode: Mode,
+    plan: Arc<Plan>,
+    bar: Option<ProgressBar>,
+    running: BTreeMap<usize, ()>,
+    done: usize,
+    unsuccessful: usize,
+    width: usize,
+}
+
+impl Human {
+    pub fn new(mode: Mode, plan: Arc<Plan>) -> Self {
+        let bar = (mode == Mode::Tty).then(|| {
+            let bar = ProgressBar::with_draw_target(Some(plan.jobs.len() as u64), ProgressDrawTarget::stderr());
+            bar.set_style(
+                ProgressStyle::with_template("{spinner:.cyan} [{elapsed_precise}] {bar:25.cyan/blue} {pos}/{len} {wide_msg}")
+                    // A fixed template cannot fail to parse.
+                    .expect("valid progress template")
+                    .progress_chars("=> "),
+            );
+            bar.enable_steady_tick(Duration::from_millis(100));
+            bar
+        });
+        let width = plan.jobs.iter().map(|j| j.name.as_str().len()).max().unwrap_or(0).min(40);
+        Self {
+            mode,
+            plan,
+            bar,
+            running: BTreeMap::new(),
+            done: 0,
+            unsuccessful: 0,
+            width,
+        }
+    }
+
+    fn println(&self, line: &str) {
+        match &self.bar {
+            Some(bar) => bar.println(line),
+            None => {
+                let mut err = std::io::stderr().lock();
+                let _ = writeln!(err, "{line}");
+            }
+        }
+    }
+
+    fn style(&self, status: Status) -> Style {
+        if self.mode != Mode::Tty {
+            return Style::new();
+        }
+        match status {
+            Status::Succeeded => Style::new().green().bold(),
+            Status::Skipped | Status::Cancelled => Style::new().yellow().bold(),
+            _ => Style::new().red().bold(),
+        }
+    }
+
+    fn refresh(&self) {
+        let Some(bar) = &self.bar else { return };
+        bar.set_position(self.done as u64);
+        let names: Vec<&str> = self.running.keys().take(8).map(|&j| self.plan.jobs[j].name.as_str()).collect();
+        let more = self.running.len().saturating_sub(names.len());
+        let mut msg = format!("{} running, {} not ok", self.running.len(), self.unsuccessful);
+        if !names.is_empty() {
+            msg.push_str(": ");
+            msg.push_str(&names.join(", "));
+            if more > 0 {
+                msg.push_str(&format!(" +{more}"));
+            }
+        }
+        bar.set_message(msg);
+    }
+
+    /// Ends the live view and prints the summary.
+    pub fn finish(&mut self, results: &[JobResult], duration: Duration, stopped: Option<&str>) {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+        if self.mode == Mode::Quiet {
+            return;
+        }
+        let summary = Summary::of(results);
+        let mut counts: Vec<String> = Vec::new();
+        for status in Status::ALL {
+            let n = summary.count(status);
+            if n > 0 {
+                counts.push(self.style(status).apply_to(format!("{n} {}", status.as_str())).to_string());
+            }
+        }
+        let mut out = String::new();
+        out.push_str(&format!("{}\n", "─".repeat(60)));
+        out.push_str(&format!(
+            "{:>12} [{:>9}] {} job{}: {}\n",
+            "Summary",
+            fmt_duration(duration),
+            summary.total,
+            if summary.total == 1 { "" } else { "s" },
+            counts.join(", ")
+        ));
+        if let Some(why) = stopped {
+            out.push_str(&format!("{:>12} {why}\n", "Stopped"));
+        }
+        for (spec, r) in self.plan.jobs.iter().zip(results) {
+            if !matches!(r.status, Status::Failed | Status::TimedOut | Status::SpawnFailed) {
+                continue;
+            }
+            out.push_str(&format!(
+                "\n{} {} ({})\n",
+                self.style(r.status).apply_to(format!("{:>12}", status_word(r.status))),
+                spec.name,
+                r.error.as_deref().unwrap_or(""),
+            ));
+            let text = String::from_utf8_lossy(&r.stderr.bytes);
+            let lines: Vec<&str> = text.lines().collect();
+            if lines.is_empty() {
+                out.push_str(&format!("{:>12} (no stderr)\n", ""));
+                continue;
+            }
+            let skip = lines.len().saturating_sub(TAIL_LINES);
+            if skip > 0 || r.stderr.truncated {
+                out.push_str(&format!("{:>12} stderr, last {} lines:\n", "", lines.len() - skip));
+            }
+            for line in &lines[skip..] {
+                out.push_str(&format!("{:>12} | {line}\n", ""));
+            }
+        }
+        let mut err = std::io::stderr().lock();
+        let _ = err.write_all(out.as_bytes());
+    }
+}
+
+fn status_word(status: Status) -> &'static str {
+    match status {
+        Status::Succeeded => "SUCCEEDED",
+        Status::Failed => "FAILED",
+        Status::TimedOut => "TIMED OUT",
+        Status::Skipped => "SKIPPED",
+        Status::Cancelled => "CANCELLED",
+        Status::SpawnFailed => "SPAWN FAILED",
+    }
+}
+
+pub fn fmt_duration(d: Duration) -> String {
+    format!("{:.3}s", d.as_secs_f64())
+}
+
+fn detail(r: &JobResult) -> String {
+    let exit = match r.exit {
+        Some(Exit::Code(c)) => format!("exit {c}"),
+        Some(Exit::Signal(s)) => signal_name(s),
+        None => String::new(),
+    };
+    match r.status {
+        Status::Succeeded | Status::Failed if r.leaked => format!("{exit}, leaked"),
+        Status::Succeeded | Status::Failed => exit,
+        _ => r.error.clone().unwrap_or(exit),
+    }
+}
+
+impl Observer for Human {
+    fn job_started(&mut self, job: usize, _pid: u32) {
+        self.running.insert(job, ());
+        self.refresh();
+    }
+
+    fn job_retrying(&mut self, job: usize, attempt: u32, result: &JobResult) {
+        if self.mode == Mode::Quiet {
+            return;
+        }
+        self.running.remove(&job);
+        let line = format!(
+            "{} [{:>9}] {:w$}  attempt {attempt} {}: {}; retrying",
+            self.style(Status::Cancelled).apply_to(format!("{:>12}", "RETRY")),
+            fmt_duration(result.duration.unwrap_or_default()),
+            self.plan.jobs[job].name,
+            result.status.as_str(),
+            detail(result),
+            w = self.width,
+        );
+        self.println(&line);
+        self.refresh();
+    }
+
+    fn job_finished(&mut self, job: usize, result: &JobResult) {
+        self.running.remove(&job);
+        self.done += 1;
+        if result.status != Status::Succeeded {
+            self.unsuccessful += 1;
+        }
+        if self.mode != Mode::Quiet {
+            let duration = match result.duration {
+                Some(d) => fmt_duration(d),
+                None => String::new(),
+            };
+            let attempts = if result.attempts > 1 {
+                format!(" (attempt {})", result.attempts)
+            } else {
+                String::new()
+            };
+            let line = format!(
+                "{} [{duration:>9}] {:w$}  {}{attempts}",
+                self.style(result.status).apply_to(format!("{:>12}", status_word(result.status))),
+                self.plan.jobs[job].name,
+                detail(result),
+                w = self.width,
+            );
+            self.println(line.trim_end());
+        }
+        self.refresh();
+    }
+
+    fn stopping(&mut self, why: &str) {
+        if self.mode != Mode::Quiet {
+            let line = format!("{} {why}", self.style(Status::Cancelled).apply_to(format!("{:>12}", "STOPPING")));
+            self.println(&line);
+        }
+    }
+}

@@ -1,0 +1,155 @@
+//! The JSON report of DESIGN.md: version 1. Written even when the run was
+//! interrupted; to a file it is written whole or not at all (temp + rename).
+
+use std::borrow::Cow;
+use std::io::Write;
+use std::path::Path;
+use std::time::{Duration, SystemTime};
+
+use anyhow::Context;
+use serde::Serialize;
+
+use crate::outcome::{Exit, JobResult, Status};
+use crate::plan::Plan;
+
+#[derive(Serialize, Default)]
+pub struct Summary {
+    pub total: usize,
+    pub succeeded: usize,
+    pub failed: usize,
+    pub timed_out: usize,
+    pub skipped: usize,
+    pub cancelled: usize,
+    pub spawn_failed: usize,
+}
+
+impl Summary {
+    pub fn of(results: &[JobResult]) -> Self {
+        let mut s = Summary {
+            total: results.len(),
+            ..Default::default()
+        };
+        for r in results {
+            *s.count_mut(r.status) += 1;
+        }
+        s
+    }
+
+    pub fn count(&self, status: Status) -> usize {
+        match status {
+            Status::Succeeded => self.succeeded,
+            Status::Failed => self.failed,
+            Status::TimedOut => self.timed_out,
+            Status::Skipped => self.skipped,
+            Status::Cancelled => self.cancelled,
+            Status::SpawnFailed => self.spawn_failed,
+        }
+    }
+
+    fn count_mut(&mut self, status: Status) -> &mut usize {
+        match status {
+            Status::Succeeded => &mut self.succeeded,
+            Status::Failed => &mut self.failed,
+            Status::TimedOut => &mut self.timed_out,
+            Status::Skipped => &mut self.skipped,
+            Status::Cancelled => &mut self.cancelled,
+            Status::SpawnFailed => &mut self.spawn_failed,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct Report<'a> {
+    version: u32,
+    started_at: String,
+    finished_at: String,
+    duration_ms: u64,
+    summary: Summary,
+    jobs: Vec<Job<'a>>,
+}
+
+#[derive(Serialize)]
+struct Job<'a> {
+    name: &'a str,
+    status: Status,
+    exit_code: Option<i32>,
+    signal: Option<i32>,
+    attempts: u32,
+    pid: Option<u32>,
+    started_at: Option<String>,
+    duration_ms: Option<u64>,
+    stdout: Cow<'a, str>,
+    stderr: Cow<'a, str>,
+    stdout_truncated: bool,
+    stderr_truncated: bool,
+    error: Option<&'a str>,
+    leaked: bool,
+}
+
+pub fn rfc3339(t: SystemTime) -> String {
+    humantime::format_rfc3339_millis(t).to_string()
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// The report as JSON text.
+pub fn render(plan: &Plan, results: &[JobResult], started_at: SystemTime, duration: Duration) -> String {
+    let jobs = plan
+        .jobs
+        .iter()
+        .zip(results)
+        .map(|(spec, r)| Job {
+            name: spec.name.as_str(),
+            status: r.status,
+            exit_code: match r.exit {
+                Some(Exit::Code(c)) => Some(c),
+                _ => None,
+            },
+            signal: match r.exit {
+                Some(Exit::Signal(s)) => Some(s),
+                _ => None,
+            },
+            attempts: r.attempts,
+            pid: r.pid,
+            started_at: r.started_at.map(rfc3339),
+            duration_ms: r.duration.map(millis),
+            stdout: String::from_utf8_lossy(&r.stdout.bytes),
+            stderr: String::from_utf8_lossy(&r.stderr.bytes),
+            stdout_truncated: r.stdout.truncated,
+            stderr_truncated: r.stderr.truncated,
+            error: r.error.as_deref(),
+            leaked: r.leaked,
+        })
+        .collect();
+    let report = Report {
+        version: 1,
+        started_at: rfc3339(started_at),
+        finished_at: rfc3339(started_at + duration),
+        duration_ms: millis(duration),
+        summary: Summary::of(results),
+        jobs,
+    };
+    // Serializing plain structs of strings and numbers cannot fail.
+    let mut text = serde_json::to_string_pretty(&report).expect("report serializes");
+    text.push('\n');
+    text
+}
+
+/// Writes the report to `target`: a path, or `-` for stdout.
+pub fn write(target: &Path, text: &str) -> anyhow::Result<()> {
+    if target == Path::new("-") {
+        let mut out = std::io::stdout().lock();
+        return match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+            other => other.context("failed to write the report to stdout"),
+        };
+    }
+    let dir = target.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).with_context(|| format!("failed to create {}", dir.display()))?;
+    let file_name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "report".into());
+    let tmp = dir.join(format!(".{file_name}.{}.tmp", std::process::id()));
+    std::fs::write(&tmp, text).with_context(|| format!("failed to write {}", tmp.display()))?;
+    std::fs::rename(&tmp, target).with_context(|| format!("failed to write the report to {}", target.display()))
+}

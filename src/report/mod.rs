@@ -1,0 +1,5 @@
+//! Reporting: the live view and summary a person reads (`human`), and the
+//! JSON report scripts read (`json`).
+
+pub mod human;
+pub mod json;

@@ -1,0 +1,363 @@
+//! Scheduling: which unit starts when. One dispatcher loop owns the run's
+//! state; it `select!`s over signals and job events, starts units as their
+//! `needs` are met and slots and file descriptors allow, skips dependants of
+//! unsuccessful jobs, and stops the run on fail_fast or a signal.
+
+pub mod signal;
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use tokio::sync::{Notify, Semaphore, mpsc};
+
+use crate::exec::fdlimit::{FdBudget, job_cost};
+use crate::exec::group::signal_name;
+use crate::exec::{self, Attempt, AttemptEnd, Control};
+use crate::outcome::{Exit, JobResult, Status};
+use crate::plan::{OutputSpec, Plan};
+use signal::Interrupt;
+
+/// What the dispatcher tells whoever shows the run to a person.
+pub trait Observer {
+    fn job_started(&mut self, job: usize, pid: u32);
+    fn job_retrying(&mut self, job: usize, attempt: u32, result: &JobResult);
+    fn job_finished(&mut self, job: usize, result: &JobResult);
+    fn stopping(&mut self, why: &str);
+}
+
+/// Why the run stopped early.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stop {
+    Interrupted(Interrupt),
+    FailFast,
+}
+
+/// The whole run's end.
+pub struct RunOutcome {
+    pub results: Vec<JobResult>,
+    pub stop: Option<Stop>,
+    pub started_at: SystemTime,
+    pub duration: Duration,
+}
+
+enum Event {
+    Started { job: usize, pid: u32 },
+    Retrying { job: usize, attempt: u32, result: JobResult },
+    UnitDone { unit: usize, results: Vec<(usize, JobResult)> },
+}
+
+/// Options that do not come from the job file.
+pub struct RunOptions {
+    /// The open-files limit in force (from `raise_nofile_limit`).
+    pub nofile_limit: u64,
+}
+
+/// Runs every job of `plan`.
+pub async fn run(
+    plan: Arc<Plan>,
+    opts: RunOptions,
+    observer: &mut dyn Observer,
+    mut interrupts: mpsc::UnboundedReceiver<Interrupt>,
+) -> RunOutcome {
+    let started_at = SystemTime::now();
+    let started = Instant::now();
+    let n_jobs = plan.jobs.len();
+    let mut results: Vec<Option<JobResult>> = vec![None; n_jobs];
+
+    // For each unit, how many of the jobs it needs are unfinished; for each
+    // job, the units waiting on it.
+    let mut unfinished_needs: Vec<usize> = plan.units.iter().map(|u| u.needs.len()).collect();
+    let mut dependants: Vec<Vec<usize>> = vec![Vec::new(); n_jobs];
+    for (u, unit) in plan.units.iter().enumerate() {
+        for &n in &unit.needs {
+            dependants[n].push(u);
+        }
+    }
+    let mut ready: VecDeque<usize> = (0..plan.units.len()).filter(|&u| unfinished_needs[u] == 0).collect();
+
+    let slots = plan.max_parallel.map(|n| (Arc::new(Semaphore::new(n.get())), n.get()));
+    let fds = FdBudget::new(opts.nofile_limit);
+    let fd_freed = Arc::new(Notify::new());
+    let ctl = Control::default();
+    let (tx, mut rx) = mpsc::unbounded_channel::<Event>();
+    let mut running = 0usize;
+    let mut stop: Option<Stop> = None;
+    let mut signals_seen = 0;
+    let mut blocked_on_fds;
+
+    loop {
+        blocked_on_fds = false;
+        while stop.is_none() {
+            let Some(&u) = ready.front() else { break };
+            let unit = &plan.units[u];
+            let slot = match &slots {
+                Some((sem, max)) => match sem.clone().try_acquire_many_owned(unit.jobs.len().min(*max) as u32) {
+                    Ok(p) => Some(p),
+                    Err(_) => break,
+                },
+                None => None,
+            };
+            let (held, transient) = unit
+                .jobs
+                .iter()
+                .map(|&j| job_cost(&plan.jobs[j]))
+                .fold((0, 0), |(h, t), (dh, dt)| (h + dh, t + dt));
+            let want = (held + transient).min(fds.total) as u32;
+            let Ok(mut fd_permit) = fds.semaphore.clone().try_acquire_many_owned(want) else {
+                blocked_on_fds = true;
+                break;
+            };
+            ready.pop_front();
+            running += 1;
+            let transient_permit = fd_permit.split(transient.min(want as usize));
+            let (plan, ctl, tx, fd_freed) = (plan.clone(), ctl.clone(), tx.clone(), fd_freed.clone());
+            tokio::spawn(async move {
+                let on_spawned = move || {
+                    drop(transient_permit);
+                    fd_freed.notify_one();
+                };
+                let results = run_unit(&plan, u, &ctl, on_spawned, &tx).await;
+                drop(slot);
+                drop(fd_permit);
+                let _ = tx.send(Event::UnitDone { unit: u, results });
+            });
+        }
+        if running == 0 && (ready.is_empty() || stop.is_some()) {
+            break;
+        }
+
+        tokio::select! {
+            biased;
+            Some(interrupt) = interrupts.recv() => {
+                signals_seen += 1;
+                if signals_seen == 1 || !matches!(stop, Some(Stop::Interrupted(_))) {
+                    stop = Some(Stop::Interrupted(interrupt));
+                    observer.stopping(&format!(
+                        "{}: stopping {running} running unit(s) (SIGTERM, then SIGKILL after kill_grace); press Ctrl-C again to kill at once",
+                        interrupt.name()
+                    ));
+                    ctl.cancel.cancel();
+                } else {
+                    observer.stopping(&format!("{}: killing every job now", interrupt.name()));
+                    ctl.kill_now.cancel();
+                }
+            }
+            Some(event) = rx.recv() => match event {
+                Event::Started { job, pid } => observer.job_started(job, pid),
+                Event::Retrying { job, attempt, result } => observer.job_retrying(job, attempt, &result),
+                Event::UnitDone { unit, results: done } => {
+                    running -= 1;
+                    let _ = unit;
+                    let mut finished: Vec<usize> = Vec::new();
+                    for (job, result) in done {
+                        if result.status != Status::Succeeded && plan.fail_fast && stop.is_none() {
+                            stop = Some(Stop::FailFast);
+                            observer.stopping(&format!("fail_fast: `{}` {}; stopping the run", plan.jobs[job].name, result.status.as_str()));
+                            ctl.cancel.cancel();
+                        }
+                        observer.job_finished(job, &result);
+                        results[job] = Some(result);
+                        finished.push(job);
+                    }
+                    // Units whose needs are now all finished: start them, or
+                    // skip them (and their dependants, transitively).
+                    while let Some(job) = finished.pop() {
+                        for &d in &dependants[job] {
+                            unfinished_needs[d] -= 1;
+                            if unfinished_needs[d] > 0 {
+                                continue;
+                            }
+                            let failed_need = plan.units[d].needs.iter().copied().find(|&n| {
+                                results[n].as_ref().is_some_and(|r| r.status != Status::Succeeded)
+                            });
+                            match failed_need {
+                                None => ready.push_back(d),
+                                Some(n) => {
+                                    let why = format!(
+                                        "needs `{}`, which {}",
+                                        plan.jobs[n].name,
+                                        results[n].as_ref().map_or("did not run", |r| verb(r.status))
+                                    );
+                                    for &j in &plan.units[d].jobs {
+                                        let r = JobResult::not_started(Status::Skipped, why.clone());
+                                        observer.job_finished(j, &r);
+                                        results[j] = Some(r);
+                                        finished.push(j);
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            },
+            _ = fd_freed.notified(), if blocked_on_fds => {}
+        }
+    }
+
+    let why = match stop {
+        Some(Stop::Interrupted(i)) => format!("not started: the run was interrupted by {}", i.name()),
+        Some(Stop::FailFast) => "not started: fail_fast stopped the run".to_string(),
+        None => "not started".to_string(),
+    };
+    let results = results
+        .into_iter()
+        .enumerate()
+        .map(|(j, r)| {
+            r.unwrap_or_else(|| {
+                let r = JobResult::not_started(Status::Skipped, why.clone());
+                observer.job_finished(j, &r);
+                r
+            })
+        })
+        .collect();
+    RunOutcome {
+        results,
+        stop,
+        started_at,
+        duration: started.elapsed(),
+    }
+}
+
+fn verb(status: Status) -> &'static str {
+    match status {
+        Status::Succeeded => "succeeded",
+        Status::Failed => "failed",
+        Status::TimedOut => "timed out",
+        Status::Skipped => "was skipped",
+        Status::Cancelled => "was cancelled",
+        Status::SpawnFailed => "could not be started",
+    }
+}
+
+/// Runs a unit with its retries.
+async fn run_unit(
+    plan: &Plan,
+    unit: usize,
+    ctl: &Control,
+    on_spawned: impl FnOnce(),
+    tx: &mpsc::UnboundedSender<Event>,
+) -> Vec<(usize, JobResult)> {
+    let jobs = &plan.units[unit].jobs;
+    let retries = jobs.iter().map(|&j| plan.jobs[j].retries).max().unwrap_or(0);
+    let retry_delay = jobs.iter().map(|&j| plan.jobs[j].retry_delay).max().unwrap_or_default();
+    let mut on_spawned = Some(on_spawned);
+    let mut attempt = 1u32;
+    loop {
+        let attempts = exec::run_unit(
+            plan,
+            unit,
+            ctl,
+            || {
+                if let Some(f) = on_spawned.take() {
+                    f();
+                }
+            },
+            |job, pid| {
+                let _ = tx.send(Event::Started { job, pid });
+            },
+        )
+        .await;
+        let results: Vec<(usize, JobResult)> = attempts.into_iter().map(|a| (a.job, to_result(plan, a, attempt))).collect();
+        let retryable = results
+            .iter()
+            .any(|(_, r)| matches!(r.status, Status::Failed | Status::TimedOut));
+        let blocked = results
+            .iter()
+            .any(|(_, r)| matches!(r.status, Status::SpawnFailed | Status::Cancelled));
+        if !retryable || blocked || attempt > retries {
+            return results;
+        }
+        for (job, result) in &results {
+            if result.status != Status::Succeeded {
+                let _ = tx.send(Event::Retrying {
+                    job: *job,
+                    attempt,
+                    result: result.clone(),
+                });
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(retry_delay) => {}
+            _ = ctl.cancel.cancelled() => {
+                return results
+                    .into_iter()
+                    .map(|(j, mut r)| {
+                        if r.status != Status::Succeeded {
+                            let e = r.error.take().unwrap_or_default();
+                            r.error = Some(format!("{e}; not retried: the run was stopped"));
+                        }
+                        (j, r)
+                    })
+                    .collect();
+            }
+        }
+        attempt += 1;
+    }
+}
+
+fn describe_exit(exit: Exit) -> String {
+    match exit {
+        Exit::Code(c) => format!("exit code {c}"),
+        Exit::Signal(s) => format!("killed by {}", signal_name(s)),
+    }
+}
+
+/// An attempt's data as the report's job result.
+fn to_result(plan: &Plan, a: Attempt, attempts: u32) -> JobResult {
+    let spec = &plan.jobs[a.job];
+    let (status, exit, mut error) = match a.end {
+        AttemptEnd::Exited(exit) => match exit {
+            Exit::Code(c) if spec.ok_codes.contains(&c) => (Status::Succeeded, Some(exit), None),
+            // A pipe source stopped by SIGPIPE: the job reading it chose to
+            // stop, as `yes | head -1` does in a shell.
+            Exit::Signal(13) if matches!(spec.stdout, OutputSpec::Pipe(_)) => (Status::Succeeded, Some(exit), None),
+            Exit::Code(c) => (
+                Status::Failed,
+                Some(exit),
+                Some(format!(
+                    "exit code {c} is not in ok_codes {:?}",
+                    spec.ok_codes
+                )),
+            ),
+            Exit::Signal(_) => (Status::Failed, Some(exit), Some(describe_exit(exit))),
+        },
+        AttemptEnd::TimedOut(exit) => (
+            Status::TimedOut,
+            Some(exit),
+            Some(format!(
+                "timed out after {}; {}",
+                humantime::format_duration(spec.timeout.unwrap_or_default()),
+                describe_exit(exit)
+            )),
+        ),
+        AttemptEnd::Cancelled(exit) => (
+            Status::Cancelled,
+            Some(exit),
+            Some(format!("stopped by drover when the run was stopped; {}", describe_exit(exit))),
+        ),
+        AttemptEnd::SpawnFailed(why) => (Status::SpawnFailed, None, Some(why)),
+    };
+    if a.leaked {
+        let note = format!(
+            "leaked: a descendant still held stdout/stderr open {} ms after the main process exited; the rest of its process group was killed",
+            exec::LEAK_TIMEOUT.as_millis()
+        );
+        error = Some(match error {
+            Some(e) => format!("{e}; {note}"),
+            None => note,
+        });
+    }
+    JobResult {
+        status,
+        exit,
+        attempts,
+        pid: a.pid,
+        started_at: Some(a.started_at),
+        duration: Some(a.duration),
+        stdout: a.stdout,
+        stderr: a.stderr,
+        error,
+        leaked: a.leaked,
+    }
+}
