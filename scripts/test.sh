@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# The whole test suite: unit tests and the integration tests, which run real
+# processes (sh, sleep, cat, grep, fixture scripts). Installs what it needs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+for tool in sh sleep cat grep seq wc head tr yes; do
+  command -v "$tool" >/dev/null 2>&1 || need_apt+=(coreutils)
+done
+if [ ${#need_apt[@]} -gt 0 ]; then
+  apt-get update -qq && apt-get install -y -qq coreutils grep >/dev/null
+fi
+
+cargo test --locked --all-targets "$@"

@@ -1,0 +1,173 @@
+//! Helpers shared by the integration tests: run the real drover binary on a
+//! job file in a temp dir, read its report, poll for conditions with a
+//! deadline, and check that processes are really gone.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// The drover binary under test.
+pub fn drover() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_drover"));
+    cmd.env_remove("RUST_LOG");
+    cmd
+}
+
+/// A fixture script under tests/fixtures.
+pub fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
+}
+
+/// A temp dir holding `jobs.toml`.
+pub struct Workspace {
+    pub dir: tempfile::TempDir,
+}
+
+impl Workspace {
+    pub fn new(jobs_toml: &str) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::write(dir.path().join("jobs.toml"), jobs_toml).expect("write jobs.toml");
+        Self { dir }
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    pub fn jobs(&self) -> PathBuf {
+        self.path("jobs.toml")
+    }
+
+    pub fn report_path(&self) -> PathBuf {
+        self.path("report.json")
+    }
+
+    /// `drover run jobs.toml --report report.json ARGS...`, not yet started.
+    pub fn run_cmd(&self, args: &[&str]) -> Command {
+        let mut cmd = drover();
+        cmd.arg("run")
+            .arg(self.jobs())
+            .arg("--report")
+            .arg(self.report_path())
+            .args(args)
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    /// Runs drover to the end.
+    pub fn run(&self, args: &[&str]) -> Finished {
+        let output = self.run_cmd(args).output().expect("run drover");
+        let report = std::fs::read_to_string(self.report_path())
+            .ok()
+            .map(|t| serde_json::from_str(&t).expect("report is JSON"));
+        Finished { output, report }
+    }
+
+    /// Starts drover without waiting, stdout/stderr piped.
+    pub fn spawn(&self, args: &[&str]) -> Child {
+        self.run_cmd(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn drover")
+    }
+
+    /// Reads the report written by a run.
+    pub fn report(&self) -> Value {
+        let text = std::fs::read_to_string(self.report_path()).expect("report written");
+        serde_json::from_str(&text).expect("report is JSON")
+    }
+}
+
+pub struct Finished {
+    pub output: Output,
+    pub report: Option<Value>,
+}
+
+impl Finished {
+    pub fn code(&self) -> i32 {
+        self.output.status.code().expect("drover exited normally")
+    }
+
+    pub fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.output.stderr).into_owned()
+    }
+
+    pub fn stdout(&self) -> String {
+        String::from_utf8_lossy(&self.output.stdout).into_owned()
+    }
+
+    pub fn report(&self) -> &Value {
+        self.report.as_ref().unwrap_or_else(|| panic!("no report; stderr:\n{}", self.stderr()))
+    }
+
+    /// The report entry of job `name`.
+    pub fn job(&self, name: &str) -> &Value {
+        job(self.report(), name)
+    }
+}
+
+pub fn job<'a>(report: &'a Value, name: &str) -> &'a Value {
+    report["jobs"]
+        .as_array()
+        .expect("jobs array")
+        .iter()
+        .find(|j| j["name"] == name)
+        .unwrap_or_else(|| panic!("no job {name} in report: {report:#}"))
+}
+
+/// Polls `cond` until it holds or `limit` passes; returns whether it held.
+pub fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    loop {
+        if cond() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// True when `pid` no longer runs: gone, or a zombie waiting for a reaper
+/// that is not drover (in a container PID 1 may never reap it).
+pub fn pid_gone(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(stat) => {
+            // The state follows the parenthesised command name.
+            let state = stat.rsplit_once(')').map(|(_, rest)| rest.trim_start().chars().next());
+            matches!(state, Some(Some('Z' | 'X')))
+        }
+    }
+}
+
+/// Every pid written (one per line) into `file`.
+pub fn pids_in(file: &Path) -> Vec<i32> {
+    std::fs::read_to_string(file)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .collect()
+}
+
+/// Asserts every pid is gone within a generous deadline.
+pub fn assert_all_gone(pids: &[i32]) {
+    assert!(!pids.is_empty(), "no pids recorded");
+    for &pid in pids {
+        assert!(
+            wait_until(Duration::from_secs(10), || pid_gone(pid)),
+            "pid {pid} is still alive"
+        );
+    }
+}
+
+/// Sends `signal` (e.g. libc SIGINT = 2) to a process.
+pub fn send_signal(pid: u32, signal: &str) {
+    let status = Command::new("kill").arg(format!("-{signal}")).arg(pid.to_string()).status().expect("kill");
+    assert!(status.success(), "kill -{signal} {pid} failed");
+}
