@@ -2,6 +2,7 @@
 //! `main` stays thin; each subcommand returns the process's exit code.
 
 use std::fmt::Write as _;
+use std::io::Write as _;
 use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -20,7 +21,11 @@ use crate::sched::{self, RunOptions, Stop};
 pub const EXIT_INVALID: u8 = 2;
 
 #[derive(Parser, Debug)]
-#[command(name = "drover", version, about = "Run many child processes at once and say exactly what happened to each.")]
+#[command(
+    name = "drover",
+    version,
+    about = "Run many child processes at once and say exactly what happened to each."
+)]
 struct Cli {
     /// More logging on stderr (-v info, -vv debug, -vvv trace); RUST_LOG also works.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
@@ -114,7 +119,10 @@ fn run(args: RunArgs) -> u8 {
     let plan = Arc::new(plan);
     let nofile_limit = fdlimit::raise_nofile_limit();
 
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: failed to start the runtime: {e}");
@@ -130,7 +138,13 @@ fn run(args: RunArgs) -> u8 {
                 tokio::sync::mpsc::unbounded_channel().1
             }
         };
-        sched::run(plan.clone(), RunOptions { nofile_limit }, &mut human, interrupts).await
+        sched::run(
+            plan.clone(),
+            RunOptions { nofile_limit },
+            &mut human,
+            interrupts,
+        )
+        .await
     });
     let stopped = match outcome.stop {
         Some(Stop::Interrupted(i)) => Some(format!("interrupted by {}", i.name())),
@@ -141,11 +155,22 @@ fn run(args: RunArgs) -> u8 {
 
     let mut code = match outcome.stop {
         Some(Stop::Interrupted(i)) => i.exit_code(),
-        _ if outcome.results.iter().all(|r| r.status == crate::outcome::Status::Succeeded) => 0,
+        _ if outcome
+            .results
+            .iter()
+            .all(|r| r.status == crate::outcome::Status::Succeeded) =>
+        {
+            0
+        }
         _ => 1,
     };
     if let Some(target) = &args.report {
-        let text = json::render(&plan, &outcome.results, outcome.started_at, outcome.duration);
+        let text = json::render(
+            &plan,
+            &outcome.results,
+            outcome.started_at,
+            outcome.duration,
+        );
         if let Err(e) = json::write(target, &text) {
             eprintln!("error: {e:#}");
             if code == 0 {
@@ -163,14 +188,27 @@ fn check(args: CheckArgs) -> u8 {
         Ok(p) => p,
         Err(code) => return code,
     };
-    print!("{}", describe_plan(&plan));
-    0
+    let mut out = std::io::stdout().lock();
+    match out
+        .write_all(describe_plan(&plan).as_bytes())
+        .and_then(|()| out.flush())
+    {
+        // `drover check jobs.toml | head` is a clean exit.
+        Ok(()) => 0,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => 0,
+        Err(e) => {
+            eprintln!("error: failed to write the plan: {e}");
+            1
+        }
+    }
 }
 
 /// The expanded plan, as `drover check` prints it.
 pub fn describe_plan(plan: &Plan) -> String {
     let mut out = String::new();
-    let parallel = plan.max_parallel.map_or("unlimited".to_string(), |n| n.to_string());
+    let parallel = plan
+        .max_parallel
+        .map_or("unlimited".to_string(), |n| n.to_string());
     let _ = writeln!(
         out,
         "{}: {} job{} in {} unit{}; max_parallel = {parallel}, fail_fast = {}",
@@ -209,21 +247,39 @@ pub fn describe_plan(plan: &Plan) -> String {
                 OutputSpec::Null => "null".to_string(),
                 OutputSpec::Inherit => "inherit".to_string(),
                 OutputSpec::File { path, append } => {
-                    format!("file {}{}", path.display(), if *append { " (append)" } else { "" })
+                    format!(
+                        "file {}{}",
+                        path.display(),
+                        if *append { " (append)" } else { "" }
+                    )
                 }
                 OutputSpec::Pipe(j) => format!("pipe to {}", plan.jobs[*j].name),
             };
             let _ = writeln!(out, "  {key:<8} = {text}");
         }
         if !job.needs.is_empty() {
-            let names: Vec<&str> = job.needs.iter().map(|&n| plan.jobs[n].name.as_str()).collect();
+            let names: Vec<&str> = job
+                .needs
+                .iter()
+                .map(|&n| plan.jobs[n].name.as_str())
+                .collect();
             let _ = writeln!(out, "  needs    = {}", names.join(", "));
         }
         if let Some(t) = job.timeout {
-            let _ = writeln!(out, "  timeout  = {} (kill_grace {})", humantime::format_duration(t), humantime::format_duration(job.kill_grace));
+            let _ = writeln!(
+                out,
+                "  timeout  = {} (kill_grace {})",
+                humantime::format_duration(t),
+                humantime::format_duration(job.kill_grace)
+            );
         }
         if job.retries > 0 {
-            let _ = writeln!(out, "  retries  = {} (retry_delay {})", job.retries, humantime::format_duration(job.retry_delay));
+            let _ = writeln!(
+                out,
+                "  retries  = {} (retry_delay {})",
+                job.retries,
+                humantime::format_duration(job.retry_delay)
+            );
         }
         if job.ok_codes != [0] {
             let _ = writeln!(out, "  ok_codes = {:?}", job.ok_codes);

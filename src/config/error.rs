@@ -123,7 +123,14 @@ impl fmt::Display for ConfigErrors {
                         let width = end_in_line.saturating_sub(col).max(1);
                         writeln!(f, "{:gutter$} |", "")?;
                         writeln!(f, "{line} | {text}")?;
-                        writeln!(f, "{:gutter$} | {:pad$}{}", "", "", "^".repeat(width), pad = col - 1)?;
+                        writeln!(
+                            f,
+                            "{:gutter$} | {:pad$}{}",
+                            "",
+                            "",
+                            "^".repeat(width),
+                            pad = col - 1
+                        )?;
                     }
                 }
                 None => writeln!(f, "  --> {file}")?,
@@ -133,7 +140,11 @@ impl fmt::Display for ConfigErrors {
             }
         }
         if self.errors.len() > 1 {
-            write!(f, "\n{} errors in {file}; nothing was run", self.errors.len())?;
+            write!(
+                f,
+                "\n{} errors in {file}; nothing was run",
+                self.errors.len()
+            )?;
         } else {
             write!(f, "\nnothing was run")?;
         }

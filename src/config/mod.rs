@@ -21,7 +21,8 @@ pub fn load(path: &Path) -> Result<Plan, ConfigErrors> {
         ConfigErrors::single(
             path,
             String::new(),
-            ConfigError::new(format!("cannot read the job file: {e}")).help("check the path and its permissions"),
+            ConfigError::new(format!("cannot read the job file: {e}"))
+                .help("check the path and its permissions"),
         )
     })?;
     parse(path, source)
@@ -69,12 +70,20 @@ fn from_toml_error(source: &str, e: &toml::de::Error) -> ConfigError {
         error = ConfigError::new(format!("unknown key `{key}` in {where_}"))
             .at(span)
             .key(key.clone());
-        let candidates: Vec<&str> = if expected.is_empty() { JOB_KEYS.to_vec() } else { expected };
+        let candidates: Vec<&str> = if expected.is_empty() {
+            JOB_KEYS.to_vec()
+        } else {
+            expected
+        };
         error = match error::nearest(&key, candidates.iter().copied()) {
             Some(near) => error.help(format!("did you mean `{near}`?")),
             None => error.help(format!(
                 "the keys allowed here are {}",
-                candidates.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", ")
+                candidates
+                    .iter()
+                    .map(|c| format!("`{c}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             )),
         };
     } else if let Some(key) = key_on_line(source, offset) {
@@ -136,5 +145,9 @@ fn key_on_line(source: &str, offset: usize) -> Option<String> {
     let line = source[start..].lines().next()?;
     let (key, _) = line.split_once('=')?;
     let key = key.trim().trim_matches('"');
-    (!key.is_empty() && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')).then(|| key.to_string())
+    (!key.is_empty()
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-'))
+    .then(|| key.to_string())
 }

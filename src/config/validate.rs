@@ -15,7 +15,8 @@ use super::value::{self, RawOutput, RawStdin, span};
 use crate::plan::graph::{self, GraphError};
 use crate::plan::matrix::{self, Combination};
 use crate::plan::{
-    DEFAULT_CAPTURE_LIMIT, DEFAULT_KILL_GRACE, JobName, JobSpec, OutputSpec, Plan, Program, StdinSpec, cpus,
+    DEFAULT_CAPTURE_LIMIT, DEFAULT_KILL_GRACE, JobName, JobSpec, OutputSpec, Plan, Program,
+    StdinSpec, cpus,
 };
 
 type Span = Option<Range<usize>>;
@@ -40,46 +41,45 @@ fn take<T>(errs: &mut Vec<ConfigError>, r: Result<T, ConfigError>) -> Option<T> 
 }
 
 fn settings(raw: &RawJob, errs: &mut Vec<ConfigError>) -> Settings {
-    let mut s = Settings::default();
-    s.timeout = raw.timeout.as_ref().and_then(|v| take(errs, value::duration(v, "timeout")));
-    s.kill_grace = raw.kill_grace.as_ref().and_then(|v| take(errs, value::duration(v, "kill_grace")));
-    s.retry_delay = raw.retry_delay.as_ref().and_then(|v| take(errs, value::duration(v, "retry_delay")));
-    s.capture_limit = raw.capture_limit.as_ref().and_then(|v| take(errs, value::size(v, "capture_limit")));
-    s.stdout = raw.stdout.as_ref().and_then(|v| take(errs, value::output(v, "stdout")));
-    s.stderr = raw.stderr.as_ref().and_then(|v| take(errs, value::output(v, "stderr")));
-    s.retries = raw.retries.as_ref().and_then(|v| {
-        take(errs, u32::try_from(*v.get_ref()).map_err(|_| {
+    let retries = raw.retries.as_ref().and_then(|v| {
+        let r = u32::try_from(*v.get_ref()).map_err(|_| {
             ConfigError::new(format!("{} is not a number of retries", v.get_ref()))
                 .at(span(v))
                 .key("retries")
                 .help("write a whole number from 0 up, e.g. `retries = 2`")
-        }))
+        });
+        take(errs, r)
     });
-    s.ok_codes = raw.ok_codes.as_ref().and_then(|codes| {
+    let ok_codes = raw.ok_codes.as_ref().map(|codes| {
         let mut out = Vec::new();
         for c in codes.get_ref() {
             match u8::try_from(*c.get_ref()) {
                 Ok(code) => out.push(i32::from(code)),
-                Err(_) => {
-                    take::<()>(errs, Err(ConfigError::new(format!("{} is not an exit code", c.get_ref()))
+                Err(_) => errs.push(
+                    ConfigError::new(format!("{} is not an exit code", c.get_ref()))
                         .at(span(c))
                         .key("ok_codes")
-                        .help("exit codes are whole numbers from 0 to 255, e.g. `ok_codes = [0, 1]`")));
-                }
+                        .help(
+                            "exit codes are whole numbers from 0 to 255, e.g. `ok_codes = [0, 1]`",
+                        ),
+                ),
             }
         }
-        if out.is_empty() && codes.get_ref().is_empty() {
-            take::<()>(errs, Err(ConfigError::new("`ok_codes` is empty, so the job could never succeed")
-                .at(span(codes))
-                .key("ok_codes")
-                .help("list the exit codes that count as success, e.g. `ok_codes = [0]`")));
+        if codes.get_ref().is_empty() {
+            errs.push(
+                ConfigError::new("`ok_codes` is empty, so the job could never succeed")
+                    .at(span(codes))
+                    .key("ok_codes")
+                    .help("list the exit codes that count as success, e.g. `ok_codes = [0]`"),
+            );
         }
-        Some(out)
+        out
     });
-    if let Some(env) = &raw.env {
-        for (k, v) in env.get_ref() {
+    let mut env = Vec::new();
+    if let Some(table) = &raw.env {
+        for (k, v) in table.get_ref() {
             match value::scalar_string(v.get_ref()) {
-                Some(text) => s.env.push((k.clone(), text)),
+                Some(text) => env.push((k.clone(), text)),
                 None => errs.push(
                     ConfigError::new(format!("the value of `{k}` must be a string"))
                         .at(span(v))
@@ -89,8 +89,36 @@ fn settings(raw: &RawJob, errs: &mut Vec<ConfigError>) -> Settings {
             }
         }
     }
-    s.cwd = raw.cwd.as_ref().map(|c| c.get_ref().clone());
-    s
+    Settings {
+        timeout: raw
+            .timeout
+            .as_ref()
+            .and_then(|v| take(errs, value::duration(v, "timeout"))),
+        kill_grace: raw
+            .kill_grace
+            .as_ref()
+            .and_then(|v| take(errs, value::duration(v, "kill_grace"))),
+        retry_delay: raw
+            .retry_delay
+            .as_ref()
+            .and_then(|v| take(errs, value::duration(v, "retry_delay"))),
+        capture_limit: raw
+            .capture_limit
+            .as_ref()
+            .and_then(|v| take(errs, value::size(v, "capture_limit"))),
+        stdout: raw
+            .stdout
+            .as_ref()
+            .and_then(|v| take(errs, value::output(v, "stdout"))),
+        stderr: raw
+            .stderr
+            .as_ref()
+            .and_then(|v| take(errs, value::output(v, "stderr"))),
+        retries,
+        ok_codes,
+        env,
+        cwd: raw.cwd.as_ref().map(|c| c.get_ref().clone()),
+    }
 }
 
 /// A `[[job]]` before matrix expansion.
@@ -112,7 +140,12 @@ struct Expanded {
     from: Option<String>,
 }
 
-pub(super) fn plan(file: &Path, source: &str, base: &Path, raw: RawFile) -> Result<Plan, Vec<ConfigError>> {
+pub(super) fn plan(
+    file: &Path,
+    source: &str,
+    base: &Path,
+    raw: RawFile,
+) -> Result<Plan, Vec<ConfigError>> {
     let mut errs = Vec::new();
 
     let max_parallel = match &raw.run.max_parallel {
@@ -188,13 +221,16 @@ pub(super) fn plan(file: &Path, source: &str, base: &Path, raw: RawFile) -> Resu
     for (i, e) in expanded.iter().enumerate() {
         if let Some(&first) = seen.get(e.spec.name.as_str()) {
             let first_t = &templates[expanded[first].template];
-            let (line, _) = super::error::line_col(source, first_t.name_span.clone().map_or(0, |s| s.start));
+            let (line, _) =
+                super::error::line_col(source, first_t.name_span.clone().map_or(0, |s| s.start));
             errs.push(
                 ConfigError::new(format!("the name `{}` is used twice", e.spec.name))
                     .at(templates[e.template].name_span.clone())
                     .job(e.spec.name.as_str())
                     .key("name")
-                    .help(format!("the first job of that name is at line {line}; give this one another name")),
+                    .help(format!(
+                        "the first job of that name is at line {line}; give this one another name"
+                    )),
             );
         } else {
             seen.insert(e.spec.name.as_str().to_string(), i);
@@ -234,11 +270,15 @@ pub(super) fn plan(file: &Path, source: &str, base: &Path, raw: RawFile) -> Resu
             let sp = t.raw.stdin.as_ref().map(|s| s.span());
             match names.iter().position(|n| n.as_str() == src) {
                 None => {
-                    let mut e = ConfigError::new(format!("stdin is `from` the job `{src}`, but no job has that name"))
-                        .at(sp)
-                        .job(names[i].as_str())
-                        .key("stdin");
-                    if let Some(near) = super::error::nearest(&src, names.iter().map(JobName::as_str)) {
+                    let mut e = ConfigError::new(format!(
+                        "stdin is `from` the job `{src}`, but no job has that name"
+                    ))
+                    .at(sp)
+                    .job(names[i].as_str())
+                    .key("stdin");
+                    if let Some(near) =
+                        super::error::nearest(&src, names.iter().map(JobName::as_str))
+                    {
                         e = e.help(format!("did you mean `{near}`?"));
                     }
                     errs.push(e);
@@ -311,10 +351,13 @@ pub(super) fn plan(file: &Path, source: &str, base: &Path, raw: RawFile) -> Resu
         Err(GraphError::Cycle(path)) => {
             let shown: Vec<&str> = path.iter().map(|&j| jobs[j].name.as_str()).collect();
             Err(vec![
-                ConfigError::new(format!("the jobs need each other in a cycle: {}", shown.join(" → ")))
-                    .job(shown[0])
-                    .key("needs")
-                    .help("remove one of these `needs` so that some job can start first"),
+                ConfigError::new(format!(
+                    "the jobs need each other in a cycle: {}",
+                    shown.join(" → ")
+                ))
+                .job(shown[0])
+                .key("needs")
+                .help("remove one of these `needs` so that some job can start first"),
             ])
         }
     }
@@ -350,7 +393,12 @@ pub(super) fn job_header_span(source: &str, index: usize) -> Span {
     None
 }
 
-fn template<'a>(source: &str, index: usize, rj: &'a RawJob, errs: &mut Vec<ConfigError>) -> Option<Template<'a>> {
+fn template<'a>(
+    source: &str,
+    index: usize,
+    rj: &'a RawJob,
+    errs: &mut Vec<ConfigError>,
+) -> Option<Template<'a>> {
     let header = job_header_span(source, index);
     let before = errs.len();
     let (name, name_span) = match &rj.name {
@@ -405,16 +453,17 @@ fn template<'a>(source: &str, index: usize, rj: &'a RawJob, errs: &mut Vec<Confi
                 );
                 None
             } else {
-                Some(Program::Argv(cmd.get_ref().iter().map(|a| a.get_ref().clone()).collect()))
+                Some(Program::Argv(
+                    cmd.get_ref().iter().map(|a| a.get_ref().clone()).collect(),
+                ))
             }
         }
         (None, Some(sh)) => Some(Program::Shell(sh.get_ref().clone())),
     };
-    let stdin = rj.stdin.as_ref().and_then(|v| {
-        value::stdin(v)
-            .map_err(|e| errs.push(e.job(&name)))
-            .ok()
-    });
+    let stdin = rj
+        .stdin
+        .as_ref()
+        .and_then(|v| value::stdin(v).map_err(|e| errs.push(e.job(&name))).ok());
     let mut matrix = Vec::new();
     if let Some(m) = &rj.matrix {
         if m.get_ref().is_empty() {
@@ -427,7 +476,10 @@ fn template<'a>(source: &str, index: usize, rj: &'a RawJob, errs: &mut Vec<Confi
             );
         }
         for (key, values) in m.get_ref() {
-            let valid_key = key.chars().next().is_some_and(|c| c == '_' || c.is_ascii_alphabetic())
+            let valid_key = key
+                .chars()
+                .next()
+                .is_some_and(|c| c == '_' || c.is_ascii_alphabetic())
                 && key.chars().all(|c| c == '_' || c.is_ascii_alphanumeric());
             if !valid_key {
                 errs.push(
@@ -440,17 +492,22 @@ fn template<'a>(source: &str, index: usize, rj: &'a RawJob, errs: &mut Vec<Confi
                 continue;
             }
             let list = match values {
-                toml::Value::Array(items) => items.iter().map(value::scalar_string).collect::<Option<Vec<_>>>(),
+                toml::Value::Array(items) => items
+                    .iter()
+                    .map(value::scalar_string)
+                    .collect::<Option<Vec<_>>>(),
                 _ => None,
             };
             match list {
                 Some(list) if !list.is_empty() => matrix.push((key.clone(), list)),
                 _ => errs.push(
-                    ConfigError::new(format!("matrix key `{key}` must be a non-empty array of strings or numbers"))
-                        .at(Some(m.span()))
-                        .job(&name)
-                        .key("matrix")
-                        .help(format!("write `matrix = {{ {key} = [\"a\", \"b\"] }}`")),
+                    ConfigError::new(format!(
+                        "matrix key `{key}` must be a non-empty array of strings or numbers"
+                    ))
+                    .at(Some(m.span()))
+                    .job(&name)
+                    .key("matrix")
+                    .help(format!("write `matrix = {{ {key} = [\"a\", \"b\"] }}`")),
                 ),
             }
         }
@@ -474,31 +531,56 @@ fn template<'a>(source: &str, index: usize, rj: &'a RawJob, errs: &mut Vec<Confi
 
 /// The texts of a template that placeholders may appear in, with the key and
 /// span to blame.
-fn template_texts<'t>(t: &'t Template<'_>, env: &'t [(String, String)], cwd: &'t Option<String>) -> Vec<(&'t str, &'static str, Span)> {
+fn template_texts<'t>(
+    t: &'t Template<'_>,
+    env: &'t [(String, String)],
+    cwd: &'t Option<String>,
+) -> Vec<(&'t str, &'static str, Span)> {
     let rj = t.raw;
     let mut texts: Vec<(&str, &str, Span)> = vec![(t.name.as_str(), "name", t.name_span.clone())];
     if let Some(cmd) = &rj.cmd {
-        texts.extend(cmd.get_ref().iter().map(|a| (a.get_ref().as_str(), "cmd", Some(a.span()))));
+        texts.extend(
+            cmd.get_ref()
+                .iter()
+                .map(|a| (a.get_ref().as_str(), "cmd", Some(a.span()))),
+        );
     }
     if let Some(sh) = &rj.sh {
         texts.push((sh.get_ref().as_str(), "sh", Some(sh.span())));
     }
     let stdin_span = rj.stdin.as_ref().map(Sp::span);
     match &t.stdin {
-        Some(RawStdin::Text(s) | RawStdin::File(s) | RawStdin::From(s)) => texts.push((s.as_str(), "stdin", stdin_span)),
+        Some(RawStdin::Text(s) | RawStdin::File(s) | RawStdin::From(s)) => {
+            texts.push((s.as_str(), "stdin", stdin_span))
+        }
         None => {}
     }
     let env_span = rj.env.as_ref().map(Sp::span);
-    texts.extend(env.iter().map(|(_, v)| (v.as_str(), "env", env_span.clone())));
+    texts.extend(
+        env.iter()
+            .map(|(_, v)| (v.as_str(), "env", env_span.clone())),
+    );
     if let Some(c) = cwd {
         texts.push((c.as_str(), "cwd", rj.cwd.as_ref().map(Sp::span)));
     }
     if let Some(needs) = &rj.needs {
-        texts.extend(needs.get_ref().iter().map(|n| (n.get_ref().as_str(), "needs", Some(n.span()))));
+        texts.extend(
+            needs
+                .get_ref()
+                .iter()
+                .map(|n| (n.get_ref().as_str(), "needs", Some(n.span()))),
+        );
     }
-    for (key, out) in [("stdout", &t.settings.stdout), ("stderr", &t.settings.stderr)] {
+    for (key, out) in [
+        ("stdout", &t.settings.stdout),
+        ("stderr", &t.settings.stderr),
+    ] {
         if let Some(RawOutput::File { path, .. }) = out {
-            let sp = if key == "stdout" { rj.stdout.as_ref() } else { rj.stderr.as_ref() };
+            let sp = if key == "stdout" {
+                rj.stdout.as_ref()
+            } else {
+                rj.stderr.as_ref()
+            };
             texts.push((path.as_str(), key, sp.map(Sp::span)));
         }
     }
@@ -519,7 +601,10 @@ fn expand(
     for (k, v) in defaults.env.iter().chain(&s.env) {
         env.insert(k, v);
     }
-    let env: Vec<(String, String)> = env.into_iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let env: Vec<(String, String)> = env
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
     let cwd = s.cwd.clone().or_else(|| defaults.cwd.clone());
 
     let keys: Vec<&str> = t.matrix.iter().map(|(k, _)| k.as_str()).collect();
@@ -529,19 +614,29 @@ fn expand(
             if !keys.contains(&ph.as_str()) {
                 ok = false;
                 let help = if keys.is_empty() {
-                    format!("add `matrix = {{ {ph} = [\"...\"] }}` to the job, or write `{{{{{ph}}}}}` for literal braces")
+                    format!(
+                        "add `matrix = {{ {ph} = [\"...\"] }}` to the job, or write `{{{{{ph}}}}}` for literal braces"
+                    )
                 } else {
                     let near = super::error::nearest(&ph, keys.iter().copied())
                         .map(|n| format!("did you mean `{{{n}}}`? "))
                         .unwrap_or_default();
-                    format!("{near}the matrix keys are {}", keys.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", "))
+                    format!(
+                        "{near}the matrix keys are {}",
+                        keys.iter()
+                            .map(|k| format!("`{k}`"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
                 };
                 errs.push(
-                    ConfigError::new(format!("the placeholder `{{{ph}}}` has no matrix key `{ph}`"))
-                        .at(sp.clone())
-                        .job(&t.name)
-                        .key(key)
-                        .help(help),
+                    ConfigError::new(format!(
+                        "the placeholder `{{{ph}}}` has no matrix key `{ph}`"
+                    ))
+                    .at(sp.clone())
+                    .job(&t.name)
+                    .key(key)
+                    .help(help),
                 );
             }
         }
@@ -549,11 +644,16 @@ fn expand(
     if !t.matrix.is_empty() && matrix::placeholders(&t.name).is_empty() {
         ok = false;
         errs.push(
-            ConfigError::new("a job with a `matrix` needs a placeholder in its name, or its names would repeat")
-                .at(t.name_span.clone())
-                .job(&t.name)
-                .key("name")
-                .help(format!("add a matrix key to the name, e.g. `name = \"{}-{{{}}}\"`", t.name, t.matrix[0].0)),
+            ConfigError::new(
+                "a job with a `matrix` needs a placeholder in its name, or its names would repeat",
+            )
+            .at(t.name_span.clone())
+            .job(&t.name)
+            .key("name")
+            .help(format!(
+                "add a matrix key to the name, e.g. `name = \"{}-{{{}}}\"`",
+                t.name, t.matrix[0].0
+            )),
         );
     }
     let Some(program) = &t.program else { return };
@@ -589,16 +689,25 @@ fn expand(
             }
         };
         let program = match program {
-            Program::Argv(argv) => Program::Argv(argv.iter().map(|a| matrix::fill(a, combo)).collect()),
+            Program::Argv(argv) => {
+                Program::Argv(argv.iter().map(|a| matrix::fill(a, combo)).collect())
+            }
             Program::Shell(sh) => Program::Shell(matrix::fill(sh, combo)),
         };
         let (stdin, from) = match &t.stdin {
             None => (StdinSpec::Null, None),
-            Some(RawStdin::Text(s)) => (StdinSpec::Bytes(Arc::from(matrix::fill(s, combo).into_bytes())), None),
-            Some(RawStdin::File(f)) => (StdinSpec::File(value::resolve_path(base, &matrix::fill(f, combo))), None),
+            Some(RawStdin::Text(s)) => (
+                StdinSpec::Bytes(Arc::from(matrix::fill(s, combo).into_bytes())),
+                None,
+            ),
+            Some(RawStdin::File(f)) => (
+                StdinSpec::File(value::resolve_path(base, &matrix::fill(f, combo))),
+                None,
+            ),
             Some(RawStdin::From(j)) => (StdinSpec::Null, Some(matrix::fill(j, combo))),
         };
-        let output = |o: &Option<RawOutput>, d: &Option<RawOutput>| match o.as_ref().or(d.as_ref()) {
+        let output = |o: &Option<RawOutput>, d: &Option<RawOutput>| match o.as_ref().or(d.as_ref())
+        {
             None | Some(RawOutput::Capture) => OutputSpec::Capture,
             Some(RawOutput::Null) => OutputSpec::Null,
             Some(RawOutput::Inherit) => OutputSpec::Inherit,
@@ -611,7 +720,12 @@ fn expand(
             .raw
             .needs
             .as_ref()
-            .map(|n| n.get_ref().iter().map(|p| (matrix::fill(p.get_ref(), combo), Some(p.span()))).collect())
+            .map(|n| {
+                n.get_ref()
+                    .iter()
+                    .map(|p| (matrix::fill(p.get_ref(), combo), Some(p.span())))
+                    .collect()
+            })
             .unwrap_or_default();
         let spec = JobSpec {
             name,
@@ -619,14 +733,30 @@ fn expand(
             stdin,
             stdout: output(&s.stdout, &defaults.stdout),
             stderr: output(&s.stderr, &defaults.stderr),
-            env: env.iter().map(|(k, v)| (k.clone(), matrix::fill(v, combo))).collect(),
+            env: env
+                .iter()
+                .map(|(k, v)| (k.clone(), matrix::fill(v, combo)))
+                .collect(),
             cwd: value::resolve_path(base, &matrix::fill(cwd.as_deref().unwrap_or("."), combo)),
             timeout: s.timeout.or(defaults.timeout),
-            kill_grace: s.kill_grace.or(defaults.kill_grace).unwrap_or(DEFAULT_KILL_GRACE),
+            kill_grace: s
+                .kill_grace
+                .or(defaults.kill_grace)
+                .unwrap_or(DEFAULT_KILL_GRACE),
             retries: s.retries.or(defaults.retries).unwrap_or(0),
-            retry_delay: s.retry_delay.or(defaults.retry_delay).unwrap_or(Duration::ZERO),
-            ok_codes: s.ok_codes.clone().or_else(|| defaults.ok_codes.clone()).unwrap_or_else(|| vec![0]),
-            capture_limit: s.capture_limit.or(defaults.capture_limit).unwrap_or(DEFAULT_CAPTURE_LIMIT),
+            retry_delay: s
+                .retry_delay
+                .or(defaults.retry_delay)
+                .unwrap_or(Duration::ZERO),
+            ok_codes: s
+                .ok_codes
+                .clone()
+                .or_else(|| defaults.ok_codes.clone())
+                .unwrap_or_else(|| vec![0]),
+            capture_limit: s
+                .capture_limit
+                .or(defaults.capture_limit)
+                .unwrap_or(DEFAULT_CAPTURE_LIMIT),
             needs: Vec::new(),
         };
         out.push(Expanded {

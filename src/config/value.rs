@@ -28,27 +28,28 @@ fn describe(v: &Value) -> String {
 /// `"30s"`, `"1m 30s"`, `"250ms"`, or a number of seconds.
 pub fn duration(v: &Sp<Value>, key: &str) -> Result<Duration, ConfigError> {
     let bad = |why: String| {
-        ConfigError::new(why)
-            .at(span(v))
-            .key(key)
-            .help(format!("write a duration such as `{key} = \"30s\"`, \"1m 30s\" or \"250ms\""))
+        ConfigError::new(why).at(span(v)).key(key).help(format!(
+            "write a duration such as `{key} = \"30s\"`, \"1m 30s\" or \"250ms\""
+        ))
     };
     match v.get_ref() {
         Value::String(s) => humantime::parse_duration(s.trim())
             .map_err(|e| bad(format!("{s:?} is not a duration: {e}"))),
         Value::Integer(i) if *i >= 0 => Ok(Duration::from_secs(*i as u64)),
         Value::Float(x) if x.is_finite() && *x >= 0.0 => Ok(Duration::from_secs_f64(*x)),
-        other => Err(bad(format!("expected a duration, found {}", describe(other)))),
+        other => Err(bad(format!(
+            "expected a duration, found {}",
+            describe(other)
+        ))),
     }
 }
 
 /// `"4MiB"`, `"512 KiB"`, `"1MB"`, or a number of bytes.
 pub fn size(v: &Sp<Value>, key: &str) -> Result<usize, ConfigError> {
     let bad = |why: String| {
-        ConfigError::new(why)
-            .at(span(v))
-            .key(key)
-            .help(format!("write a size such as `{key} = \"4MiB\"`, \"512KiB\" or a number of bytes"))
+        ConfigError::new(why).at(span(v)).key(key).help(format!(
+            "write a size such as `{key} = \"4MiB\"`, \"512KiB\" or a number of bytes"
+        ))
     };
     match v.get_ref() {
         Value::String(s) => s
@@ -102,12 +103,18 @@ pub fn stdin(v: &Sp<Value>) -> Result<RawStdin, ConfigError> {
                     if keys.is_empty() {
                         "no key".to_string()
                     } else {
-                        keys.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ")
+                        keys.iter()
+                            .map(|k| format!("`{k}`"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     }
                 ))),
             }
         }
-        other => Err(bad(format!("expected a string or a table, found {}", describe(other)))),
+        other => Err(bad(format!(
+            "expected a string or a table, found {}",
+            describe(other)
+        ))),
     }
 }
 
@@ -142,20 +149,33 @@ pub fn output(v: &Sp<Value>, key: &str) -> Result<RawOutput, ConfigError> {
         Value::Table(t) => {
             let path = match t.get("file") {
                 Some(Value::String(p)) => p.clone(),
-                Some(other) => return Err(bad(format!("`file` must be a string, found {}", describe(other)))),
+                Some(other) => {
+                    return Err(bad(format!(
+                        "`file` must be a string, found {}",
+                        describe(other)
+                    )));
+                }
                 None => return Err(bad("an output table needs `file`".into())),
             };
             let append = match t.get("append") {
                 None => false,
                 Some(Value::Boolean(b)) => *b,
-                Some(other) => return Err(bad(format!("`append` must be true or false, found {}", describe(other)))),
+                Some(other) => {
+                    return Err(bad(format!(
+                        "`append` must be true or false, found {}",
+                        describe(other)
+                    )));
+                }
             };
             if let Some(k) = t.keys().find(|k| *k != "file" && *k != "append") {
                 return Err(bad(format!("unknown key `{k}` in an output table")));
             }
             Ok(RawOutput::File { path, append })
         }
-        other => Err(bad(format!("expected a string or a table, found {}", describe(other)))),
+        other => Err(bad(format!(
+            "expected a string or a table, found {}",
+            describe(other)
+        ))),
     }
 }
 

@@ -61,7 +61,9 @@ pub struct FdBudget {
 
 impl FdBudget {
     pub fn new(limit: u64) -> Self {
-        let total = limit.saturating_sub(RESERVED).clamp(16, Semaphore::MAX_PERMITS as u64) as usize;
+        let total = limit
+            .saturating_sub(RESERVED)
+            .clamp(16, Semaphore::MAX_PERMITS as u64) as usize;
         Self {
             semaphore: Arc::new(Semaphore::new(total)),
             total,

@@ -34,7 +34,10 @@ impl ProcessGroup {
     pub fn signal(&self, signal: Signal) {
         match rustix::process::kill_process_group(self.pgid, signal) {
             Ok(()) | Err(Errno::SRCH) => {}
-            Err(e) => tracing::warn!(pgid = self.pgid.as_raw_nonzero().get(), "cannot signal process group: {e}"),
+            Err(e) => tracing::warn!(
+                pgid = self.pgid.as_raw_nonzero().get(),
+                "cannot signal process group: {e}"
+            ),
         }
     }
 }
@@ -56,7 +59,8 @@ impl ExitWatch {
             .and_then(|fd| {
                 // SAFETY: an `OwnedFd` is open and owned; it moves into the
                 // AsyncFd and stays the same descriptor until dropped with it.
-                unsafe { AsyncFd::register_with_interest(fd, Interest::READABLE) }.map_err(|e| e.into_parts().1)
+                unsafe { AsyncFd::register_with_interest(fd, Interest::READABLE) }
+                    .map_err(|e| e.into_parts().1)
             })
             .map_err(|e| tracing::debug!("no pidfd for {pid:?}, polling instead: {e}"))
             .ok();
@@ -84,7 +88,12 @@ impl ExitWatch {
 
 /// Stops a group: SIGTERM, up to `kill_grace` for the leader to exit (cut
 /// short by `kill_now`), then SIGKILL. Returns once the leader has exited.
-pub async fn terminate(group: ProcessGroup, watch: &ExitWatch, kill_grace: Duration, kill_now: &CancellationToken) {
+pub async fn terminate(
+    group: ProcessGroup,
+    watch: &ExitWatch,
+    kill_grace: Duration,
+    kill_now: &CancellationToken,
+) {
     if !kill_now.is_cancelled() {
         group.signal(Signal::TERM);
         tokio::select! {

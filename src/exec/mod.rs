@@ -86,7 +86,10 @@ pub async fn run_unit(
                     readers.insert(j, r);
                     writers.insert(src, w);
                 }
-                Err(e) => failed.push(spawn_failed(j, format!("cannot create a pipe from `{}`: {e}", plan.jobs[src].name))),
+                Err(e) => failed.push(spawn_failed(
+                    j,
+                    format!("cannot create a pipe from `{}`: {e}", plan.jobs[src].name),
+                )),
             }
         }
     }
@@ -112,7 +115,9 @@ pub async fn run_unit(
 
     let supervised = running
         .into_iter()
-        .map(|(j, spawned, started_at, started)| supervise(j, &plan.jobs[j], spawned, started_at, started, ctl));
+        .map(|(j, spawned, started_at, started)| {
+            supervise(j, &plan.jobs[j], spawned, started_at, started, ctl)
+        });
     let mut attempts = join_all(supervised).await;
     attempts.extend(failed);
     attempts.sort_by_key(|a| a.job);
@@ -148,7 +153,9 @@ async fn spawn_waiting_for_fds(
             Err(SpawnError::Failed(why)) => return Err(why),
             Err(SpawnError::NoFds(e)) => {
                 if first.elapsed() > FD_WAIT_LIMIT {
-                    return Err(format!("out of file descriptors for {FD_WAIT_LIMIT:?}: {e}"));
+                    return Err(format!(
+                        "out of file descriptors for {FD_WAIT_LIMIT:?}: {e}"
+                    ));
                 }
                 tracing::debug!(job = %spec.name, "out of file descriptors; waiting: {e}");
                 tokio::select! {
@@ -204,7 +211,9 @@ async fn supervise(
         Cancelled,
     }
     let watch = ExitWatch::new(pid);
-    let deadline = spec.timeout.map(|t| tokio::time::Instant::from_std(started + t));
+    let deadline = spec
+        .timeout
+        .map(|t| tokio::time::Instant::from_std(started + t));
     let phase = tokio::select! {
         _ = watch.exited() => Phase::Exited,
         _ = sleep_until_opt(deadline) => Phase::TimedOut,
@@ -216,7 +225,12 @@ async fn supervise(
 
     // The leader has exited and is still unreaped: its pgid cannot be reused,
     // so the group may be signalled safely until `wait` below.
-    let drains = async { (join_or_default(out_task).await, join_or_default(err_task).await) };
+    let drains = async {
+        (
+            join_or_default(out_task).await,
+            join_or_default(err_task).await,
+        )
+    };
     tokio::pin!(drains);
     let mut leaked = false;
     let (out, err) = match tokio::time::timeout(LEAK_TIMEOUT, &mut drains).await {

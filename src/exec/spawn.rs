@@ -40,15 +40,25 @@ fn classify(e: io::Error, what: impl FnOnce(&io::Error) -> String) -> SpawnError
     }
 }
 
-fn output(spec: &OutputSpec, stream: &str, pipe_to: Option<&PipeWriter>) -> Result<Stdio, SpawnError> {
+fn output(
+    spec: &OutputSpec,
+    stream: &str,
+    pipe_to: Option<&PipeWriter>,
+) -> Result<Stdio, SpawnError> {
     Ok(match spec {
         OutputSpec::Capture => Stdio::piped(),
         OutputSpec::Null => Stdio::null(),
         OutputSpec::Inherit => Stdio::inherit(),
         OutputSpec::File { path, append } => {
             if let Some(parent) = path.parent() {
-                std::fs::create_dir_all(parent)
-                    .map_err(|e| classify(e, |e| format!("cannot create the folder of {stream} file {}: {e}", path.display())))?;
+                std::fs::create_dir_all(parent).map_err(|e| {
+                    classify(e, |e| {
+                        format!(
+                            "cannot create the folder of {stream} file {}: {e}",
+                            path.display()
+                        )
+                    })
+                })?;
             }
             let file = OpenOptions::new()
                 .create(true)
@@ -56,11 +66,18 @@ fn output(spec: &OutputSpec, stream: &str, pipe_to: Option<&PipeWriter>) -> Resu
                 .append(*append)
                 .truncate(!*append)
                 .open(path)
-                .map_err(|e| classify(e, |e| format!("cannot open {stream} file {}: {e}", path.display())))?;
+                .map_err(|e| {
+                    classify(e, |e| {
+                        format!("cannot open {stream} file {}: {e}", path.display())
+                    })
+                })?;
             Stdio::from(file)
         }
         OutputSpec::Pipe(_) => match pipe_to {
-            Some(w) => Stdio::from(w.try_clone().map_err(|e| classify(e, |e| format!("cannot duplicate a pipe: {e}")))?),
+            Some(w) => Stdio::from(
+                w.try_clone()
+                    .map_err(|e| classify(e, |e| format!("cannot duplicate a pipe: {e}")))?,
+            ),
             None => Stdio::null(),
         },
     })
@@ -68,7 +85,11 @@ fn output(spec: &OutputSpec, stream: &str, pipe_to: Option<&PipeWriter>) -> Resu
 
 /// Spawns `spec`. `stdin_from`/`stdout_to` are the pipe ends joining it to
 /// other jobs of its unit; they are duplicated, so a retry can use them again.
-pub fn spawn(spec: &JobSpec, stdin_from: Option<&PipeReader>, stdout_to: Option<&PipeWriter>) -> Result<Spawned, SpawnError> {
+pub fn spawn(
+    spec: &JobSpec,
+    stdin_from: Option<&PipeReader>,
+    stdout_to: Option<&PipeWriter>,
+) -> Result<Spawned, SpawnError> {
     if !spec.cwd.is_dir() {
         return Err(SpawnError::Failed(format!(
             "cwd {} is not a folder that exists",
@@ -84,11 +105,16 @@ pub fn spawn(spec: &JobSpec, stdin_from: Option<&PipeReader>, stdout_to: Option<
     cmd.stdin(match &spec.stdin {
         StdinSpec::Null => Stdio::null(),
         StdinSpec::Bytes(_) => Stdio::piped(),
-        StdinSpec::File(path) => Stdio::from(
-            File::open(path).map_err(|e| classify(e, |e| format!("cannot open stdin file {}: {e}", path.display())))?,
-        ),
+        StdinSpec::File(path) => Stdio::from(File::open(path).map_err(|e| {
+            classify(e, |e| {
+                format!("cannot open stdin file {}: {e}", path.display())
+            })
+        })?),
         StdinSpec::From(_) => match stdin_from {
-            Some(r) => Stdio::from(r.try_clone().map_err(|e| classify(e, |e| format!("cannot duplicate a pipe: {e}")))?),
+            Some(r) => Stdio::from(
+                r.try_clone()
+                    .map_err(|e| classify(e, |e| format!("cannot duplicate a pipe: {e}")))?,
+            ),
             None => Stdio::null(),
         },
     });
@@ -97,8 +123,13 @@ pub fn spawn(spec: &JobSpec, stdin_from: Option<&PipeReader>, stdout_to: Option<
 
     let mut child = cmd.spawn().map_err(|e| {
         classify(e, |e| match e.kind() {
-            io::ErrorKind::NotFound => format!("cannot run `{}`: no such program (searched PATH)", argv[0]),
-            io::ErrorKind::PermissionDenied => format!("cannot run `{}`: permission denied (is it executable?)", argv[0]),
+            io::ErrorKind::NotFound => {
+                format!("cannot run `{}`: no such program (searched PATH)", argv[0])
+            }
+            io::ErrorKind::PermissionDenied => format!(
+                "cannot run `{}`: permission denied (is it executable?)",
+                argv[0]
+            ),
             _ => format!("cannot run `{}`: {e}", argv[0]),
         })
     })?;

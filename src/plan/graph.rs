@@ -65,7 +65,10 @@ pub fn build_units(jobs: &[JobSpec]) -> Result<(Vec<Unit>, Vec<usize>), GraphErr
         let r = root(&mut parent, i);
         if unit_of[r] == usize::MAX {
             unit_of[r] = units.len();
-            units.push(Unit { jobs: Vec::new(), needs: Vec::new() });
+            units.push(Unit {
+                jobs: Vec::new(),
+                needs: Vec::new(),
+            });
         }
         let u = unit_of[r];
         unit_of[i] = u;

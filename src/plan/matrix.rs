@@ -54,7 +54,9 @@ fn pieces(text: &str) -> Vec<Piece<'_>> {
                 let rest = &text[i + 1..];
                 let ident_len = rest
                     .char_indices()
-                    .take_while(|&(j, c)| c == '_' || c.is_ascii_alphabetic() || (j > 0 && c.is_ascii_digit()))
+                    .take_while(|&(j, c)| {
+                        c == '_' || c.is_ascii_alphabetic() || (j > 0 && c.is_ascii_digit())
+                    })
                     .count();
                 if ident_len > 0 && rest.as_bytes().get(ident_len) == Some(&b'}') {
                     out.push(Piece::Text(&text[start..i]));
@@ -108,29 +110,44 @@ mod tests {
     use super::*;
 
     fn combo(pairs: &[(&str, &str)]) -> Combination {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
     fn product_first_key_slowest() {
         let keys = vec![
-            ("os".to_string(), vec!["linux".to_string(), "mac".to_string()]),
+            (
+                "os".to_string(),
+                vec!["linux".to_string(), "mac".to_string()],
+            ),
             ("n".to_string(), vec!["1".to_string(), "2".to_string()]),
         ];
-        let names: Vec<String> = combinations(&keys).iter().map(|c| fill("{os}-{n}", c)).collect();
+        let names: Vec<String> = combinations(&keys)
+            .iter()
+            .map(|c| fill("{os}-{n}", c))
+            .collect();
         assert_eq!(names, ["linux-1", "linux-2", "mac-1", "mac-2"]);
     }
 
     #[test]
     fn shell_syntax_is_not_a_placeholder() {
         assert!(placeholders("echo ${HOME} {} awk '{print $1}' {{n}}").is_empty());
-        assert_eq!(placeholders("sleep {n}; echo {os_2}"), BTreeSet::from(["n".to_string(), "os_2".to_string()]));
+        assert_eq!(
+            placeholders("sleep {n}; echo {os_2}"),
+            BTreeSet::from(["n".to_string(), "os_2".to_string()])
+        );
     }
 
     #[test]
     fn fill_replaces_and_unescapes() {
         let c = combo(&[("n", "3")]);
-        assert_eq!(fill("sleep {n} && echo {{n}} ${n}", &c), "sleep 3 && echo {n} ${n}");
+        assert_eq!(
+            fill("sleep {n} && echo {{n}} ${n}", &c),
+            "sleep 3 && echo {n} ${n}"
+        );
         assert_eq!(fill("{missing}", &c), "{missing}");
     }
 }

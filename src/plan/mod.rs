@@ -83,7 +83,10 @@ pub enum OutputSpec {
     Null,
     /// drover's own stdout/stderr.
     Inherit,
-    File { path: PathBuf, append: bool },
+    File {
+        path: PathBuf,
+        append: bool,
+    },
     /// stdout only: streamed into another job's stdin (index of that job).
     Pipe(usize),
 }

@@ -54,17 +54,28 @@ pub struct Human {
 impl Human {
     pub fn new(mode: Mode, plan: Arc<Plan>) -> Self {
         let bar = (mode == Mode::Tty).then(|| {
-            let bar = ProgressBar::with_draw_target(Some(plan.jobs.len() as u64), ProgressDrawTarget::stderr());
+            let bar = ProgressBar::with_draw_target(
+                Some(plan.jobs.len() as u64),
+                ProgressDrawTarget::stderr(),
+            );
             bar.set_style(
-                ProgressStyle::with_template("{spinner:.cyan} [{elapsed_precise}] {bar:25.cyan/blue} {pos}/{len} {wide_msg}")
-                    // A fixed template cannot fail to parse.
-                    .expect("valid progress template")
-                    .progress_chars("=> "),
+                ProgressStyle::with_template(
+                    "{spinner:.cyan} [{elapsed_precise}] {bar:25.cyan/blue} {pos}/{len} {wide_msg}",
+                )
+                // A fixed template cannot fail to parse.
+                .expect("valid progress template")
+                .progress_chars("=> "),
             );
             bar.enable_steady_tick(Duration::from_millis(100));
             bar
         });
-        let width = plan.jobs.iter().map(|j| j.name.as_str().len()).max().unwrap_or(0).min(40);
+        let width = plan
+            .jobs
+            .iter()
+            .map(|j| j.name.as_str().len())
+            .max()
+            .unwrap_or(0)
+            .min(40);
         Self {
             mode,
             plan,
@@ -100,9 +111,18 @@ impl Human {
     fn refresh(&self) {
         let Some(bar) = &self.bar else { return };
         bar.set_position(self.done as u64);
-        let names: Vec<&str> = self.running.keys().take(8).map(|&j| self.plan.jobs[j].name.as_str()).collect();
+        let names: Vec<&str> = self
+            .running
+            .keys()
+            .take(8)
+            .map(|&j| self.plan.jobs[j].name.as_str())
+            .collect();
         let more = self.running.len().saturating_sub(names.len());
-        let mut msg = format!("{} running, {} not ok", self.running.len(), self.unsuccessful);
+        let mut msg = format!(
+            "{} running, {} failed",
+            self.running.len(),
+            self.unsuccessful
+        );
         if !names.is_empty() {
             msg.push_str(": ");
             msg.push_str(&names.join(", "));
@@ -122,33 +142,38 @@ impl Human {
             return;
         }
         let summary = Summary::of(results);
-        let mut counts: Vec<String> = Vec::new();
-        for status in Status::ALL {
-            let n = summary.count(status);
-            if n > 0 {
-                counts.push(self.style(status).apply_to(format!("{n} {}", status.as_str())).to_string());
-            }
-        }
         let mut out = String::new();
         out.push_str(&format!("{}\n", "─".repeat(60)));
         out.push_str(&format!(
-            "{:>12} [{:>9}] {} job{}: {}\n",
+            "{:>12} [{:>9}] {} job{}\n",
             "Summary",
             fmt_duration(duration),
             summary.total,
             if summary.total == 1 { "" } else { "s" },
-            counts.join(", ")
         ));
+        for status in Status::ALL {
+            let n = summary.count(status);
+            if n > 0 {
+                let word = self
+                    .style(status)
+                    .apply_to(format!("{:>12}", status.as_str()));
+                out.push_str(&format!("{word} {n:>11}\n"));
+            }
+        }
         if let Some(why) = stopped {
             out.push_str(&format!("{:>12} {why}\n", "Stopped"));
         }
         for (spec, r) in self.plan.jobs.iter().zip(results) {
-            if !matches!(r.status, Status::Failed | Status::TimedOut | Status::SpawnFailed) {
+            if !matches!(
+                r.status,
+                Status::Failed | Status::TimedOut | Status::SpawnFailed
+            ) {
                 continue;
             }
             out.push_str(&format!(
                 "\n{} {} ({})\n",
-                self.style(r.status).apply_to(format!("{:>12}", status_word(r.status))),
+                self.style(r.status)
+                    .apply_to(format!("{:>12}", status_word(r.status))),
                 spec.name,
                 r.error.as_deref().unwrap_or(""),
             ));
@@ -160,7 +185,11 @@ impl Human {
             }
             let skip = lines.len().saturating_sub(TAIL_LINES);
             if skip > 0 || r.stderr.truncated {
-                out.push_str(&format!("{:>12} stderr, last {} lines:\n", "", lines.len() - skip));
+                out.push_str(&format!(
+                    "{:>12} stderr, last {} lines:\n",
+                    "",
+                    lines.len() - skip
+                ));
             }
             for line in &lines[skip..] {
                 out.push_str(&format!("{:>12} | {line}\n", ""));
@@ -212,7 +241,8 @@ impl Observer for Human {
         self.running.remove(&job);
         let line = format!(
             "{} [{:>9}] {:w$}  attempt {attempt} {}: {}; retrying",
-            self.style(Status::Cancelled).apply_to(format!("{:>12}", "RETRY")),
+            self.style(Status::Cancelled)
+                .apply_to(format!("{:>12}", "RETRY")),
             fmt_duration(result.duration.unwrap_or_default()),
             self.plan.jobs[job].name,
             result.status.as_str(),
@@ -241,7 +271,8 @@ impl Observer for Human {
             };
             let line = format!(
                 "{} [{duration:>9}] {:w$}  {}{attempts}",
-                self.style(result.status).apply_to(format!("{:>12}", status_word(result.status))),
+                self.style(result.status)
+                    .apply_to(format!("{:>12}", status_word(result.status))),
                 self.plan.jobs[job].name,
                 detail(result),
                 w = self.width,
@@ -253,7 +284,11 @@ impl Observer for Human {
 
     fn stopping(&mut self, why: &str) {
         if self.mode != Mode::Quiet {
-            let line = format!("{} {why}", self.style(Status::Cancelled).apply_to(format!("{:>12}", "STOPPING")));
+            let line = format!(
+                "{} {why}",
+                self.style(Status::Cancelled)
+                    .apply_to(format!("{:>12}", "STOPPING"))
+            );
             self.println(&line);
         }
     }

@@ -95,7 +95,12 @@ fn millis(d: Duration) -> u64 {
 }
 
 /// The report as JSON text.
-pub fn render(plan: &Plan, results: &[JobResult], started_at: SystemTime, duration: Duration) -> String {
+pub fn render(
+    plan: &Plan,
+    results: &[JobResult],
+    started_at: SystemTime,
+    duration: Duration,
+) -> String {
     let jobs = plan
         .jobs
         .iter()
@@ -146,10 +151,17 @@ pub fn write(target: &Path, text: &str) -> anyhow::Result<()> {
             other => other.context("failed to write the report to stdout"),
         };
     }
-    let dir = target.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = target
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).with_context(|| format!("failed to create {}", dir.display()))?;
-    let file_name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "report".into());
+    let file_name = target
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "report".into());
     let tmp = dir.join(format!(".{file_name}.{}.tmp", std::process::id()));
     std::fs::write(&tmp, text).with_context(|| format!("failed to write {}", tmp.display()))?;
-    std::fs::rename(&tmp, target).with_context(|| format!("failed to write the report to {}", target.display()))
+    std::fs::rename(&tmp, target)
+        .with_context(|| format!("failed to write the report to {}", target.display()))
 }

@@ -6,9 +6,11 @@
 pub mod signal;
 
 use std::collections::VecDeque;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
+use futures::FutureExt;
 use tokio::sync::{Notify, Semaphore, mpsc};
 
 use crate::exec::fdlimit::{FdBudget, job_cost};
@@ -42,9 +44,19 @@ pub struct RunOutcome {
 }
 
 enum Event {
-    Started { job: usize, pid: u32 },
-    Retrying { job: usize, attempt: u32, result: JobResult },
-    UnitDone { unit: usize, results: Vec<(usize, JobResult)> },
+    Started {
+        job: usize,
+        pid: u32,
+    },
+    Retrying {
+        job: usize,
+        attempt: u32,
+        result: JobResult,
+    },
+    UnitDone {
+        unit: usize,
+        results: Vec<(usize, JobResult)>,
+    },
 }
 
 /// Options that do not come from the job file.
@@ -74,9 +86,13 @@ pub async fn run(
             dependants[n].push(u);
         }
     }
-    let mut ready: VecDeque<usize> = (0..plan.units.len()).filter(|&u| unfinished_needs[u] == 0).collect();
+    let mut ready: VecDeque<usize> = (0..plan.units.len())
+        .filter(|&u| unfinished_needs[u] == 0)
+        .collect();
 
-    let slots = plan.max_parallel.map(|n| (Arc::new(Semaphore::new(n.get())), n.get()));
+    let slots = plan
+        .max_parallel
+        .map(|n| (Arc::new(Semaphore::new(n.get())), n.get()));
     let fds = FdBudget::new(opts.nofile_limit);
     let fd_freed = Arc::new(Notify::new());
     let ctl = Control::default();
@@ -92,7 +108,10 @@ pub async fn run(
             let Some(&u) = ready.front() else { break };
             let unit = &plan.units[u];
             let slot = match &slots {
-                Some((sem, max)) => match sem.clone().try_acquire_many_owned(unit.jobs.len().min(*max) as u32) {
+                Some((sem, max)) => match sem
+                    .clone()
+                    .try_acquire_many_owned(unit.jobs.len().min(*max) as u32)
+                {
                     Ok(p) => Some(p),
                     Err(_) => break,
                 },
@@ -111,13 +130,38 @@ pub async fn run(
             ready.pop_front();
             running += 1;
             let transient_permit = fd_permit.split(transient.min(want as usize));
-            let (plan, ctl, tx, fd_freed) = (plan.clone(), ctl.clone(), tx.clone(), fd_freed.clone());
+            let (plan, ctl, tx, fd_freed) =
+                (plan.clone(), ctl.clone(), tx.clone(), fd_freed.clone());
             tokio::spawn(async move {
                 let on_spawned = move || {
                     drop(transient_permit);
                     fd_freed.notify_one();
                 };
-                let results = run_unit(&plan, u, &ctl, on_spawned, &tx).await;
+                // A bug in drover must not hang the run: a panicking unit
+                // is reported as failed jobs.
+                let results = AssertUnwindSafe(run_unit(&plan, u, &ctl, on_spawned, &tx))
+                    .catch_unwind()
+                    .await
+                    .unwrap_or_else(|panic| {
+                        let why = panic
+                            .downcast_ref::<&str>()
+                            .map(|s| s.to_string())
+                            .or_else(|| panic.downcast_ref::<String>().cloned())
+                            .unwrap_or_default();
+                        plan.units[u]
+                            .jobs
+                            .iter()
+                            .map(|&j| {
+                                (
+                                    j,
+                                    JobResult::not_started(
+                                        Status::Failed,
+                                        format!("internal error in drover: {why}"),
+                                    ),
+                                )
+                            })
+                            .collect()
+                    });
                 drop(slot);
                 drop(fd_permit);
                 let _ = tx.send(Event::UnitDone { unit: u, results });
@@ -196,7 +240,9 @@ pub async fn run(
     }
 
     let why = match stop {
-        Some(Stop::Interrupted(i)) => format!("not started: the run was interrupted by {}", i.name()),
+        Some(Stop::Interrupted(i)) => {
+            format!("not started: the run was interrupted by {}", i.name())
+        }
         Some(Stop::FailFast) => "not started: fail_fast stopped the run".to_string(),
         None => "not started".to_string(),
     };
@@ -239,8 +285,16 @@ async fn run_unit(
     tx: &mpsc::UnboundedSender<Event>,
 ) -> Vec<(usize, JobResult)> {
     let jobs = &plan.units[unit].jobs;
-    let retries = jobs.iter().map(|&j| plan.jobs[j].retries).max().unwrap_or(0);
-    let retry_delay = jobs.iter().map(|&j| plan.jobs[j].retry_delay).max().unwrap_or_default();
+    let retries = jobs
+        .iter()
+        .map(|&j| plan.jobs[j].retries)
+        .max()
+        .unwrap_or(0);
+    let retry_delay = jobs
+        .iter()
+        .map(|&j| plan.jobs[j].retry_delay)
+        .max()
+        .unwrap_or_default();
     let mut on_spawned = Some(on_spawned);
     let mut attempt = 1u32;
     loop {
@@ -258,7 +312,10 @@ async fn run_unit(
             },
         )
         .await;
-        let results: Vec<(usize, JobResult)> = attempts.into_iter().map(|a| (a.job, to_result(plan, a, attempt))).collect();
+        let results: Vec<(usize, JobResult)> = attempts
+            .into_iter()
+            .map(|a| (a.job, to_result(plan, a, attempt)))
+            .collect();
         let retryable = results
             .iter()
             .any(|(_, r)| matches!(r.status, Status::Failed | Status::TimedOut));
@@ -311,7 +368,9 @@ fn to_result(plan: &Plan, a: Attempt, attempts: u32) -> JobResult {
             Exit::Code(c) if spec.ok_codes.contains(&c) => (Status::Succeeded, Some(exit), None),
             // A pipe source stopped by SIGPIPE: the job reading it chose to
             // stop, as `yes | head -1` does in a shell.
-            Exit::Signal(13) if matches!(spec.stdout, OutputSpec::Pipe(_)) => (Status::Succeeded, Some(exit), None),
+            Exit::Signal(13) if matches!(spec.stdout, OutputSpec::Pipe(_)) => {
+                (Status::Succeeded, Some(exit), None)
+            }
             Exit::Code(c) => (
                 Status::Failed,
                 Some(exit),
@@ -334,7 +393,10 @@ fn to_result(plan: &Plan, a: Attempt, attempts: u32) -> JobResult {
         AttemptEnd::Cancelled(exit) => (
             Status::Cancelled,
             Some(exit),
-            Some(format!("stopped by drover when the run was stopped; {}", describe_exit(exit))),
+            Some(format!(
+                "stopped by drover when the run was stopped; {}",
+                describe_exit(exit)
+            )),
         ),
         AttemptEnd::SpawnFailed(why) => (Status::SpawnFailed, None, Some(why)),
     };
