@@ -86,8 +86,16 @@ fn from_toml_error(source: &str, e: &toml::de::Error) -> ConfigError {
                     .join(", ")
             )),
         };
+    } else if toml::from_str::<toml::Table>(source).is_err() {
+        error = error.help(
+            "this is not valid TOML here: check the quotes, brackets and braces, and that each line is `key = value` or a `[table]` header",
+        );
     } else if let Some(key) = key_on_line(source, offset) {
-        error = error.key(key);
+        error.message = error
+            .message
+            .replace("a sequence", "an array")
+            .replace("a map", "a table");
+        error = error.help(type_help(&key)).key(key);
     }
     if let Section::Job(index) = section {
         error = error.job(job_label(source, index));
@@ -112,6 +120,11 @@ fn section_at(source: &str, offset: usize) -> Section {
             break;
         }
         let t = line.trim();
+        // An error on a header line is about the header's own key, which
+        // belongs to the top level.
+        if t.starts_with('[') && offset < pos + line.len() {
+            return Section::Top;
+        }
         if t.starts_with("[[job]]") {
             section = Section::Job(jobs);
             jobs += 1;
@@ -136,6 +149,24 @@ fn job_label(source: &str, index: usize) -> String {
                 .map(str::to_string)
         })
         .unwrap_or_else(|| format!("#{}", index + 1))
+}
+
+/// How to write a value of `key` (for type errors).
+fn type_help(key: &str) -> String {
+    match key {
+        "cmd" => "write an array of strings, `cmd = [\"echo\", \"hi\"]`, or use `sh = \"echo hi\"` for a shell string".into(),
+        "sh" => "write one string, run as /bin/sh -c: `sh = \"echo hi\"`".into(),
+        "name" => "write a string: `name = \"build\"`".into(),
+        "needs" => "write an array of job names or globs: `needs = [\"build\", \"test-*\"]`".into(),
+        "retries" => "write a whole number: `retries = 2`".into(),
+        "ok_codes" => "write an array of exit codes: `ok_codes = [0, 1]`".into(),
+        "env" => "write a table of strings: `env = { LANG = \"C\" }`".into(),
+        "cwd" => "write a path as a string: `cwd = \"sub/folder\"`".into(),
+        "matrix" => "write a table of arrays: `matrix = { n = [\"1\", \"2\"] }`".into(),
+        "max_parallel" => "write a whole number: `max_parallel = 8`, or 0 for no limit".into(),
+        "fail_fast" => "write `fail_fast = true` or `fail_fast = false`".into(),
+        other => format!("see the job file format in the README for `{other}`"),
+    }
 }
 
 /// The key of a `key = value` line containing `offset`.

@@ -254,9 +254,17 @@ pub(super) fn plan(
                         .at(sp.clone())
                         .job(names[i].as_str())
                         .key("needs");
-                    e = match super::error::nearest(pattern, names.iter().map(JobName::as_str)) {
-                        Some(near) => e.help(format!("did you mean `{near}`?")),
-                        None => e.help("name a job of this file, or a glob such as `build-*`"),
+                    let others = names
+                        .iter()
+                        .enumerate()
+                        .filter(|&(j, _)| j != i)
+                        .map(|(_, n)| n.as_str());
+                    e = if pattern == names[i].as_str() {
+                        e.help(format!("remove `{pattern}` from its own `needs`"))
+                    } else if let Some(near) = super::error::nearest(pattern, others) {
+                        e.help(format!("did you mean `{near}`?"))
+                    } else {
+                        e.help("name a job of this file, or a glob such as `build-*`")
                     };
                     errs.push(e);
                 }
@@ -329,6 +337,10 @@ pub(super) fn plan(
         return Err(errs);
     }
 
+    let needs_span: Vec<Span> = expanded
+        .iter()
+        .map(|e| templates[e.template].raw.needs.as_ref().map(Sp::span))
+        .collect();
     let jobs: Vec<JobSpec> = expanded.into_iter().map(|e| e.spec).collect();
     match graph::build_units(&jobs) {
         Ok((units, unit_of)) => Ok(Plan {
@@ -344,6 +356,7 @@ pub(super) fn plan(
                 "`{}` needs `{}`, but they are joined by a pipe and start together",
                 jobs[job].name, jobs[needed].name
             ))
+            .at(needs_span[job].clone())
             .job(jobs[job].name.as_str())
             .key("needs")
             .help(format!("remove `{}` from `needs`", jobs[needed].name)),
@@ -355,6 +368,7 @@ pub(super) fn plan(
                     "the jobs need each other in a cycle: {}",
                     shown.join(" → ")
                 ))
+                .at(needs_span[path[0]].clone())
                 .job(shown[0])
                 .key("needs")
                 .help("remove one of these `needs` so that some job can start first"),

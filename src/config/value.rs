@@ -98,6 +98,13 @@ pub fn stdin(v: &Sp<Value>) -> Result<RawStdin, ConfigError> {
                 ([_], Some(other), None) | ([_], None, Some(other)) => {
                     Err(bad(format!("expected a string, found {}", describe(other))))
                 }
+                ([other], None, None) => {
+                    let mut e = bad(format!("unknown key `{other}` in a stdin table"));
+                    if let Some(near) = super::error::nearest(other, ["file", "from"]) {
+                        e = e.help(format!("did you mean `{near}`?"));
+                    }
+                    Err(e)
+                }
                 _ => Err(bad(format!(
                     "a stdin table takes exactly one of `file` or `from`, found {}",
                     if keys.is_empty() {
@@ -168,7 +175,11 @@ pub fn output(v: &Sp<Value>, key: &str) -> Result<RawOutput, ConfigError> {
                 }
             };
             if let Some(k) = t.keys().find(|k| *k != "file" && *k != "append") {
-                return Err(bad(format!("unknown key `{k}` in an output table")));
+                let mut e = bad(format!("unknown key `{k}` in an output table"));
+                if let Some(near) = super::error::nearest(k, ["file", "append"]) {
+                    e = e.help(format!("did you mean `{near}`?"));
+                }
+                return Err(e);
             }
             Ok(RawOutput::File { path, append })
         }
