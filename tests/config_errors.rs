@@ -781,7 +781,6 @@ stdin = { form = "a" }
 }
 
 #[test]
-#[ignore = "BUG: `[[jobs]]` is reported as an unknown key `jobs` \"in [jobs]\" instead of at the top level"]
 fn unknown_top_level_table_suggests_job() {
     let (ws, err) = refused(
         r#"[[jobs]]
@@ -799,7 +798,6 @@ cmd = ["true"]
 }
 
 #[test]
-#[ignore = "BUG: a value of the wrong type (`cmd = \"echo hi\"`) gets serde's wording and no help line"]
 fn wrong_value_type_has_help() {
     let (ws, err) = refused(
         r#"[[job]]
