@@ -47,7 +47,12 @@ fn interrupt(signal: &str, code: i32) {
     let child = start_and_wait_for_jobs(&ws, &pids);
     send_signal(child.id(), signal);
     let out = child.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(code), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let report = ws.report();
     for n in 1..=3 {
         let job = job(&report, &format!("long-{n}"));
@@ -98,12 +103,19 @@ matrix = {{ n = ["1", "2"] }}
     send_signal(child.id(), "INT");
     // Both jobs got the first SIGTERM and are still running.
     assert!(wait_until(Duration::from_secs(20), || {
-        std::fs::read_to_string(&terms).unwrap_or_default().lines().count() == 2
+        std::fs::read_to_string(&terms)
+            .unwrap_or_default()
+            .lines()
+            .count()
+            == 2
     }));
     assert!(pids_in(&pids).iter().all(|&p| !pid_gone(p)));
     send_signal(child.id(), "INT");
     let out = child.wait_with_output().unwrap();
-    assert!(start.elapsed() < Duration::from_secs(20), "did not kill at once");
+    assert!(
+        start.elapsed() < Duration::from_secs(20),
+        "did not kill at once"
+    );
     assert_eq!(out.status.code(), Some(130));
     let report = ws.report();
     assert_eq!(report["summary"]["cancelled"], 2, "{report:#}");

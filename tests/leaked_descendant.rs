@@ -26,7 +26,10 @@ ok_codes = [3]
     .unwrap();
     let start = Instant::now();
     let run = ws.run(&[]);
-    assert!(start.elapsed() < Duration::from_secs(30), "the run hung on the leaked pipe");
+    assert!(
+        start.elapsed() < Duration::from_secs(30),
+        "the run hung on the leaked pipe"
+    );
     assert_eq!(run.code(), 0, "stderr: {}", run.stderr());
     let job = run.job("leaky");
     assert_eq!(job["status"], "succeeded");

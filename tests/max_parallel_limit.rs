@@ -62,7 +62,10 @@ fn max_parallel_two_never_runs_more_than_two() {
     assert_eq!(run.code(), 0, "stderr:\n{}", run.stderr());
     assert_eq!(run.report()["summary"]["succeeded"], 6);
     let overlap = max_overlap(&intervals(&ws, 6));
-    assert!(overlap <= 2, "{overlap} jobs ran at once with max_parallel = 2");
+    assert!(
+        overlap <= 2,
+        "{overlap} jobs ran at once with max_parallel = 2"
+    );
     assert_eq!(overlap, 2, "max_parallel = 2 should run two jobs at once");
 }
 
@@ -101,4 +104,31 @@ fn command_line_j1_overrides_the_file() {
     assert_eq!(run.report()["summary"]["succeeded"], 6);
     let overlap = max_overlap(&intervals(&ws, 6));
     assert_eq!(overlap, 1, "-j 1 should run one job at a time");
+}
+
+#[test]
+fn command_line_j0_means_unlimited() {
+    // The file allows one job at a time; `-j 0` lifts the limit, so three
+    // jobs that wait for each other can all finish.
+    let ws = Workspace::new(
+        r#"[run]
+max_parallel = 1
+
+[[job]]
+name = "meet-{n}"
+sh = '''
+touch here-{n}
+i=0
+while [ "$(ls | grep -c '^here-')" -lt 3 ]; do
+    i=$((i + 1))
+    if [ "$i" -gt 200 ]; then exit 1; fi
+    sleep 0.05
+done
+'''
+matrix = { n = ["1", "2", "3"] }
+"#,
+    );
+    let run = ws.run(&["-j", "0"]);
+    assert_eq!(run.code(), 0, "stderr:\n{}", run.stderr());
+    assert_eq!(run.report()["summary"]["succeeded"], 3);
 }

@@ -20,8 +20,15 @@ stdin = { from = "produce" }
     );
     let run = ws.run(&[]);
     assert_eq!(run.code(), 0, "{}", run.stderr());
-    assert_eq!(run.job("count")["stdout"].as_str().unwrap().trim(), "100000");
-    assert_eq!(run.job("produce")["stdout"], "", "its stdout went to the pipe");
+    assert_eq!(
+        run.job("count")["stdout"].as_str().unwrap().trim(),
+        "100000"
+    );
+    assert_eq!(
+        run.job("produce")["stdout"],
+        "",
+        "its stdout went to the pipe"
+    );
 }
 
 #[test]

@@ -35,7 +35,10 @@ fn two_retries_succeed_on_the_third_attempt() {
     assert_eq!(job["status"], "succeeded", "{job:#}");
     assert_eq!(job["attempts"], 3);
     assert_eq!(job["exit_code"], 0);
-    assert_eq!(job["stdout"], "run 3: ok\n", "the report keeps the last attempt's output");
+    assert_eq!(
+        job["stdout"], "run 3: ok\n",
+        "the report keeps the last attempt's output"
+    );
     assert_eq!(runs(&ws), 3);
 }
 
@@ -76,7 +79,10 @@ fn retry_delay_spaces_the_attempts() {
         let gap = Duration::from_nanos((pair[1] - pair[0]) as u64);
         // Each stamp is taken inside an attempt, so the gap between two
         // includes the whole delay.
-        assert!(gap >= Duration::from_millis(300), "attempts only {gap:?} apart");
+        assert!(
+            gap >= Duration::from_millis(300),
+            "attempts only {gap:?} apart"
+        );
     }
 }
 
@@ -106,7 +112,11 @@ retries = 1
     assert_eq!(job["stdout"], "second\n");
     let pids = pids_in(&ws.path("pids"));
     assert_eq!(pids.len(), 1);
-    assert!(pid_gone(pids[0]), "the timed-out attempt {} still runs", pids[0]);
+    assert!(
+        pid_gone(pids[0]),
+        "the timed-out attempt {} still runs",
+        pids[0]
+    );
 }
 
 #[test]

@@ -68,5 +68,11 @@ stdin = { file = "does-not-exist.txt" }
     assert_eq!(run.code(), 1);
     let job = run.job("reader");
     assert_eq!(job["status"], "spawn_failed");
-    assert!(job["error"].as_str().unwrap().contains("does-not-exist.txt"), "{job}");
+    assert!(
+        job["error"]
+            .as_str()
+            .unwrap()
+            .contains("does-not-exist.txt"),
+        "{job}"
+    );
 }

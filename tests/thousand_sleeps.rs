@@ -36,9 +36,14 @@ matrix = {{ n = [{}] }}
     for (n, job) in jobs.iter().enumerate() {
         assert_eq!(job["name"], format!("sleep-{n}"), "jobs in file order");
         assert_eq!(job["status"], "succeeded", "{job:#}");
-        let pid = job["pid"].as_u64().unwrap_or_else(|| panic!("no pid: {job:#}"));
+        let pid = job["pid"]
+            .as_u64()
+            .unwrap_or_else(|| panic!("no pid: {job:#}"));
         assert!(pids.insert(pid), "pid {pid} reported twice");
     }
     // About 1 s of sleeping plus spawning 1000 processes on a small machine.
-    assert!(took < Duration::from_secs(15), "1000 parallel sleeps took {took:?}");
+    assert!(
+        took < Duration::from_secs(15),
+        "1000 parallel sleeps took {took:?}"
+    );
 }

@@ -30,7 +30,13 @@ cmd = ["echo", "still here"]
     assert_eq!(run.code(), 1, "stderr: {}", run.stderr());
     let job = run.job("pipeline");
     assert_eq!(job["status"], "timed_out");
-    assert!(job["error"].as_str().unwrap().contains("timed out after 500ms"), "{job}");
+    assert!(
+        job["error"]
+            .as_str()
+            .unwrap()
+            .contains("timed out after 500ms"),
+        "{job}"
+    );
     // sh dies of SIGTERM at once; kill_grace is not waited out.
     assert!(job["duration_ms"].as_u64().unwrap() < 2000, "{job}");
     assert_eq!(run.job("bystander")["status"], "succeeded");

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use futures::FutureExt;
-use tokio::sync::{Notify, Semaphore, mpsc};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc};
 
 use crate::exec::fdlimit::{FdBudget, job_cost};
 use crate::exec::group::signal_name;
@@ -54,8 +54,8 @@ enum Event {
         result: JobResult,
     },
     UnitDone {
-        unit: usize,
         results: Vec<(usize, JobResult)>,
+        permits: (Option<OwnedSemaphorePermit>, OwnedSemaphorePermit),
     },
 }
 
@@ -162,9 +162,13 @@ pub async fn run(
                             })
                             .collect()
                     });
-                drop(slot);
-                drop(fd_permit);
-                let _ = tx.send(Event::UnitDone { unit: u, results });
+                // The permits travel with the event: the dispatcher frees the
+                // slot only after it has seen these results, so a fail_fast
+                // stop can never lose the race to a waiting unit.
+                let _ = tx.send(Event::UnitDone {
+                    results,
+                    permits: (slot, fd_permit),
+                });
             });
         }
         if running == 0 && (ready.is_empty() || stop.is_some()) {
@@ -190,9 +194,8 @@ pub async fn run(
             Some(event) = rx.recv() => match event {
                 Event::Started { job, pid } => observer.job_started(job, pid),
                 Event::Retrying { job, attempt, result } => observer.job_retrying(job, attempt, &result),
-                Event::UnitDone { unit, results: done } => {
+                Event::UnitDone { results: done, permits } => {
                     running -= 1;
-                    let _ = unit;
                     let mut finished: Vec<usize> = Vec::new();
                     for (job, result) in done {
                         if result.status != Status::Succeeded && plan.fail_fast && stop.is_none() {
@@ -233,6 +236,7 @@ pub async fn run(
                             }
                         }
                     }
+                    drop(permits);
                 }
             },
             _ = fd_freed.notified(), if blocked_on_fds => {}

@@ -18,7 +18,9 @@ pub fn drover() -> Command {
 
 /// A fixture script under tests/fixtures.
 pub fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
 }
 
 /// A temp dir holding `jobs.toml`.
@@ -101,7 +103,9 @@ impl Finished {
     }
 
     pub fn report(&self) -> &Value {
-        self.report.as_ref().unwrap_or_else(|| panic!("no report; stderr:\n{}", self.stderr()))
+        self.report
+            .as_ref()
+            .unwrap_or_else(|| panic!("no report; stderr:\n{}", self.stderr()))
     }
 
     /// The report entry of job `name`.
@@ -140,7 +144,9 @@ pub fn pid_gone(pid: i32) -> bool {
         Err(_) => true,
         Ok(stat) => {
             // The state follows the parenthesised command name.
-            let state = stat.rsplit_once(')').map(|(_, rest)| rest.trim_start().chars().next());
+            let state = stat
+                .rsplit_once(')')
+                .map(|(_, rest)| rest.trim_start().chars().next());
             matches!(state, Some(Some('Z' | 'X')))
         }
     }
@@ -168,6 +174,10 @@ pub fn assert_all_gone(pids: &[i32]) {
 
 /// Sends `signal` (e.g. libc SIGINT = 2) to a process.
 pub fn send_signal(pid: u32, signal: &str) {
-    let status = Command::new("kill").arg(format!("-{signal}")).arg(pid.to_string()).status().expect("kill");
+    let status = Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(pid.to_string())
+        .status()
+        .expect("kill");
     assert!(status.success(), "kill -{signal} {pid} failed");
 }
