@@ -3,13 +3,58 @@
 //! `std::process::Command` with `process_group(0)` and no `pre_exec`, so std
 //! takes its posix_spawn fast path (vfork-like, no page-table copy).
 
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::ffi::OsString;
 use std::fs::{File, OpenOptions};
 use std::io::{self, PipeReader, PipeWriter};
 use std::os::fd::OwnedFd;
 use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::{LazyLock, Mutex};
 
 use crate::plan::{JobSpec, OutputSpec, StdinSpec};
+
+/// Programs already found on a PATH: (name, PATH, cwd) → full path. Only hits are
+/// kept, so a program that a job installs later is still found.
+/// (program, PATH, cwd)
+type ProgramKey = (String, OsString, PathBuf);
+
+static RESOLVED: LazyLock<Mutex<HashMap<ProgramKey, PathBuf>>> = LazyLock::new(Default::default);
+
+/// The full path of `program` as execvp would find it, using the job's own
+/// PATH if it sets one. Resolving once per run spares every spawn the failed
+/// execve calls of a PATH search, and keeps std on its posix_spawn path even
+/// when a job sets PATH. Not found: the name as given, for spawn to report.
+/// `cwd` is the job's: relative PATH entries are relative to it.
+fn resolve_program<'a>(program: &'a str, env: &[(String, String)], cwd: &Path) -> Cow<'a, Path> {
+    if program.contains('/') {
+        return Cow::Borrowed(Path::new(program));
+    }
+    let path_var: OsString = match env.iter().rev().find(|(k, _)| k == "PATH") {
+        Some((_, v)) => v.into(),
+        None => std::env::var_os("PATH").unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into()),
+    };
+    let key = (program.to_string(), path_var, cwd.to_path_buf());
+    let mut cache = RESOLVED
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some(found) = cache.get(&key) {
+        return Cow::Owned(found.clone());
+    }
+    for dir in std::env::split_paths(&key.1) {
+        // Relative entries are relative to the job's cwd, as in the child.
+        let candidate = cwd.join(dir).join(program);
+        let executable = rustix::fs::access(&candidate, rustix::fs::Access::EXEC_OK).is_ok()
+            && candidate.metadata().is_ok_and(|m| m.is_file());
+        if executable {
+            cache.insert(key, candidate.clone());
+            return Cow::Owned(candidate);
+        }
+    }
+    Cow::Borrowed(Path::new(program))
+}
 
 /// A started job with drover's ends of its pipes.
 pub struct Spawned {
@@ -97,7 +142,8 @@ pub fn spawn(
         )));
     }
     let argv = spec.program.argv();
-    let mut cmd = Command::new(argv[0]);
+    let mut cmd = Command::new(resolve_program(argv[0], &spec.env, &spec.cwd).as_ref());
+    cmd.arg0(argv[0]);
     cmd.args(&argv[1..])
         .current_dir(&spec.cwd)
         .process_group(0)
