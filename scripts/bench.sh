@@ -104,12 +104,16 @@ for f in true sleep; do
 done
 
 # ---- helpers ----------------------------------------------------------------
-# csv_mean FILE ROW -> mean seconds of row ROW (1 = first command)
-csv_mean() { awk -F, -v row="$(($2 + 1))" 'NR == row { print $2 }' "$1"; }
-csv_sd() { awk -F, -v row="$(($2 + 1))" 'NR == row { print $3 }' "$1"; }
-fmt_s() { awk -v m="$1" -v s="$2" 'BEGIN { printf "%.3f s ± %.3f", m, s }'; }
+# hyperfine CSV columns: command,mean,stddev,median,user,system,min,max.
+# csv_median FILE ROW -> median seconds of row ROW (1 = first command). The
+# median decides pass/fail: it is robust to a stray slow run on a busy box.
+csv_median() { awk -F, -v row="$(($2 + 1))" 'NR == row { print $4 }' "$1"; }
+# csv_fmt FILE ROW -> "median s (min–max)"
+csv_fmt() { awk -F, -v row="$(($2 + 1))" 'NR == row { printf "%.3f s (%.3f–%.3f)", $4, $7, $8 }' "$1"; }
 le() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a <= b) }'; }
 verdict() { if "$@"; then echo PASS; else echo FAIL; fi; }
+
+load_start="$(cut -d' ' -f1-3 /proc/loadavg)"
 
 # ---- 1: many short jobs -----------------------------------------------------
 log "1/3: $TRUE_JOBS x true, parallelism $TRUE_PAR ($RUNS_TRUE runs each)"
@@ -117,9 +121,9 @@ hyperfine --style basic --warmup "$WARMUP" --runs "$RUNS_TRUE" \
     --export-markdown "$TMP/true.md" --export-csv "$TMP/true.csv" \
     -n "drover (max_parallel = $TRUE_PAR)" "'$DROVER' run '$TMP/true.toml' -q" \
     -n "xargs -P $TRUE_PAR" "seq $TRUE_JOBS | xargs -P $TRUE_PAR -n 1 true"
-t_drover=$(csv_mean "$TMP/true.csv" 1); t_xargs=$(csv_mean "$TMP/true.csv" 2)
+t_drover=$(csv_median "$TMP/true.csv" 1); t_xargs=$(csv_median "$TMP/true.csv" 2)
 r1=$(verdict le "$t_drover" "$t_xargs")
-row1="| $TRUE_JOBS × \`true\`, parallelism $TRUE_PAR (wall) | $(fmt_s "$t_drover" "$(csv_sd "$TMP/true.csv" 1)") | $(fmt_s "$t_xargs" "$(csv_sd "$TMP/true.csv" 2)") | drover ≤ xargs | $r1 |"
+row1="| $TRUE_JOBS × \`true\`, parallelism $TRUE_PAR (wall) | $(csv_fmt "$TMP/true.csv" 1) | $(csv_fmt "$TMP/true.csv" 2) | drover ≤ xargs | $r1 |"
 
 # ---- 2: wide fan-out of sleeps ----------------------------------------------
 log "2/3: $SLEEP_JOBS x sleep $SLEEP_SECS, unlimited parallelism ($RUNS_SLEEP runs each)"
@@ -127,9 +131,9 @@ hyperfine --style basic --warmup 1 --runs "$RUNS_SLEEP" \
     --export-markdown "$TMP/sleep.md" --export-csv "$TMP/sleep.csv" \
     -n "drover (max_parallel = 0)" "'$DROVER' run '$TMP/sleep.toml' -q" \
     -n "xargs -P $SLEEP_JOBS" "seq $SLEEP_JOBS | xargs -P $SLEEP_JOBS -I{} sleep $SLEEP_SECS"
-s_drover=$(csv_mean "$TMP/sleep.csv" 1); s_xargs=$(csv_mean "$TMP/sleep.csv" 2)
+s_drover=$(csv_median "$TMP/sleep.csv" 1)
 r2=$(verdict le "$s_drover" "$SLEEP_GOAL_S")
-row2="| $SLEEP_JOBS × \`sleep $SLEEP_SECS\`, unlimited (wall) | $(fmt_s "$s_drover" "$(csv_sd "$TMP/sleep.csv" 1)") | $(fmt_s "$s_xargs" "$(csv_sd "$TMP/sleep.csv" 2)") | drover ≤ $SLEEP_GOAL_S s | $r2 |"
+row2="| $SLEEP_JOBS × \`sleep $SLEEP_SECS\`, unlimited (wall) | $(csv_fmt "$TMP/sleep.csv" 1) | $(csv_fmt "$TMP/sleep.csv" 2) | drover ≤ $SLEEP_GOAL_S s | $r2 |"
 
 # ---- 3: peak RSS with many running jobs -------------------------------------
 # /usr/bin/time reports ru_maxrss of its child: the largest of drover (or
@@ -179,6 +183,7 @@ mkdir -p "$ROOT/docs/bench"
 
 - date: $(date -u '+%Y-%m-%d %H:%M:%S UTC')
 - machine: nproc = $(nproc), kernel $(uname -r)${cpu:+, $cpu}
+- load average at start / end: $load_start / $(cut -d' ' -f1-3 /proc/loadavg) (other work on the box skews wall times)
 - drover: commit $commit, release build
 - mode: $mode (hyperfine runs: $RUNS_TRUE for workload 1, $RUNS_SLEEP for workload 2; RSS samples: $RSS_SAMPLES, max reported)
 - produced by \`scripts/bench.sh${1:+ $*}\`
@@ -187,7 +192,8 @@ mkdir -p "$ROOT/docs/bench"
 
 $summary
 
-Wall times are hyperfine means ± standard deviation; both commands of a
+Wall times are hyperfine medians (min–max); pass/fail uses the median.
+Both commands of a
 workload run in the same hyperfine invocation (through \`sh -c\`, so both
 pay the same shell start-up). Peak RSS is \`/usr/bin/time -f %M\` of the
 drover / xargs process (max over the samples); wall time of those runs:

@@ -129,23 +129,32 @@ fn run(args: RunArgs) -> u8 {
             return 1;
         }
     };
-    let mut human = Human::new(Mode::detect(args.quiet), plan.clone());
-    let outcome = runtime.block_on(async {
-        let interrupts = match sched::signal::listen() {
-            Ok(rx) => rx,
-            Err(e) => {
-                tracing::warn!("cannot listen for SIGINT/SIGTERM: {e}");
-                tokio::sync::mpsc::unbounded_channel().1
-            }
-        };
-        sched::run(
-            plan.clone(),
-            RunOptions { nofile_limit },
-            &mut human,
-            interrupts,
-        )
-        .await
-    });
+    let human = Human::new(Mode::detect(args.quiet), plan.clone());
+    let dispatcher = {
+        let plan = plan.clone();
+        async move {
+            let mut human = human;
+            let interrupts = match sched::signal::listen() {
+                Ok(rx) => rx,
+                Err(e) => {
+                    tracing::warn!("cannot listen for SIGINT/SIGTERM: {e}");
+                    tokio::sync::mpsc::unbounded_channel().1
+                }
+            };
+            let outcome =
+                sched::run(plan, RunOptions { nofile_limit }, &mut human, interrupts).await;
+            (human, outcome)
+        }
+    };
+    // The dispatcher runs on a worker thread, beside the jobs' tasks, rather
+    // than on this thread: its wake-ups stay inside the worker pool.
+    let (mut human, outcome) = match runtime.block_on(runtime.spawn(dispatcher)) {
+        Ok(done) => done,
+        Err(e) => {
+            eprintln!("error: drover's dispatcher failed: {e}");
+            return 1;
+        }
+    };
     let stopped = match outcome.stop {
         Some(Stop::Interrupted(i)) => Some(format!("interrupted by {}", i.name())),
         Some(Stop::FailFast) => Some("fail_fast: a job did not succeed".to_string()),

@@ -16,7 +16,6 @@ use std::io::{PipeReader, PipeWriter};
 use std::time::{Duration, Instant, SystemTime};
 
 use futures::future::join_all;
-use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::outcome::{Captured, Exit};
@@ -168,15 +167,9 @@ async fn spawn_waiting_for_fds(
     }
 }
 
-/// Waits for a spawned task's result; a panicked task yields the default.
-async fn join_or_default<T: Default>(task: Option<JoinHandle<T>>) -> T {
-    match task {
-        Some(t) => t.await.unwrap_or_default(),
-        None => T::default(),
-    }
-}
-
-/// Supervises one running job until it is reaped.
+/// Supervises one running job until it is reaped. Its output is drained in
+/// this same task (no task per pipe), in every phase, so a child blocked on a
+/// full pipe can always make progress, even while it is being terminated.
 async fn supervise(
     job: usize,
     spec: &JobSpec,
@@ -196,13 +189,25 @@ async fn supervise(
     let group = ProcessGroup::led_by(pid).expect("spawned child has a non-zero pid");
     let stop_reading = CancellationToken::new();
 
+    // stdin is written from a task of its own, as ripgrep does, so that a
+    // child writing before it reads can never deadlock against drover.
     let feeder = match (&spec.stdin, stdin) {
         (StdinSpec::Bytes(data), Some(fd)) => Some(tokio::spawn(capture::feed(fd, data.clone()))),
         _ => None,
     };
     let limit = spec.capture_limit;
-    let out_task = stdout.map(|fd| tokio::spawn(capture::drain(fd, limit, stop_reading.clone())));
-    let err_task = stderr.map(|fd| tokio::spawn(capture::drain(fd, limit, stop_reading.clone())));
+    let drain = |fd: Option<std::os::fd::OwnedFd>| {
+        let stop = stop_reading.clone();
+        async move {
+            match fd {
+                Some(fd) => capture::drain(fd, limit, stop).await,
+                None => Captured::default(),
+            }
+        }
+    };
+    let io = futures::future::join(drain(stdout), drain(stderr));
+    tokio::pin!(io);
+    let mut output: Option<(Captured, Captured)> = None;
 
     #[derive(PartialEq)]
     enum Phase {
@@ -214,40 +219,46 @@ async fn supervise(
     let deadline = spec
         .timeout
         .map(|t| tokio::time::Instant::from_std(started + t));
-    let phase = tokio::select! {
-        _ = watch.exited() => Phase::Exited,
-        _ = sleep_until_opt(deadline) => Phase::TimedOut,
-        _ = ctl.cancel.cancelled() => Phase::Cancelled,
+    let phase = loop {
+        tokio::select! {
+            done = &mut io, if output.is_none() => output = Some(done),
+            _ = watch.exited() => break Phase::Exited,
+            _ = sleep_until_opt(deadline) => break Phase::TimedOut,
+            _ = ctl.cancel.cancelled() => break Phase::Cancelled,
+        }
     };
     if phase != Phase::Exited {
-        group::terminate(group, &watch, spec.kill_grace, &ctl.kill_now).await;
+        let terminating = group::terminate(group, &watch, spec.kill_grace, &ctl.kill_now);
+        tokio::pin!(terminating);
+        loop {
+            tokio::select! {
+                done = &mut io, if output.is_none() => output = Some(done),
+                () = &mut terminating => break,
+            }
+        }
     }
 
     // The leader has exited and is still unreaped: its pgid cannot be reused,
     // so the group may be signalled safely until `wait` below.
-    let drains = async {
-        (
-            join_or_default(out_task).await,
-            join_or_default(err_task).await,
-        )
-    };
-    tokio::pin!(drains);
     let mut leaked = false;
-    let (out, err) = match tokio::time::timeout(LEAK_TIMEOUT, &mut drains).await {
-        Ok(done) => done,
-        Err(_) => {
-            leaked = true;
-            group.signal(Sig::KILL);
-            // The holders are dead now, unless one left the group: then stop
-            // reading rather than hang.
-            match tokio::time::timeout(Duration::from_millis(100), &mut drains).await {
-                Ok(done) => done,
-                Err(_) => {
-                    stop_reading.cancel();
-                    drains.await
+    let (out, err) = match output {
+        Some(done) => done,
+        None => match tokio::time::timeout(LEAK_TIMEOUT, &mut io).await {
+            Ok(done) => done,
+            Err(_) => {
+                leaked = true;
+                group.signal(Sig::KILL);
+                // The holders are dead now, unless one left the group: then
+                // stop reading rather than hang.
+                match tokio::time::timeout(Duration::from_millis(100), &mut io).await {
+                    Ok(done) => done,
+                    Err(_) => {
+                        stop_reading.cancel();
+                        io.await
+                    }
                 }
             }
-        }
+        },
     };
     // A job is its process group: nothing of it outlives it.
     group.signal(Sig::KILL);

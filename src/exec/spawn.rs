@@ -56,6 +56,25 @@ fn resolve_program<'a>(program: &'a str, env: &[(String, String)], cwd: &Path) -
     Cow::Borrowed(Path::new(program))
 }
 
+/// drover's own working directory, read once.
+static DROVER_CWD: LazyLock<Option<PathBuf>> = LazyLock::new(|| std::env::current_dir().ok());
+
+/// /dev/null, opened once: each job gets a duplicate instead of an open().
+static DEV_NULL: LazyLock<Option<File>> = LazyLock::new(|| {
+    File::options()
+        .read(true)
+        .write(true)
+        .open("/dev/null")
+        .ok()
+});
+
+fn null() -> Stdio {
+    match DEV_NULL.as_ref().and_then(|f| f.try_clone().ok()) {
+        Some(f) => Stdio::from(f),
+        None => Stdio::null(),
+    }
+}
+
 /// A started job with drover's ends of its pipes.
 pub struct Spawned {
     pub child: Child,
@@ -92,7 +111,7 @@ fn output(
 ) -> Result<Stdio, SpawnError> {
     Ok(match spec {
         OutputSpec::Capture => Stdio::piped(),
-        OutputSpec::Null => Stdio::null(),
+        OutputSpec::Null => null(),
         OutputSpec::Inherit => Stdio::inherit(),
         OutputSpec::File { path, append } => {
             if let Some(parent) = path.parent() {
@@ -123,7 +142,7 @@ fn output(
                 w.try_clone()
                     .map_err(|e| classify(e, |e| format!("cannot duplicate a pipe: {e}")))?,
             ),
-            None => Stdio::null(),
+            None => null(),
         },
     })
 }
@@ -135,21 +154,18 @@ pub fn spawn(
     stdin_from: Option<&PipeReader>,
     stdout_to: Option<&PipeWriter>,
 ) -> Result<Spawned, SpawnError> {
-    if !spec.cwd.is_dir() {
-        return Err(SpawnError::Failed(format!(
-            "cwd {} is not a folder that exists",
-            spec.cwd.display()
-        )));
-    }
     let argv = spec.program.argv();
     let mut cmd = Command::new(resolve_program(argv[0], &spec.env, &spec.cwd).as_ref());
     cmd.arg0(argv[0]);
+    // A chdir in every child only where the job's folder is not drover's.
+    if DROVER_CWD.as_deref() != Some(spec.cwd.as_path()) {
+        cmd.current_dir(&spec.cwd);
+    }
     cmd.args(&argv[1..])
-        .current_dir(&spec.cwd)
         .process_group(0)
         .envs(spec.env.iter().map(|(k, v)| (k, v)));
     cmd.stdin(match &spec.stdin {
-        StdinSpec::Null => Stdio::null(),
+        StdinSpec::Null => null(),
         StdinSpec::Bytes(_) => Stdio::piped(),
         StdinSpec::File(path) => Stdio::from(File::open(path).map_err(|e| {
             classify(e, |e| {
@@ -161,7 +177,7 @@ pub fn spawn(
                 r.try_clone()
                     .map_err(|e| classify(e, |e| format!("cannot duplicate a pipe: {e}")))?,
             ),
-            None => Stdio::null(),
+            None => null(),
         },
     });
     cmd.stdout(output(&spec.stdout, "stdout", stdout_to)?);
@@ -169,6 +185,10 @@ pub fn spawn(
 
     let mut child = cmd.spawn().map_err(|e| {
         classify(e, |e| match e.kind() {
+            // posix_spawn says ENOENT for a missing cwd too.
+            _ if !spec.cwd.is_dir() => {
+                format!("cwd {} is not a folder that exists", spec.cwd.display())
+            }
             io::ErrorKind::NotFound => {
                 format!("cannot run `{}`: no such program (searched PATH)", argv[0])
             }

@@ -69,7 +69,7 @@ pub struct RunOptions {
 pub async fn run(
     plan: Arc<Plan>,
     opts: RunOptions,
-    observer: &mut dyn Observer,
+    observer: &mut (dyn Observer + Send),
     mut interrupts: mpsc::UnboundedReceiver<Interrupt>,
 ) -> RunOutcome {
     let started_at = SystemTime::now();
