@@ -132,3 +132,21 @@ matrix = { n = ["1", "2", "3"] }
     assert_eq!(run.code(), 0, "stderr:\n{}", run.stderr());
     assert_eq!(run.report()["summary"]["succeeded"], 3);
 }
+
+#[test]
+fn a_limit_beyond_counting_is_no_limit() {
+    let ws = Workspace::new(
+        r#"
+[run]
+max_parallel = 9223372036854775807
+
+[[job]]
+name = "a"
+cmd = ["true"]
+"#,
+    );
+    let run = ws.run(&[]);
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    let run = ws.run(&["-j", "18446744073709551615"]);
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+}

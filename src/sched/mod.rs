@@ -90,9 +90,11 @@ pub async fn run(
         .filter(|&u| unfinished_needs[u] == 0)
         .collect();
 
-    let slots = plan
-        .max_parallel
-        .map(|n| (Arc::new(Semaphore::new(n.get())), n.get()));
+    let slots = plan.max_parallel.map(|n| {
+        // Beyond what a semaphore can count, a limit is no limit.
+        let n = n.get().min(Semaphore::MAX_PERMITS);
+        (Arc::new(Semaphore::new(n)), n)
+    });
     let fds = FdBudget::new(opts.nofile_limit);
     let fd_freed = Arc::new(Notify::new());
     let ctl = Control::default();
