@@ -5,7 +5,11 @@
 
 use std::time::{Duration, SystemTime};
 
+use std::sync::Arc;
+
 use serde::Serialize;
+
+use crate::exec::spool::{Segment, Spool};
 
 /// Every job ends in exactly one of these.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -60,11 +64,69 @@ impl Exit {
     }
 }
 
-/// Output kept from one stream: at most `capture_limit` bytes, the tail.
-#[derive(Debug, Clone, Default)]
+/// Output kept from one stream: at most `capture_limit` bytes, the tail
+/// (`drover run`), or the whole output, in memory then spilled (`drover exec`).
+#[derive(Clone, Default)]
 pub struct Captured {
+    /// In memory; spilled segments, if any, follow these bytes.
     pub bytes: Vec<u8>,
+    /// Bytes were dropped from the front (tail mode).
     pub truncated: bool,
+    /// The rest of the output, in `spool`.
+    pub spilled: Vec<Segment>,
+    pub spool: Option<Arc<Spool>>,
+}
+
+impl std::fmt::Debug for Captured {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Captured")
+            .field("bytes", &self.bytes.len())
+            .field("truncated", &self.truncated)
+            .field("spilled", &self.spilled.len())
+            .finish()
+    }
+}
+
+impl Captured {
+    /// Total length in bytes.
+    pub fn len(&self) -> u64 {
+        self.bytes.len() as u64 + self.spilled.iter().map(|s| s.len).sum::<u64>()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Writes all of it to `out`.
+    pub fn write_to(&self, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+        out.write_all(&self.bytes)?;
+        if let Some(spool) = &self.spool {
+            spool.copy_to(&self.spilled, out)?;
+        }
+        Ok(())
+    }
+
+    /// The last `limit` bytes, and whether that is less than all of it.
+    pub fn tail(&self, limit: usize) -> (Vec<u8>, bool) {
+        let total = self.len();
+        let truncated = self.truncated || total > limit as u64;
+        let from_spool = match &self.spool {
+            Some(spool) => spool.tail(&self.spilled, limit).unwrap_or_default(),
+            None => Vec::new(),
+        };
+        let need = limit.saturating_sub(from_spool.len());
+        let start = self.bytes.len().saturating_sub(need);
+        let mut out = self.bytes[start..].to_vec();
+        out.extend_from_slice(&from_spool);
+        (out, truncated)
+    }
+
+    /// Frees the spool space this output holds.
+    pub fn release(&self) {
+        if let Some(spool) = &self.spool {
+            spool.release(&self.spilled);
+        }
+    }
 }
 
 /// The end of one job, after all its attempts.

@@ -7,8 +7,10 @@ use std::sync::Arc;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::unix::pipe;
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use super::spool::Spool;
 use crate::outcome::Captured;
 
 /// Keeps the last `limit` bytes of a stream. Memory stays below about twice
@@ -57,38 +59,154 @@ impl TailBuffer {
         Captured {
             bytes: self.buf,
             truncated: self.truncated,
+            ..Captured::default()
         }
     }
 }
 
-/// Reads a pipe to its end, or until `stop` (after a leak timeout), keeping
-/// the tail.
-pub async fn drain(fd: OwnedFd, limit: usize, stop: CancellationToken) -> Captured {
-    let mut tail = TailBuffer::new(limit);
+/// What to keep of a drained stream.
+#[derive(Clone)]
+pub enum Keep {
+    /// The last `limit` bytes (`capture_limit` of `drover run`).
+    Tail(usize),
+    /// All of it: up to `memory` bytes in memory, the rest in `spool`
+    /// (grouped output of `drover exec`).
+    Whole { memory: usize, spool: Arc<Spool> },
+    /// Complete lines as they arrive, to a printer (`--line-buffer`).
+    Lines(LineSink),
+}
+
+/// Where `Keep::Lines` sends complete lines: (job, is stderr, bytes). The
+/// channel is bounded: a slow consumer slows the job, never drover's memory.
+#[derive(Clone)]
+pub struct LineSink {
+    pub job: usize,
+    pub stderr: bool,
+    pub tx: mpsc::Sender<(usize, bool, Vec<u8>)>,
+}
+
+/// Reads a pipe to its end, or until `stop` (after a leak timeout).
+pub async fn drain(fd: OwnedFd, keep: Keep, stop: CancellationToken) -> Captured {
     let mut rx = match pipe::Receiver::from_owned_fd(fd) {
         Ok(rx) => rx,
         Err(e) => {
             tracing::warn!("cannot read a job's output pipe: {e}");
-            return tail.finish();
+            return Captured::default();
         }
     };
-    loop {
-        tail.prepare();
-        tokio::select! {
-            biased;
-            _ = stop.cancelled() => break,
-            read = rx.read_buf(&mut tail.buf) => match read {
-                Ok(0) => break,
-                Ok(_) => {}
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => {
-                    tracing::warn!("reading a job's output failed: {e}");
+    match keep {
+        Keep::Tail(limit) => {
+            let mut tail = TailBuffer::new(limit);
+            loop {
+                tail.prepare();
+                let read = tokio::select! {
+                    biased;
+                    _ = stop.cancelled() => break,
+                    read = rx.read_buf(&mut tail.buf) => read,
+                };
+                if !keep_reading(read) {
                     break;
                 }
-            },
+            }
+            tail.finish()
+        }
+        Keep::Whole { memory, spool } => {
+            let mut out = Captured::default();
+            let mut buf: Vec<u8> = Vec::new();
+            loop {
+                if buf.len() == buf.capacity() && buf.capacity() > 0 {
+                    buf.reserve(buf.len().clamp(4096, MAX_READ));
+                }
+                let read = tokio::select! {
+                    biased;
+                    _ = stop.cancelled() => break,
+                    read = rx.read_buf(&mut buf) => read,
+                };
+                if !keep_reading(read) {
+                    break;
+                }
+                if out.bytes.len() + buf.len() > memory {
+                    // Over budget: from now on every chunk goes to the spool.
+                    let first = std::mem::take(&mut out.bytes);
+                    for chunk in [first.as_slice(), buf.as_slice()] {
+                        if !chunk.is_empty() {
+                            spill(&spool, chunk, &mut out);
+                        }
+                    }
+                    buf.clear();
+                    buf.shrink_to(MAX_READ);
+                } else if out.spilled.is_empty() {
+                    if out.bytes.is_empty() {
+                        std::mem::swap(&mut out.bytes, &mut buf);
+                    } else {
+                        out.bytes.extend_from_slice(&buf);
+                        buf.clear();
+                    }
+                }
+            }
+            if !buf.is_empty() {
+                spill(&spool, &buf, &mut out);
+            }
+            out.spool = (!out.spilled.is_empty()).then_some(spool);
+            out
+        }
+        Keep::Lines(sink) => {
+            let mut buf: Vec<u8> = Vec::new();
+            loop {
+                if buf.len() == buf.capacity() && buf.capacity() > 0 {
+                    buf.reserve(buf.len().clamp(4096, MAX_READ));
+                }
+                let read = tokio::select! {
+                    biased;
+                    _ = stop.cancelled() => break,
+                    read = rx.read_buf(&mut buf) => read,
+                };
+                if !keep_reading(read) {
+                    break;
+                }
+                // Send what ends in a newline; keep the partial last line.
+                if let Some(last_nl) = memchr_last(&buf) {
+                    let rest = buf.split_off(last_nl + 1);
+                    let lines = std::mem::replace(&mut buf, rest);
+                    if sink.tx.send((sink.job, sink.stderr, lines)).await.is_err() {
+                        break;
+                    }
+                }
+            }
+            if !buf.is_empty() {
+                let _ = sink.tx.send((sink.job, sink.stderr, buf)).await;
+            }
+            Captured::default()
         }
     }
-    tail.finish()
+}
+
+fn spill(spool: &Spool, chunk: &[u8], out: &mut Captured) {
+    match spool.write(chunk) {
+        Ok(seg) => out.spilled.push(seg),
+        Err(e) => {
+            // A full disk must not lose output silently: keep it in memory.
+            tracing::warn!("cannot spill output to the temporary file ({e}); keeping it in memory");
+            out.bytes.extend_from_slice(chunk);
+        }
+    }
+}
+
+fn memchr_last(buf: &[u8]) -> Option<usize> {
+    buf.iter().rposition(|&b| b == b'\n')
+}
+
+/// Whether a read result means "go on".
+fn keep_reading(read: io::Result<usize>) -> bool {
+    match read {
+        Ok(0) => false,
+        Ok(_) => true,
+        Err(e) if e.kind() == io::ErrorKind::Interrupted => true,
+        Err(e) => {
+            tracing::warn!("reading a job's output failed: {e}");
+            false
+        }
+    }
 }
 
 /// Writes `data` to a child's stdin and closes it. A child that exits without

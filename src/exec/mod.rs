@@ -10,6 +10,7 @@ pub mod capture;
 pub mod fdlimit;
 pub mod group;
 pub mod spawn;
+pub mod spool;
 
 use std::collections::HashMap;
 use std::io::{PipeReader, PipeWriter};
@@ -20,6 +21,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::outcome::{Captured, Exit};
 use crate::plan::{JobSpec, Plan, StdinSpec};
+use capture::Keep;
 use group::{ExitWatch, ProcessGroup, Sig};
 use spawn::{SpawnError, Spawned};
 
@@ -115,12 +117,37 @@ pub async fn run_unit(
     let supervised = running
         .into_iter()
         .map(|(j, spawned, started_at, started)| {
-            supervise(j, &plan.jobs[j], spawned, started_at, started, ctl)
+            let spec = &plan.jobs[j];
+            let keep = (
+                Keep::Tail(spec.capture_limit),
+                Keep::Tail(spec.capture_limit),
+            );
+            supervise(j, spec, spawned, started_at, started, ctl, keep)
         });
     let mut attempts = join_all(supervised).await;
     attempts.extend(failed);
     attempts.sort_by_key(|a| a.job);
     attempts
+}
+
+/// Runs one attempt of a job that is a unit by itself (`drover exec`):
+/// `keep` says what to keep of its stdout and stderr.
+pub async fn run_one(
+    job: usize,
+    spec: &JobSpec,
+    ctl: &Control,
+    keep: (Keep, Keep),
+    on_start: impl FnOnce(u32),
+) -> Attempt {
+    let started_at = SystemTime::now();
+    let started = Instant::now();
+    match spawn_waiting_for_fds(spec, None, None, ctl).await {
+        Ok(spawned) => {
+            on_start(spawned.pid);
+            supervise(job, spec, spawned, started_at, started, ctl, keep).await
+        }
+        Err(why) => spawn_failed(job, why),
+    }
 }
 
 fn spawn_failed(job: usize, why: String) -> Attempt {
@@ -177,6 +204,7 @@ async fn supervise(
     started_at: SystemTime,
     started: Instant,
     ctl: &Control,
+    (keep_out, keep_err): (Keep, Keep),
 ) -> Attempt {
     let Spawned {
         mut child,
@@ -195,17 +223,16 @@ async fn supervise(
         (StdinSpec::Bytes(data), Some(fd)) => Some(tokio::spawn(capture::feed(fd, data.clone()))),
         _ => None,
     };
-    let limit = spec.capture_limit;
-    let drain = |fd: Option<std::os::fd::OwnedFd>| {
+    let drain = |fd: Option<std::os::fd::OwnedFd>, keep: Keep| {
         let stop = stop_reading.clone();
         async move {
             match fd {
-                Some(fd) => capture::drain(fd, limit, stop).await,
+                Some(fd) => capture::drain(fd, keep, stop).await,
                 None => Captured::default(),
             }
         }
     };
-    let io = futures::future::join(drain(stdout), drain(stderr));
+    let io = futures::future::join(drain(stdout, keep_out), drain(stderr, keep_err));
     tokio::pin!(io);
     let mut output: Option<(Captured, Captured)> = None;
 

@@ -17,7 +17,7 @@ use crate::exec::fdlimit::{FdBudget, job_cost};
 use crate::exec::group::signal_name;
 use crate::exec::{self, Attempt, AttemptEnd, Control};
 use crate::outcome::{Exit, JobResult, Status};
-use crate::plan::{OutputSpec, Plan};
+use crate::plan::{JobSpec, OutputSpec, Plan};
 use signal::Interrupt;
 
 /// What the dispatcher tells whoever shows the run to a person.
@@ -320,7 +320,7 @@ async fn run_unit(
         .await;
         let results: Vec<(usize, JobResult)> = attempts
             .into_iter()
-            .map(|a| (a.job, to_result(plan, a, attempt)))
+            .map(|a| (a.job, to_result(&plan.jobs[a.job], a, attempt)))
             .collect();
         let retryable = results
             .iter()
@@ -367,8 +367,7 @@ fn describe_exit(exit: Exit) -> String {
 }
 
 /// An attempt's data as the report's job result.
-fn to_result(plan: &Plan, a: Attempt, attempts: u32) -> JobResult {
-    let spec = &plan.jobs[a.job];
+pub fn to_result(spec: &JobSpec, a: Attempt, attempts: u32) -> JobResult {
     let (status, exit, mut error) = match a.end {
         AttemptEnd::Exited(exit) => match exit {
             Exit::Code(c) if spec.ok_codes.contains(&c) => (Status::Succeeded, Some(exit), None),
