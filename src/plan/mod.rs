@@ -5,7 +5,9 @@
 //! scheduler starts together.
 
 pub mod graph;
+pub mod items;
 pub mod matrix;
+pub mod template;
 
 use std::fmt;
 use std::num::NonZeroUsize;

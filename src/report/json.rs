@@ -101,12 +101,22 @@ pub fn render(
     started_at: SystemTime,
     duration: Duration,
 ) -> String {
-    let jobs = plan
-        .jobs
+    let names: Vec<&str> = plan.jobs.iter().map(|j| j.name.as_str()).collect();
+    render_named(&names, results, started_at, duration)
+}
+
+/// The report of jobs named `names` (same order as `results`).
+pub fn render_named(
+    names: &[&str],
+    results: &[JobResult],
+    started_at: SystemTime,
+    duration: Duration,
+) -> String {
+    let jobs = names
         .iter()
         .zip(results)
-        .map(|(spec, r)| Job {
-            name: spec.name.as_str(),
+        .map(|(name, r)| Job {
+            name,
             status: r.status,
             exit_code: match r.exit {
                 Some(Exit::Code(c)) => Some(c),

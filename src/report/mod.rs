@@ -2,4 +2,6 @@
 //! JSON report scripts read (`json`).
 
 pub mod human;
+pub mod joblog;
 pub mod json;
+pub mod printer;

@@ -10,6 +10,8 @@ use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 
+pub mod exec;
+
 use crate::config;
 use crate::exec::fdlimit;
 use crate::plan::{OutputSpec, Plan, Program, StdinSpec};
@@ -43,6 +45,8 @@ enum Command {
     Run(RunArgs),
     /// Validate a job file and print the expanded plan; runs nothing.
     Check(CheckArgs),
+    /// Run a command for every item, many at once (xargs -P / GNU parallel).
+    Exec(exec::ExecArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -70,11 +74,38 @@ struct CheckArgs {
 }
 
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let mut argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    // `parallel ARGS` becomes `drover exec -- ARGS`: GNU parallel's options
+    // may follow the `--`, so drop a `--` right after `exec`.
+    let sub = argv
+        .iter()
+        .skip(1)
+        .position(|a| !a.to_string_lossy().starts_with('-'))
+        .map(|i| i + 1);
+    let is_exec = sub.is_some_and(|i| argv[i] == "exec");
+    if let Some(i) = sub.filter(|_| is_exec) {
+        if argv.get(i + 1).is_some_and(|a| a == "--") {
+            argv.remove(i + 1);
+        }
+    }
+    let cli = match Cli::try_parse_from(argv) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            // drover exec exits as GNU parallel does on a usage error.
+            let code = if e.use_stderr() && is_exec {
+                exec::EXIT_ERROR
+            } else {
+                e.exit_code() as u8
+            };
+            return ExitCode::from(code);
+        }
+    };
     init_logging(cli.verbose);
     let code = match cli.command {
         Command::Run(args) => run(args),
         Command::Check(args) => check(args),
+        Command::Exec(args) => exec::exec(args),
     };
     ExitCode::from(code)
 }

@@ -1,0 +1,649 @@
+//! `drover exec`: ad hoc fan-out, a drop-in for `xargs -P` and everyday GNU
+//! parallel. Arguments are parsed in two stages: clap reads them raw
+//! (`ExecArgs`), then they are resolved into a `Fanout` with every value
+//! checked, before anything runs.
+
+use std::io::Read;
+use std::num::NonZeroUsize;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use tokio::sync::mpsc;
+
+use crate::exec::fdlimit;
+use crate::outcome::JobResult;
+use crate::plan::items::{self, Origin, Source};
+use crate::plan::template::{Fill, Template, shell_quote};
+use crate::plan::{DEFAULT_KILL_GRACE, cpus};
+use crate::report::json;
+use crate::report::printer::{Printer, PrinterOptions};
+use crate::sched::fanout::{self, Fanout, Halt, OutputMode, Stopped, Threshold, Work};
+use crate::sched::signal;
+
+/// GNU parallel's exit code for errors of drover itself (bad options, ...).
+pub const EXIT_ERROR: u8 = 255;
+
+const EXAMPLES: &str = "\
+Examples:
+  drover exec -j 8 -- grep -c ERROR {} ::: logs/*.log   count per file, 8 at a time
+  drover exec -- gzip ::: *.txt                          no {}: the item is appended
+  drover exec -k -- echo {1}-{2} ::: a b ::: 1 2         a-1 a-2 b-1 b-2, in order
+  drover exec -- cp {1} {2} ::: a b :::+ x y             :::+ links: cp a x, cp b y
+  find . -name '*.png' | drover exec -- convert {} {.}.jpg   items from stdin lines
+  drover exec --tag -- wc -l :::: files.txt              items from a file, tagged output
+  drover exec --pipe --block 10M -- wc -l < big.log      stdin cut into ~10 MB blocks
+  drover exec --shell -- 'echo {} | tr a-z A-Z' ::: abc  a shell command line
+  drover exec --timeout 30s --retries 2 --joblog log -- ./fetch.sh ::: $(cat urls)
+
+Replacement strings: {} item, {.} without extension, {/} basename, {//} dirname,
+{/.} basename without extension, {#} job number, {%} slot number, {1} {2}.. per
+input source ({2.} {1/} ... too). Output is grouped per job: never interleaved.
+Exit code: 0 all succeeded, 1-100 the number of failed jobs, 101 more, 255 error.
+Differences from GNU parallel: commands run without a shell unless --shell is
+given or the command is a single word with spaces or shell syntax in it; every
+job runs in its own process group, stopped whole on --timeout or Ctrl-C.";
+
+#[derive(clap::Args, Debug)]
+#[command(
+    about = "Run a command for every item, many at once: a drop-in for xargs -P and everyday GNU parallel",
+    override_usage = "drover exec [OPTIONS] -- COMMAND [ARG...] [::: ITEM...]... [:::: FILE...]...",
+    after_help = EXAMPLES
+)]
+pub struct ExecArgs {
+    /// Jobs at once: N, 0 (as many as possible), N% of CPUs, +N or -N CPUs. Default: CPUs.
+    #[arg(
+        short = 'j',
+        long = "jobs",
+        visible_alias = "max-procs",
+        short_alias = 'P',
+        value_name = "N",
+        allow_hyphen_values = true
+    )]
+    jobs: Option<String>,
+    /// Stop a job after this long: SIGTERM to its process group, then SIGKILL after --kill-grace (e.g. 30, 1.5, 30s, 2m).
+    #[arg(long, value_name = "DURATION")]
+    timeout: Option<String>,
+    /// Time between SIGTERM and SIGKILL [default: 5s].
+    #[arg(long, value_name = "DURATION")]
+    kill_grace: Option<String>,
+    /// Run a failed job up to N times more.
+    #[arg(long, value_name = "N")]
+    retries: Option<u32>,
+    /// Print output in the order of the input, not the order jobs finish.
+    #[arg(short = 'k', long)]
+    keep_order: bool,
+    /// Prefix each output line with the item(s) and a TAB.
+    #[arg(long)]
+    tag: bool,
+    /// Print complete lines as soon as jobs write them (lines are never mixed).
+    #[arg(long)]
+    line_buffer: bool,
+    /// Let jobs write straight to the terminal (output may interleave).
+    #[arg(short = 'u', long)]
+    ungroup: bool,
+    /// Stop early: never, now,fail=N, soon,fail=N, now,success=N, soon,success=N (N may be N%).
+    #[arg(long, value_name = "WHEN")]
+    halt: Option<String>,
+    /// Run the command line through /bin/sh -c, items shell-quoted.
+    #[arg(long)]
+    shell: bool,
+    /// Split stdin into blocks at line boundaries and feed each to a job's stdin.
+    #[arg(long)]
+    pipe: bool,
+    /// Block size for --pipe (e.g. 1M, 512K, 10k) [default: 1M].
+    #[arg(long, value_name = "SIZE")]
+    block: Option<String>,
+    /// Read items from FILE (one per line), like `:::: FILE`.
+    #[arg(short = 'a', long = "arg-file", value_name = "FILE")]
+    arg_file: Vec<PathBuf>,
+    /// Write the JSON report to FILE (- for stdout, after the jobs' output).
+    #[arg(long, value_name = "FILE")]
+    report: Option<PathBuf>,
+    /// Log each finished job to FILE in GNU parallel's joblog format.
+    #[arg(long, value_name = "FILE")]
+    joblog: Option<PathBuf>,
+    /// Print the commands that would run; run nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Show progress with an ETA on stderr.
+    #[arg(long)]
+    bar: bool,
+    /// The command, its arguments, and the input sources.
+    #[arg(
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "COMMAND"
+    )]
+    command: Vec<String>,
+}
+
+/// `-j`: N, 0, N%, +N, -N.
+fn parse_jobs(text: &str) -> Result<Option<NonZeroUsize>, String> {
+    let cpus = cpus().get() as i64;
+    let bad = || format!("-j {text}: expected N, 0, N%, +N or -N");
+    let n: i64 = if let Some(pct) = text.strip_suffix('%') {
+        let p: f64 = pct.parse().map_err(|_| bad())?;
+        ((cpus as f64) * p / 100.0).floor().max(1.0) as i64
+    } else if let Some(plus) = text.strip_prefix('+') {
+        cpus + plus.parse::<i64>().map_err(|_| bad())?
+    } else if let Some(minus) = text.strip_prefix('-') {
+        (cpus - minus.parse::<i64>().map_err(|_| bad())?).max(1)
+    } else {
+        let n: i64 = text.parse().map_err(|_| bad())?;
+        if n == 0 {
+            return Ok(None);
+        }
+        n
+    };
+    Ok(NonZeroUsize::new(n.max(1) as usize))
+}
+
+/// A duration: seconds as a number, or humantime (`30s`, `1m 30s`).
+fn parse_duration(flag: &str, text: &str) -> Result<Duration, String> {
+    if let Ok(secs) = text.parse::<f64>() {
+        if secs.is_finite() && secs >= 0.0 {
+            return Ok(Duration::from_secs_f64(secs));
+        }
+    }
+    humantime::parse_duration(text)
+        .map_err(|e| format!("{flag} {text}: not a duration ({e}); write e.g. 30, 1.5, 30s or 2m"))
+}
+
+/// `--halt`: never | now,fail=N | soon,fail=N | now,success=N | soon,success=N
+/// (N or N%), and GNU's old numbers 0, 1, 2.
+fn parse_halt(text: &str) -> Result<Option<Halt>, String> {
+    let bad = || {
+        format!(
+            "--halt {text}: expected never, now,fail=N, soon,fail=N, now,success=N or soon,success=N"
+        )
+    };
+    match text {
+        "never" | "0" => return Ok(None),
+        "1" => {
+            return Ok(Some(Halt {
+                now: false,
+                on_success: false,
+                threshold: Threshold::Count(1),
+            }));
+        }
+        "2" => {
+            return Ok(Some(Halt {
+                now: true,
+                on_success: false,
+                threshold: Threshold::Count(1),
+            }));
+        }
+        _ => {}
+    }
+    let (when, cond) = text.split_once(',').ok_or_else(bad)?;
+    let now = match when {
+        "now" => true,
+        "soon" => false,
+        _ => return Err(bad()),
+    };
+    let (what, n) = cond.split_once('=').ok_or_else(bad)?;
+    let on_success = match what {
+        "fail" => false,
+        "success" => true,
+        _ => return Err(bad()),
+    };
+    let threshold = match n.strip_suffix('%') {
+        Some(p) => Threshold::Percent(p.parse::<f64>().map_err(|_| bad())?),
+        None => Threshold::Count(n.parse::<u64>().map_err(|_| bad())?.max(1)),
+    };
+    Ok(Some(Halt {
+        now,
+        on_success,
+        threshold,
+    }))
+}
+
+/// `--block`: bytes with an optional k/K, m/M, g/G suffix (binary units, as
+/// GNU parallel).
+fn parse_block(text: &str) -> Result<usize, String> {
+    let bad = || format!("--block {text}: expected a size such as 1M, 512K or 65536");
+    let (num, mult) = match text.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => {
+            let m: u64 = match c.to_ascii_lowercase() {
+                'k' => 1 << 10,
+                'm' => 1 << 20,
+                'g' => 1 << 30,
+                _ => return Err(bad()),
+            };
+            (&text[..i], m)
+        }
+        _ => (text, 1),
+    };
+    let n: f64 = num.parse().map_err(|_| bad())?;
+    let size = (n * mult as f64) as u64;
+    if size == 0 {
+        return Err(bad());
+    }
+    Ok(usize::try_from(size).unwrap_or(usize::MAX))
+}
+
+/// A command given as one word with spaces or shell syntax in it (as GNU
+/// parallel users write `'echo {} | wc -c'`) needs a shell.
+fn needs_shell(command: &[String]) -> bool {
+    match command {
+        [one] => one.contains(|c: char| c.is_whitespace() || "|&;<>()$`\\\"'*?[]#~=%".contains(c)),
+        _ => false,
+    }
+}
+
+/// Everything resolved from the command line, before anything runs.
+struct Resolved {
+    fanout: Fanout,
+    sources: Vec<Source>,
+    block: Option<usize>,
+}
+
+fn resolve(args: &ExecArgs) -> Result<Resolved, String> {
+    let (command, mut sources) = items::split_command(&args.command);
+    if command.is_empty() {
+        return Err(
+            "no command given; usage: drover exec [OPTIONS] -- COMMAND [ARG...] [::: ITEM...]"
+                .into(),
+        );
+    }
+    for file in &args.arg_file {
+        sources.push(Source {
+            origin: if file.as_os_str() == "-" {
+                Origin::Stdin
+            } else {
+                Origin::File(file.clone())
+            },
+            linked: false,
+        });
+    }
+    if args.pipe && !sources.is_empty() {
+        return Err("--pipe reads its input from stdin; it takes no ::: or :::: sources".into());
+    }
+    let jobs = match &args.jobs {
+        Some(j) => parse_jobs(j)?,
+        None => Some(cpus()),
+    };
+    let timeout = args
+        .timeout
+        .as_deref()
+        .map(|t| parse_duration("--timeout", t))
+        .transpose()?;
+    let kill_grace = args
+        .kill_grace
+        .as_deref()
+        .map(|t| parse_duration("--kill-grace", t))
+        .transpose()?
+        .unwrap_or(DEFAULT_KILL_GRACE);
+    let halt = args.halt.as_deref().map(parse_halt).transpose()?.flatten();
+    let block = if args.pipe {
+        Some(
+            args.block
+                .as_deref()
+                .map(parse_block)
+                .transpose()?
+                .unwrap_or(1 << 20),
+        )
+    } else {
+        if args.block.is_some() {
+            return Err("--block goes with --pipe".into());
+        }
+        None
+    };
+    let output = match (args.ungroup, args.line_buffer) {
+        (true, _) => OutputMode::Ungroup,
+        // With -k, lines would wait for earlier jobs anyway: group instead.
+        (false, true) if !args.keep_order => OutputMode::LineBuffer,
+        _ => OutputMode::Group,
+    };
+    let shell = args.shell || needs_shell(&command);
+    let template = Template::parse(&command);
+    let cwd =
+        std::env::current_dir().map_err(|e| format!("cannot read the current directory: {e}"))?;
+    Ok(Resolved {
+        fanout: Fanout {
+            template,
+            shell,
+            jobs,
+            timeout,
+            kill_grace,
+            retries: args.retries.unwrap_or(0),
+            halt,
+            output,
+            keep_order: args.keep_order,
+            tag: args.tag,
+            cwd,
+            keep_records: args.report.is_some(),
+        },
+        sources,
+        block,
+    })
+}
+
+/// Reads stdin in blocks of about `size` bytes ending at a line boundary: a
+/// block ends at the first newline at or after its `size`th byte (a line
+/// longer than `size` makes a longer block). Holds at most one block plus one
+/// read in memory besides the blocks queued for jobs.
+fn read_blocks(size: usize, tx: mpsc::Sender<Work>) {
+    let mut stdin = std::io::stdin().lock();
+    let mut carry: Vec<u8> = Vec::new();
+    let mut eof = false;
+    // Appends up to `want` bytes; false at end of input.
+    let mut read_more = |buf: &mut Vec<u8>, want: usize| -> bool {
+        let start = buf.len();
+        buf.resize(start + want, 0);
+        loop {
+            match stdin.read(&mut buf[start..]) {
+                Ok(n) => {
+                    buf.truncate(start + n);
+                    return n > 0;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    tracing::warn!("reading stdin failed: {e}");
+                    buf.truncate(start);
+                    return false;
+                }
+            }
+        }
+    };
+    while !(eof && carry.is_empty()) {
+        let mut buf = std::mem::take(&mut carry);
+        while buf.len() < size && !eof {
+            let want = size - buf.len();
+            eof = !read_more(&mut buf, want);
+        }
+        let mut from = size.min(buf.len()).saturating_sub(1);
+        let cut = loop {
+            if let Some(i) = buf[from..].iter().position(|&b| b == b'\n') {
+                break from + i + 1;
+            }
+            if eof {
+                break buf.len();
+            }
+            from = buf.len();
+            eof = !read_more(&mut buf, 64 * 1024);
+        };
+        carry = buf.split_off(cut);
+        if buf.is_empty() {
+            continue;
+        }
+        let work = Work {
+            args: Vec::new(),
+            block: Some(Arc::from(buf)),
+        };
+        if tx.blocking_send(work).is_err() {
+            return;
+        }
+    }
+}
+
+pub fn exec(args: ExecArgs) -> u8 {
+    let resolved = match resolve(&args) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("drover exec: {e}");
+            return EXIT_ERROR;
+        }
+    };
+    let Resolved {
+        fanout,
+        sources,
+        block,
+    } = resolved;
+
+    // Open every input source now: a missing file fails before any job runs.
+    let arguments = if block.is_none() {
+        match items::arguments(&sources) {
+            Ok(it) => Some(it),
+            Err(e) => {
+                eprintln!("drover exec: {e}");
+                return EXIT_ERROR;
+            }
+        }
+    } else {
+        None
+    };
+
+    if args.dry_run {
+        return dry_run(&fanout, arguments, block);
+    }
+
+    let joblog = match &args.joblog {
+        Some(path) => match std::fs::File::create(path) {
+            Ok(f) => Some(f),
+            Err(e) => {
+                eprintln!(
+                    "drover exec: cannot create the joblog {}: {e}",
+                    path.display()
+                );
+                return EXIT_ERROR;
+            }
+        },
+        None => None,
+    };
+    // With --bar and only ::: lists, the total is known up front.
+    let (arguments, total) = match arguments {
+        Some(it)
+            if args.bar
+                && sources.iter().all(|s| matches!(s.origin, Origin::List(_)))
+                && !sources.is_empty() =>
+        {
+            let all: Vec<_> = it.collect();
+            let n = all.len() as u64;
+            (
+                Some(Box::new(all.into_iter()) as Box<dyn Iterator<Item = _> + Send>),
+                Some(n),
+            )
+        }
+        other => (other, None),
+    };
+    let bar = args.bar.then(|| progress_bar(total));
+    let mut printer = Printer::new(PrinterOptions {
+        tag: fanout.tag,
+        joblog,
+        bar,
+    });
+
+    let nofile_limit = fdlimit::raise_nofile_limit();
+    let _ = nofile_limit;
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("drover exec: failed to start the runtime: {e}");
+            return EXIT_ERROR;
+        }
+    };
+    let fanout = Arc::new(fanout);
+    let capacity = fanout.jobs.map_or(1024, |j| j.get().clamp(2, 1024));
+    let (work_tx, work_rx) = mpsc::channel::<Work>(capacity);
+    let input_error: Arc<std::sync::Mutex<Option<String>>> = Arc::default();
+    let producer = {
+        let input_error = input_error.clone();
+        std::thread::Builder::new()
+            .name("drover-input".into())
+            .spawn(move || match (arguments, block) {
+                (_, Some(size)) => read_blocks(size, work_tx),
+                (Some(arguments), None) => {
+                    for item in arguments {
+                        match item {
+                            Ok(args) => {
+                                if work_tx.blocking_send(Work { args, block: None }).is_err() {
+                                    return;
+                                }
+                            }
+                            Err(e) => {
+                                *input_error.lock().unwrap_or_else(|p| p.into_inner()) =
+                                    Some(e.to_string());
+                                return;
+                            }
+                        }
+                    }
+                }
+                (None, None) => {}
+            })
+    };
+    if let Err(e) = producer {
+        eprintln!("drover exec: cannot start the input reader: {e}");
+        return EXIT_ERROR;
+    }
+
+    let outcome = {
+        let fanout = fanout.clone();
+        let printer = &mut printer;
+        runtime.block_on(async move {
+            let interrupts = match signal::listen() {
+                Ok(rx) => rx,
+                Err(e) => {
+                    tracing::warn!("cannot listen for SIGINT/SIGTERM: {e}");
+                    mpsc::unbounded_channel().1
+                }
+            };
+            fanout::run(fanout, work_rx, printer, interrupts).await
+        })
+    };
+    // The input reader may be blocked on stdin: do not wait for it.
+    runtime.shutdown_background();
+    let joblog_result = printer.close();
+
+    let mut code = match outcome.stopped {
+        Some(Stopped::Interrupted(i)) => i.exit_code(),
+        _ => match outcome.failed {
+            0 => 0,
+            n if n <= 100 => n as u8,
+            _ => 101,
+        },
+    };
+    if let Some(e) = input_error.lock().unwrap_or_else(|p| p.into_inner()).take() {
+        eprintln!("drover exec: reading the input failed: {e}");
+        code = EXIT_ERROR;
+    }
+    if let Err(e) = joblog_result {
+        eprintln!("drover exec: writing the joblog failed: {e}");
+        code = EXIT_ERROR;
+    }
+    if let Some(target) = &args.report {
+        let names: Vec<String> = outcome.records.iter().map(|d| d.seq.to_string()).collect();
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        let results: Vec<JobResult> = outcome.records.iter().map(|d| d.result.clone()).collect();
+        let text = json::render_named(&names, &results, outcome.started_at, outcome.duration);
+        if let Err(e) = json::write(target, &text) {
+            eprintln!("drover exec: {e:#}");
+            code = EXIT_ERROR;
+        }
+    }
+    code
+}
+
+fn progress_bar(total: Option<u64>) -> ProgressBar {
+    let bar = ProgressBar::with_draw_target(total, ProgressDrawTarget::stderr());
+    let template = if total.is_some() {
+        "{spinner} {elapsed_precise} [{bar:30}] {pos}/{len} {percent}% ETA {eta}"
+    } else {
+        "{spinner} {elapsed_precise} {pos} done, {per_sec}"
+    };
+    // The templates are fixed strings that parse.
+    bar.set_style(
+        ProgressStyle::with_template(template)
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    bar.enable_steady_tick(Duration::from_millis(200));
+    bar
+}
+
+fn dry_run(
+    fanout: &Fanout,
+    arguments: Option<Box<dyn Iterator<Item = std::io::Result<Vec<String>>> + Send>>,
+    block: Option<usize>,
+) -> u8 {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let line = |args: &[String], seq: u64| {
+        let fill = Fill { args, seq, slot: 1 };
+        if fanout.shell {
+            fanout.template.shell_line(&fill)
+        } else {
+            fanout
+                .template
+                .argv(&fill)
+                .iter()
+                .map(|a| shell_quote(a))
+                .collect::<Vec<_>>()
+                .join(" ")
+        }
+    };
+    if block.is_some() {
+        let _ = writeln!(out, "{}", line(&[], 1));
+        return 0;
+    }
+    for (i, item) in arguments.into_iter().flatten().enumerate() {
+        match item {
+            Ok(args) => {
+                if let Err(e) = writeln!(out, "{}", line(&args, i as u64 + 1)) {
+                    return if e.kind() == std::io::ErrorKind::BrokenPipe {
+                        0
+                    } else {
+                        EXIT_ERROR
+                    };
+                }
+            }
+            Err(e) => {
+                eprintln!("drover exec: reading the input failed: {e}");
+                return EXIT_ERROR;
+            }
+        }
+    }
+    0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jobs_forms() {
+        let cpus = cpus().get();
+        assert_eq!(parse_jobs("4").unwrap().map(NonZeroUsize::get), Some(4));
+        assert_eq!(parse_jobs("0").unwrap(), None);
+        assert_eq!(
+            parse_jobs("100%").unwrap().map(NonZeroUsize::get),
+            Some(cpus)
+        );
+        assert_eq!(
+            parse_jobs("+2").unwrap().map(NonZeroUsize::get),
+            Some(cpus + 2)
+        );
+        assert_eq!(parse_jobs("-100").unwrap().map(NonZeroUsize::get), Some(1));
+        assert!(parse_jobs("x").is_err());
+    }
+
+    #[test]
+    fn halt_forms() {
+        assert_eq!(parse_halt("never").unwrap(), None);
+        let h = parse_halt("now,fail=2").unwrap().unwrap();
+        assert!(h.now && !h.on_success && h.threshold == Threshold::Count(2));
+        let h = parse_halt("soon,success=50%").unwrap().unwrap();
+        assert!(!h.now && h.on_success && h.threshold == Threshold::Percent(50.0));
+        assert!(parse_halt("later,fail=1").is_err());
+    }
+
+    #[test]
+    fn block_sizes() {
+        assert_eq!(parse_block("10").unwrap(), 10);
+        assert_eq!(parse_block("1k").unwrap(), 1024);
+        assert_eq!(parse_block("1M").unwrap(), 1 << 20);
+        assert!(parse_block("0").is_err());
+    }
+
+    #[test]
+    fn single_word_with_shell_syntax_needs_a_shell() {
+        assert!(needs_shell(&["echo {} | wc -c".to_string()]));
+        assert!(!needs_shell(&["echo".to_string(), "{}".to_string()]));
+        assert!(!needs_shell(&["gzip".to_string()]));
+    }
+}

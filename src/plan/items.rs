@@ -1,0 +1,243 @@
+//! Input sources of `drover exec`: `:::` lists, `::::` files, or stdin
+//! lines, combined as GNU parallel does: several sources give their
+//! cartesian product (the first source varies slowest); a source given with
+//! `:::+` or `::::+` is linked to the one before it (taken side by side).
+//!
+//! One source read from a file or stdin is streamed: a million lines are
+//! never held in memory. Several sources are read whole, to be combined.
+
+use std::io::{self, BufRead};
+use std::path::PathBuf;
+
+/// Where one input source's items come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    List(Vec<String>),
+    File(PathBuf),
+    Stdin,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Source {
+    pub origin: Origin,
+    /// Linked to the previous source (`:::+`, `::::+`).
+    pub linked: bool,
+}
+
+/// Splits `COMMAND [ARG...] [::: ITEM...]... [:::: FILE...]...` into the
+/// command and its input sources.
+pub fn split_command(tokens: &[String]) -> (Vec<String>, Vec<Source>) {
+    let is_sep = |t: &str| matches!(t, ":::" | ":::+" | "::::" | "::::+");
+    let end = tokens
+        .iter()
+        .position(|t| is_sep(t))
+        .unwrap_or(tokens.len());
+    let command = tokens[..end].to_vec();
+    let mut sources: Vec<Source> = Vec::new();
+    let mut i = end;
+    while i < tokens.len() {
+        let sep = tokens[i].as_str();
+        let start = i + 1;
+        let mut j = start;
+        while j < tokens.len() && !is_sep(&tokens[j]) {
+            j += 1;
+        }
+        let group = &tokens[start..j];
+        let linked = sep.ends_with('+');
+        if sep.starts_with("::::") {
+            for (k, file) in group.iter().enumerate() {
+                let origin = if file == "-" {
+                    Origin::Stdin
+                } else {
+                    Origin::File(PathBuf::from(file))
+                };
+                sources.push(Source {
+                    origin,
+                    linked: linked && k == 0,
+                });
+            }
+        } else {
+            sources.push(Source {
+                origin: Origin::List(group.to_vec()),
+                linked,
+            });
+        }
+        i = j;
+    }
+    (command, sources)
+}
+
+/// Reads lines the way GNU parallel takes items: one per line, without the
+/// line ending.
+fn lines(reader: impl BufRead) -> impl Iterator<Item = io::Result<String>> {
+    reader.split(b'\n').map(|line| {
+        line.map(|mut bytes| {
+            if bytes.last() == Some(&b'\r') {
+                bytes.pop();
+            }
+            String::from_utf8(bytes)
+                .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+        })
+    })
+}
+
+fn open(origin: &Origin) -> io::Result<Box<dyn Iterator<Item = io::Result<String>> + Send>> {
+    Ok(match origin {
+        Origin::List(items) => Box::new(items.clone().into_iter().map(Ok)),
+        Origin::File(path) => {
+            let file = std::fs::File::open(path).map_err(|e| {
+                io::Error::new(e.kind(), format!("cannot read {}: {e}", path.display()))
+            })?;
+            Box::new(lines(io::BufReader::with_capacity(64 * 1024, file)))
+        }
+        Origin::Stdin => Box::new(lines(io::BufReader::with_capacity(64 * 1024, io::stdin()))),
+    })
+}
+
+/// The argument lists of the jobs, in order. No source: stdin lines.
+pub fn arguments(
+    sources: &[Source],
+) -> io::Result<Box<dyn Iterator<Item = io::Result<Vec<String>>> + Send>> {
+    let stdin = [Source {
+        origin: Origin::Stdin,
+        linked: false,
+    }];
+    let sources = if sources.is_empty() {
+        &stdin[..]
+    } else {
+        sources
+    };
+    if let [one] = sources {
+        return Ok(Box::new(
+            open(&one.origin)?.map(|r| r.map(|item| vec![item])),
+        ));
+    }
+    // Several sources: read each whole, link, then take the product.
+    let mut groups: Vec<Vec<Vec<String>>> = Vec::new();
+    for source in sources {
+        let items: Vec<String> = open(&source.origin)?.collect::<io::Result<_>>()?;
+        match groups.last_mut() {
+            Some(last) if source.linked => *last = link(last, &items),
+            _ => groups.push(items.into_iter().map(|i| vec![i]).collect()),
+        }
+    }
+    Ok(Box::new(Product::new(groups).map(Ok)))
+}
+
+/// Links a group with the next source side by side; the shorter one wraps
+/// around, as GNU parallel's `--link` does.
+fn link(group: &[Vec<String>], items: &[String]) -> Vec<Vec<String>> {
+    if group.is_empty() || items.is_empty() {
+        return Vec::new();
+    }
+    let n = group.len().max(items.len());
+    (0..n)
+        .map(|i| {
+            let mut row = group[i % group.len()].clone();
+            row.push(items[i % items.len()].clone());
+            row
+        })
+        .collect()
+}
+
+/// The cartesian product of groups, the first group varying slowest,
+/// generated lazily.
+struct Product {
+    groups: Vec<Vec<Vec<String>>>,
+    index: Vec<usize>,
+    done: bool,
+}
+
+impl Product {
+    fn new(groups: Vec<Vec<Vec<String>>>) -> Self {
+        let done = groups.iter().any(Vec::is_empty);
+        let index = vec![0; groups.len()];
+        Self {
+            groups,
+            index,
+            done,
+        }
+    }
+}
+
+impl Iterator for Product {
+    type Item = Vec<String>;
+
+    fn next(&mut self) -> Option<Vec<String>> {
+        if self.done {
+            return None;
+        }
+        let row: Vec<String> = self
+            .groups
+            .iter()
+            .zip(&self.index)
+            .flat_map(|(g, &i)| g[i].iter().cloned())
+            .collect();
+        // Advance like an odometer, last group fastest.
+        let mut k = self.groups.len();
+        loop {
+            if k == 0 {
+                self.done = true;
+                break;
+            }
+            k -= 1;
+            self.index[k] += 1;
+            if self.index[k] < self.groups[k].len() {
+                break;
+            }
+            self.index[k] = 0;
+        }
+        Some(row)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(v: &[&str]) -> Vec<String> {
+        v.iter().map(|x| x.to_string()).collect()
+    }
+
+    fn all(tokens: &[&str]) -> Vec<Vec<String>> {
+        let (_, sources) = split_command(&s(tokens));
+        arguments(&sources).unwrap().map(Result::unwrap).collect()
+    }
+
+    #[test]
+    fn splits_command_and_sources() {
+        let (cmd, sources) = split_command(&s(&[
+            "echo", "{}", ":::", "a", "b", ":::+", "1", "::::", "f",
+        ]));
+        assert_eq!(cmd, s(&["echo", "{}"]));
+        assert_eq!(sources.len(), 3);
+        assert!(sources[1].linked);
+        assert_eq!(sources[2].origin, Origin::File("f".into()));
+    }
+
+    #[test]
+    fn product_first_source_slowest() {
+        assert_eq!(
+            all(&["echo", ":::", "a", "b", ":::", "1", "2"]),
+            vec![
+                s(&["a", "1"]),
+                s(&["a", "2"]),
+                s(&["b", "1"]),
+                s(&["b", "2"])
+            ]
+        );
+    }
+
+    #[test]
+    fn linked_sources_go_side_by_side() {
+        assert_eq!(
+            all(&["echo", ":::", "a", "b", "c", ":::+", "1", "2", "3"]),
+            vec![s(&["a", "1"]), s(&["b", "2"]), s(&["c", "3"])]
+        );
+    }
+
+    #[test]
+    fn an_empty_source_gives_no_jobs() {
+        assert!(all(&["echo", ":::", ":::", "1"]).is_empty());
+    }
+}

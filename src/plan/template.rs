@@ -1,0 +1,309 @@
+//! GNU parallel's replacement strings for `drover exec`: `{}` `{.}` `{/}`
+//! `{//}` `{/.}` `{#}` `{%}` and `{n}` `{n.}` `{n/}` `{n//}` `{n/.}` for the
+//! n-th input source. A command with none of them gets the arguments
+//! appended, one per input source.
+
+/// How a replacement string transforms an argument.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transform {
+    /// `{}`: as is.
+    Whole,
+    /// `{.}`: without its extension.
+    NoExt,
+    /// `{/}`: basename.
+    Base,
+    /// `{//}`: dirname.
+    Dir,
+    /// `{/.}`: basename without extension.
+    BaseNoExt,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Piece {
+    Text(String),
+    /// An argument: all of them (joined by a space) or the n-th (1-based).
+    Arg(Option<usize>, Transform),
+    /// `{#}`: the job's sequence number.
+    Seq,
+    /// `{%}`: the job slot number.
+    Slot,
+}
+
+/// A command line with replacement strings.
+#[derive(Debug, Clone)]
+pub struct Template {
+    tokens: Vec<Vec<Piece>>,
+    /// No replacement string anywhere: arguments are appended.
+    append: bool,
+}
+
+/// Values for one job.
+pub struct Fill<'a> {
+    pub args: &'a [String],
+    pub seq: u64,
+    pub slot: usize,
+}
+
+impl Template {
+    pub fn parse(tokens: &[String]) -> Self {
+        let tokens: Vec<Vec<Piece>> = tokens.iter().map(|t| parse_token(t)).collect();
+        let append = !tokens
+            .iter()
+            .flatten()
+            .any(|p| !matches!(p, Piece::Text(_)));
+        Self { tokens, append }
+    }
+
+    /// The highest input source a `{n}` names (0 if none).
+    pub fn max_source(&self) -> usize {
+        self.tokens
+            .iter()
+            .flatten()
+            .filter_map(|p| match p {
+                Piece::Arg(Some(n), _) => Some(*n),
+                _ => None,
+            })
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// argv for one job: replacement strings filled, nothing quoted.
+    pub fn argv(&self, fill: &Fill<'_>) -> Vec<String> {
+        let mut argv: Vec<String> = self.tokens.iter().map(|t| render(t, fill, false)).collect();
+        if self.append {
+            argv.extend(fill.args.iter().cloned());
+        }
+        argv
+    }
+
+    /// A shell command line for one job: tokens joined by spaces as written,
+    /// the arguments shell-quoted, as GNU parallel composes it.
+    pub fn shell_line(&self, fill: &Fill<'_>) -> String {
+        let mut words: Vec<String> = self.tokens.iter().map(|t| render(t, fill, true)).collect();
+        if self.append {
+            words.extend(fill.args.iter().map(|a| shell_quote(a)));
+        }
+        words.join(" ")
+    }
+}
+
+fn parse_token(token: &str) -> Vec<Piece> {
+    let mut pieces = Vec::new();
+    let mut text = String::new();
+    let mut rest = token;
+    while let Some(open) = rest.find('{') {
+        let after = &rest[open + 1..];
+        let parsed = after
+            .find('}')
+            .and_then(|close| replacement(&after[..close]).map(|p| (p, close)));
+        match parsed {
+            Some((piece, close)) => {
+                text.push_str(&rest[..open]);
+                if !text.is_empty() {
+                    pieces.push(Piece::Text(std::mem::take(&mut text)));
+                }
+                pieces.push(piece);
+                rest = &after[close + 1..];
+            }
+            None => {
+                text.push_str(&rest[..open + 1]);
+                rest = after;
+            }
+        }
+    }
+    text.push_str(rest);
+    if !text.is_empty() || pieces.is_empty() {
+        pieces.push(Piece::Text(text));
+    }
+    pieces
+}
+
+/// The replacement string inside `{...}`, if it is one.
+fn replacement(inner: &str) -> Option<Piece> {
+    let digits = inner.chars().take_while(char::is_ascii_digit).count();
+    let (number, op) = inner.split_at(digits);
+    let source = if number.is_empty() {
+        None
+    } else {
+        match number.parse::<usize>() {
+            Ok(n) if n > 0 => Some(n),
+            _ => return None,
+        }
+    };
+    let transform = match op {
+        "" => Transform::Whole,
+        "." => Transform::NoExt,
+        "/" => Transform::Base,
+        "//" => Transform::Dir,
+        "/." => Transform::BaseNoExt,
+        "#" if source.is_none() => return Some(Piece::Seq),
+        "%" if source.is_none() => return Some(Piece::Slot),
+        _ => return None,
+    };
+    Some(Piece::Arg(source, transform))
+}
+
+fn render(pieces: &[Piece], fill: &Fill<'_>, quote: bool) -> String {
+    let mut out = String::new();
+    for piece in pieces {
+        match piece {
+            Piece::Text(t) => out.push_str(t),
+            Piece::Seq => out.push_str(&fill.seq.to_string()),
+            Piece::Slot => out.push_str(&fill.slot.to_string()),
+            Piece::Arg(None, t) => {
+                let values: Vec<String> = fill.args.iter().map(|a| transform(a, *t)).collect();
+                if quote {
+                    out.push_str(
+                        &values
+                            .iter()
+                            .map(|v| shell_quote(v))
+                            .collect::<Vec<_>>()
+                            .join(" "),
+                    );
+                } else {
+                    out.push_str(&values.join(" "));
+                }
+            }
+            Piece::Arg(Some(n), t) => {
+                let value = fill
+                    .args
+                    .get(n - 1)
+                    .map(|a| transform(a, *t))
+                    .unwrap_or_default();
+                if quote {
+                    out.push_str(&shell_quote(&value));
+                } else {
+                    out.push_str(&value);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// GNU parallel's path transforms.
+pub fn transform(arg: &str, t: Transform) -> String {
+    match t {
+        Transform::Whole => arg.to_string(),
+        Transform::NoExt => no_ext(arg).to_string(),
+        Transform::Base => base(arg).to_string(),
+        Transform::Dir => dir(arg).to_string(),
+        Transform::BaseNoExt => no_ext(base(arg)).to_string(),
+    }
+}
+
+fn base(arg: &str) -> &str {
+    match arg.rfind('/') {
+        Some(i) => &arg[i + 1..],
+        None => arg,
+    }
+}
+
+fn dir(arg: &str) -> &str {
+    match arg.rfind('/') {
+        Some(0) => "/",
+        Some(i) => &arg[..i],
+        None => ".",
+    }
+}
+
+/// Removes the last extension, if the last path component has one.
+fn no_ext(arg: &str) -> &str {
+    let start = arg.rfind('/').map_or(0, |i| i + 1);
+    match arg[start..].rfind('.') {
+        Some(dot) => &arg[..start + dot],
+        None => arg,
+    }
+}
+
+/// Quotes `s` for /bin/sh: unchanged when safe, else in single quotes.
+pub fn shell_quote(s: &str) -> String {
+    let safe = !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_./:=@%+,".contains(&b));
+    if safe {
+        return s.to_string();
+    }
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    fn argv(tokens: &[&str], a: &[&str]) -> Vec<String> {
+        let a = args(a);
+        Template::parse(&args(tokens)).argv(&Fill {
+            args: &a,
+            seq: 7,
+            slot: 2,
+        })
+    }
+
+    #[test]
+    fn path_transforms() {
+        let item = "dir/sub/file.tar.gz";
+        assert_eq!(transform(item, Transform::NoExt), "dir/sub/file.tar");
+        assert_eq!(transform(item, Transform::Base), "file.tar.gz");
+        assert_eq!(transform(item, Transform::Dir), "dir/sub");
+        assert_eq!(transform(item, Transform::BaseNoExt), "file.tar");
+        assert_eq!(transform("file", Transform::Dir), ".");
+        assert_eq!(transform("dir.d/file", Transform::NoExt), "dir.d/file");
+        assert_eq!(transform("/x.y", Transform::Dir), "/");
+    }
+
+    #[test]
+    fn replacement_strings_fill_argv() {
+        assert_eq!(
+            argv(&["echo", "{}", "{#}", "{%}"], &["a"]),
+            ["echo", "a", "7", "2"]
+        );
+        assert_eq!(
+            argv(&["cp", "{1}", "{2/.}.bak"], &["x", "d/y.txt"]),
+            ["cp", "x", "y.bak"]
+        );
+        assert_eq!(argv(&["echo", "{}"], &["a", "b"]), ["echo", "a b"]);
+        assert_eq!(
+            argv(&["echo", "pre-{.}-post"], &["f.c"]),
+            ["echo", "pre-f-post"]
+        );
+    }
+
+    #[test]
+    fn no_replacement_string_appends_arguments() {
+        assert_eq!(
+            argv(&["grep", "-c", "x"], &["f1", "f2"]),
+            ["grep", "-c", "x", "f1", "f2"]
+        );
+    }
+
+    #[test]
+    fn other_braces_are_text() {
+        assert_eq!(
+            argv(&["awk", "{print $1}", "{}"], &["f"]),
+            ["awk", "{print $1}", "f"]
+        );
+        assert_eq!(
+            argv(&["echo", "{0}", "{x}"], &["f"]),
+            ["echo", "{0}", "{x}", "f"]
+        );
+    }
+
+    #[test]
+    fn shell_line_quotes_arguments_only() {
+        let a = args(&["a b", "it's"]);
+        let t = Template::parse(&args(&["echo {1} | tr a-z A-Z;", "echo", "{2}"]));
+        assert_eq!(
+            t.shell_line(&Fill {
+                args: &a,
+                seq: 1,
+                slot: 1
+            }),
+            r"echo 'a b' | tr a-z A-Z; echo 'it'\''s'"
+        );
+    }
+}

@@ -1,0 +1,430 @@
+//! The fan-out dispatcher of `drover exec`: jobs made from a stream of
+//! argument lists (or `--pipe` blocks of stdin), at most `jobs` at a time,
+//! on the same exec layer as `drover run` (process groups, timeouts, leak
+//! handling, signals). One loop owns the run: it `select!`s over signals,
+//! new work, finished jobs and a closed stdout, and decides `--halt`.
+
+use std::collections::BTreeMap;
+use std::num::NonZeroUsize;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use tokio::sync::mpsc;
+
+use super::signal::Interrupt;
+use crate::exec::capture::{Keep, LineSink};
+use crate::exec::spool::Spool;
+use crate::exec::{self, Control};
+use crate::outcome::{JobResult, Status};
+use crate::plan::template::{Fill, Template};
+use crate::plan::{DEFAULT_CAPTURE_LIMIT, JobName, JobSpec, OutputSpec, Program, StdinSpec};
+
+/// How output reaches drover's stdout/stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputMode {
+    /// A job's output is printed whole when it ends (default).
+    Group,
+    /// Complete lines are printed as they come (`--line-buffer`).
+    LineBuffer,
+    /// Jobs write straight to drover's stdout/stderr (`-u`).
+    Ungroup,
+}
+
+/// When to stop early (`--halt`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Halt {
+    /// Kill running jobs (`now`) or let them finish (`soon`).
+    pub now: bool,
+    /// Count failures (`fail=`) or successes (`success=`).
+    pub on_success: bool,
+    pub threshold: Threshold,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Threshold {
+    Count(u64),
+    /// Of the jobs started so far, as GNU parallel does.
+    Percent(f64),
+}
+
+/// Everything `drover exec` decided from its command line.
+pub struct Fanout {
+    pub template: Template,
+    pub shell: bool,
+    /// None: as many as possible.
+    pub jobs: Option<NonZeroUsize>,
+    pub timeout: Option<Duration>,
+    pub kill_grace: Duration,
+    pub retries: u32,
+    pub halt: Option<Halt>,
+    pub output: OutputMode,
+    pub keep_order: bool,
+    pub tag: bool,
+    pub cwd: PathBuf,
+    /// Keep every job's record for `--report`.
+    pub keep_records: bool,
+}
+
+/// One unit of work from the producer.
+pub struct Work {
+    pub args: Vec<String>,
+    /// `--pipe`: the block fed to the job's stdin.
+    pub block: Option<Arc<[u8]>>,
+}
+
+/// A finished job, for the printer, the joblog and the report.
+pub struct Done {
+    pub seq: u64,
+    pub args: Vec<String>,
+    pub command: String,
+    pub sent: u64,
+    pub result: JobResult,
+}
+
+/// What the dispatcher hands on as jobs finish.
+pub trait Sink: Send {
+    /// A job finished; with `-k` this comes in sequence order. The sink
+    /// owns its output now and releases its spool space once printed.
+    fn finished(&mut self, done: Done);
+    /// Complete lines of a running job (`--line-buffer`).
+    fn lines(&mut self, seq: u64, args: &[String], stderr: bool, bytes: Vec<u8>);
+    /// A job started (for `--bar`).
+    fn started(&mut self, _seq: u64) {}
+    /// Whether drover's stdout is gone (`drover exec ... | head -1`).
+    fn stdout_closed(&self) -> bool;
+    /// Whether printing lags so far behind that no job should start.
+    fn backlogged(&self) -> bool {
+        false
+    }
+    /// Notified whenever the printer catches up a little.
+    fn progress(&self) -> Arc<tokio::sync::Notify>;
+    /// Something the person should know (halting, interrupts).
+    fn notice(&mut self, text: &str);
+}
+
+/// Why the run stopped before its input ran out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stopped {
+    Interrupted(Interrupt),
+    Halted,
+    StdoutClosed,
+}
+
+pub struct Outcome {
+    pub started: u64,
+    pub succeeded: u64,
+    pub failed: u64,
+    pub stopped: Option<Stopped>,
+    /// The exit code of the job that triggered `--halt ...fail`.
+    pub halt_exit: Option<i32>,
+    pub records: Vec<Done>,
+    pub started_at: SystemTime,
+    pub duration: Duration,
+}
+
+enum Event {
+    Started(u64),
+    Done(Box<Done>, usize),
+}
+
+impl Fanout {
+    fn spec(&self, work: &Work, seq: u64, slot: usize) -> (JobSpec, String) {
+        let fill = Fill {
+            args: if work.block.is_some() {
+                &[]
+            } else {
+                &work.args
+            },
+            seq,
+            slot,
+        };
+        let (program, command) = if self.shell {
+            let line = self.template.shell_line(&fill);
+            (Program::Shell(line.clone()), line)
+        } else {
+            let argv = self.template.argv(&fill);
+            let line = argv
+                .iter()
+                .map(|a| crate::plan::template::shell_quote(a))
+                .collect::<Vec<_>>()
+                .join(" ");
+            (Program::Argv(argv), line)
+        };
+        let captured = if self.output == OutputMode::Ungroup {
+            OutputSpec::Inherit
+        } else {
+            OutputSpec::Capture
+        };
+        let spec = JobSpec {
+            // Sequence numbers are digits: always a valid name.
+            name: JobName::parse(&seq.to_string()).expect("a number is a valid job name"),
+            program,
+            stdin: match &work.block {
+                Some(block) => StdinSpec::Bytes(block.clone()),
+                None => StdinSpec::Null,
+            },
+            stdout: captured.clone(),
+            stderr: captured,
+            env: Vec::new(),
+            cwd: self.cwd.clone(),
+            timeout: self.timeout,
+            kill_grace: self.kill_grace,
+            retries: self.retries,
+            retry_delay: Duration::ZERO,
+            ok_codes: vec![0],
+            capture_limit: DEFAULT_CAPTURE_LIMIT,
+            needs: Vec::new(),
+        };
+        (spec, command)
+    }
+}
+
+/// Memory for one job's grouped output before it spills to the spool.
+fn memory_per_job(jobs: usize) -> usize {
+    (8 * 1024 * 1024 / jobs.max(1)).clamp(64 * 1024, 1024 * 1024)
+}
+
+/// Runs every job `work` yields. `work` is closed by the producer at the end
+/// of the input.
+pub async fn run(
+    fanout: Arc<Fanout>,
+    mut work: mpsc::Receiver<Work>,
+    sink: &mut dyn Sink,
+    mut interrupts: mpsc::UnboundedReceiver<Interrupt>,
+) -> Outcome {
+    let started_at = SystemTime::now();
+    let clock = std::time::Instant::now();
+    let limit = fanout.jobs.map(NonZeroUsize::get);
+    let spool = match Spool::new() {
+        Ok(s) => Some(Arc::new(s)),
+        Err(e) => {
+            tracing::warn!("no temporary file for grouped output ({e}); it stays in memory");
+            None
+        }
+    };
+    let memory = memory_per_job(limit.unwrap_or(64));
+    let ctl = Control::default();
+    let (tx, mut rx) = mpsc::unbounded_channel::<Event>();
+    let (line_tx, mut line_rx) = mpsc::channel::<(usize, bool, Vec<u8>)>(64);
+    // Slots are numbered from 1; a finished job's slot is reused first.
+    let mut free_slots: Vec<usize> = Vec::new();
+    let mut next_slot = 1usize;
+    let mut running = 0usize;
+    // Arguments of running jobs by seq, for --tag in line-buffer mode.
+    let mut running_args: BTreeMap<u64, Vec<String>> = BTreeMap::new();
+    let mut seq = 0u64;
+    let mut input_done = false;
+    let mut out = Outcome {
+        started: 0,
+        succeeded: 0,
+        failed: 0,
+        stopped: None,
+        halt_exit: None,
+        records: Vec::new(),
+        started_at,
+        duration: Duration::ZERO,
+    };
+    let mut signals_seen = 0;
+    // -k: finished jobs waiting for their predecessors.
+    let mut waiting: BTreeMap<u64, Done> = BTreeMap::new();
+    let mut next_to_print = 1u64;
+    let progress = sink.progress();
+
+    loop {
+        let backlogged = sink.backlogged();
+        let can_start = out.stopped.is_none()
+            && !input_done
+            && !backlogged
+            && limit.is_none_or(|l| running < l);
+        if running == 0 && (input_done || out.stopped.is_some()) {
+            break;
+        }
+        tokio::select! {
+            biased;
+            Some(interrupt) = interrupts.recv() => {
+                signals_seen += 1;
+                if signals_seen == 1 {
+                    out.stopped = Some(Stopped::Interrupted(interrupt));
+                    sink.notice(&format!("{}: stopping {running} running job(s); press Ctrl-C again to kill them at once", interrupt.name()));
+                    ctl.cancel.cancel();
+                } else {
+                    ctl.kill_now.cancel();
+                }
+            }
+            Some(event) = rx.recv() => match event {
+                Event::Started(s) => sink.started(s),
+                Event::Done(done, slot) => {
+                    let done = *done;
+                    // Its last lines were queued before it was reaped.
+                    while let Ok((job, stderr, bytes)) = line_rx.try_recv() {
+                        let args = running_args.get(&(job as u64)).cloned().unwrap_or_default();
+                        sink.lines(job as u64, &args, stderr, bytes);
+                    }
+                    running -= 1;
+                    running_args.remove(&done.seq);
+                    free_slots.push(slot);
+                    free_slots.sort_unstable_by(|a, b| b.cmp(a));
+                    if done.result.status == Status::Succeeded {
+                        out.succeeded += 1;
+                    } else {
+                        out.failed += 1;
+                    }
+                    check_halt(&fanout, &done, &mut out, &ctl, sink);
+                    if fanout.keep_order {
+                        waiting.insert(done.seq, done);
+                        while let Some(d) = waiting.remove(&next_to_print) {
+                            next_to_print += 1;
+                            finish(sink, d, &fanout, &mut out);
+                        }
+                    } else {
+                        finish(sink, done, &fanout, &mut out);
+                    }
+                    if sink.stdout_closed() && out.stopped.is_none() {
+                        out.stopped = Some(Stopped::StdoutClosed);
+                        ctl.cancel.cancel();
+                    }
+                }
+            },
+            Some((job, stderr, bytes)) = line_rx.recv() => {
+                let seq = job as u64;
+                let args = running_args.get(&seq).cloned().unwrap_or_default();
+                sink.lines(seq, &args, stderr, bytes);
+                if sink.stdout_closed() && out.stopped.is_none() {
+                    out.stopped = Some(Stopped::StdoutClosed);
+                    ctl.cancel.cancel();
+                }
+            }
+            _ = progress.notified(), if backlogged => {}
+            next = work.recv(), if can_start => match next {
+                None => input_done = true,
+                Some(w) => {
+                    seq += 1;
+                    let slot = free_slots.pop().unwrap_or_else(|| {
+                        next_slot += 1;
+                        next_slot - 1
+                    });
+                    running += 1;
+                    out.started += 1;
+                    running_args.insert(seq, w.args.clone());
+                    let (spec, command) = fanout.spec(&w, seq, slot);
+                    let keep = |stderr: bool| match (fanout.output, &spool) {
+                        (OutputMode::LineBuffer, _) => Keep::Lines(LineSink { job: seq as usize, stderr, tx: line_tx.clone() }),
+                        (_, Some(spool)) => Keep::Whole { memory, spool: spool.clone() },
+                        (_, None) => Keep::Tail(usize::MAX),
+                    };
+                    let keep = (keep(false), keep(true));
+                    let (ctl, tx) = (ctl.clone(), tx.clone());
+                    let sent = w.block.as_ref().map_or(0, |b| b.len() as u64);
+                    tokio::spawn(async move {
+                        let result = run_with_retries(seq, &spec, &ctl, keep, &tx).await;
+                        let done = Done { seq, args: w.args, command, sent, result };
+                        let _ = tx.send(Event::Done(Box::new(done), slot));
+                    });
+                }
+            },
+        }
+    }
+    // -k after an early stop: print what finished, in order.
+    for (_, d) in std::mem::take(&mut waiting) {
+        finish(sink, d, &fanout, &mut out);
+    }
+    out.duration = clock.elapsed();
+    out
+}
+
+fn finish(sink: &mut dyn Sink, done: Done, fanout: &Fanout, out: &mut Outcome) {
+    if fanout.keep_records {
+        // The report keeps the tail, as `drover run` does.
+        let mut result = done.result.clone();
+        for c in [&mut result.stdout, &mut result.stderr] {
+            let (bytes, truncated) = c.tail(DEFAULT_CAPTURE_LIMIT);
+            *c = crate::outcome::Captured {
+                bytes,
+                truncated,
+                ..Default::default()
+            };
+        }
+        out.records.push(Done {
+            seq: done.seq,
+            args: done.args.clone(),
+            command: done.command.clone(),
+            sent: done.sent,
+            result,
+        });
+    }
+    sink.finished(done);
+}
+
+fn check_halt(fanout: &Fanout, done: &Done, out: &mut Outcome, ctl: &Control, sink: &mut dyn Sink) {
+    let Some(halt) = fanout.halt else { return };
+    if out.stopped.is_some() {
+        return;
+    }
+    let ok = done.result.status == Status::Succeeded;
+    if ok != halt.on_success {
+        return;
+    }
+    let count = if halt.on_success {
+        out.succeeded
+    } else {
+        out.failed
+    };
+    let reached = match halt.threshold {
+        Threshold::Count(n) => count >= n,
+        Threshold::Percent(p) => {
+            out.started > 0 && (count as f64) * 100.0 >= p * out.started as f64
+        }
+    };
+    if !reached {
+        return;
+    }
+    out.stopped = Some(Stopped::Halted);
+    if !halt.on_success {
+        out.halt_exit = Some(match done.result.exit {
+            Some(crate::outcome::Exit::Code(c)) => c,
+            _ => 1,
+        });
+    }
+    let what = if halt.on_success { "success" } else { "fail" };
+    if halt.now {
+        sink.notice(&format!("This job {what}ed: {}", done.command));
+        ctl.cancel.cancel();
+    } else {
+        sink.notice(&format!(
+            "Starting no more jobs. Waiting for running jobs to finish. This job {what}ed: {}",
+            done.command
+        ));
+    }
+}
+
+/// One job with its retries (`--retries N`: up to N extra attempts).
+async fn run_with_retries(
+    seq: u64,
+    spec: &JobSpec,
+    ctl: &Control,
+    keep: (Keep, Keep),
+    tx: &mpsc::UnboundedSender<Event>,
+) -> JobResult {
+    let mut attempt = 1u32;
+    loop {
+        let mut announced = false;
+        let a = exec::run_one(seq as usize, spec, ctl, keep.clone(), |_pid| {
+            if attempt == 1 && !announced {
+                announced = true;
+                let _ = tx.send(Event::Started(seq));
+            }
+        })
+        .await;
+        let result = super::to_result(spec, a, attempt);
+        let retry = matches!(result.status, Status::Failed | Status::TimedOut)
+            && attempt <= spec.retries
+            && !ctl.cancel.is_cancelled();
+        if !retry {
+            return result;
+        }
+        result.stdout.release();
+        result.stderr.release();
+        attempt += 1;
+    }
+}
