@@ -111,11 +111,7 @@ pub struct ExecArgs {
     #[arg(long)]
     bar: bool,
     /// The command, its arguments, and the input sources.
-    #[arg(
-        trailing_var_arg = true,
-        allow_hyphen_values = true,
-        value_name = "COMMAND"
-    )]
+    #[arg(trailing_var_arg = true, value_name = "COMMAND")]
     command: Vec<String>,
 }
 

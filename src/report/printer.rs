@@ -218,6 +218,7 @@ fn print_loop(
         if let Err(e) = result {
             if e.kind() == io::ErrorKind::BrokenPipe {
                 shared.stdout_closed.store(true, Ordering::Relaxed);
+                shared.progress.notify_one();
             } else {
                 tracing::warn!("cannot write to stdout: {e}");
             }
@@ -241,6 +242,14 @@ fn print_loop(
                     on_stdout(write_output(&mut stdout, &done.result.stdout, t.as_deref()));
                 }
                 write_err(&mut |err| write_output(err, &done.result.stderr, t.as_deref()));
+                if done.result.status == crate::outcome::Status::SpawnFailed {
+                    let why = done
+                        .result
+                        .error
+                        .as_deref()
+                        .unwrap_or("cannot start the job");
+                    write_err(&mut |err| writeln!(err, "drover: {why}"));
+                }
                 if let Some(log) = &mut joblog {
                     let line = joblog::line(&done);
                     if let Err(e) = log.write_all(line.as_bytes()).and_then(|()| log.flush()) {

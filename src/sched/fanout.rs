@@ -295,7 +295,13 @@ pub async fn run(
                     ctl.cancel.cancel();
                 }
             }
-            _ = progress.notified(), if backlogged => {}
+            // The printer caught up, or found stdout closed.
+            _ = progress.notified() => {
+                if sink.stdout_closed() && out.stopped.is_none() {
+                    out.stopped = Some(Stopped::StdoutClosed);
+                    ctl.cancel.cancel();
+                }
+            }
             next = work.recv(), if can_start => match next {
                 None => input_done = true,
                 Some(w) => {
