@@ -12,4 +12,10 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   apt-get update -qq && apt-get install -y -qq coreutils grep >/dev/null
 fi
 
+# The differential tests of `drover exec` run the real GNU parallel.
+if ! command -v parallel >/dev/null 2>&1; then
+  apt-get update -qq && apt-get install -y -qq parallel >/dev/null
+fi
+mkdir -p "$HOME/.parallel" && touch "$HOME/.parallel/will-cite"
+
 cargo test --locked --all-targets "$@"

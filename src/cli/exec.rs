@@ -196,16 +196,21 @@ fn parse_halt(text: &str) -> Result<Option<Halt>, String> {
     }))
 }
 
-/// `--block`: bytes with an optional k/K, m/M, g/G suffix (binary units, as
-/// GNU parallel).
+/// `--block`: bytes with an optional suffix, as GNU parallel: k m g t are
+/// powers of 1000, K M G T powers of 1024.
 fn parse_block(text: &str) -> Result<usize, String> {
-    let bad = || format!("--block {text}: expected a size such as 1M, 512K or 65536");
+    let bad = || format!("--block {text}: expected a size such as 1M, 512K, 10k or 65536");
     let (num, mult) = match text.char_indices().last() {
         Some((i, c)) if c.is_ascii_alphabetic() => {
-            let m: u64 = match c.to_ascii_lowercase() {
-                'k' => 1 << 10,
-                'm' => 1 << 20,
-                'g' => 1 << 30,
+            let m: u64 = match c {
+                'k' => 1_000,
+                'm' => 1_000_000,
+                'g' => 1_000_000_000,
+                't' => 1_000_000_000_000,
+                'K' => 1 << 10,
+                'M' => 1 << 20,
+                'G' => 1 << 30,
+                'T' => 1 << 40,
                 _ => return Err(bad()),
             };
             (&text[..i], m)
@@ -317,9 +322,9 @@ fn resolve(args: &ExecArgs) -> Result<Resolved, String> {
     })
 }
 
-/// Reads stdin in blocks of about `size` bytes ending at a line boundary: a
-/// block ends at the first newline at or after its `size`th byte (a line
-/// longer than `size` makes a longer block). Holds at most one block plus one
+/// Reads stdin in blocks of at most `size` bytes ending at a line boundary,
+/// as GNU parallel cuts them (a line longer than `size` makes a longer
+/// block). Holds at most one block plus one
 /// read in memory besides the blocks queued for jobs.
 fn read_blocks(size: usize, tx: mpsc::Sender<Work>) {
     let mut stdin = std::io::stdin().lock();
@@ -350,16 +355,25 @@ fn read_blocks(size: usize, tx: mpsc::Sender<Work>) {
             let want = size - buf.len();
             eof = !read_more(&mut buf, want);
         }
-        let mut from = size.min(buf.len()).saturating_sub(1);
-        let cut = loop {
-            if let Some(i) = buf[from..].iter().position(|&b| b == b'\n') {
-                break from + i + 1;
+        // Cut after the last newline within the block; a block with no
+        // newline (one long line) runs on to the first newline after it.
+        let within = size.min(buf.len());
+        let cut = match buf[..within].iter().rposition(|&b| b == b'\n') {
+            Some(i) if !eof || within < buf.len() => i + 1,
+            _ if eof => buf.len(),
+            _ => {
+                let mut from = within;
+                loop {
+                    if let Some(i) = buf[from..].iter().position(|&b| b == b'\n') {
+                        break from + i + 1;
+                    }
+                    if eof {
+                        break buf.len();
+                    }
+                    from = buf.len();
+                    eof = !read_more(&mut buf, 64 * 1024);
+                }
             }
-            if eof {
-                break buf.len();
-            }
-            from = buf.len();
-            eof = !read_more(&mut buf, 64 * 1024);
         };
         carry = buf.split_off(cut);
         if buf.is_empty() {
@@ -506,8 +520,10 @@ pub fn exec(args: ExecArgs) -> u8 {
     runtime.shutdown_background();
     let joblog_result = printer.close();
 
-    let mut code = match outcome.stopped {
-        Some(Stopped::Interrupted(i)) => i.exit_code(),
+    let mut code = match (outcome.stopped, outcome.halt_exit) {
+        (Some(Stopped::Interrupted(i)), _) => i.exit_code(),
+        // As GNU parallel: --halt on failure exits with that job's status.
+        (Some(Stopped::Halted), Some(status)) => u8::try_from(status).unwrap_or(EXIT_ERROR),
         _ => match outcome.failed {
             0 => 0,
             n if n <= 100 => n as u8,
@@ -631,7 +647,8 @@ mod tests {
     #[test]
     fn block_sizes() {
         assert_eq!(parse_block("10").unwrap(), 10);
-        assert_eq!(parse_block("1k").unwrap(), 1024);
+        assert_eq!(parse_block("1k").unwrap(), 1000);
+        assert_eq!(parse_block("1K").unwrap(), 1024);
         assert_eq!(parse_block("1M").unwrap(), 1 << 20);
         assert!(parse_block("0").is_err());
     }

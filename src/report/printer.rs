@@ -103,8 +103,9 @@ impl Printer {
     }
 }
 
+/// GNU parallel's tag: the arguments joined by spaces.
 fn tag_of(args: &[String]) -> String {
-    args.join("\t")
+    args.join(" ")
 }
 
 impl Sink for Printer {

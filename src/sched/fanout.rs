@@ -386,12 +386,13 @@ fn check_halt(fanout: &Fanout, done: &Done, out: &mut Outcome, ctl: &Control, si
         return;
     }
     out.stopped = Some(Stopped::Halted);
-    if !halt.on_success {
-        out.halt_exit = Some(match done.result.exit {
-            Some(crate::outcome::Exit::Code(c)) => c,
-            _ => 1,
-        });
-    }
+    // GNU parallel's exit status after a halt: the failing job's status, or
+    // 0 when it halted on success.
+    out.halt_exit = Some(match (halt.on_success, done.result.exit) {
+        (true, _) => 0,
+        (false, Some(crate::outcome::Exit::Code(c))) => c,
+        (false, _) => 1,
+    });
     let what = if halt.on_success { "success" } else { "fail" };
     if halt.now {
         sink.notice(&format!("This job {what}ed: {}", done.command));
