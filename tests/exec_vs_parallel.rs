@@ -368,3 +368,219 @@ fn empty_input_runs_nothing() {
     same(&["echo", "never"], Some(""));
     same(&["echo", ":::"], None);
 }
+
+#[test]
+fn dry_run_quotes_as_gnu_parallel() {
+    same(
+        &[
+            "--dry-run",
+            "-k",
+            "echo",
+            ":::",
+            "a b",
+            "it's",
+            "$HOME",
+            "*",
+            "x\"y",
+            "",
+            "-n",
+            "a=b",
+            "@:%+-_./",
+        ],
+        None,
+    );
+    same(&["--dry-run", "echo", "pre{}post", ":::", "a b"], None);
+    same(
+        &[
+            "--dry-run",
+            "-k",
+            "echo",
+            "{.}",
+            "{/}",
+            "{//}",
+            ":::",
+            "a b/c d.e",
+        ],
+        None,
+    );
+}
+
+#[test]
+fn path_replacements_on_odd_items() {
+    same(
+        &[
+            "-k",
+            "echo",
+            "[{}]",
+            "[{.}]",
+            "[{/}]",
+            "[{//}]",
+            "[{/.}]",
+            ":::",
+            ".hidden",
+            "dir/",
+            "/",
+            "./x.y",
+            "../z",
+            "x.",
+            "a/.hidden",
+            "//x",
+            "a//b",
+            "dir//",
+            "..",
+            ".",
+        ],
+        None,
+    );
+}
+
+#[test]
+fn linked_sources_of_unequal_length_stop_at_the_shorter() {
+    same(
+        &[
+            "-k", "echo", "{1}", "{2}", ":::", "a", "b", "c", ":::+", "1", "2",
+        ],
+        None,
+    );
+    same(
+        &[
+            "-k", "echo", ":::", "a", "b", "c", ":::+", "1", "2", ":::", "x", "y",
+        ],
+        None,
+    );
+}
+
+#[test]
+fn an_empty_source_beside_others_is_one_empty_argument() {
+    let args = ["-k", "echo", "[{1}][{2}]", "::::", "empty", "g1"];
+    let (gnu, ours) = both(&args, None, |d| {
+        std::fs::write(d.join("empty"), "").unwrap();
+        std::fs::write(d.join("g1"), "a\nb\n").unwrap();
+    });
+    assert_eq!(ours.stdout, gnu.stdout, "{}", ours.stderr);
+}
+
+#[test]
+fn separate_sources_stay_separate_words() {
+    same(
+        &["-k", "printf", "[%s]", "{}", ":::", "a", "b", ":::", "1 2"],
+        None,
+    );
+}
+
+#[test]
+fn halt_exit_statuses() {
+    same(
+        &[
+            "-j",
+            "2",
+            "--halt",
+            "now,fail=1",
+            "sleep 0.{}; exit {}",
+            ":::",
+            "7",
+            "3",
+        ],
+        None,
+    );
+    same(
+        &[
+            "-j",
+            "1",
+            "--halt",
+            "now,fail=30%",
+            "exit {}",
+            ":::",
+            "0",
+            "0",
+            "0",
+            "0",
+            "0",
+            "4",
+            "4",
+            "4",
+            "4",
+            "4",
+        ],
+        None,
+    );
+    same(
+        &[
+            "-j",
+            "1",
+            "--halt",
+            "soon,fail=2",
+            "exit {}",
+            ":::",
+            "7",
+            "3",
+            "4",
+            "5",
+        ],
+        None,
+    );
+    same(
+        &[
+            "-j",
+            "1",
+            "-k",
+            "--halt",
+            "2",
+            "echo {}; exit {}",
+            ":::",
+            "0",
+            "5",
+            "0",
+        ],
+        None,
+    );
+    same(
+        &[
+            "-j",
+            "1",
+            "--halt",
+            "now,fail=1",
+            "kill -9 $$; : {}",
+            ":::",
+            "1",
+        ],
+        None,
+    );
+}
+
+#[test]
+fn retries_count_attempts_in_all() {
+    // Each attempt appends a line; GNU's --retries 3 is three attempts.
+    let args = [
+        "--retries",
+        "3",
+        "echo try >> attempts; false; : {}",
+        ":::",
+        "x",
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let mut gnu = gnu_parallel();
+    gnu.args(args);
+    let g = run(gnu, dir.path(), None);
+    let gnu_attempts = std::fs::read_to_string(dir.path().join("attempts"))
+        .unwrap()
+        .lines()
+        .count();
+    std::fs::remove_file(dir.path().join("attempts")).unwrap();
+    let mut ours = drover();
+    ours.arg("exec").arg("--").args(args);
+    let o = run(ours, dir.path(), None);
+    let our_attempts = std::fs::read_to_string(dir.path().join("attempts"))
+        .unwrap()
+        .lines()
+        .count();
+    assert_eq!(our_attempts, gnu_attempts);
+    assert_eq!(o.code, g.code);
+}
+
+#[test]
+fn jobs_option_forms() {
+    for j in ["1", "2", "+1", "-1", "50%", "0"] {
+        same_sorted(&["-j", j, "echo", ":::", "a", "b", "c"], None);
+    }
+}

@@ -15,11 +15,11 @@ use tokio::sync::mpsc;
 use crate::exec::fdlimit;
 use crate::outcome::JobResult;
 use crate::plan::items::{self, Origin, Source};
-use crate::plan::template::{Fill, Template, shell_quote};
+use crate::plan::template::{Fill, Template};
 use crate::plan::{DEFAULT_KILL_GRACE, cpus};
 use crate::report::json;
 use crate::report::printer::{Printer, PrinterOptions};
-use crate::sched::fanout::{self, Fanout, Halt, OutputMode, Stopped, Threshold, Work};
+use crate::sched::fanout::{self, Fanout, Halt, HaltOn, OutputMode, Stopped, Threshold, Work};
 use crate::sched::signal;
 
 /// GNU parallel's exit code for errors of drover itself (bad options, ...).
@@ -68,7 +68,7 @@ pub struct ExecArgs {
     /// Time between SIGTERM and SIGKILL [default: 5s].
     #[arg(long, value_name = "DURATION")]
     kill_grace: Option<String>,
-    /// Run a failed job up to N times more.
+    /// Run a failing job up to N times in all (as GNU parallel).
     #[arg(long, value_name = "N")]
     retries: Option<u32>,
     /// Print output in the order of the input, not the order jobs finish.
@@ -115,25 +115,29 @@ pub struct ExecArgs {
     command: Vec<String>,
 }
 
-/// `-j`: N, 0, N%, +N, -N.
+/// `-j`: N, 0 (no limit), P% of CPUs (rounded up), +N or -N CPUs.
 fn parse_jobs(text: &str) -> Result<Option<NonZeroUsize>, String> {
     let cpus = cpus().get() as i64;
-    let bad = || format!("-j {text}: expected N, 0, N%, +N or -N");
+    let bad = || format!("-j {text}: expected N, 0, P%, +N or -N");
     let n: i64 = if let Some(pct) = text.strip_suffix('%') {
         let p: f64 = pct.parse().map_err(|_| bad())?;
-        ((cpus as f64) * p / 100.0).floor().max(1.0) as i64
+        ((cpus as f64) * p / 100.0).ceil() as i64
     } else if let Some(plus) = text.strip_prefix('+') {
         cpus + plus.parse::<i64>().map_err(|_| bad())?
     } else if let Some(minus) = text.strip_prefix('-') {
-        (cpus - minus.parse::<i64>().map_err(|_| bad())?).max(1)
+        cpus - minus.parse::<i64>().map_err(|_| bad())?
     } else {
-        let n: i64 = text.parse().map_err(|_| bad())?;
-        if n == 0 {
-            return Ok(None);
+        match text.parse::<i64>().map_err(|_| bad())? {
+            0 => return Ok(None),
+            n => n,
         }
-        n
     };
-    Ok(NonZeroUsize::new(n.max(1) as usize))
+    match usize::try_from(n).ok().and_then(NonZeroUsize::new) {
+        Some(n) => Ok(Some(n)),
+        None => Err(format!(
+            "-j {text}: that leaves no job slot on {cpus} CPUs; cannot run any jobs"
+        )),
+    }
 }
 
 /// A duration: seconds as a number, or humantime (`30s`, `1m 30s`).
@@ -147,31 +151,41 @@ fn parse_duration(flag: &str, text: &str) -> Result<Duration, String> {
         .map_err(|e| format!("{flag} {text}: not a duration ({e}); write e.g. 30, 1.5, 30s or 2m"))
 }
 
-/// `--halt`: never | now,fail=N | soon,fail=N | now,success=N | soon,success=N
-/// (N or N%), and GNU's old numbers 0, 1, 2.
+/// `--halt`: never | now|soon,fail|success|done=N or N%, GNU's old numbers
+/// (0, 1, 2, -1, -2) and `P%` (= soon,fail=P%).
 fn parse_halt(text: &str) -> Result<Option<Halt>, String> {
     let bad = || {
         format!(
-            "--halt {text}: expected never, now,fail=N, soon,fail=N, now,success=N or soon,success=N"
+            "--halt {text}: expected never, or now|soon with ,fail=N ,success=N or ,done=N (N may be P%)"
         )
     };
+    let halt = |now, on, threshold| Ok(Some(Halt { now, on, threshold }));
     match text {
         "never" | "0" => return Ok(None),
-        "1" => {
-            return Ok(Some(Halt {
-                now: false,
-                on_success: false,
-                threshold: Threshold::Count(1),
-            }));
-        }
-        "2" => {
-            return Ok(Some(Halt {
-                now: true,
-                on_success: false,
-                threshold: Threshold::Count(1),
-            }));
-        }
+        "1" => return halt(false, HaltOn::Fail, Threshold::Count(1)),
+        "2" => return halt(true, HaltOn::Fail, Threshold::Count(1)),
+        "-1" => return halt(false, HaltOn::Success, Threshold::Count(1)),
+        "-2" => return halt(true, HaltOn::Success, Threshold::Count(1)),
         _ => {}
+    }
+    let threshold = |n: &str| -> Result<Threshold, String> {
+        match n.strip_suffix('%') {
+            Some(p) => p
+                .parse::<f64>()
+                .ok()
+                .filter(|p| *p > 0.0)
+                .map(Threshold::Percent)
+                .ok_or_else(bad),
+            None => n
+                .parse::<u64>()
+                .ok()
+                .filter(|n| *n > 0)
+                .map(Threshold::Count)
+                .ok_or_else(bad),
+        }
+    };
+    if text.ends_with('%') && !text.contains(',') {
+        return halt(false, HaltOn::Fail, threshold(text)?);
     }
     let (when, cond) = text.split_once(',').ok_or_else(bad)?;
     let now = match when {
@@ -180,20 +194,13 @@ fn parse_halt(text: &str) -> Result<Option<Halt>, String> {
         _ => return Err(bad()),
     };
     let (what, n) = cond.split_once('=').ok_or_else(bad)?;
-    let on_success = match what {
-        "fail" => false,
-        "success" => true,
+    let on = match what {
+        "fail" => HaltOn::Fail,
+        "success" => HaltOn::Success,
+        "done" => HaltOn::Done,
         _ => return Err(bad()),
     };
-    let threshold = match n.strip_suffix('%') {
-        Some(p) => Threshold::Percent(p.parse::<f64>().map_err(|_| bad())?),
-        None => Threshold::Count(n.parse::<u64>().map_err(|_| bad())?.max(1)),
-    };
-    Ok(Some(Halt {
-        now,
-        on_success,
-        threshold,
-    }))
+    halt(now, on, threshold(n)?)
 }
 
 /// `--block`: bytes with an optional suffix, as GNU parallel: k m g t are
@@ -309,13 +316,16 @@ fn resolve(args: &ExecArgs) -> Result<Resolved, String> {
             jobs,
             timeout,
             kill_grace,
-            retries: args.retries.unwrap_or(0),
+            // GNU parallel's --retries N is N attempts in all (0, which GNU
+            // takes as "forever", is one attempt here).
+            retries: args.retries.unwrap_or(1).saturating_sub(1),
             halt,
             output,
             keep_order: args.keep_order,
             tag: args.tag,
             cwd,
             keep_records: args.report.is_some(),
+            total: None,
         },
         sources,
         block,
@@ -421,7 +431,7 @@ pub fn exec(args: ExecArgs) -> u8 {
     }
 
     let joblog = match &args.joblog {
-        Some(path) => match std::fs::File::create(path) {
+        Some(path) => match open_joblog(path) {
             Ok(f) => Some(f),
             Err(e) => {
                 eprintln!(
@@ -433,12 +443,12 @@ pub fn exec(args: ExecArgs) -> u8 {
         },
         None => None,
     };
-    // With --bar and only ::: lists, the total is known up front.
+    // With only ::: lists the total is known up front (for --bar and
+    // --halt P%); they are in argv already, so holding them costs nothing.
     let (arguments, total) = match arguments {
         Some(it)
-            if args.bar
-                && sources.iter().all(|s| matches!(s.origin, Origin::List(_)))
-                && !sources.is_empty() =>
+            if !sources.is_empty()
+                && sources.iter().all(|s| matches!(s.origin, Origin::List(_))) =>
         {
             let all: Vec<_> = it.collect();
             let n = all.len() as u64;
@@ -449,6 +459,8 @@ pub fn exec(args: ExecArgs) -> u8 {
         }
         other => (other, None),
     };
+    let mut fanout = fanout;
+    fanout.total = total;
     let bar = args.bar.then(|| progress_bar(total));
     let mut printer = Printer::new(PrinterOptions {
         tag: fanout.tag,
@@ -522,6 +534,9 @@ pub fn exec(args: ExecArgs) -> u8 {
 
     let mut code = match (outcome.stopped, outcome.halt_exit) {
         (Some(Stopped::Interrupted(i)), _) => i.exit_code(),
+        // `drover exec ... | head -1` is a clean exit, as in ripgrep (GNU
+        // parallel dies of SIGPIPE instead).
+        (Some(Stopped::StdoutClosed), _) => 0,
         // As GNU parallel: --halt on failure exits with that job's status.
         (Some(Stopped::Halted), Some(status)) => u8::try_from(status).unwrap_or(EXIT_ERROR),
         _ => match outcome.failed {
@@ -551,6 +566,19 @@ pub fn exec(args: ExecArgs) -> u8 {
     code
 }
 
+/// `--joblog FILE` starts the file anew; `--joblog +FILE` appends (no header).
+fn open_joblog(path: &std::path::Path) -> std::io::Result<(std::fs::File, bool)> {
+    let text = path.to_string_lossy();
+    match text.strip_prefix('+') {
+        Some(rest) => std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(rest)
+            .map(|f| (f, false)),
+        None => std::fs::File::create(path).map(|f| (f, true)),
+    }
+}
+
 fn progress_bar(total: Option<u64>) -> ProgressBar {
     let bar = ProgressBar::with_draw_target(total, ProgressDrawTarget::stderr());
     let template = if total.is_some() {
@@ -575,20 +603,7 @@ fn dry_run(
 ) -> u8 {
     use std::io::Write;
     let mut out = std::io::stdout().lock();
-    let line = |args: &[String], seq: u64| {
-        let fill = Fill { args, seq, slot: 1 };
-        if fanout.shell {
-            fanout.template.shell_line(&fill)
-        } else {
-            fanout
-                .template
-                .argv(&fill)
-                .iter()
-                .map(|a| shell_quote(a))
-                .collect::<Vec<_>>()
-                .join(" ")
-        }
-    };
+    let line = |args: &[String], seq: u64| fanout.template.shell_line(&Fill { args, seq, slot: 1 });
     if block.is_some() {
         let _ = writeln!(out, "{}", line(&[], 1));
         return 0;
@@ -630,7 +645,8 @@ mod tests {
             parse_jobs("+2").unwrap().map(NonZeroUsize::get),
             Some(cpus + 2)
         );
-        assert_eq!(parse_jobs("-100").unwrap().map(NonZeroUsize::get), Some(1));
+        assert!(parse_jobs("-100").is_err());
+        assert_eq!(parse_jobs("1%").unwrap().map(NonZeroUsize::get), Some(1));
         assert!(parse_jobs("x").is_err());
     }
 
@@ -638,9 +654,14 @@ mod tests {
     fn halt_forms() {
         assert_eq!(parse_halt("never").unwrap(), None);
         let h = parse_halt("now,fail=2").unwrap().unwrap();
-        assert!(h.now && !h.on_success && h.threshold == Threshold::Count(2));
+        assert!(h.now && h.on == HaltOn::Fail && h.threshold == Threshold::Count(2));
         let h = parse_halt("soon,success=50%").unwrap().unwrap();
-        assert!(!h.now && h.on_success && h.threshold == Threshold::Percent(50.0));
+        assert!(!h.now && h.on == HaltOn::Success && h.threshold == Threshold::Percent(50.0));
+        let h = parse_halt("-2").unwrap().unwrap();
+        assert!(h.now && h.on == HaltOn::Success);
+        let h = parse_halt("20%").unwrap().unwrap();
+        assert!(!h.now && h.on == HaltOn::Fail && h.threshold == Threshold::Percent(20.0));
+        assert!(parse_halt("now,done=0").is_err());
         assert!(parse_halt("later,fail=1").is_err());
     }
 

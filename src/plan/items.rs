@@ -115,7 +115,11 @@ pub fn arguments(
     // Several sources: read each whole, link, then take the product.
     let mut groups: Vec<Vec<Vec<String>>> = Vec::new();
     for source in sources {
-        let items: Vec<String> = open(&source.origin)?.collect::<io::Result<_>>()?;
+        let mut items: Vec<String> = open(&source.origin)?.collect::<io::Result<_>>()?;
+        // Beside other sources, an empty one is one empty argument (GNU).
+        if items.is_empty() && !source.linked {
+            items.push(String::new());
+        }
         match groups.last_mut() {
             Some(last) if source.linked => *last = link(last, &items),
             _ => groups.push(items.into_iter().map(|i| vec![i]).collect()),
@@ -124,17 +128,15 @@ pub fn arguments(
     Ok(Box::new(Product::new(groups).map(Ok)))
 }
 
-/// Links a group with the next source side by side; the shorter one wraps
-/// around, as GNU parallel's `--link` does.
+/// Links a group with the next source side by side; the shorter one decides
+/// the length, as GNU parallel's `:::+` does.
 fn link(group: &[Vec<String>], items: &[String]) -> Vec<Vec<String>> {
-    if group.is_empty() || items.is_empty() {
-        return Vec::new();
-    }
-    let n = group.len().max(items.len());
-    (0..n)
-        .map(|i| {
-            let mut row = group[i % group.len()].clone();
-            row.push(items[i % items.len()].clone());
+    group
+        .iter()
+        .zip(items)
+        .map(|(row, item)| {
+            let mut row = row.clone();
+            row.push(item.clone());
             row
         })
         .collect()
@@ -237,7 +239,15 @@ mod tests {
     }
 
     #[test]
-    fn an_empty_source_gives_no_jobs() {
-        assert!(all(&["echo", ":::", ":::", "1"]).is_empty());
+    fn an_empty_source_beside_others_is_one_empty_argument() {
+        assert_eq!(all(&["echo", ":::", ":::", "1"]), vec![s(&["", "1"])]);
+    }
+
+    #[test]
+    fn the_shorter_linked_source_decides() {
+        assert_eq!(
+            all(&["echo", ":::", "a", "b", "c", ":::+", "1", "2"]),
+            vec![s(&["a", "1"]), s(&["b", "2"])]
+        );
     }
 }

@@ -69,7 +69,15 @@ impl Template {
 
     /// argv for one job: replacement strings filled, nothing quoted.
     pub fn argv(&self, fill: &Fill<'_>) -> Vec<String> {
-        let mut argv: Vec<String> = self.tokens.iter().map(|t| render(t, fill, false)).collect();
+        let mut argv: Vec<String> = Vec::with_capacity(self.tokens.len() + fill.args.len());
+        for token in &self.tokens {
+            // A word that is just `{}` stays one argument per input source,
+            // as the separate shell words GNU parallel makes of it.
+            match token.as_slice() {
+                [Piece::Arg(None, t)] => argv.extend(fill.args.iter().map(|a| transform(a, *t))),
+                _ => argv.push(render(token, fill, false)),
+            }
+        }
         if self.append {
             argv.extend(fill.args.iter().cloned());
         }
@@ -199,11 +207,18 @@ fn base(arg: &str) -> &str {
     }
 }
 
+/// POSIX/Perl dirname: trailing slashes do not count; no slash gives `.`.
 fn dir(arg: &str) -> &str {
-    match arg.rfind('/') {
-        Some(0) => "/",
-        Some(i) => &arg[..i],
+    let trimmed = arg.trim_end_matches('/');
+    if trimmed.is_empty() {
+        return if arg.is_empty() { "." } else { "/" };
+    }
+    match trimmed.rfind('/') {
         None => ".",
+        Some(i) => {
+            let parent = trimmed[..i].trim_end_matches('/');
+            if parent.is_empty() { "/" } else { parent }
+        }
     }
 }
 
@@ -216,15 +231,21 @@ fn no_ext(arg: &str) -> &str {
     }
 }
 
-/// Quotes `s` for /bin/sh: unchanged when safe, else in single quotes.
+/// Quotes `s` for /bin/sh exactly as GNU parallel does: `[-_.+a-zA-Z0-9/]`
+/// stays bare, `''` for empty, else single quotes with `'` as `'"'"'`.
 pub fn shell_quote(s: &str) -> String {
-    let safe = !s.is_empty()
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-_./:=@%+,".contains(&b));
-    if safe {
+    if s.is_empty() {
+        return "''".to_string();
+    }
+    if s.bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"-_.+/".contains(&b))
+    {
         return s.to_string();
     }
-    format!("'{}'", s.replace('\'', r"'\''"))
+    let quoted = format!("'{}'", s.replace('\'', "'\"'\"'"));
+    let quoted = quoted.strip_prefix("''").unwrap_or(&quoted);
+    let quoted = quoted.strip_suffix("''").unwrap_or(quoted);
+    quoted.to_string()
 }
 
 #[cfg(test)]
@@ -254,6 +275,19 @@ mod tests {
         assert_eq!(transform("file", Transform::Dir), ".");
         assert_eq!(transform("dir.d/file", Transform::NoExt), "dir.d/file");
         assert_eq!(transform("/x.y", Transform::Dir), "/");
+        for (item, dirname) in [
+            ("dir/", "."),
+            ("dir//", "."),
+            ("//x", "/"),
+            ("a//b", "a"),
+            ("/", "/"),
+            ("", "."),
+            ("../z", ".."),
+        ] {
+            assert_eq!(transform(item, Transform::Dir), dirname, "{item}");
+        }
+        assert_eq!(transform(".hidden", Transform::NoExt), "");
+        assert_eq!(transform("x.", Transform::NoExt), "x");
     }
 
     #[test]
@@ -266,10 +300,36 @@ mod tests {
             argv(&["cp", "{1}", "{2/.}.bak"], &["x", "d/y.txt"]),
             ["cp", "x", "y.bak"]
         );
-        assert_eq!(argv(&["echo", "{}"], &["a", "b"]), ["echo", "a b"]);
+        assert_eq!(argv(&["echo", "{}"], &["a", "b"]), ["echo", "a", "b"]);
+        assert_eq!(argv(&["echo", "[{}]"], &["a", "b"]), ["echo", "[a b]"]);
         assert_eq!(
             argv(&["echo", "pre-{.}-post"], &["f.c"]),
             ["echo", "pre-f-post"]
+        );
+    }
+
+    #[test]
+    fn quoting_matches_gnu_parallel() {
+        for (raw, quoted) in [
+            ("a", "a"),
+            ("a b", "'a b'"),
+            ("it's", r#"'it'"'"'s'"#),
+            ("'a'", r#""'"'a'"'""#),
+            ("'", r#""'""#),
+            ("", "''"),
+            ("-n", "-n"),
+            ("a=b", "'a=b'"),
+            ("@:%+-_./", "'@:%+-_./'"),
+        ] {
+            assert_eq!(shell_quote(raw), quoted, "{raw}");
+        }
+    }
+
+    #[test]
+    fn bare_braces_keep_sources_apart() {
+        assert_eq!(
+            argv(&["printf", "[%s]", "{}"], &["a", "b c"]),
+            ["printf", "[%s]", "a", "b c"]
         );
     }
 
@@ -303,7 +363,7 @@ mod tests {
                 seq: 1,
                 slot: 1
             }),
-            r"echo 'a b' | tr a-z A-Z; echo 'it'\''s'"
+            r#"echo 'a b' | tr a-z A-Z; echo 'it'"'"'s'"#
         );
     }
 }

@@ -14,7 +14,7 @@ use indicatif::ProgressBar;
 use tokio::sync::Notify;
 
 use super::joblog;
-use crate::outcome::Captured;
+use crate::outcome::{Captured, Status};
 use crate::sched::fanout::{Done, Sink};
 
 /// Printing may lag behind finished jobs by this much output in memory
@@ -49,7 +49,8 @@ struct Shared {
 /// Options of the printer.
 pub struct PrinterOptions {
     pub tag: bool,
-    pub joblog: Option<File>,
+    /// The joblog, and whether to write its header.
+    pub joblog: Option<(File, bool)>,
     pub bar: Option<ProgressBar>,
 }
 
@@ -201,13 +202,14 @@ fn print_loop(
     rx: std_mpsc::Receiver<Msg>,
     shared: &Shared,
     tag: bool,
-    joblog: Option<File>,
+    joblog: Option<(File, bool)>,
     bar: Option<ProgressBar>,
 ) -> io::Result<()> {
     let mut stdout = BufWriter::with_capacity(64 * 1024, io::stdout());
-    let mut joblog = joblog.map(BufWriter::new);
+    let header = joblog.as_ref().is_some_and(|(_, h)| *h);
+    let mut joblog = joblog.map(|(f, _)| BufWriter::new(f));
     let mut joblog_error: Option<io::Error> = None;
-    if let Some(log) = &mut joblog {
+    if let Some(log) = joblog.as_mut().filter(|_| header) {
         if let Err(e) = log
             .write_all(joblog::HEADER.as_bytes())
             .and_then(|()| log.flush())
@@ -243,13 +245,23 @@ fn print_loop(
                     on_stdout(write_output(&mut stdout, &done.result.stdout, t.as_deref()));
                 }
                 write_err(&mut |err| write_output(err, &done.result.stderr, t.as_deref()));
-                if done.result.status == crate::outcome::Status::SpawnFailed {
-                    let why = done
-                        .result
-                        .error
-                        .as_deref()
-                        .unwrap_or("cannot start the job");
-                    write_err(&mut |err| writeln!(err, "drover: {why}"));
+                match done.result.status {
+                    Status::SpawnFailed => {
+                        let why = done
+                            .result
+                            .error
+                            .as_deref()
+                            .unwrap_or("cannot start the job");
+                        write_err(&mut |err| writeln!(err, "drover: {why}"));
+                    }
+                    Status::TimedOut => write_err(&mut |err| {
+                        writeln!(
+                            err,
+                            "drover: this job was stopped because it timed out:\ndrover: {}",
+                            done.command
+                        )
+                    }),
+                    _ => {}
                 }
                 if let Some(log) = &mut joblog {
                     let line = joblog::line(&done);

@@ -36,9 +36,17 @@ pub enum OutputMode {
 pub struct Halt {
     /// Kill running jobs (`now`) or let them finish (`soon`).
     pub now: bool,
-    /// Count failures (`fail=`) or successes (`success=`).
-    pub on_success: bool,
+    pub on: HaltOn,
     pub threshold: Threshold,
+}
+
+/// Which jobs `--halt` counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HaltOn {
+    Fail,
+    Success,
+    /// Every finished job.
+    Done,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -64,6 +72,8 @@ pub struct Fanout {
     pub cwd: PathBuf,
     /// Keep every job's record for `--report`.
     pub keep_records: bool,
+    /// How many jobs there will be, when known up front (`--halt P%`).
+    pub total: Option<u64>,
 }
 
 /// One unit of work from the producer.
@@ -139,17 +149,13 @@ impl Fanout {
             seq,
             slot,
         };
-        let (program, command) = if self.shell {
-            let line = self.template.shell_line(&fill);
-            (Program::Shell(line.clone()), line)
+        // The command as GNU parallel shows it (joblog, --halt notices):
+        // the words as written, the values quoted.
+        let command = self.template.shell_line(&fill);
+        let program = if self.shell {
+            Program::Shell(command.clone())
         } else {
-            let argv = self.template.argv(&fill);
-            let line = argv
-                .iter()
-                .map(|a| crate::plan::template::shell_quote(a))
-                .collect::<Vec<_>>()
-                .join(" ");
-            (Program::Argv(argv), line)
+            Program::Argv(self.template.argv(&fill))
         };
         let captured = if self.output == OutputMode::Ungroup {
             OutputSpec::Inherit
@@ -270,7 +276,7 @@ pub async fn run(
                     } else {
                         out.failed += 1;
                     }
-                    check_halt(&fanout, &done, &mut out, &ctl, sink);
+                    check_halt(&fanout, &done, &mut out, &ctl, sink, running);
                     if fanout.keep_order {
                         waiting.insert(done.seq, done);
                         while let Some(d) = waiting.remove(&next_to_print) {
@@ -340,6 +346,15 @@ pub async fn run(
 }
 
 fn finish(sink: &mut dyn Sink, done: Done, fanout: &Fanout, out: &mut Outcome) {
+    // Jobs killed by `--halt now` are neither printed nor logged (GNU).
+    let killed_by_halt = out.stopped == Some(Stopped::Halted)
+        && fanout.halt.is_some_and(|h| h.now)
+        && done.result.status == Status::Cancelled;
+    if killed_by_halt {
+        done.result.stdout.release();
+        done.result.stderr.release();
+        return;
+    }
     if fanout.keep_records {
         // The report keeps the tail, as `drover run` does.
         let mut result = done.result.clone();
@@ -362,45 +377,65 @@ fn finish(sink: &mut dyn Sink, done: Done, fanout: &Fanout, out: &mut Outcome) {
     sink.finished(done);
 }
 
-fn check_halt(fanout: &Fanout, done: &Done, out: &mut Outcome, ctl: &Control, sink: &mut dyn Sink) {
+fn check_halt(
+    fanout: &Fanout,
+    done: &Done,
+    out: &mut Outcome,
+    ctl: &Control,
+    sink: &mut dyn Sink,
+    running: usize,
+) {
     let Some(halt) = fanout.halt else { return };
     if out.stopped.is_some() {
         return;
     }
     let ok = done.result.status == Status::Succeeded;
-    if ok != halt.on_success {
+    let (counts, what) = match halt.on {
+        HaltOn::Fail => (!ok, "failed"),
+        HaltOn::Success => (ok, "succeeded"),
+        HaltOn::Done => (true, "finished"),
+    };
+    if !counts {
         return;
     }
-    let count = if halt.on_success {
-        out.succeeded
-    } else {
-        out.failed
+    // As GNU parallel, every job that counts towards the halt is named.
+    sink.notice(&format!("This job {what}:\n{}", done.command));
+    let count = match halt.on {
+        HaltOn::Fail => out.failed,
+        HaltOn::Success => out.succeeded,
+        HaltOn::Done => out.failed + out.succeeded,
     };
     let reached = match halt.threshold {
         Threshold::Count(n) => count >= n,
         Threshold::Percent(p) => {
-            out.started > 0 && (count as f64) * 100.0 >= p * out.started as f64
+            // Of all the jobs when that is known up front, as GNU parallel.
+            let of = fanout.total.unwrap_or(out.started).max(1);
+            (count as f64) * 100.0 >= p * of as f64
         }
     };
     if !reached {
         return;
     }
     out.stopped = Some(Stopped::Halted);
-    // GNU parallel's exit status after a halt: the failing job's status, or
-    // 0 when it halted on success.
-    out.halt_exit = Some(match (halt.on_success, done.result.exit) {
-        (true, _) => 0,
-        (false, Some(crate::outcome::Exit::Code(c))) => c,
-        (false, _) => 1,
+    // GNU parallel's exit status after a halt.
+    out.halt_exit = Some(match (halt.on, halt.threshold) {
+        (HaltOn::Success, _) => 0,
+        (_, Threshold::Count(1)) => match done.result.exit {
+            Some(crate::outcome::Exit::Code(c)) => c,
+            Some(crate::outcome::Exit::Signal(sig)) => 128 + sig,
+            None => 1,
+        },
+        (_, Threshold::Count(_)) => out.failed.min(101) as i32,
+        (_, Threshold::Percent(_)) => {
+            let of = fanout.total.unwrap_or(out.started).max(1);
+            ((out.failed as f64) * 100.0 / of as f64).ceil() as i32
+        }
     });
-    let what = if halt.on_success { "success" } else { "fail" };
     if halt.now {
-        sink.notice(&format!("This job {what}ed: {}", done.command));
         ctl.cancel.cancel();
-    } else {
+    } else if running > 0 {
         sink.notice(&format!(
-            "Starting no more jobs. Waiting for running jobs to finish. This job {what}ed: {}",
-            done.command
+            "Starting no more jobs. Waiting for {running} jobs to finish."
         ));
     }
 }
