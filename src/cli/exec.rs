@@ -554,6 +554,9 @@ pub fn exec(args: ExecArgs) -> u8 {
         code = EXIT_ERROR;
     }
     if let Some(target) = &args.report {
+        // Jobs in input order, as in `drover run`'s report.
+        let mut outcome = outcome;
+        outcome.records.sort_by_key(|d| d.seq);
         let names: Vec<String> = outcome.records.iter().map(|d| d.seq.to_string()).collect();
         let names: Vec<&str> = names.iter().map(String::as_str).collect();
         let results: Vec<JobResult> = outcome.records.iter().map(|d| d.result.clone()).collect();
