@@ -23,6 +23,8 @@ struct TailBuffer {
 }
 
 const MAX_READ: usize = 256 * 1024;
+/// A pipe's default capacity: one read can empty it.
+const PIPE_CHUNK: usize = 64 * 1024;
 
 impl TailBuffer {
     fn new(limit: usize) -> Self {
@@ -112,40 +114,39 @@ pub async fn drain(fd: OwnedFd, keep: Keep, stop: CancellationToken) -> Captured
         }
         Keep::Whole { memory, spool } => {
             let mut out = Captured::default();
-            let mut buf: Vec<u8> = Vec::new();
+            // Reads go straight into `out.bytes` while it is under budget,
+            // then through one pipe-sized buffer into the spool: few, large
+            // syscalls, and nothing allocated before a job prints.
+            let mut chunk: Vec<u8> = Vec::new();
             loop {
-                if buf.len() == buf.capacity() && buf.capacity() > 0 {
-                    buf.reserve(buf.len().clamp(4096, MAX_READ));
+                let spilling = !out.spilled.is_empty();
+                let target = if spilling { &mut chunk } else { &mut out.bytes };
+                if target.len() == target.capacity() && target.capacity() > 0 {
+                    let grow = target.len().clamp(PIPE_CHUNK, MAX_READ);
+                    target.reserve_exact(grow);
                 }
                 let read = tokio::select! {
                     biased;
                     _ = stop.cancelled() => break,
-                    read = rx.read_buf(&mut buf) => read,
+                    read = rx.read_buf(target) => read,
                 };
                 if !keep_reading(read) {
                     break;
                 }
-                if out.bytes.len() + buf.len() > memory {
-                    // Over budget: from now on every chunk goes to the spool.
-                    let first = std::mem::take(&mut out.bytes);
-                    for chunk in [first.as_slice(), buf.as_slice()] {
-                        if !chunk.is_empty() {
-                            spill(&spool, chunk, &mut out);
-                        }
+                if spilling {
+                    if chunk.len() >= PIPE_CHUNK {
+                        spill(&spool, &chunk, &mut out);
+                        chunk.clear();
                     }
-                    buf.clear();
-                    buf.shrink_to(MAX_READ);
-                } else if out.spilled.is_empty() {
-                    if out.bytes.is_empty() {
-                        std::mem::swap(&mut out.bytes, &mut buf);
-                    } else {
-                        out.bytes.extend_from_slice(&buf);
-                        buf.clear();
-                    }
+                } else if out.bytes.len() > memory {
+                    // Over budget: this and everything after goes to the spool.
+                    let held = std::mem::take(&mut out.bytes);
+                    spill(&spool, &held, &mut out);
+                    chunk = Vec::with_capacity(PIPE_CHUNK * 4);
                 }
             }
-            if !buf.is_empty() {
-                spill(&spool, &buf, &mut out);
+            if !chunk.is_empty() {
+                spill(&spool, &chunk, &mut out);
             }
             out.spool = (!out.spilled.is_empty()).then_some(spool);
             out
