@@ -96,6 +96,10 @@ pub async fn drain(fd: OwnedFd, keep: Keep, stop: CancellationToken) -> Captured
             return Captured::default();
         }
     };
+    // Made once: a fresh cancellation future per read costs a wait-list
+    // registration each time.
+    let stopped = stop.cancelled();
+    tokio::pin!(stopped);
     match keep {
         Keep::Tail(limit) => {
             let mut tail = TailBuffer::new(limit);
@@ -103,7 +107,7 @@ pub async fn drain(fd: OwnedFd, keep: Keep, stop: CancellationToken) -> Captured
                 tail.prepare();
                 let read = tokio::select! {
                     biased;
-                    _ = stop.cancelled() => break,
+                    _ = &mut stopped => break,
                     read = rx.read_buf(&mut tail.buf) => read,
                 };
                 if !keep_reading(read) {
@@ -127,7 +131,7 @@ pub async fn drain(fd: OwnedFd, keep: Keep, stop: CancellationToken) -> Captured
                 }
                 let read = tokio::select! {
                     biased;
-                    _ = stop.cancelled() => break,
+                    _ = &mut stopped => break,
                     read = rx.read_buf(target) => read,
                 };
                 if !keep_reading(read) {
@@ -159,7 +163,7 @@ pub async fn drain(fd: OwnedFd, keep: Keep, stop: CancellationToken) -> Captured
                 }
                 let read = tokio::select! {
                     biased;
-                    _ = stop.cancelled() => break,
+                    _ = &mut stopped => break,
                     read = rx.read_buf(&mut buf) => read,
                 };
                 if !keep_reading(read) {

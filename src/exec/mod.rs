@@ -255,8 +255,13 @@ async fn supervise(
         }
     };
     if phase != Phase::Exited {
-        let terminating = group::terminate(group, &watch, spec.kill_grace, &ctl.kill_now);
-        tokio::pin!(terminating);
+        // Boxed: most jobs never get here, so their futures stay small.
+        let mut terminating = Box::pin(group::terminate(
+            group,
+            &watch,
+            spec.kill_grace,
+            &ctl.kill_now,
+        ));
         loop {
             tokio::select! {
                 done = &mut io, if output.is_none() => output = Some(done),
@@ -270,14 +275,14 @@ async fn supervise(
     let mut leaked = false;
     let (out, err) = match output {
         Some(done) => done,
-        None => match tokio::time::timeout(LEAK_TIMEOUT, &mut io).await {
+        None => match Box::pin(tokio::time::timeout(LEAK_TIMEOUT, &mut io)).await {
             Ok(done) => done,
             Err(_) => {
                 leaked = true;
                 group.signal(Sig::KILL);
                 // The holders are dead now, unless one left the group: then
                 // stop reading rather than hang.
-                match tokio::time::timeout(Duration::from_millis(100), &mut io).await {
+                match Box::pin(tokio::time::timeout(Duration::from_millis(100), &mut io)).await {
                     Ok(done) => done,
                     Err(_) => {
                         stop_reading.cancel();

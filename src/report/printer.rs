@@ -36,6 +36,7 @@ pub struct Printer {
     thread: Option<JoinHandle<io::Result<()>>>,
     shared: Arc<Shared>,
     tag: bool,
+    joblog: bool,
     bar: Option<ProgressBar>,
 }
 
@@ -62,6 +63,7 @@ impl Printer {
             backlog: AtomicU64::new(0),
             progress: Arc::new(Notify::new()),
         });
+        let has_joblog = opts.joblog.is_some();
         let thread = {
             let shared = shared.clone();
             let tag = opts.tag;
@@ -77,6 +79,7 @@ impl Printer {
             thread,
             shared,
             tag: opts.tag,
+            joblog: has_joblog,
             bar: opts.bar,
         }
     }
@@ -111,11 +114,19 @@ fn tag_of(args: &[String]) -> String {
 
 impl Sink for Printer {
     fn finished(&mut self, done: Done) {
-        let held = (done.result.stdout.bytes.len() + done.result.stderr.bytes.len()) as u64;
-        self.shared.backlog.fetch_add(held, Ordering::Relaxed);
         if let Some(bar) = &self.bar {
             bar.inc(1);
         }
+        // Nothing to print or log: no need to wake the printer thread.
+        let silent = done.result.stdout.is_empty()
+            && done.result.stderr.is_empty()
+            && !self.joblog
+            && !matches!(done.result.status, Status::SpawnFailed | Status::TimedOut);
+        if silent {
+            return;
+        }
+        let held = (done.result.stdout.bytes.len() + done.result.stderr.bytes.len()) as u64;
+        self.shared.backlog.fetch_add(held, Ordering::Relaxed);
         self.send(Msg::Job(Box::new(done)));
     }
 
@@ -272,8 +283,10 @@ fn print_loop(
                 done.result.stdout.release();
                 done.result.stderr.release();
                 let held = (done.result.stdout.bytes.len() + done.result.stderr.bytes.len()) as u64;
-                shared.backlog.fetch_sub(held, Ordering::Relaxed);
-                shared.progress.notify_one();
+                // Wake the dispatcher only if it may be waiting on the backlog.
+                if shared.backlog.fetch_sub(held, Ordering::Relaxed) > BACKLOG_LIMIT {
+                    shared.progress.notify_one();
+                }
             }
             Msg::Lines { tag, stderr, bytes } => {
                 let data = Captured {

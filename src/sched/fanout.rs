@@ -4,7 +4,8 @@
 //! handling, signals). One loop owns the run: it `select!`s over signals,
 //! new work, finished jobs and a closed stdout, and decides `--halt`.
 
-use std::collections::BTreeMap;
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap};
 use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -99,8 +100,6 @@ pub trait Sink: Send {
     fn finished(&mut self, done: Done);
     /// Complete lines of a running job (`--line-buffer`).
     fn lines(&mut self, seq: u64, args: &[String], stderr: bool, bytes: Vec<u8>);
-    /// A job started (for `--bar`).
-    fn started(&mut self, _seq: u64) {}
     /// Whether drover's stdout is gone (`drover exec ... | head -1`).
     fn stdout_closed(&self) -> bool;
     /// Whether printing lags so far behind that no job should start.
@@ -134,7 +133,6 @@ pub struct Outcome {
 }
 
 enum Event {
-    Started(u64),
     Done(Box<Done>, usize),
 }
 
@@ -214,7 +212,7 @@ pub async fn run(
     let (tx, mut rx) = mpsc::unbounded_channel::<Event>();
     let (line_tx, mut line_rx) = mpsc::channel::<(usize, bool, Vec<u8>)>(64);
     // Slots are numbered from 1; a finished job's slot is reused first.
-    let mut free_slots: Vec<usize> = Vec::new();
+    let mut free_slots: BinaryHeap<Reverse<usize>> = BinaryHeap::new();
     let mut next_slot = 1usize;
     let mut running = 0usize;
     // Arguments of running jobs by seq, for --tag in line-buffer mode.
@@ -259,7 +257,6 @@ pub async fn run(
                 }
             }
             Some(event) = rx.recv() => match event {
-                Event::Started(s) => sink.started(s),
                 Event::Done(done, slot) => {
                     let done = *done;
                     // Its last lines were queued before it was reaped.
@@ -269,8 +266,7 @@ pub async fn run(
                     }
                     running -= 1;
                     running_args.remove(&done.seq);
-                    free_slots.push(slot);
-                    free_slots.sort_unstable_by(|a, b| b.cmp(a));
+                    free_slots.push(Reverse(slot));
                     if done.result.status == Status::Succeeded {
                         out.succeeded += 1;
                     } else {
@@ -312,7 +308,7 @@ pub async fn run(
                 None => input_done = true,
                 Some(w) => {
                     seq += 1;
-                    let slot = free_slots.pop().unwrap_or_else(|| {
+                    let slot = free_slots.pop().map(|Reverse(s)| s).unwrap_or_else(|| {
                         next_slot += 1;
                         next_slot - 1
                     });
@@ -329,7 +325,7 @@ pub async fn run(
                     let (ctl, tx) = (ctl.clone(), tx.clone());
                     let sent = w.block.as_ref().map_or(0, |b| b.len() as u64);
                     tokio::spawn(async move {
-                        let result = run_with_retries(seq, &spec, &ctl, keep, &tx).await;
+                        let result = run_with_retries(seq, &spec, &ctl, keep).await;
                         let done = Done { seq, args: w.args, command, sent, result };
                         let _ = tx.send(Event::Done(Box::new(done), slot));
                     });
@@ -440,24 +436,16 @@ fn check_halt(
     }
 }
 
-/// One job with its retries (`--retries N`: up to N extra attempts).
+/// One job with its retries (`spec.retries` extra attempts).
 async fn run_with_retries(
     seq: u64,
     spec: &JobSpec,
     ctl: &Control,
     keep: (Keep, Keep),
-    tx: &mpsc::UnboundedSender<Event>,
 ) -> JobResult {
     let mut attempt = 1u32;
     loop {
-        let mut announced = false;
-        let a = exec::run_one(seq as usize, spec, ctl, keep.clone(), |_pid| {
-            if attempt == 1 && !announced {
-                announced = true;
-                let _ = tx.send(Event::Started(seq));
-            }
-        })
-        .await;
+        let a = exec::run_one(seq as usize, spec, ctl, keep.clone(), |_pid| {}).await;
         let result = super::to_result(spec, a, attempt);
         let retry = matches!(result.status, Status::Failed | Status::TimedOut)
             && attempt <= spec.retries
