@@ -468,8 +468,15 @@ pub fn exec(args: ExecArgs) -> u8 {
         bar,
     });
 
+    // Never more jobs at once than file descriptors allow (a pidfd and two
+    // pipes each, a third for a --pipe block): a job waits rather than fail.
     let nofile_limit = fdlimit::raise_nofile_limit();
-    let _ = nofile_limit;
+    let per_job = if block.is_some() { 4 } else { 3 };
+    let fd_jobs = usize::try_from(nofile_limit.saturating_sub(80) / per_job)
+        .unwrap_or(usize::MAX)
+        .max(1);
+    fanout.jobs =
+        Some(fanout.jobs.map_or(fd_jobs, |j| j.get().min(fd_jobs))).and_then(NonZeroUsize::new);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
