@@ -472,7 +472,9 @@ pub fn exec(args: ExecArgs) -> u8 {
     // pipes each, a third for a --pipe block): a job waits rather than fail.
     let nofile_limit = fdlimit::raise_nofile_limit();
     let per_job = if block.is_some() { 4 } else { 3 };
-    let fd_jobs = usize::try_from(nofile_limit.saturating_sub(80) / per_job)
+    // Keep some descriptors for drover itself: 80, or a quarter of a small limit.
+    let reserve = (nofile_limit / 4).min(80);
+    let fd_jobs = usize::try_from(nofile_limit.saturating_sub(reserve) / per_job)
         .unwrap_or(usize::MAX)
         .max(1);
     fanout.jobs =
