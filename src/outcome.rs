@@ -75,6 +75,9 @@ pub struct Captured {
     /// The rest of the output, in `spool`.
     pub spilled: Vec<Segment>,
     pub spool: Option<Arc<Spool>>,
+    /// The whole output, written by the job into an anonymous file
+    /// (`OutputSpec::Spooled`).
+    pub file: Option<Arc<std::fs::File>>,
 }
 
 impl std::fmt::Debug for Captured {
@@ -90,7 +93,12 @@ impl std::fmt::Debug for Captured {
 impl Captured {
     /// Total length in bytes.
     pub fn len(&self) -> u64 {
-        self.bytes.len() as u64 + self.spilled.iter().map(|s| s.len).sum::<u64>()
+        let file = self
+            .file
+            .as_ref()
+            .and_then(|f| f.metadata().ok())
+            .map_or(0, |m| m.len());
+        self.bytes.len() as u64 + self.spilled.iter().map(|s| s.len).sum::<u64>() + file
     }
 
     pub fn is_empty(&self) -> bool {
@@ -103,6 +111,49 @@ impl Captured {
         if let Some(spool) = &self.spool {
             spool.copy_to(&self.spilled, out)?;
         }
+        if let Some(file) = &self.file {
+            use std::os::unix::fs::FileExt;
+            let mut buf = vec![0u8; 256 * 1024];
+            let mut offset = 0u64;
+            loop {
+                let n = file.read_at(&mut buf, offset)?;
+                if n == 0 {
+                    break;
+                }
+                out.write_all(&buf[..n])?;
+                offset += n as u64;
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes all of it to the descriptor `out`, the file part with
+    /// sendfile(2): no copy through drover. Falls back to `write_to` where
+    /// the kernel refuses (an O_APPEND target, say).
+    pub fn send_to(&self, out: std::os::fd::BorrowedFd<'_>) -> std::io::Result<()> {
+        let Some(file) = self
+            .file
+            .as_ref()
+            .filter(|_| self.bytes.is_empty() && self.spilled.is_empty())
+        else {
+            return self.write_to(&mut std::fs::File::from(out.try_clone_to_owned()?));
+        };
+        let len = file.metadata()?.len();
+        let mut offset = 0u64;
+        while offset < len {
+            let want = usize::try_from(len - offset)
+                .unwrap_or(usize::MAX)
+                .min(1 << 30);
+            match rustix::fs::sendfile(out, &**file, Some(&mut offset), want) {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(rustix::io::Errno::INTR) => {}
+                Err(rustix::io::Errno::INVAL | rustix::io::Errno::NOSYS) if offset == 0 => {
+                    return self.write_to(&mut std::fs::File::from(out.try_clone_to_owned()?));
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
         Ok(())
     }
 
@@ -110,9 +161,19 @@ impl Captured {
     pub fn tail(&self, limit: usize) -> (Vec<u8>, bool) {
         let total = self.len();
         let truncated = self.truncated || total > limit as u64;
-        let from_spool = match &self.spool {
-            Some(spool) => spool.tail(&self.spilled, limit).unwrap_or_default(),
-            None => Vec::new(),
+        let from_spool = match (&self.file, &self.spool) {
+            (Some(file), _) => {
+                use std::os::unix::fs::FileExt;
+                let len = file.metadata().map_or(0, |m| m.len());
+                let take = len.min(limit as u64);
+                let mut buf = vec![0u8; take as usize];
+                match file.read_exact_at(&mut buf, len - take) {
+                    Ok(()) => buf,
+                    Err(_) => Vec::new(),
+                }
+            }
+            (None, Some(spool)) => spool.tail(&self.spilled, limit).unwrap_or_default(),
+            (None, None) => Vec::new(),
         };
         let need = limit.saturating_sub(from_spool.len());
         let start = self.bytes.len().saturating_sub(need);

@@ -294,6 +294,7 @@ pub fn describe_plan(plan: &Plan) -> String {
                     )
                 }
                 OutputSpec::Pipe(j) => format!("pipe to {}", plan.jobs[*j].name),
+                OutputSpec::Spooled => "temporary file".to_string(),
             };
             let _ = writeln!(out, "  {key:<8} = {text}");
         }

@@ -41,7 +41,7 @@ pub fn job_cost(spec: &JobSpec) -> (usize, usize) {
     }
     transient += 1;
     for out in [&spec.stdout, &spec.stderr] {
-        if *out == OutputSpec::Capture {
+        if matches!(out, OutputSpec::Capture | OutputSpec::Spooled) {
             held += 1;
         }
         transient += 1;

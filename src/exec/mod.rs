@@ -212,6 +212,8 @@ async fn supervise(
         stdin,
         stdout,
         stderr,
+        stdout_file,
+        stderr_file,
     } = spawned;
     // process_group(0) makes the pid the pgid; pid 0 never comes from spawn.
     let group = ProcessGroup::led_by(pid).expect("spawned child has a non-zero pid");
@@ -273,7 +275,7 @@ async fn supervise(
     // The leader has exited and is still unreaped: its pgid cannot be reused,
     // so the group may be signalled safely until `wait` below.
     let mut leaked = false;
-    let (out, err) = match output {
+    let (mut out, mut err) = match output {
         Some(done) => done,
         None => match Box::pin(tokio::time::timeout(LEAK_TIMEOUT, &mut io)).await {
             Ok(done) => done,
@@ -294,6 +296,12 @@ async fn supervise(
     };
     // A job is its process group: nothing of it outlives it.
     group.signal(Sig::KILL);
+    if let Some(f) = stdout_file {
+        out.file = Some(std::sync::Arc::new(f));
+    }
+    if let Some(f) = stderr_file {
+        err.file = Some(std::sync::Arc::new(f));
+    }
     if let Some(f) = feeder {
         f.abort();
     }

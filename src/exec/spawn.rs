@@ -82,6 +82,9 @@ pub struct Spawned {
     pub stdin: Option<OwnedFd>,
     pub stdout: Option<OwnedFd>,
     pub stderr: Option<OwnedFd>,
+    /// drover's handles on `OutputSpec::Spooled` files.
+    pub stdout_file: Option<File>,
+    pub stderr_file: Option<File>,
 }
 
 /// Why a spawn did not happen.
@@ -137,6 +140,7 @@ fn output(
                 })?;
             Stdio::from(file)
         }
+        OutputSpec::Spooled => unreachable!("spooled output is set up by spawn"),
         OutputSpec::Pipe(_) => match pipe_to {
             Some(w) => Stdio::from(
                 w.try_clone()
@@ -180,8 +184,16 @@ pub fn spawn(
             None => null(),
         },
     });
-    cmd.stdout(output(&spec.stdout, "stdout", stdout_to)?);
-    cmd.stderr(output(&spec.stderr, "stderr", None)?);
+    let mut stdout_file = None;
+    let mut stderr_file = None;
+    cmd.stdout(match spec.stdout {
+        OutputSpec::Spooled => spooled(&mut stdout_file)?,
+        _ => output(&spec.stdout, "stdout", stdout_to)?,
+    });
+    cmd.stderr(match spec.stderr {
+        OutputSpec::Spooled => spooled(&mut stderr_file)?,
+        _ => output(&spec.stderr, "stderr", None)?,
+    });
 
     let mut child = cmd.spawn().map_err(|e| {
         classify(e, |e| match e.kind() {
@@ -204,7 +216,24 @@ pub fn spawn(
         stdin: child.stdin.take().map(OwnedFd::from),
         stdout: child.stdout.take().map(OwnedFd::from),
         stderr: child.stderr.take().map(OwnedFd::from),
+        stdout_file,
+        stderr_file,
         child,
         pid,
     })
+}
+
+/// An anonymous temporary file (O_TMPFILE in $TMPDIR) for a child to write
+/// to; drover keeps `keep` to read it back.
+fn spooled(keep: &mut Option<File>) -> Result<Stdio, SpawnError> {
+    let file = tempfile::tempfile().map_err(|e| {
+        classify(e, |e| {
+            format!("cannot create a temporary file for output: {e}")
+        })
+    })?;
+    let child_end = file
+        .try_clone()
+        .map_err(|e| classify(e, |e| format!("cannot duplicate a temporary file: {e}")))?;
+    *keep = Some(file);
+    Ok(Stdio::from(child_end))
 }

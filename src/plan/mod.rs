@@ -91,6 +91,9 @@ pub enum OutputSpec {
     },
     /// stdout only: streamed into another job's stdin (index of that job).
     Pipe(usize),
+    /// Into an anonymous temporary file, copied out in the kernel when the
+    /// job ends (grouped output of `drover exec`).
+    Spooled,
 }
 
 /// One job, fully resolved.

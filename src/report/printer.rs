@@ -5,6 +5,7 @@
 
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
+use std::os::fd::{AsFd, BorrowedFd};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc as std_mpsc;
@@ -191,7 +192,14 @@ impl<W: Write> Write for Tagged<'_, W> {
     }
 }
 
-fn write_output(out: &mut dyn Write, data: &Captured, tag: Option<&str>) -> io::Result<()> {
+/// Writes one stream of a job to `out` (whose descriptor is `fd`). An output
+/// the job wrote into a file goes with sendfile(2), unless it is tagged.
+fn write_output(
+    out: &mut dyn Write,
+    fd: BorrowedFd<'_>,
+    data: &Captured,
+    tag: Option<&str>,
+) -> io::Result<()> {
     if data.is_empty() {
         return Ok(());
     }
@@ -203,6 +211,10 @@ fn write_output(out: &mut dyn Write, data: &Captured, tag: Option<&str>) -> io::
                 at_line_start: true,
             };
             data.write_to(&mut t)?;
+        }
+        None if data.file.is_some() => {
+            out.flush()?;
+            data.send_to(fd)?;
         }
         None => data.write_to(out)?,
     }
@@ -253,9 +265,16 @@ fn print_loop(
             Msg::Job(done) => {
                 let t = tag.then(|| tag_of(&done.args));
                 if !shared.stdout_closed.load(Ordering::Relaxed) {
-                    on_stdout(write_output(&mut stdout, &done.result.stdout, t.as_deref()));
+                    on_stdout(write_output(
+                        &mut stdout,
+                        io::stdout().as_fd(),
+                        &done.result.stdout,
+                        t.as_deref(),
+                    ));
                 }
-                write_err(&mut |err| write_output(err, &done.result.stderr, t.as_deref()));
+                write_err(&mut |err| {
+                    write_output(err, io::stderr().as_fd(), &done.result.stderr, t.as_deref())
+                });
                 match done.result.status {
                     Status::SpawnFailed => {
                         let why = done
@@ -294,9 +313,16 @@ fn print_loop(
                     ..Default::default()
                 };
                 if stderr {
-                    write_err(&mut |err| write_output(err, &data, tag.as_deref()));
+                    write_err(&mut |err| {
+                        write_output(err, io::stderr().as_fd(), &data, tag.as_deref())
+                    });
                 } else if !shared.stdout_closed.load(Ordering::Relaxed) {
-                    on_stdout(write_output(&mut stdout, &data, tag.as_deref()));
+                    on_stdout(write_output(
+                        &mut stdout,
+                        io::stdout().as_fd(),
+                        &data,
+                        tag.as_deref(),
+                    ));
                 }
             }
             Msg::Notice(text) => write_err(&mut |err| writeln!(err, "drover: {text}")),

@@ -155,10 +155,12 @@ impl Fanout {
         } else {
             Program::Argv(self.template.argv(&fill))
         };
-        let captured = if self.output == OutputMode::Ungroup {
-            OutputSpec::Inherit
-        } else {
-            OutputSpec::Capture
+        let captured = match self.output {
+            OutputMode::Ungroup => OutputSpec::Inherit,
+            OutputMode::LineBuffer => OutputSpec::Capture,
+            // Grouped: the job writes into a temporary file of its own, which
+            // the printer copies out in the kernel when the job ends.
+            OutputMode::Group => OutputSpec::Spooled,
         };
         let spec = JobSpec {
             // Sequence numbers are digits: always a valid name.
