@@ -241,6 +241,15 @@ fn needs_shell(command: &[String]) -> bool {
     }
 }
 
+/// Whether `fd` is /dev/null (character device 1:3).
+fn is_dev_null(fd: impl std::os::fd::AsFd) -> bool {
+    rustix::fs::fstat(fd).is_ok_and(|st| {
+        rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::CharacterDevice
+            && rustix::fs::major(st.st_rdev) == 1
+            && rustix::fs::minor(st.st_rdev) == 3
+    })
+}
+
 /// Everything resolved from the command line, before anything runs.
 struct Resolved {
     fanout: Fanout,
@@ -326,6 +335,14 @@ fn resolve(args: &ExecArgs) -> Result<Resolved, String> {
             cwd,
             keep_records: args.report.is_some(),
             total: None,
+            // The report and the joblog (its Receive column) need the output.
+            discard_stdout: args.report.is_none()
+                && args.joblog.is_none()
+                && !args.ungroup
+                && is_dev_null(std::io::stdout()),
+            discard_stderr: args.report.is_none()
+                && !args.ungroup
+                && is_dev_null(std::io::stderr()),
         },
         sources,
         block,

@@ -75,6 +75,10 @@ pub struct Fanout {
     pub keep_records: bool,
     /// How many jobs there will be, when known up front (`--halt P%`).
     pub total: Option<u64>,
+    /// drover's stdout / stderr is /dev/null and nothing else needs the
+    /// output: jobs write there directly (grouping cannot be observed).
+    pub discard_stdout: bool,
+    pub discard_stderr: bool,
 }
 
 /// One unit of work from the producer.
@@ -162,6 +166,18 @@ impl Fanout {
             // the printer copies out in the kernel when the job ends.
             OutputMode::Group => OutputSpec::Spooled,
         };
+        let (stdout, stderr) = (
+            if self.discard_stdout {
+                OutputSpec::Null
+            } else {
+                captured.clone()
+            },
+            if self.discard_stderr {
+                OutputSpec::Null
+            } else {
+                captured
+            },
+        );
         let spec = JobSpec {
             // Sequence numbers are digits: always a valid name.
             name: JobName::parse(&seq.to_string()).expect("a number is a valid job name"),
@@ -170,8 +186,8 @@ impl Fanout {
                 Some(block) => StdinSpec::Bytes(block.clone()),
                 None => StdinSpec::Null,
             },
-            stdout: captured.clone(),
-            stderr: captured,
+            stdout,
+            stderr,
             env: Vec::new(),
             cwd: self.cwd.clone(),
             timeout: self.timeout,
