@@ -16,7 +16,7 @@ use std::collections::HashMap;
 use std::io::{PipeReader, PipeWriter};
 use std::time::{Duration, Instant, SystemTime};
 
-use futures::future::join_all;
+use futures::future::{OptionFuture, join_all};
 use tokio_util::sync::CancellationToken;
 
 use crate::outcome::{Captured, Exit};
@@ -234,9 +234,18 @@ async fn supervise(
             }
         }
     };
-    let io = futures::future::join(drain(stdout, keep_out), drain(stderr, keep_err));
-    tokio::pin!(io);
-    let mut output: Option<(Captured, Captured)> = None;
+    // Boxed, and only for a job with pipes to drain: a job writing to files
+    // or /dev/null (most of drover exec's) keeps a small future.
+    let mut io = (stdout.is_some() || stderr.is_some()).then(|| {
+        Box::pin(futures::future::join(
+            drain(stdout, keep_out),
+            drain(stderr, keep_err),
+        ))
+    });
+    let mut output: Option<(Captured, Captured)> = match io {
+        Some(_) => None,
+        None => Some(Default::default()),
+    };
 
     #[derive(PartialEq)]
     enum Phase {
@@ -250,7 +259,7 @@ async fn supervise(
         .map(|t| tokio::time::Instant::from_std(started + t));
     let phase = loop {
         tokio::select! {
-            done = &mut io, if output.is_none() => output = Some(done),
+            done = OptionFuture::from(io.as_mut()), if output.is_none() => output = done,
             _ = watch.exited() => break Phase::Exited,
             _ = sleep_until_opt(deadline) => break Phase::TimedOut,
             _ = ctl.cancel.cancelled() => break Phase::Cancelled,
@@ -266,7 +275,7 @@ async fn supervise(
         ));
         loop {
             tokio::select! {
-                done = &mut io, if output.is_none() => output = Some(done),
+                done = OptionFuture::from(io.as_mut()), if output.is_none() => output = done,
                 () = &mut terminating => break,
             }
         }
@@ -277,22 +286,27 @@ async fn supervise(
     let mut leaked = false;
     let (mut out, mut err) = match output {
         Some(done) => done,
-        None => match Box::pin(tokio::time::timeout(LEAK_TIMEOUT, &mut io)).await {
-            Ok(done) => done,
-            Err(_) => {
-                leaked = true;
-                group.signal(Sig::KILL);
-                // The holders are dead now, unless one left the group: then
-                // stop reading rather than hang.
-                match Box::pin(tokio::time::timeout(Duration::from_millis(100), &mut io)).await {
-                    Ok(done) => done,
-                    Err(_) => {
-                        stop_reading.cancel();
-                        io.await
+        None => {
+            // `output` is pending only while `io` exists.
+            let io = io.as_mut().expect("pipes to drain");
+            match Box::pin(tokio::time::timeout(LEAK_TIMEOUT, &mut *io)).await {
+                Ok(done) => done,
+                Err(_) => {
+                    leaked = true;
+                    group.signal(Sig::KILL);
+                    // The holders are dead now, unless one left the group:
+                    // then stop reading rather than hang.
+                    match Box::pin(tokio::time::timeout(Duration::from_millis(100), &mut *io)).await
+                    {
+                        Ok(done) => done,
+                        Err(_) => {
+                            stop_reading.cancel();
+                            io.await
+                        }
                     }
                 }
             }
-        },
+        }
     };
     // A job is its process group: nothing of it outlives it.
     group.signal(Sig::KILL);
