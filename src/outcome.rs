@@ -9,8 +9,6 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use crate::exec::spool::{Segment, Spool};
-
 /// Every job ends in exactly one of these.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -65,16 +63,13 @@ impl Exit {
 }
 
 /// Output kept from one stream: at most `capture_limit` bytes, the tail
-/// (`drover run`), or the whole output, in memory then spilled (`drover exec`).
+/// (`drover run`), or the whole output in a file the job wrote (`drover exec`).
 #[derive(Clone, Default)]
 pub struct Captured {
-    /// In memory; spilled segments, if any, follow these bytes.
+    /// In memory (tail mode).
     pub bytes: Vec<u8>,
     /// Bytes were dropped from the front (tail mode).
     pub truncated: bool,
-    /// The rest of the output, in `spool`.
-    pub spilled: Vec<Segment>,
-    pub spool: Option<Arc<Spool>>,
     /// The whole output, written by the job into an anonymous file
     /// (`OutputSpec::Spooled`).
     pub file: Option<Arc<std::fs::File>>,
@@ -85,7 +80,7 @@ impl std::fmt::Debug for Captured {
         f.debug_struct("Captured")
             .field("bytes", &self.bytes.len())
             .field("truncated", &self.truncated)
-            .field("spilled", &self.spilled.len())
+            .field("file", &self.file.is_some())
             .finish()
     }
 }
@@ -98,7 +93,7 @@ impl Captured {
             .as_ref()
             .and_then(|f| f.metadata().ok())
             .map_or(0, |m| m.len());
-        self.bytes.len() as u64 + self.spilled.iter().map(|s| s.len).sum::<u64>() + file
+        self.bytes.len() as u64 + file
     }
 
     pub fn is_empty(&self) -> bool {
@@ -108,9 +103,6 @@ impl Captured {
     /// Writes all of it to `out`.
     pub fn write_to(&self, out: &mut dyn std::io::Write) -> std::io::Result<()> {
         out.write_all(&self.bytes)?;
-        if let Some(spool) = &self.spool {
-            spool.copy_to(&self.spilled, out)?;
-        }
         if let Some(file) = &self.file {
             use std::os::unix::fs::FileExt;
             let mut buf = vec![0u8; 256 * 1024];
@@ -131,11 +123,7 @@ impl Captured {
     /// sendfile(2): no copy through drover. Falls back to `write_to` where
     /// the kernel refuses (an O_APPEND target, say).
     pub fn send_to(&self, out: std::os::fd::BorrowedFd<'_>) -> std::io::Result<()> {
-        let Some(file) = self
-            .file
-            .as_ref()
-            .filter(|_| self.bytes.is_empty() && self.spilled.is_empty())
-        else {
+        let Some(file) = self.file.as_ref().filter(|_| self.bytes.is_empty()) else {
             return self.write_to(&mut std::fs::File::from(out.try_clone_to_owned()?));
         };
         let len = file.metadata()?.len();
@@ -161,8 +149,8 @@ impl Captured {
     pub fn tail(&self, limit: usize) -> (Vec<u8>, bool) {
         let total = self.len();
         let truncated = self.truncated || total > limit as u64;
-        let from_spool = match (&self.file, &self.spool) {
-            (Some(file), _) => {
+        let from_file = match &self.file {
+            Some(file) => {
                 use std::os::unix::fs::FileExt;
                 let len = file.metadata().map_or(0, |m| m.len());
                 let take = len.min(limit as u64);
@@ -172,21 +160,13 @@ impl Captured {
                     Err(_) => Vec::new(),
                 }
             }
-            (None, Some(spool)) => spool.tail(&self.spilled, limit).unwrap_or_default(),
-            (None, None) => Vec::new(),
+            None => Vec::new(),
         };
-        let need = limit.saturating_sub(from_spool.len());
+        let need = limit.saturating_sub(from_file.len());
         let start = self.bytes.len().saturating_sub(need);
         let mut out = self.bytes[start..].to_vec();
-        out.extend_from_slice(&from_spool);
+        out.extend_from_slice(&from_file);
         (out, truncated)
-    }
-
-    /// Frees the spool space this output holds.
-    pub fn release(&self) {
-        if let Some(spool) = &self.spool {
-            spool.release(&self.spilled);
-        }
     }
 }
 

@@ -446,6 +446,19 @@ pub fn exec(args: ExecArgs) -> u8 {
     if args.dry_run {
         return dry_run(&fanout, arguments, block);
     }
+    // Grouped output goes through temporary files: fail once, clearly,
+    // rather than fail every job.
+    let grouped_to_files =
+        fanout.output == OutputMode::Group && !(fanout.discard_stdout && fanout.discard_stderr);
+    if grouped_to_files {
+        if let Err(e) = tempfile::tempfile() {
+            eprintln!(
+                "drover exec: cannot create temporary files for grouped output in {}: {e}; set TMPDIR to a writable folder, or use -u or --line-buffer",
+                std::env::temp_dir().display()
+            );
+            return EXIT_ERROR;
+        }
+    }
 
     let joblog = match &args.joblog {
         Some(path) => match open_joblog(path) {

@@ -10,7 +10,6 @@ use tokio::net::unix::pipe;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::spool::Spool;
 use crate::outcome::Captured;
 
 /// Keeps the last `limit` bytes of a stream. Memory stays below about twice
@@ -23,8 +22,6 @@ struct TailBuffer {
 }
 
 const MAX_READ: usize = 256 * 1024;
-/// A pipe's default capacity: one read can empty it.
-const PIPE_CHUNK: usize = 64 * 1024;
 
 impl TailBuffer {
     fn new(limit: usize) -> Self {
@@ -71,9 +68,6 @@ impl TailBuffer {
 pub enum Keep {
     /// The last `limit` bytes (`capture_limit` of `drover run`).
     Tail(usize),
-    /// All of it: up to `memory` bytes in memory, the rest in `spool`
-    /// (grouped output of `drover exec`).
-    Whole { memory: usize, spool: Arc<Spool> },
     /// Complete lines as they arrive, to a printer (`--line-buffer`).
     Lines(LineSink),
 }
@@ -116,45 +110,6 @@ pub async fn drain(fd: OwnedFd, keep: Keep, stop: CancellationToken) -> Captured
             }
             tail.finish()
         }
-        Keep::Whole { memory, spool } => {
-            let mut out = Captured::default();
-            // Reads go straight into `out.bytes` while it is under budget,
-            // then through one pipe-sized buffer into the spool: few, large
-            // syscalls, and nothing allocated before a job prints.
-            let mut chunk: Vec<u8> = Vec::new();
-            loop {
-                let spilling = !out.spilled.is_empty();
-                let target = if spilling { &mut chunk } else { &mut out.bytes };
-                if target.len() == target.capacity() && target.capacity() > 0 {
-                    let grow = target.len().clamp(PIPE_CHUNK, MAX_READ);
-                    target.reserve_exact(grow);
-                }
-                let read = tokio::select! {
-                    biased;
-                    _ = &mut stopped => break,
-                    read = rx.read_buf(target) => read,
-                };
-                if !keep_reading(read) {
-                    break;
-                }
-                if spilling {
-                    if chunk.len() >= PIPE_CHUNK {
-                        spill(&spool, &chunk, &mut out);
-                        chunk.clear();
-                    }
-                } else if out.bytes.len() > memory {
-                    // Over budget: this and everything after goes to the spool.
-                    let held = std::mem::take(&mut out.bytes);
-                    spill(&spool, &held, &mut out);
-                    chunk = Vec::with_capacity(PIPE_CHUNK * 4);
-                }
-            }
-            if !chunk.is_empty() {
-                spill(&spool, &chunk, &mut out);
-            }
-            out.spool = (!out.spilled.is_empty()).then_some(spool);
-            out
-        }
         Keep::Lines(sink) => {
             let mut buf: Vec<u8> = Vec::new();
             loop {
@@ -182,17 +137,6 @@ pub async fn drain(fd: OwnedFd, keep: Keep, stop: CancellationToken) -> Captured
                 let _ = sink.tx.send((sink.job, sink.stderr, buf)).await;
             }
             Captured::default()
-        }
-    }
-}
-
-fn spill(spool: &Spool, chunk: &[u8], out: &mut Captured) {
-    match spool.write(chunk) {
-        Ok(seg) => out.spilled.push(seg),
-        Err(e) => {
-            // A full disk must not lose output silently: keep it in memory.
-            tracing::warn!("cannot spill output to the temporary file ({e}); keeping it in memory");
-            out.bytes.extend_from_slice(chunk);
         }
     }
 }

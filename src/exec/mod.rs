@@ -10,7 +10,6 @@ pub mod capture;
 pub mod fdlimit;
 pub mod group;
 pub mod spawn;
-pub mod spool;
 
 use std::collections::HashMap;
 use std::io::{PipeReader, PipeWriter};

@@ -299,8 +299,6 @@ fn print_loop(
                         joblog_error.get_or_insert(e);
                     }
                 }
-                done.result.stdout.release();
-                done.result.stderr.release();
                 let held = (done.result.stdout.bytes.len() + done.result.stderr.bytes.len()) as u64;
                 // Wake the dispatcher only if it may be waiting on the backlog.
                 if shared.backlog.fetch_sub(held, Ordering::Relaxed) > BACKLOG_LIMIT {

@@ -15,7 +15,6 @@ use tokio::sync::mpsc;
 
 use super::signal::Interrupt;
 use crate::exec::capture::{Keep, LineSink};
-use crate::exec::spool::Spool;
 use crate::exec::{self, Control};
 use crate::outcome::{JobResult, Status};
 use crate::plan::template::{Fill, Template};
@@ -100,7 +99,7 @@ pub struct Done {
 /// What the dispatcher hands on as jobs finish.
 pub trait Sink: Send {
     /// A job finished; with `-k` this comes in sequence order. The sink
-    /// owns its output now and releases its spool space once printed.
+    /// owns its output now.
     fn finished(&mut self, done: Done);
     /// Complete lines of a running job (`--line-buffer`).
     fn lines(&mut self, seq: u64, args: &[String], stderr: bool, bytes: Vec<u8>);
@@ -202,11 +201,6 @@ impl Fanout {
     }
 }
 
-/// Memory for one job's grouped output before it spills to the spool.
-fn memory_per_job(jobs: usize) -> usize {
-    (8 * 1024 * 1024 / jobs.max(1)).clamp(64 * 1024, 1024 * 1024)
-}
-
 /// Runs every job `work` yields. `work` is closed by the producer at the end
 /// of the input.
 pub async fn run(
@@ -218,14 +212,6 @@ pub async fn run(
     let started_at = SystemTime::now();
     let clock = std::time::Instant::now();
     let limit = fanout.jobs.map(NonZeroUsize::get);
-    let spool = match Spool::new() {
-        Ok(s) => Some(Arc::new(s)),
-        Err(e) => {
-            tracing::warn!("no temporary file for grouped output ({e}); it stays in memory");
-            None
-        }
-    };
-    let memory = memory_per_job(limit.unwrap_or(64));
     let ctl = Control::default();
     let (tx, mut rx) = mpsc::unbounded_channel::<Event>();
     let (line_tx, mut line_rx) = mpsc::channel::<(usize, bool, Vec<u8>)>(64);
@@ -334,10 +320,10 @@ pub async fn run(
                     out.started += 1;
                     running_args.insert(seq, w.args.clone());
                     let (spec, command) = fanout.spec(&w, seq, slot);
-                    let keep = |stderr: bool| match (fanout.output, &spool) {
-                        (OutputMode::LineBuffer, _) => Keep::Lines(LineSink { job: seq as usize, stderr, tx: line_tx.clone() }),
-                        (_, Some(spool)) => Keep::Whole { memory, spool: spool.clone() },
-                        (_, None) => Keep::Tail(usize::MAX),
+                    // Only --line-buffer reads pipes; grouped jobs write to files.
+                    let keep = |stderr: bool| match fanout.output {
+                        OutputMode::LineBuffer => Keep::Lines(LineSink { job: seq as usize, stderr, tx: line_tx.clone() }),
+                        _ => Keep::Tail(DEFAULT_CAPTURE_LIMIT),
                     };
                     let keep = (keep(false), keep(true));
                     let (ctl, tx) = (ctl.clone(), tx.clone());
@@ -365,8 +351,6 @@ fn finish(sink: &mut dyn Sink, done: Done, fanout: &Fanout, out: &mut Outcome) {
         && fanout.halt.is_some_and(|h| h.now)
         && done.result.status == Status::Cancelled;
     if killed_by_halt {
-        done.result.stdout.release();
-        done.result.stderr.release();
         return;
     }
     if fanout.keep_records {
@@ -471,8 +455,6 @@ async fn run_with_retries(
         if !retry {
             return result;
         }
-        result.stdout.release();
-        result.stderr.release();
         attempt += 1;
     }
 }
