@@ -229,6 +229,11 @@ fn detail(r: &JobResult) -> String {
 }
 
 impl Observer for Human {
+    fn wants_starts(&self) -> bool {
+        // Only the live view shows running jobs.
+        self.mode == Mode::Tty
+    }
+
     fn job_started(&mut self, job: usize, _pid: u32) {
         self.running.insert(job, ());
         self.refresh();

@@ -24,6 +24,11 @@ use signal::Interrupt;
 /// What the dispatcher tells whoever shows the run to a person.
 pub trait Observer {
     fn job_started(&mut self, job: usize, pid: u32);
+    /// Whether `job_started` is wanted (a live view); if not, jobs starting
+    /// do not wake the dispatcher at all.
+    fn wants_starts(&self) -> bool {
+        true
+    }
     fn job_retrying(&mut self, job: usize, attempt: u32, result: &JobResult);
     fn job_finished(&mut self, job: usize, result: &JobResult);
     fn stopping(&mut self, why: &str);
@@ -98,6 +103,7 @@ pub async fn run(
     });
     let fds = FdBudget::new(opts.nofile_limit);
     let fd_freed = Arc::new(Notify::new());
+    let announce = observer.wants_starts();
     let ctl = Control::default();
     let (tx, mut rx) = mpsc::unbounded_channel::<Event>();
     let mut running = 0usize;
@@ -142,7 +148,7 @@ pub async fn run(
                 };
                 // A bug in drover must not hang the run: a panicking unit
                 // is reported as failed jobs.
-                let results = AssertUnwindSafe(run_unit(&plan, u, &ctl, on_spawned, &tx))
+                let results = AssertUnwindSafe(run_unit(&plan, u, &ctl, on_spawned, &tx, announce))
                     .catch_unwind()
                     .await
                     .unwrap_or_else(|panic| {
@@ -290,6 +296,7 @@ async fn run_unit(
     ctl: &Control,
     on_spawned: impl FnOnce(),
     tx: &mpsc::UnboundedSender<Event>,
+    announce: bool,
 ) -> Vec<(usize, JobResult)> {
     let jobs = &plan.units[unit].jobs;
     let retries = jobs
@@ -315,7 +322,9 @@ async fn run_unit(
                 }
             },
             |job, pid| {
-                let _ = tx.send(Event::Started { job, pid });
+                if announce {
+                    let _ = tx.send(Event::Started { job, pid });
+                }
             },
         )
         .await;
