@@ -9,12 +9,12 @@ for tool in sh sleep cat grep seq wc head tr yes; do
   command -v "$tool" >/dev/null 2>&1 || need_apt+=(coreutils)
 done
 if [ ${#need_apt[@]} -gt 0 ]; then
-  apt-get update -qq && apt-get install -y -qq coreutils grep >/dev/null
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq coreutils grep >/dev/null
 fi
 
 # The differential tests of `drover exec` run the real GNU parallel.
 if ! command -v parallel >/dev/null 2>&1; then
-  apt-get update -qq && apt-get install -y -qq parallel >/dev/null
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq parallel >/dev/null
 fi
 mkdir -p "$HOME/.parallel" && touch "$HOME/.parallel/will-cite"
 
