@@ -557,13 +557,7 @@ pub fn exec(args: ExecArgs) -> u8 {
         let fanout = fanout.clone();
         let printer = &mut printer;
         runtime.block_on(async move {
-            let interrupts = match signal::listen() {
-                Ok(rx) => rx,
-                Err(e) => {
-                    tracing::warn!("cannot listen for SIGINT/SIGTERM: {e}");
-                    mpsc::unbounded_channel().1
-                }
-            };
+            let interrupts = signal::listen();
             fanout::run(fanout, work_rx, printer, interrupts).await
         })
     };

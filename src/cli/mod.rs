@@ -165,13 +165,7 @@ fn run(args: RunArgs) -> u8 {
         let plan = plan.clone();
         async move {
             let mut human = human;
-            let interrupts = match sched::signal::listen() {
-                Ok(rx) => rx,
-                Err(e) => {
-                    tracing::warn!("cannot listen for SIGINT/SIGTERM: {e}");
-                    tokio::sync::mpsc::unbounded_channel().1
-                }
-            };
+            let interrupts = sched::signal::listen();
             let outcome =
                 sched::run(plan, RunOptions { nofile_limit }, &mut human, interrupts).await;
             (human, outcome)

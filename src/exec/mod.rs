@@ -131,20 +131,11 @@ pub async fn run_unit(
 
 /// Runs one attempt of a job that is a unit by itself (`drover exec`):
 /// `keep` says what to keep of its stdout and stderr.
-pub async fn run_one(
-    job: usize,
-    spec: &JobSpec,
-    ctl: &Control,
-    keep: (Keep, Keep),
-    on_start: impl FnOnce(u32),
-) -> Attempt {
+pub async fn run_one(job: usize, spec: &JobSpec, ctl: &Control, keep: (Keep, Keep)) -> Attempt {
     let started_at = SystemTime::now();
     let started = Instant::now();
     match spawn_waiting_for_fds(spec, None, None, ctl).await {
-        Ok(spawned) => {
-            on_start(spawned.pid);
-            supervise(job, spec, spawned, started_at, started, ctl, keep).await
-        }
+        Ok(spawned) => supervise(job, spec, spawned, started_at, started, ctl, keep).await,
         Err(why) => spawn_failed(job, why),
     }
 }

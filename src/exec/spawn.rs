@@ -107,10 +107,13 @@ fn classify(e: io::Error, what: impl FnOnce(&io::Error) -> String) -> SpawnError
     }
 }
 
+/// The child's end of a stdout/stderr spec; `spooled_file` receives drover's
+/// handle on an `OutputSpec::Spooled` file.
 fn output(
     spec: &OutputSpec,
     stream: &str,
     pipe_to: Option<&PipeWriter>,
+    spooled_file: &mut Option<File>,
 ) -> Result<Stdio, SpawnError> {
     Ok(match spec {
         OutputSpec::Capture => Stdio::piped(),
@@ -140,7 +143,7 @@ fn output(
                 })?;
             Stdio::from(file)
         }
-        OutputSpec::Spooled => unreachable!("spooled output is set up by spawn"),
+        OutputSpec::Spooled => spooled(spooled_file)?,
         OutputSpec::Pipe(_) => match pipe_to {
             Some(w) => Stdio::from(
                 w.try_clone()
@@ -186,14 +189,8 @@ pub fn spawn(
     });
     let mut stdout_file = None;
     let mut stderr_file = None;
-    cmd.stdout(match spec.stdout {
-        OutputSpec::Spooled => spooled(&mut stdout_file)?,
-        _ => output(&spec.stdout, "stdout", stdout_to)?,
-    });
-    cmd.stderr(match spec.stderr {
-        OutputSpec::Spooled => spooled(&mut stderr_file)?,
-        _ => output(&spec.stderr, "stderr", None)?,
-    });
+    cmd.stdout(output(&spec.stdout, "stdout", stdout_to, &mut stdout_file)?);
+    cmd.stderr(output(&spec.stderr, "stderr", None, &mut stderr_file)?);
 
     let mut child = cmd.spawn().map_err(|e| {
         classify(e, |e| match e.kind() {

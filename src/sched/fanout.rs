@@ -286,27 +286,18 @@ pub async fn run(
                     } else {
                         finish(sink, done, &fanout, &mut out);
                     }
-                    if sink.stdout_closed() && out.stopped.is_none() {
-                        out.stopped = Some(Stopped::StdoutClosed);
-                        ctl.cancel.cancel();
-                    }
+                    stop_if_stdout_closed(sink, &mut out, &ctl);
                 }
             },
             Some((job, stderr, bytes)) = line_rx.recv() => {
                 let seq = job as u64;
                 let args = running_args.get(&seq).cloned().unwrap_or_default();
                 sink.lines(seq, &args, stderr, bytes);
-                if sink.stdout_closed() && out.stopped.is_none() {
-                    out.stopped = Some(Stopped::StdoutClosed);
-                    ctl.cancel.cancel();
-                }
+                stop_if_stdout_closed(sink, &mut out, &ctl);
             }
             // The printer caught up, or found stdout closed.
             _ = progress.notified() => {
-                if sink.stdout_closed() && out.stopped.is_none() {
-                    out.stopped = Some(Stopped::StdoutClosed);
-                    ctl.cancel.cancel();
-                }
+                stop_if_stdout_closed(sink, &mut out, &ctl);
             }
             next = work.recv(), if can_start => match next {
                 None => input_done = true,
@@ -373,6 +364,15 @@ fn finish(sink: &mut dyn Sink, done: Done, fanout: &Fanout, out: &mut Outcome) {
         });
     }
     sink.finished(done);
+}
+
+/// A closed stdout (`| head -1`) stops the run: no new jobs, running ones
+/// cancelled.
+fn stop_if_stdout_closed(sink: &dyn Sink, out: &mut Outcome, ctl: &Control) {
+    if sink.stdout_closed() && out.stopped.is_none() {
+        out.stopped = Some(Stopped::StdoutClosed);
+        ctl.cancel.cancel();
+    }
 }
 
 fn check_halt(
@@ -447,7 +447,7 @@ async fn run_with_retries(
 ) -> JobResult {
     let mut attempt = 1u32;
     loop {
-        let a = exec::run_one(seq as usize, spec, ctl, keep.clone(), |_pid| {}).await;
+        let a = exec::run_one(seq as usize, spec, ctl, keep.clone()).await;
         let result = super::to_result(spec, a, attempt);
         let retry = matches!(result.status, Status::Failed | Status::TimedOut)
             && attempt <= spec.retries

@@ -28,11 +28,20 @@ impl Interrupt {
     }
 }
 
-/// Starts listening; must be called inside the runtime.
-pub fn listen() -> std::io::Result<mpsc::UnboundedReceiver<Interrupt>> {
-    let mut int = signal(SignalKind::interrupt())?;
-    let mut term = signal(SignalKind::terminate())?;
+/// Starts listening; must be called inside the runtime. If the handlers
+/// cannot be installed, drover runs on without them (and says so).
+pub fn listen() -> mpsc::UnboundedReceiver<Interrupt> {
     let (tx, rx) = mpsc::unbounded_channel();
+    let (mut int, mut term) = match (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) {
+        (Ok(int), Ok(term)) => (int, term),
+        (Err(e), _) | (_, Err(e)) => {
+            tracing::warn!("cannot listen for SIGINT/SIGTERM: {e}");
+            return rx;
+        }
+    };
     tokio::spawn(async move {
         loop {
             let which = tokio::select! {
@@ -45,5 +54,5 @@ pub fn listen() -> std::io::Result<mpsc::UnboundedReceiver<Interrupt>> {
             }
         }
     });
-    Ok(rx)
+    rx
 }
