@@ -69,23 +69,9 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 DROVER="$ROOT/target/release/drover"
 
-log() { printf '==> %s\n' "$*" >&2; }
-
-# ---- tools ------------------------------------------------------------------
-as_root() {
-    if [ "$(id -u)" -eq 0 ]; then "$@"
-    elif command -v sudo >/dev/null; then sudo "$@"
-    else echo "bench-exec.sh: need root (or sudo) to run: $*" >&2; exit 1
-    fi
-}
-apt_updated=0
-apt_install() {
-    if [ "$apt_updated" -eq 0 ]; then
-        as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-        apt_updated=1
-    fi
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
-}
+SCRIPT_NAME=bench-exec.sh
+# shellcheck source=scripts/bench-lib.sh
+. "$ROOT/scripts/bench-lib.sh"
 command -v hyperfine >/dev/null || { log "installing hyperfine"; apt_install hyperfine; }
 [ -x /usr/bin/time ] || { log "installing time (/usr/bin/time)"; apt_install time; }
 command -v parallel >/dev/null || { log "installing GNU parallel"; apt_install parallel; }
