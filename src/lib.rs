@@ -4,12 +4,14 @@
 //!
 //! `config` parses and validates a job file into a `plan`; `sched` runs the
 //! plan's units through `exec`, which owns every process; `report` shows the
-//! run to a person and writes the JSON report.
+//! run to a person and writes the JSON report; `pipeline` runs the
+//! `[[pipeline]]` nodes of a plan (items through stages of processes).
 
 pub mod cli;
 pub mod config;
 pub mod exec;
 pub mod outcome;
+pub mod pipeline;
 pub mod plan;
 pub mod report;
 pub mod sched;

@@ -186,6 +186,8 @@ pub struct JobResult {
     /// A descendant still held stdout/stderr after the job's main process
     /// exited; it was killed.
     pub leaked: bool,
+    /// For a pipeline: its stages and failed items.
+    pub pipeline: Option<Box<crate::pipeline::PipelineReport>>,
 }
 
 impl JobResult {
@@ -202,6 +204,7 @@ impl JobResult {
             stderr: Captured::default(),
             error: Some(why.into()),
             leaked: false,
+            pipeline: None,
         }
     }
 }

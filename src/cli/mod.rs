@@ -14,6 +14,7 @@ pub mod exec;
 
 use crate::config;
 use crate::exec::fdlimit;
+use crate::plan::pipeline::{Emit, ItemSource, Mode as StageMode, Output, PipelineSpec};
 use crate::plan::{OutputSpec, Plan, Program, StdinSpec};
 use crate::report::human::{Human, Mode};
 use crate::report::json;
@@ -237,6 +238,65 @@ fn check(args: CheckArgs) -> u8 {
     }
 }
 
+fn describe_pipeline(out: &mut String, p: &PipelineSpec) {
+    let items = match &p.items {
+        ItemSource::List(list) => format!("{} listed", list.len()),
+        ItemSource::File(path) => format!("lines of {}", path.display()),
+        ItemSource::Command(job) => match &job.program {
+            Program::Shell(sh) => format!("stdout lines of sh {sh:?}"),
+            Program::Argv(argv) => format!("stdout lines of cmd {argv:?}"),
+            Program::Pipeline(_) => String::new(),
+        },
+    };
+    let _ = writeln!(out, "  pipeline: items = {items}; queue = {}", p.queue);
+    if p.fail_fast {
+        let _ = writeln!(out, "  fail_fast = true");
+    }
+    match &p.output {
+        Output::Null => {}
+        Output::Inherit => {
+            let _ = writeln!(out, "  output   = inherit");
+        }
+        Output::File { path, append } => {
+            let _ = writeln!(
+                out,
+                "  output   = file {}{}",
+                path.display(),
+                if *append { " (append)" } else { "" }
+            );
+        }
+    }
+    for (i, stage) in p.stages.iter().enumerate() {
+        let mode = match stage.mode {
+            StageMode::PerItem(Emit::Item) => "a process per item, emits the item",
+            StageMode::PerItem(Emit::Lines) => "a process per item, emits its stdout lines",
+            StageMode::Stream => "stream: long-lived workers, stdin lines in, stdout lines out",
+        };
+        let _ = writeln!(
+            out,
+            "  stage {} `{}`: {mode}; workers = {}",
+            i + 1,
+            stage.name,
+            stage.workers
+        );
+        match &stage.job.program {
+            Program::Argv(argv) => {
+                let _ = writeln!(out, "    cmd    = {argv:?}");
+            }
+            Program::Shell(sh) => {
+                let _ = writeln!(out, "    sh     = {sh:?}");
+            }
+            Program::Pipeline(_) => {}
+        }
+        if let Some(t) = stage.job.timeout {
+            let _ = writeln!(out, "    timeout = {}", humantime::format_duration(t));
+        }
+        if stage.job.retries > 0 {
+            let _ = writeln!(out, "    retries = {}", stage.job.retries);
+        }
+    }
+}
+
 /// The expanded plan, as `drover check` prints it.
 pub fn describe_plan(plan: &Plan) -> String {
     let mut out = String::new();
@@ -262,6 +322,7 @@ pub fn describe_plan(plan: &Plan) -> String {
             Program::Shell(sh) => {
                 let _ = writeln!(out, "  sh       = {sh:?}");
             }
+            Program::Pipeline(p) => describe_pipeline(&mut out, p),
         }
         match &job.stdin {
             StdinSpec::Null => {}
@@ -276,6 +337,9 @@ pub fn describe_plan(plan: &Plan) -> String {
             }
         }
         for (key, spec) in [("stdout", &job.stdout), ("stderr", &job.stderr)] {
+            if matches!(job.program, Program::Pipeline(_)) {
+                break;
+            }
             let text = match spec {
                 OutputSpec::Capture => continue,
                 OutputSpec::Null => "null".to_string(),

@@ -4,6 +4,7 @@
 //! name the file, line and column, the job, the key and the fix.
 
 pub mod error;
+mod pipeline;
 pub mod raw;
 mod validate;
 mod value;

@@ -21,7 +21,7 @@ pub struct RawFile {
     #[serde(default)]
     pub job: Vec<RawJob>,
     #[serde(default)]
-    pub pipeline: Option<Sp<toml::Value>>,
+    pub pipeline: Vec<RawPipeline>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -76,3 +76,56 @@ pub const JOB_KEYS: &[&str] = &[
 
 /// Keys that only make sense on one job, never in `[defaults]`.
 pub const JOB_ONLY_KEYS: &[&str] = &["name", "cmd", "sh", "matrix", "needs", "stdin"];
+
+/// A `[[pipeline]]` table.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPipeline {
+    pub name: Option<Sp<String>>,
+    pub items: Option<Sp<toml::Value>>,
+    pub queue: Option<Sp<i64>>,
+    pub needs: Option<Sp<Vec<Sp<String>>>>,
+    pub fail_fast: Option<bool>,
+    pub timeout: Option<Sp<toml::Value>>,
+    pub output: Option<Sp<toml::Value>>,
+    #[serde(default)]
+    pub stage: Vec<Sp<RawStage>>,
+}
+
+/// A `[[pipeline.stage]]` table.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStage {
+    pub name: Option<Sp<String>>,
+    pub cmd: Option<Sp<Vec<Sp<String>>>>,
+    pub sh: Option<Sp<String>>,
+    pub workers: Option<Sp<i64>>,
+    pub mode: Option<Sp<String>>,
+    pub emit: Option<Sp<String>>,
+    pub timeout: Option<Sp<toml::Value>>,
+    pub kill_grace: Option<Sp<toml::Value>>,
+    pub retries: Option<Sp<i64>>,
+    pub retry_delay: Option<Sp<toml::Value>>,
+    pub ok_codes: Option<Sp<Vec<Sp<i64>>>>,
+    pub env: Option<Sp<BTreeMap<String, Sp<toml::Value>>>>,
+    pub cwd: Option<Sp<String>>,
+    pub capture_limit: Option<Sp<toml::Value>>,
+}
+
+impl RawStage {
+    /// The settings a stage shares with jobs, as a job table (to inherit
+    /// `[defaults]` the same way).
+    pub fn settings_table(&mut self) -> RawJob {
+        RawJob {
+            timeout: self.timeout.take(),
+            kill_grace: self.kill_grace.take(),
+            retries: self.retries.take(),
+            retry_delay: self.retry_delay.take(),
+            ok_codes: self.ok_codes.take(),
+            env: self.env.take(),
+            cwd: self.cwd.take(),
+            capture_limit: self.capture_limit.take(),
+            ..RawJob::default()
+        }
+    }
+}

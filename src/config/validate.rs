@@ -19,28 +19,28 @@ use crate::plan::{
     StdinSpec, cpus,
 };
 
-type Span = Option<Range<usize>>;
+pub(super) type Span = Option<Range<usize>>;
 
 /// Settings a job may inherit from `[defaults]`.
 #[derive(Debug, Default, Clone)]
-struct Settings {
-    timeout: Option<Duration>,
-    kill_grace: Option<Duration>,
-    retries: Option<u32>,
-    retry_delay: Option<Duration>,
-    ok_codes: Option<Vec<i32>>,
-    env: Vec<(String, String)>,
-    cwd: Option<String>,
-    capture_limit: Option<usize>,
-    stdout: Option<RawOutput>,
-    stderr: Option<RawOutput>,
+pub(super) struct Settings {
+    pub(super) timeout: Option<Duration>,
+    pub(super) kill_grace: Option<Duration>,
+    pub(super) retries: Option<u32>,
+    pub(super) retry_delay: Option<Duration>,
+    pub(super) ok_codes: Option<Vec<i32>>,
+    pub(super) env: Vec<(String, String)>,
+    pub(super) cwd: Option<String>,
+    pub(super) capture_limit: Option<usize>,
+    pub(super) stdout: Option<RawOutput>,
+    pub(super) stderr: Option<RawOutput>,
 }
 
-fn take<T>(errs: &mut Vec<ConfigError>, r: Result<T, ConfigError>) -> Option<T> {
+pub(super) fn take<T>(errs: &mut Vec<ConfigError>, r: Result<T, ConfigError>) -> Option<T> {
     r.map_err(|e| errs.push(e)).ok()
 }
 
-fn settings(raw: &RawJob, errs: &mut Vec<ConfigError>) -> Settings {
+pub(super) fn settings(raw: &RawJob, errs: &mut Vec<ConfigError>) -> Settings {
     let retries = raw.retries.as_ref().and_then(|v| {
         let r = u32::try_from(*v.get_ref()).map_err(|_| {
             ConfigError::new(format!("{} is not a number of retries", v.get_ref()))
@@ -132,12 +132,16 @@ struct Template<'a> {
     settings: Settings,
 }
 
-/// One expanded job, with what is needed to resolve and to report errors.
-struct Expanded {
-    template: usize,
-    spec: JobSpec,
-    needs: Vec<(String, Span)>,
-    from: Option<String>,
+/// One expanded job (or pipeline), with what is needed to resolve and to
+/// report errors.
+pub(super) struct Expanded {
+    /// The `[[job]]` it came from; None for a pipeline.
+    pub(super) template: Option<usize>,
+    pub(super) name_span: Span,
+    pub(super) needs_span: Span,
+    pub(super) spec: JobSpec,
+    pub(super) needs: Vec<(String, Span)>,
+    pub(super) from: Option<String>,
 }
 
 pub(super) fn plan(
@@ -166,14 +170,6 @@ pub(super) fn plan(
     };
     let fail_fast = raw.run.fail_fast.unwrap_or(false);
 
-    if let Some(p) = &raw.pipeline {
-        errs.push(
-            ConfigError::new("`[[pipeline]]` is not supported by this version of drover")
-                .at(span(p))
-                .help("run the stages as jobs joined by `stdin = { from = \"job\" }` for now"),
-        );
-    }
-
     let defaults = match &raw.defaults {
         Some(d) => {
             for key in JOB_ONLY_KEYS {
@@ -191,7 +187,7 @@ pub(super) fn plan(
         None => Settings::default(),
     };
 
-    if raw.job.is_empty() && errs.is_empty() {
+    if raw.job.is_empty() && raw.pipeline.is_empty() && errs.is_empty() {
         errs.push(
             ConfigError::new("the file has no jobs")
                 .at(Some(0..0))
@@ -212,6 +208,12 @@ pub(super) fn plan(
     for (ti, t) in templates.iter().enumerate() {
         expand(ti, t, &defaults, base, &mut expanded, &mut errs);
     }
+    let RawFile { pipeline, .. } = raw;
+    for (i, p) in pipeline.into_iter().enumerate() {
+        if let Some(e) = super::pipeline::pipeline(source, i, p, &defaults, base, &mut errs) {
+            expanded.push(e);
+        }
+    }
     if !errs.is_empty() {
         return Err(errs);
     }
@@ -220,12 +222,13 @@ pub(super) fn plan(
     let mut seen: HashMap<String, usize> = HashMap::new();
     for (i, e) in expanded.iter().enumerate() {
         if let Some(&first) = seen.get(e.spec.name.as_str()) {
-            let first_t = &templates[expanded[first].template];
-            let (line, _) =
-                super::error::line_col(source, first_t.name_span.clone().map_or(0, |s| s.start));
+            let (line, _) = super::error::line_col(
+                source,
+                expanded[first].name_span.clone().map_or(0, |s| s.start),
+            );
             errs.push(
                 ConfigError::new(format!("the name `{}` is used twice", e.spec.name))
-                    .at(templates[e.template].name_span.clone())
+                    .at(e.name_span.clone())
                     .job(e.spec.name.as_str())
                     .key("name")
                     .help(format!(
@@ -244,7 +247,6 @@ pub(super) fn plan(
     let names: Vec<JobName> = expanded.iter().map(|e| e.spec.name.clone()).collect();
     let mut consumer_of: HashMap<usize, usize> = HashMap::new();
     for i in 0..expanded.len() {
-        let t = &templates[expanded[i].template];
         let mut needs = Vec::new();
         for (pattern, sp) in &expanded[i].needs {
             match graph::resolve_need(&names, pattern, i) {
@@ -275,6 +277,7 @@ pub(super) fn plan(
         expanded[i].spec.needs = needs;
 
         if let Some(src) = expanded[i].from.clone() {
+            let t = &templates[expanded[i].template.expect("only jobs read stdin")];
             let sp = t.raw.stdin.as_ref().map(|s| s.span());
             match names.iter().position(|n| n.as_str() == src) {
                 None => {
@@ -312,7 +315,20 @@ pub(super) fn plan(
                         );
                         continue;
                     }
-                    let src_t = &templates[expanded[s].template];
+                    let Some(src_t) = expanded[s].template.map(|t| &templates[t]) else {
+                        errs.push(
+                            ConfigError::new(format!(
+                                "`{src}` is a pipeline; its items cannot be a job's stdin"
+                            ))
+                            .at(sp.clone())
+                            .job(names[i].as_str())
+                            .key("stdin")
+                            .help(format!(
+                                "give `{src}` `output = {{ file = \"items.txt\" }}` and read it with `stdin = {{ file = \"items.txt\" }}` and `needs = [\"{src}\"]`"
+                            )),
+                        );
+                        continue;
+                    };
                     if let Some(out) = &src_t.raw.stdout {
                         errs.push(
                             ConfigError::new(format!(
@@ -337,10 +353,7 @@ pub(super) fn plan(
         return Err(errs);
     }
 
-    let needs_span: Vec<Span> = expanded
-        .iter()
-        .map(|e| templates[e.template].raw.needs.as_ref().map(Sp::span))
-        .collect();
+    let needs_span: Vec<Span> = expanded.iter().map(|e| e.needs_span.clone()).collect();
     let jobs: Vec<JobSpec> = expanded.into_iter().map(|e| e.spec).collect();
     match graph::build_units(&jobs) {
         Ok((units, unit_of)) => Ok(Plan {
@@ -707,6 +720,7 @@ fn expand(
                 Program::Argv(argv.iter().map(|a| matrix::fill(a, combo)).collect())
             }
             Program::Shell(sh) => Program::Shell(matrix::fill(sh, combo)),
+            Program::Pipeline(p) => Program::Pipeline(p.clone()),
         };
         let (stdin, from) = match &t.stdin {
             None => (StdinSpec::Null, None),
@@ -774,7 +788,9 @@ fn expand(
             needs: Vec::new(),
         };
         out.push(Expanded {
-            template: ti,
+            template: Some(ti),
+            name_span: t.name_span.clone(),
+            needs_span: t.raw.needs.as_ref().map(Sp::span),
             spec,
             needs,
             from,

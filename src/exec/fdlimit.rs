@@ -7,7 +7,7 @@ use std::sync::Arc;
 use rustix::process::{Resource, Rlimit};
 use tokio::sync::Semaphore;
 
-use crate::plan::{JobSpec, OutputSpec, StdinSpec};
+use crate::plan::{JobSpec, OutputSpec, Program, StdinSpec};
 
 /// Descriptors kept for drover itself (runtime, epoll, report file, ...).
 const RESERVED: u64 = 64;
@@ -34,6 +34,10 @@ pub fn raise_nofile_limit() -> u64 {
 /// Descriptors a job holds while it runs, and the extra it needs while being
 /// spawned (the child's ends of its pipes, /dev/null, files).
 pub fn job_cost(spec: &JobSpec) -> (usize, usize) {
+    // A pipeline's own processes: 4 descriptors a worker, about.
+    if let Program::Pipeline(p) = &spec.program {
+        return (p.stages.iter().map(|s| 4 * s.workers).sum::<usize>() + 4, 0);
+    }
     let mut held = 1; // the pidfd
     let mut transient = 1;
     if matches!(spec.stdin, StdinSpec::Bytes(_)) {

@@ -155,7 +155,7 @@ fn spawn_failed(job: usize, why: String) -> Attempt {
 
 /// Spawns, holding the job back (never failing it) while the process is out
 /// of file descriptors.
-async fn spawn_waiting_for_fds(
+pub(crate) async fn spawn_waiting_for_fds(
     spec: &JobSpec,
     stdin_from: Option<&PipeReader>,
     stdout_to: Option<&PipeWriter>,

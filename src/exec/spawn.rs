@@ -162,6 +162,12 @@ pub fn spawn(
     stdout_to: Option<&PipeWriter>,
 ) -> Result<Spawned, SpawnError> {
     let argv = spec.program.argv();
+    if argv.is_empty() {
+        return Err(SpawnError::Failed(format!(
+            "`{}` is a pipeline, not a program",
+            spec.name
+        )));
+    }
     let mut cmd = Command::new(resolve_program(argv[0], &spec.env, &spec.cwd).as_ref());
     cmd.arg0(argv[0]);
     // A chdir in every child only where the job's folder is not drover's.

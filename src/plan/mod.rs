@@ -7,6 +7,7 @@
 pub mod graph;
 pub mod items;
 pub mod matrix;
+pub mod pipeline;
 pub mod template;
 
 use std::fmt;
@@ -53,6 +54,8 @@ pub enum Program {
     Argv(Vec<String>),
     /// A shell string run as `/bin/sh -c`.
     Shell(String),
+    /// Not a process: items flowing through stages of processes.
+    Pipeline(Arc<pipeline::PipelineSpec>),
 }
 
 impl Program {
@@ -60,6 +63,7 @@ impl Program {
         match self {
             Program::Argv(argv) => argv.iter().map(String::as_str).collect(),
             Program::Shell(script) => vec!["/bin/sh", "-c", script],
+            Program::Pipeline(_) => Vec::new(),
         }
     }
 }

@@ -54,6 +54,12 @@ impl Template {
         Self { tokens, append }
     }
 
+    /// Whether the command line has a replacement string (else the item is
+    /// appended).
+    pub fn has_replacements(&self) -> bool {
+        !self.append
+    }
+
     /// The highest input source a `{n}` names (0 if none).
     pub fn max_source(&self) -> usize {
         self.tokens

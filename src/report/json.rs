@@ -84,6 +84,9 @@ struct Job<'a> {
     stderr_truncated: bool,
     error: Option<&'a str>,
     leaked: bool,
+    /// Only for a pipeline: its stages and failed items.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pipeline: Option<&'a crate::pipeline::PipelineReport>,
 }
 
 pub fn rfc3339(t: SystemTime) -> String {
@@ -136,6 +139,7 @@ pub fn render_named(
             stderr_truncated: r.stderr.truncated,
             error: r.error.as_deref(),
             leaked: r.leaked,
+            pipeline: r.pipeline.as_deref(),
         })
         .collect();
     let report = Report {

@@ -18,7 +18,8 @@ use crate::exec::fdlimit::{FdBudget, job_cost};
 use crate::exec::group::signal_name;
 use crate::exec::{self, Attempt, AttemptEnd, Control};
 use crate::outcome::{Exit, JobResult, Status};
-use crate::plan::{JobSpec, OutputSpec, Plan};
+use crate::pipeline::{self, PipelineStats};
+use crate::plan::{JobSpec, OutputSpec, Plan, Program};
 use signal::Interrupt;
 
 /// What the dispatcher tells whoever shows the run to a person.
@@ -32,6 +33,8 @@ pub trait Observer {
     fn job_retrying(&mut self, job: usize, attempt: u32, result: &JobResult);
     fn job_finished(&mut self, job: usize, result: &JobResult);
     fn stopping(&mut self, why: &str);
+    /// A pipeline started; `stats` are its live counts.
+    fn pipeline_started(&mut self, _job: usize, _stats: Arc<PipelineStats>) {}
 }
 
 /// Why the run stopped early.
@@ -53,6 +56,10 @@ enum Event {
     Started {
         job: usize,
         pid: u32,
+    },
+    Pipeline {
+        job: usize,
+        stats: Arc<PipelineStats>,
     },
     Retrying {
         job: usize,
@@ -202,6 +209,7 @@ pub async fn run(
             }
             Some(event) = rx.recv() => match event {
                 Event::Started { job, pid } => observer.job_started(job, pid),
+                Event::Pipeline { job, stats } => observer.pipeline_started(job, stats),
                 Event::Retrying { job, attempt, result } => observer.job_retrying(job, attempt, &result),
                 Event::UnitDone { results: done, permits } => {
                     running -= 1;
@@ -299,6 +307,18 @@ async fn run_unit(
     announce: bool,
 ) -> Vec<(usize, JobResult)> {
     let jobs = &plan.units[unit].jobs;
+    if let [job] = jobs[..]
+        && let Program::Pipeline(spec) = &plan.jobs[job].program
+    {
+        let stats = Arc::new(PipelineStats::new(spec));
+        let _ = tx.send(Event::Pipeline {
+            job,
+            stats: stats.clone(),
+        });
+        on_spawned();
+        let result = pipeline::run(&plan.jobs[job], spec.clone(), ctl, stats).await;
+        return vec![(job, result)];
+    }
     let retries = jobs
         .iter()
         .map(|&j| plan.jobs[j].retries)
@@ -436,5 +456,6 @@ pub fn to_result(spec: &JobSpec, a: Attempt, attempts: u32) -> JobResult {
         stderr: a.stderr,
         error,
         leaked: a.leaked,
+        pipeline: None,
     }
 }

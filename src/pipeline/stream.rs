@@ -1,0 +1,451 @@
+//! A stream-mode stage: `workers` long-lived processes; items are written to
+//! their stdin as lines, and each stdout line is an item for the next stage.
+//!
+//! Which items a worker holds: drover writes items to a worker's stdin and
+//! remembers where each one ends in the byte stream. The pipe's fill level
+//! (FIONREAD) says how far the worker has read. Each stdout line answers the
+//! oldest item not yet answered (a `cat`-like worker prints a line per item,
+//! in order). When a worker dies before its input ended, the items it had
+//! read and not answered are recorded as failed, the items still unread in
+//! the pipe go to its replacement, and a new worker is started.
+
+use std::collections::VecDeque;
+use std::io::PipeReader;
+use std::os::fd::OwnedFd;
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::time::{Duration, Instant};
+
+use futures::future::{OptionFuture, join_all};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::unix::pipe;
+use tokio::sync::{Mutex, mpsc};
+use tokio_util::sync::CancellationToken;
+
+use super::{Ctx, ITEM_STDERR_TAIL, add_busy, took};
+use crate::exec::capture::{self, Keep};
+use crate::exec::group::{self, ExitWatch, ProcessGroup, Sig};
+use crate::exec::{LEAK_TIMEOUT, spawn_waiting_for_fds};
+use crate::outcome::{Captured, Exit, JobResult, Status};
+use crate::plan::StdinSpec;
+
+/// Items taken from the queue at once by a worker.
+const BATCH: usize = 256;
+/// Items a worker has read without answering that drover still remembers;
+/// older ones are taken as done (a filter that prints nothing for them).
+const HELD_CAP: usize = 1024;
+/// Deaths in a row without reading anything after which a worker slot stops.
+const FUTILE_DEATHS: u32 = 3;
+
+pub(super) async fn stage(
+    ctx: &Ctx,
+    index: usize,
+    rx: mpsc::Receiver<String>,
+    next: Option<mpsc::Sender<String>>,
+) {
+    let stage = &ctx.spec.stages[index];
+    let rx = Mutex::new(rx);
+    let alive = AtomicUsize::new(stage.workers);
+    join_all((0..stage.workers).map(|_| slot(ctx, index, &rx, next.as_ref(), &alive))).await;
+}
+
+/// How a worker process ended.
+enum End {
+    /// Its input ended and it exited.
+    Finished,
+    /// It died before its input ended; `read_any`: it had read something.
+    Died {
+        read_any: bool,
+    },
+    Cancelled,
+    SpawnFailed(String),
+}
+
+/// One worker slot: a worker process, restarted when it dies.
+async fn slot(
+    ctx: &Ctx,
+    index: usize,
+    rx: &Mutex<mpsc::Receiver<String>>,
+    next: Option<&mpsc::Sender<String>>,
+    alive: &AtomicUsize,
+) {
+    let stats = &ctx.stats.stages[index];
+    let mut pending: VecDeque<String> = VecDeque::new();
+    let mut futile = 0;
+    let broken = loop {
+        match worker(ctx, index, rx, next, &mut pending).await {
+            End::Finished | End::Cancelled => break None,
+            End::Died { read_any } => {
+                futile = if read_any { 0 } else { futile + 1 };
+                if futile >= FUTILE_DEATHS {
+                    break Some(format!(
+                        "stage `{}`: a worker died {FUTILE_DEATHS} times in a row without reading an item; this worker slot was stopped",
+                        ctx.spec.stages[index].name
+                    ));
+                }
+                if ctx.ctl.cancel.is_cancelled() {
+                    break None;
+                }
+                stats.restarts.fetch_add(1, Relaxed);
+            }
+            End::SpawnFailed(why) => {
+                break Some(format!(
+                    "stage `{}`: cannot start a worker: {why}",
+                    ctx.spec.stages[index].name
+                ));
+            }
+        }
+    };
+    let Some(why) = broken else {
+        alive.fetch_sub(1, Relaxed);
+        return;
+    };
+    ctx.error(why.clone());
+    let lost = |item: &str| {
+        ctx.fail(
+            index,
+            item,
+            &JobResult::not_started(Status::Failed, format!("not processed: {why}")),
+        );
+    };
+    for item in pending.drain(..) {
+        lost(&item);
+    }
+    // The last slot standing fails what is left, so the pipeline ends.
+    if alive.fetch_sub(1, Relaxed) == 1 {
+        let mut rx = rx.lock().await;
+        while let Some(item) = rx.recv().await {
+            took(stats, 1);
+            stats.items_in.fetch_add(1, Relaxed);
+            lost(&item);
+        }
+    }
+}
+
+/// An item written (or about to be written) to a worker: where it starts
+/// and ends in the worker's stdin stream.
+struct Sent {
+    item: String,
+    start: u64,
+}
+
+/// Runs one worker process until it exits.
+async fn worker(
+    ctx: &Ctx,
+    index: usize,
+    rx: &Mutex<mpsc::Receiver<String>>,
+    next: Option<&mpsc::Sender<String>>,
+    pending: &mut VecDeque<String>,
+) -> End {
+    let stage = &ctx.spec.stages[index];
+    let stats = &ctx.stats.stages[index];
+    let mut spec = stage.job.clone();
+    spec.stdin = StdinSpec::From(0);
+    let (pipe_r, pipe_w) = match std::io::pipe() {
+        Ok(p) => p,
+        Err(e) => return End::SpawnFailed(format!("cannot create a pipe: {e}")),
+    };
+    let spawned = match spawn_waiting_for_fds(&spec, Some(&pipe_r), None, &ctx.ctl).await {
+        Ok(s) => s,
+        Err(why) => return End::SpawnFailed(why),
+    };
+    let crate::exec::spawn::Spawned {
+        mut child,
+        pid,
+        stdout,
+        stderr,
+        ..
+    } = spawned;
+    let group = ProcessGroup::led_by(pid).expect("spawned child has a non-zero pid");
+    let watch = ExitWatch::new(pid);
+    // drover keeps the read end of the worker's stdin: its fill level says
+    // how far the worker has read, even after the worker is gone.
+    let probe: PipeReader = pipe_r;
+    let mut input = match pipe::Sender::from_owned_fd(OwnedFd::from(pipe_w)) {
+        Ok(tx) => Some(tx),
+        Err(e) => {
+            group.signal(Sig::KILL);
+            let _ = child.wait();
+            return End::SpawnFailed(format!("cannot write a worker's stdin: {e}"));
+        }
+    };
+    let Some(mut output) = stdout.and_then(|fd| pipe::Receiver::from_owned_fd(fd).ok()) else {
+        group.signal(Sig::KILL);
+        let _ = child.wait();
+        return End::SpawnFailed("cannot read a worker's stdout".into());
+    };
+    let stop_reading = CancellationToken::new();
+    let mut errors = Box::pin(OptionFuture::from(stderr.map(|fd| {
+        capture::drain(
+            fd,
+            Keep::Tail(spec.capture_limit.min(ITEM_STDERR_TAIL)),
+            stop_reading.clone(),
+        )
+    })));
+    let mut stderr_tail: Option<Captured> = None;
+
+    let mut queued: Vec<u8> = Vec::new(); // bytes not yet written
+    let mut written: u64 = 0; // bytes the pipe took
+    let mut sent: VecDeque<Sent> = VecDeque::new(); // unanswered items, in order
+    let mut input_done = false;
+    let mut line: Vec<u8> = Vec::new();
+    let mut read_buf: Vec<u8> = Vec::with_capacity(64 * 1024);
+    let mut out_open = true;
+    let mut busy_since: Option<Instant> = None;
+
+    // Answers the oldest unanswered item (one stdout line each).
+    macro_rules! answer {
+        () => {
+            if sent.pop_front().is_some() {
+                if sent.is_empty()
+                    && let Some(t) = busy_since.take()
+                {
+                    add_busy(stats, t);
+                }
+            }
+        };
+    }
+    let consumed = |written: u64| -> u64 {
+        let unread = rustix::io::ioctl_fionread(&probe).unwrap_or(0);
+        written.saturating_sub(unread)
+    };
+
+    let cancelled = loop {
+        tokio::select! {
+            biased;
+            _ = ctx.ctl.cancel.cancelled() => break true,
+            _ = watch.exited() => break false,
+            read = output.read_buf(&mut read_buf), if out_open => {
+                match read {
+                    Ok(0) | Err(_) => out_open = false,
+                    Ok(_) => {
+                        let lines = split_lines(&mut line, &mut read_buf);
+                        for l in lines {
+                            answer!();
+                            if let Some(item) = super::item_of(&l) {
+                                ctx.emit(index, next, item).await;
+                            }
+                        }
+                    }
+                }
+            }
+            done = &mut errors, if stderr_tail.is_none() => stderr_tail = Some(done.unwrap_or_default()),
+            wrote = async { input.as_mut().expect("open while bytes are queued").write(&queued).await }, if !queued.is_empty() => {
+                match wrote {
+                    Ok(n) => {
+                        written += n as u64;
+                        queued.drain(..n);
+                        if queued.is_empty() && input_done {
+                            input = None; // EOF for the worker
+                        }
+                    }
+                    // The worker closed its stdin: it will exit, and the
+                    // exit tells what it held.
+                    Err(_) => queued.clear(),
+                }
+            }
+            batch = take(rx, pending, stats), if queued.is_empty() && !input_done && input.is_some() => {
+                match batch {
+                    None => {
+                        input_done = true;
+                        input = None;
+                    }
+                    Some(items) => {
+                        let mut offset = written;
+                        for item in items {
+                            queued.extend_from_slice(item.as_bytes());
+                            queued.push(b'\n');
+                            let start = offset;
+                            offset += item.len() as u64 + 1;
+                            sent.push_back(Sent { item, start });
+                        }
+                        if busy_since.is_none() {
+                            busy_since = Some(Instant::now());
+                        }
+                        // A filter answers fewer items than it reads: forget
+                        // what was read long ago.
+                        if sent.len() > HELD_CAP {
+                            let read_to = consumed(written);
+                            while sent.len() > HELD_CAP
+                                && sent.front().is_some_and(|s| s.start + s.item.len() as u64 + 1 <= read_to)
+                            {
+                                sent.pop_front();
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    };
+
+    if cancelled {
+        let mut stopping = Box::pin(group::terminate(
+            group,
+            &watch,
+            spec.kill_grace,
+            &ctx.ctl.kill_now,
+        ));
+        let mut sink = vec![0u8; 64 * 1024];
+        loop {
+            tokio::select! {
+                () = &mut stopping => break,
+                r = output.read(&mut sink), if out_open => if matches!(r, Ok(0) | Err(_)) { out_open = false },
+                done = &mut errors, if stderr_tail.is_none() => stderr_tail = Some(done.unwrap_or_default()),
+            }
+        }
+        group.signal(Sig::KILL);
+        stop_reading.cancel();
+        let _ = child.wait();
+        if let Some(t) = busy_since {
+            add_busy(stats, t);
+        }
+        return End::Cancelled;
+    }
+
+    // The worker has exited (unreaped): take what it printed, then judge.
+    let drain_rest = async {
+        while out_open {
+            match output.read_buf(&mut read_buf).await {
+                Ok(0) | Err(_) => out_open = false,
+                Ok(_) => {
+                    for l in split_lines(&mut line, &mut read_buf) {
+                        answer!();
+                        if let Some(item) = super::item_of(&l) {
+                            ctx.emit(index, next, item).await;
+                        }
+                    }
+                }
+            }
+        }
+        if !line.is_empty() {
+            let l = std::mem::take(&mut line);
+            answer!();
+            if let Some(item) = super::item_of(&l) {
+                ctx.emit(index, next, item).await;
+            }
+        }
+    };
+    if tokio::time::timeout(LEAK_TIMEOUT, drain_rest)
+        .await
+        .is_err()
+    {
+        ctx.error(format!(
+            "stage `{}`: a descendant of worker {pid} still held its stdout {} ms after it exited; it was killed",
+            stage.name,
+            LEAK_TIMEOUT.as_millis()
+        ));
+    }
+    group.signal(Sig::KILL);
+    let exit = child
+        .wait()
+        .map(Exit::from_status)
+        .unwrap_or(Exit::Code(-1));
+    let stderr_tail = match stderr_tail {
+        Some(t) => t,
+        None => match tokio::time::timeout(Duration::from_millis(100), &mut errors).await {
+            Ok(t) => t.unwrap_or_default(),
+            Err(_) => {
+                stop_reading.cancel();
+                errors.await.unwrap_or_default()
+            }
+        },
+    };
+    if let Some(t) = busy_since {
+        add_busy(stats, t);
+    }
+    let ok = matches!(exit, Exit::Code(c) if spec.ok_codes.contains(&c));
+    let read_to = consumed(written);
+    let finished = input_done && input.is_none() && queued.is_empty();
+    let describe = match exit {
+        Exit::Code(c) => format!("exit code {c}"),
+        Exit::Signal(s) => format!("killed by {}", group::signal_name(s)),
+    };
+    let result = |why: String| JobResult {
+        status: Status::Failed,
+        exit: Some(exit),
+        stderr: stderr_tail.clone(),
+        ..JobResult::not_started(Status::Failed, why)
+    };
+    if finished {
+        if !ok {
+            // Items it read and never answered go down with it.
+            let held: Vec<Sent> = sent.drain(..).filter(|s| s.start < read_to).collect();
+            for s in &held {
+                ctx.fail(
+                    index,
+                    &s.item,
+                    &result(format!("the worker holding it exited with {describe}")),
+                );
+            }
+            if held.is_empty() {
+                ctx.error(format!(
+                    "stage `{}`: worker {pid} exited with {describe} at the end of its input",
+                    stage.name
+                ));
+            }
+        }
+        return End::Finished;
+    }
+    // Died before its input ended. Read and unanswered: failed, it held
+    // them. Unread (still in the pipe, or never written): to its successor.
+    let mut requeue = Vec::new();
+    for s in sent.drain(..) {
+        if s.start < read_to {
+            ctx.fail(
+                index,
+                &s.item,
+                &result(format!(
+                    "the worker holding it died ({describe}); a new worker was started"
+                )),
+            );
+        } else {
+            requeue.push(s.item);
+        }
+    }
+    for item in requeue.into_iter().rev() {
+        pending.push_front(item);
+    }
+    End::Died {
+        read_any: read_to > 0,
+    }
+}
+
+/// The next items for a worker: those a dead worker left unread first, then
+/// the stage's queue. None once the queue is drained and closed.
+async fn take(
+    rx: &Mutex<mpsc::Receiver<String>>,
+    pending: &mut VecDeque<String>,
+    stats: &super::StageStats,
+) -> Option<Vec<String>> {
+    if !pending.is_empty() {
+        let n = pending.len().min(BATCH);
+        return Some(pending.drain(..n).collect());
+    }
+    let mut batch = Vec::with_capacity(BATCH);
+    let n = rx.lock().await.recv_many(&mut batch, BATCH).await;
+    if n == 0 {
+        return None;
+    }
+    took(stats, n);
+    stats.items_in.fetch_add(n as u64, Relaxed);
+    Some(batch)
+}
+
+/// Moves the complete lines out of `buf` (with `partial`, the unfinished line
+/// of the previous read, in front).
+fn split_lines(partial: &mut Vec<u8>, buf: &mut Vec<u8>) -> Vec<Vec<u8>> {
+    let mut lines = Vec::new();
+    let mut start = 0;
+    while let Some(nl) = buf[start..].iter().position(|&b| b == b'\n') {
+        let end = start + nl + 1;
+        if partial.is_empty() {
+            lines.push(buf[start..end].to_vec());
+        } else {
+            partial.extend_from_slice(&buf[start..end]);
+            lines.push(std::mem::take(partial));
+        }
+        start = end;
+    }
+    partial.extend_from_slice(&buf[start..]);
+    buf.clear();
+    lines
+}
