@@ -21,7 +21,7 @@ use tokio::net::unix::pipe;
 use tokio::sync::{Mutex, mpsc};
 use tokio_util::sync::CancellationToken;
 
-use super::{Ctx, ITEM_STDERR_TAIL, add_busy, took};
+use super::{Ctx, ITEM_STDERR_TAIL, StageStats, add_busy, took};
 use crate::exec::capture::{self, Keep};
 use crate::exec::group::{self, ExitWatch, ProcessGroup, Sig};
 use crate::exec::{LEAK_TIMEOUT, spawn_waiting_for_fds};
@@ -199,7 +199,7 @@ async fn worker(
                 if sent.is_empty()
                     && let Some(t) = busy_since.take()
                 {
-                    add_busy(stats, t);
+                    idle(stats, t);
                 }
             }
         };
@@ -260,6 +260,7 @@ async fn worker(
                         }
                         if busy_since.is_none() {
                             busy_since = Some(Instant::now());
+                            stats.busy_now.fetch_add(1, Relaxed);
                         }
                         // A filter answers fewer items than it reads: forget
                         // what was read long ago.
@@ -296,7 +297,7 @@ async fn worker(
         stop_reading.cancel();
         let _ = child.wait();
         if let Some(t) = busy_since {
-            add_busy(stats, t);
+            idle(stats, t);
         }
         return End::Cancelled;
     }
@@ -350,11 +351,12 @@ async fn worker(
         },
     };
     if let Some(t) = busy_since {
-        add_busy(stats, t);
+        idle(stats, t);
     }
     let ok = matches!(exit, Exit::Code(c) if spec.ok_codes.contains(&c));
     let read_to = consumed(written);
-    let finished = input_done && input.is_none() && queued.is_empty();
+    // Finished: it was given the end of its input and read all of it.
+    let finished = input_done && input.is_none() && queued.is_empty() && read_to >= written;
     let describe = match exit {
         Exit::Code(c) => format!("exit code {c}"),
         Exit::Signal(s) => format!("killed by {}", group::signal_name(s)),
@@ -385,18 +387,17 @@ async fn worker(
         }
         return End::Finished;
     }
-    // Died before its input ended. Read and unanswered: failed, it held
+    // Ended before its input did. Read and unanswered: failed, it held
     // them. Unread (still in the pipe, or never written): to its successor.
     let mut requeue = Vec::new();
+    let why = if ok {
+        format!("the worker holding it exited ({describe}) before its input ended")
+    } else {
+        format!("the worker holding it died ({describe})")
+    };
     for s in sent.drain(..) {
         if s.start < read_to {
-            ctx.fail(
-                index,
-                &s.item,
-                &result(format!(
-                    "the worker holding it died ({describe}); a new worker was started"
-                )),
-            );
+            ctx.fail(index, &s.item, &result(why.clone()));
         } else {
             requeue.push(s.item);
         }
@@ -414,7 +415,7 @@ async fn worker(
 async fn take(
     rx: &Mutex<mpsc::Receiver<String>>,
     pending: &mut VecDeque<String>,
-    stats: &super::StageStats,
+    stats: &StageStats,
 ) -> Option<Vec<String>> {
     if !pending.is_empty() {
         let n = pending.len().min(BATCH);
@@ -448,4 +449,10 @@ fn split_lines(partial: &mut Vec<u8>, buf: &mut Vec<u8>) -> Vec<Vec<u8>> {
     partial.extend_from_slice(&buf[start..]);
     buf.clear();
     lines
+}
+
+/// A worker has answered everything it was given.
+fn idle(stats: &StageStats, since: Instant) {
+    add_busy(stats, since);
+    stats.busy_now.fetch_sub(1, Relaxed);
 }

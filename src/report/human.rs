@@ -8,11 +8,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use console::{Style, Term};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 
 use super::json::Summary;
 use crate::exec::group::signal_name;
 use crate::outcome::{Exit, JobResult, Status};
+use crate::pipeline::{PipelineReport, PipelineStats};
 use crate::plan::Plan;
 use crate::sched::Observer;
 
@@ -45,6 +46,9 @@ pub struct Human {
     mode: Mode,
     plan: Arc<Plan>,
     bar: Option<ProgressBar>,
+    multi: Option<MultiProgress>,
+    /// A live line per stage of each running pipeline.
+    stage_bars: BTreeMap<usize, Vec<ProgressBar>>,
     running: BTreeMap<usize, ()>,
     done: usize,
     unsuccessful: usize,
@@ -53,11 +57,10 @@ pub struct Human {
 
 impl Human {
     pub fn new(mode: Mode, plan: Arc<Plan>) -> Self {
-        let bar = (mode == Mode::Tty).then(|| {
-            let bar = ProgressBar::with_draw_target(
-                Some(plan.jobs.len() as u64),
-                ProgressDrawTarget::stderr(),
-            );
+        let multi = (mode == Mode::Tty)
+            .then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()));
+        let bar = multi.as_ref().map(|multi| {
+            let bar = multi.add(ProgressBar::new(plan.jobs.len() as u64));
             bar.set_style(
                 ProgressStyle::with_template(
                     "{spinner:.cyan} [{elapsed_precise}] {bar:25.cyan/blue} {pos}/{len} {wide_msg}",
@@ -80,6 +83,8 @@ impl Human {
             mode,
             plan,
             bar,
+            multi,
+            stage_bars: BTreeMap::new(),
             running: BTreeMap::new(),
             done: 0,
             unsuccessful: 0,
@@ -88,8 +93,10 @@ impl Human {
     }
 
     fn println(&self, line: &str) {
-        match &self.bar {
-            Some(bar) => bar.println(line),
+        match &self.multi {
+            Some(multi) => {
+                let _ = multi.println(line);
+            }
             None => {
                 let mut err = std::io::stderr().lock();
                 let _ = writeln!(err, "{line}");
@@ -135,6 +142,9 @@ impl Human {
 
     /// Ends the live view and prints the summary.
     pub fn finish(&mut self, results: &[JobResult], duration: Duration, stopped: Option<&str>) {
+        for bar in std::mem::take(&mut self.stage_bars).into_values().flatten() {
+            bar.finish_and_clear();
+        }
         if let Some(bar) = self.bar.take() {
             bar.finish_and_clear();
         }
@@ -177,6 +187,10 @@ impl Human {
                 spec.name,
                 r.error.as_deref().unwrap_or(""),
             ));
+            if let Some(p) = &r.pipeline {
+                out.push_str(&failed_items(p));
+                continue;
+            }
             let text = String::from_utf8_lossy(&r.stderr.bytes);
             let lines: Vec<&str> = text.lines().collect();
             if lines.is_empty() {
@@ -198,6 +212,50 @@ impl Human {
         let mut err = std::io::stderr().lock();
         let _ = err.write_all(out.as_bytes());
     }
+}
+
+/// The failed items of a pipeline, for the summary: the first few, each
+/// with its stage, error and last stderr line.
+fn failed_items(p: &PipelineReport) -> String {
+    const SHOWN: usize = 10;
+    let mut out = String::new();
+    for f in p.failed_items.iter().take(SHOWN) {
+        out.push_str(&format!(
+            "{:>12} | {} `{}`: {}\n",
+            "", f.stage, f.item, f.error
+        ));
+        if let Some(last) = f.stderr.lines().rev().find(|l| !l.trim().is_empty()) {
+            out.push_str(&format!("{:>12} |   stderr: {last}\n", ""));
+        }
+    }
+    let more = (p.failed_items.len().saturating_sub(SHOWN)) as u64 + p.failed_items_omitted;
+    if more > 0 {
+        out.push_str(&format!(
+            "{:>12} | and {more} more failed item(s); see the report\n",
+            ""
+        ));
+    }
+    for e in &p.errors {
+        out.push_str(&format!("{:>12} | {e}\n", ""));
+    }
+    out
+}
+
+/// A stage's counts on one line.
+fn stage_line(name: &str, s: &crate::pipeline::StageReport) -> String {
+    format!(
+        "{name}  in {} out {} failed {}  busy {:.1}s  max queue {}{}",
+        s.items_in,
+        s.items_out,
+        s.failed,
+        s.busy_ms as f64 / 1000.0,
+        s.max_queue_depth,
+        if s.restarts > 0 {
+            format!("  restarts {}", s.restarts)
+        } else {
+            String::new()
+        }
+    )
 }
 
 fn status_word(status: Status) -> &'static str {
@@ -283,8 +341,54 @@ impl Observer for Human {
                 w = self.width,
             );
             self.println(line.trim_end());
+            if let Some(p) = &result.pipeline {
+                for s in &p.stages {
+                    let name = format!("{}/{}", self.plan.jobs[job].name, s.name);
+                    self.println(&format!("{:>12}             {}", "", stage_line(&name, s)));
+                }
+            }
+        }
+        for bar in self.stage_bars.remove(&job).into_iter().flatten() {
+            bar.finish_and_clear();
         }
         self.refresh();
+    }
+
+    fn pipeline_started(&mut self, job: usize, stats: Arc<PipelineStats>) {
+        let Some(multi) = &self.multi else { return };
+        let mut bars = Vec::new();
+        for i in 0..stats.stages.len() {
+            let st = stats.clone();
+            let style = ProgressStyle::with_template("  {spinner:.cyan} {prefix} {counts}")
+                .expect("valid progress template")
+                .with_key(
+                    "counts",
+                    move |_: &ProgressState, w: &mut dyn std::fmt::Write| {
+                        use std::sync::atomic::Ordering::Relaxed;
+                        let s = &st.stages[i];
+                        let _ = write!(
+                            w,
+                            "in {} out {} failed {}  working {}/{}  queue {}/{}",
+                            s.items_in.load(Relaxed),
+                            s.items_out.load(Relaxed),
+                            s.failed.load(Relaxed),
+                            s.busy_now.load(Relaxed),
+                            s.workers,
+                            s.queued.load(Relaxed),
+                            st.queue,
+                        );
+                    },
+                );
+            let bar = multi.add(ProgressBar::new_spinner());
+            bar.set_style(style);
+            bar.set_prefix(format!(
+                "{}/{}",
+                self.plan.jobs[job].name, stats.stages[i].name
+            ));
+            bar.enable_steady_tick(Duration::from_millis(200));
+            bars.push(bar);
+        }
+        self.stage_bars.insert(job, bars);
     }
 
     fn stopping(&mut self, why: &str) {
