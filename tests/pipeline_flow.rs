@@ -301,3 +301,37 @@ sh = "[ {} -lt 5 ]"
     // Stopped early: far from all 100 000 items were read.
     assert!(job["pipeline"]["items"].as_u64().unwrap() < 1000, "{job}");
 }
+
+#[test]
+fn how_the_item_reaches_a_per_item_command() {
+    let ws = Workspace::new(
+        r#"
+[[pipeline]]
+name = "p"
+items = ["dir/photo one.jpg"]
+output = { file = "out.txt" }
+
+[[pipeline.stage]]
+name = "appended"
+cmd = ["echo", "cmd got"]
+emit = "lines"
+
+[[pipeline.stage]]
+name = "replaced"
+sh = "echo {/.} in {//}; echo \"env $DROVER_ITEM\"; echo no item here"
+emit = "lines"
+"#,
+    );
+    let run = ws.run(&[]);
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    // cmd without `{}` gets the item as its last argument; sh gets it only
+    // where `{}` says, and always as $DROVER_ITEM.
+    assert_eq!(
+        lines(&ws.path("out.txt")),
+        [
+            "photo one in cmd got dir",
+            "env cmd got dir/photo one.jpg",
+            "no item here"
+        ]
+    );
+}

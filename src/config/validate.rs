@@ -214,6 +214,8 @@ pub(super) fn plan(
             expanded.push(e);
         }
     }
+    // Jobs and pipelines in file order (a stable sort keeps matrix order).
+    expanded.sort_by_key(|e| e.name_span.as_ref().map_or(usize::MAX, |s| s.start));
     if !errs.is_empty() {
         return Err(errs);
     }

@@ -4,9 +4,10 @@
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Instant;
 
-use futures::StreamExt;
-use futures::stream::FuturesUnordered;
-use tokio::sync::mpsc;
+use std::sync::Arc;
+
+use tokio::sync::{Semaphore, mpsc};
+use tokio::task::JoinSet;
 
 use super::{Ctx, ITEM_STDERR_TAIL, add_busy, took};
 use crate::exec::capture::{Keep, LineSink};
@@ -16,36 +17,37 @@ use crate::plan::template::Fill;
 use crate::plan::{JobSpec, OutputSpec, Program};
 
 pub(super) async fn stage(
-    ctx: &Ctx,
+    ctx: Arc<Ctx>,
     index: usize,
     emit: Emit,
     mut rx: mpsc::Receiver<String>,
     next: Option<mpsc::Sender<String>>,
 ) {
-    let stage = &ctx.spec.stages[index];
-    let stats = &ctx.stats.stages[index];
-    let mut running = FuturesUnordered::new();
+    let workers = ctx.spec.stages[index].workers;
+    // A task per item, as `drover exec` runs a task per job: the runtime's
+    // threads share the spawning and supervising.
+    let slots = Arc::new(Semaphore::new(workers));
+    let mut running = JoinSet::new();
     let mut seq = 0u64;
-    let mut input_open = true;
     loop {
-        if !input_open && running.is_empty() {
+        let Ok(slot) = slots.clone().acquire_owned().await else {
             break;
+        };
+        let Some(item) = rx.recv().await else { break };
+        took(&ctx.stats.stages[index], 1);
+        if ctx.ctl.cancel.is_cancelled() {
+            continue;
         }
-        tokio::select! {
-            Some(()) = running.next(), if !running.is_empty() => {}
-            got = rx.recv(), if input_open && running.len() < stage.workers => match got {
-                Some(item) => {
-                    took(stats, 1);
-                    if ctx.ctl.cancel.is_cancelled() {
-                        continue;
-                    }
-                    seq += 1;
-                    running.push(one(ctx, index, emit, item, seq, next.as_ref()));
-                }
-                None => input_open = false,
-            },
-        }
+        seq += 1;
+        let (ctx, next) = (ctx.clone(), next.clone());
+        running.spawn(async move {
+            one(&ctx, index, emit, item, seq, next.as_ref()).await;
+            drop(slot);
+        });
+        // Reap finished tasks as we go, so the set stays small.
+        while running.try_join_next().is_some() {}
     }
+    while running.join_next().await.is_some() {}
 }
 
 /// The job that runs `item`.
@@ -59,6 +61,11 @@ fn spec_for(ctx: &Ctx, index: usize, emit: Emit, item: &str, seq: u64) -> JobSpe
     };
     let mut spec = stage.job.clone();
     spec.program = match &stage.job.program {
+        // A shell script gets the item where `{}` says (and as
+        // $DROVER_ITEM), never tacked on at its end.
+        Program::Shell(script) if !stage.template.has_replacements() => {
+            Program::Shell(script.clone())
+        }
         Program::Shell(_) => Program::Shell(stage.template.shell_line(&fill)),
         _ => Program::Argv(stage.template.argv(&fill)),
     };

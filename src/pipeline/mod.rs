@@ -353,7 +353,7 @@ pub async fn run(
         let ctx = ctx.clone();
         tasks.spawn(async move {
             match ctx.spec.stages[i].mode {
-                Mode::PerItem(emit) => item::stage(&ctx, i, emit, rx, next).await,
+                Mode::PerItem(emit) => item::stage(ctx.clone(), i, emit, rx, next).await,
                 Mode::Stream => stream::stage(&ctx, i, rx, next).await,
             }
         });

@@ -267,7 +267,7 @@ async fn worker(
                         if sent.len() > HELD_CAP {
                             let read_to = consumed(written);
                             while sent.len() > HELD_CAP
-                                && sent.front().is_some_and(|s| s.start + s.item.len() as u64 + 1 <= read_to)
+                                && sent.front().is_some_and(|s| s.start + (s.item.len() as u64) < read_to)
                             {
                                 sent.pop_front();
                             }
