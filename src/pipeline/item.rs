@@ -9,7 +9,7 @@ use std::sync::Arc;
 use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinSet;
 
-use super::{Ctx, ITEM_STDERR_TAIL, add_busy, took};
+use super::{Ctx, ITEM_STDERR_TAIL, add_busy, split_lines, took};
 use crate::exec::capture::{Keep, LineSink};
 use crate::outcome::{JobResult, Status};
 use crate::plan::pipeline::Emit;
@@ -160,18 +160,13 @@ async fn run_collecting(
         let mut held_bytes = 0usize;
         let mut streaming = false;
         let mut partial: Vec<u8> = Vec::new();
-        while let Some((_, _, chunk)) = rx.recv().await {
-            partial.extend_from_slice(&chunk);
-            let mut start = 0;
-            while let Some(nl) = partial[start..].iter().position(|&b| b == b'\n') {
-                let end = start + nl + 1;
-                if let Some(line) = super::item_of(&partial[start..end]) {
+        while let Some((_, _, mut chunk)) = rx.recv().await {
+            for line in split_lines(&mut partial, &mut chunk) {
+                if let Some(line) = super::item_of(&line) {
                     held_bytes += line.len();
                     held.push(line);
                 }
-                start = end;
             }
-            partial.drain(..start);
             if held_bytes > spec.capture_limit {
                 streaming = true;
             }

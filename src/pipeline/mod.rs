@@ -489,23 +489,18 @@ async fn produce(ctx: &Ctx, tx: mpsc::Sender<String>) -> Result<(), String> {
             let forward = async {
                 let mut partial: Vec<u8> = Vec::new();
                 let mut open = true;
-                while let Some((_, _, chunk)) = lines_rx.recv().await {
+                while let Some((_, _, mut chunk)) = lines_rx.recv().await {
                     if !open {
                         continue;
                     }
-                    partial.extend_from_slice(&chunk);
-                    let mut start = 0;
-                    while let Some(nl) = partial[start..].iter().position(|&b| b == b'\n') {
-                        let end = start + nl + 1;
-                        if let Some(item) = item_of(&partial[start..end])
+                    for line in split_lines(&mut partial, &mut chunk) {
+                        if let Some(item) = item_of(&line)
                             && !send(item).await
                         {
                             open = false;
                             break;
                         }
-                        start = end;
                     }
-                    partial.drain(..start);
                 }
                 if open && let Some(item) = item_of(&partial) {
                     send(item).await;
@@ -546,4 +541,24 @@ fn item_of(line: &[u8]) -> Option<String> {
 pub(crate) fn add_busy(stats: &StageStats, since: Instant) {
     let ns = u64::try_from(since.elapsed().as_nanos()).unwrap_or(u64::MAX);
     stats.busy_ns.fetch_add(ns, Relaxed);
+}
+
+/// Moves the complete lines out of `buf` (with `partial`, the unfinished line
+/// of the previous read, in front).
+pub(crate) fn split_lines(partial: &mut Vec<u8>, buf: &mut Vec<u8>) -> Vec<Vec<u8>> {
+    let mut lines = Vec::new();
+    let mut start = 0;
+    while let Some(nl) = buf[start..].iter().position(|&b| b == b'\n') {
+        let end = start + nl + 1;
+        if partial.is_empty() {
+            lines.push(buf[start..end].to_vec());
+        } else {
+            partial.extend_from_slice(&buf[start..end]);
+            lines.push(std::mem::take(partial));
+        }
+        start = end;
+    }
+    partial.extend_from_slice(&buf[start..]);
+    buf.clear();
+    lines
 }

@@ -21,7 +21,7 @@ use tokio::net::unix::pipe;
 use tokio::sync::{Mutex, mpsc};
 use tokio_util::sync::CancellationToken;
 
-use super::{Ctx, ITEM_STDERR_TAIL, StageStats, add_busy, took};
+use super::{Ctx, ITEM_STDERR_TAIL, StageStats, add_busy, split_lines, took};
 use crate::exec::capture::{self, Keep};
 use crate::exec::group::{self, ExitWatch, ProcessGroup, Sig};
 use crate::exec::{LEAK_TIMEOUT, spawn_waiting_for_fds};
@@ -429,26 +429,6 @@ async fn take(
     took(stats, n);
     stats.items_in.fetch_add(n as u64, Relaxed);
     Some(batch)
-}
-
-/// Moves the complete lines out of `buf` (with `partial`, the unfinished line
-/// of the previous read, in front).
-fn split_lines(partial: &mut Vec<u8>, buf: &mut Vec<u8>) -> Vec<Vec<u8>> {
-    let mut lines = Vec::new();
-    let mut start = 0;
-    while let Some(nl) = buf[start..].iter().position(|&b| b == b'\n') {
-        let end = start + nl + 1;
-        if partial.is_empty() {
-            lines.push(buf[start..end].to_vec());
-        } else {
-            partial.extend_from_slice(&buf[start..end]);
-            lines.push(std::mem::take(partial));
-        }
-        start = end;
-    }
-    partial.extend_from_slice(&buf[start..]);
-    buf.clear();
-    lines
 }
 
 /// A worker has answered everything it was given.
