@@ -6,14 +6,6 @@
 mod common;
 use common::*;
 
-fn lines(path: &std::path::Path) -> Vec<String> {
-    std::fs::read_to_string(path)
-        .expect("output file")
-        .lines()
-        .map(str::to_string)
-        .collect()
-}
-
 #[test]
 fn items_keep_their_order_through_single_worker_stages() {
     let ws = Workspace::new(
@@ -42,7 +34,7 @@ mode = "stream"
     let run = ws.run(&[]);
     assert_eq!(run.code(), 0, "{}", run.stderr());
     assert_eq!(
-        lines(&ws.path("out.txt")),
+        lines_of(&ws.path("out.txt")),
         [
             "A-done", "B-done", "C-done", "D-done", "E-done", "F-done", "G-done", "H-done"
         ]
@@ -82,7 +74,7 @@ workers = 2
     );
     let run = ws.run(&[]);
     assert_eq!(run.code(), 1, "{}", run.stderr());
-    let mut out = lines(&ws.path("out.txt"));
+    let mut out = lines_of(&ws.path("out.txt"));
     out.sort();
     // seq 1 1, seq 1 2, seq 1 3 → 1 1 2 1 2 3; the 2s fail.
     assert_eq!(out, ["1", "1", "1", "3"]);
@@ -127,7 +119,7 @@ emit = "lines"
     );
     let run = ws.run(&[]);
     assert_eq!(run.code(), 1);
-    assert_eq!(lines(&ws.path("out.txt")), ["good-1", "good-2"]);
+    assert_eq!(lines_of(&ws.path("out.txt")), ["good-1", "good-2"]);
 }
 
 #[test]
@@ -159,11 +151,11 @@ mode = "stream"
     let run = ws.run(&[]);
     assert_eq!(run.code(), 0, "{}", run.stderr());
     assert_eq!(
-        lines(&ws.path("file-out.txt")),
+        lines_of(&ws.path("file-out.txt")),
         ["got one", "got two words", "got three"]
     );
     // Empty lines are no items; a last line without a newline is one.
-    assert_eq!(lines(&ws.path("cmd-out.txt")), ["x", "y", "z"]);
+    assert_eq!(lines_of(&ws.path("cmd-out.txt")), ["x", "y", "z"]);
 }
 
 #[test]
@@ -263,7 +255,7 @@ workers = 4
     );
     let run = ws.run(&[]);
     assert_eq!(run.code(), 1, "{}", run.stderr());
-    let mut out = lines(&ws.path("out.txt"));
+    let mut out = lines_of(&ws.path("out.txt"));
     out.sort();
     assert_eq!(out, ["flaky", "quick", "three"]);
     let failed = run.job("p")["pipeline"]["failed_items"]
@@ -327,7 +319,7 @@ emit = "lines"
     // cmd without `{}` gets the item as its last argument; sh gets it only
     // where `{}` says, and always as $DROVER_ITEM.
     assert_eq!(
-        lines(&ws.path("out.txt")),
+        lines_of(&ws.path("out.txt")),
         [
             "photo one in cmd got dir",
             "env cmd got dir/photo one.jpg",

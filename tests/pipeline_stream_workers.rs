@@ -7,14 +7,6 @@
 mod common;
 use common::*;
 
-fn lines(path: &std::path::Path) -> Vec<String> {
-    std::fs::read_to_string(path)
-        .expect("output file")
-        .lines()
-        .map(str::to_string)
-        .collect()
-}
-
 #[test]
 fn a_worker_crashing_mid_way_loses_only_the_item_it_held() {
     let ws = Workspace::new(
@@ -42,7 +34,7 @@ mode = "stream"
         .map(|i| i.to_string())
         .collect();
     // One worker: the order holds across the restart.
-    assert_eq!(lines(&ws.path("out.txt")), expected);
+    assert_eq!(lines_of(&ws.path("out.txt")), expected);
     let p = &run.job("p")["pipeline"];
     let stage = &p["stages"][0];
     assert_eq!(stage["restarts"], 1, "{p}");
@@ -86,7 +78,7 @@ workers = 3
     );
     let run = ws.run(&[]);
     assert_eq!(run.code(), 1, "{}", run.stderr());
-    let mut out: Vec<u32> = lines(&ws.path("out.txt"))
+    let mut out: Vec<u32> = lines_of(&ws.path("out.txt"))
         .iter()
         .map(|l| l.parse().unwrap())
         .collect();
@@ -127,7 +119,7 @@ workers = 2
     );
     let run = ws.run(&[]);
     assert_eq!(run.code(), 0, "{}", run.stderr());
-    let out = lines(&ws.path("out.txt"));
+    let out = lines_of(&ws.path("out.txt"));
     assert_eq!(out.len(), 2, "{out:?}");
     let total: u32 = out
         .iter()

@@ -2,7 +2,7 @@
 //! of the job graph like a job (it `needs` jobs, jobs `need` it); its stages
 //! inherit `[defaults]` as jobs do.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,7 +11,7 @@ use toml::Value;
 
 use super::error::{ConfigError, nearest};
 use super::raw::{RawPipeline, RawStage, Sp};
-use super::validate::{Expanded, Settings, Span, settings, take};
+use super::validate::{Expanded, Settings, Span, merged_env, settings, take};
 use super::value::{self, RawOutput, span};
 use crate::plan::pipeline::{
     DEFAULT_QUEUE, Emit, ItemSource, Mode, Output, PipelineSpec, StageSpec,
@@ -305,16 +305,6 @@ fn output(v: &Sp<Value>, base: &Path, errs: &mut Vec<ConfigError>) -> Option<Out
             None
         }
     }
-}
-
-fn merged_env(defaults: &Settings, own: &Settings) -> Vec<(String, String)> {
-    let mut env: BTreeMap<&str, &str> = BTreeMap::new();
-    for (k, v) in defaults.env.iter().chain(&own.env) {
-        env.insert(k, v);
-    }
-    env.into_iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
 }
 
 fn stage(

@@ -121,6 +121,17 @@ pub(super) fn settings(raw: &RawJob, errs: &mut Vec<ConfigError>) -> Settings {
     }
 }
 
+/// The environment of a job or stage: `[defaults]` first, its own keys win.
+pub(super) fn merged_env(defaults: &Settings, own: &Settings) -> Vec<(String, String)> {
+    let mut env: BTreeMap<&str, &str> = BTreeMap::new();
+    for (k, v) in defaults.env.iter().chain(&own.env) {
+        env.insert(k, v);
+    }
+    env.into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
 /// A `[[job]]` before matrix expansion.
 struct Template<'a> {
     raw: &'a RawJob,
@@ -625,15 +636,7 @@ fn expand(
     errs: &mut Vec<ConfigError>,
 ) {
     let s = &t.settings;
-    // Env: defaults first, the job's own keys win.
-    let mut env: BTreeMap<&str, &str> = BTreeMap::new();
-    for (k, v) in defaults.env.iter().chain(&s.env) {
-        env.insert(k, v);
-    }
-    let env: Vec<(String, String)> = env
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
+    let env = merged_env(defaults, s);
     let cwd = s.cwd.clone().or_else(|| defaults.cwd.clone());
 
     let keys: Vec<&str> = t.matrix.iter().map(|(k, _)| k.as_str()).collect();
