@@ -509,10 +509,7 @@ pub fn exec(args: ExecArgs) -> u8 {
         .max(1);
     fanout.jobs =
         Some(fanout.jobs.map_or(fd_jobs, |j| j.get().min(fd_jobs))).and_then(NonZeroUsize::new);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match crate::sched::runtime_for(fanout.jobs.map(NonZeroUsize::get)) {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("drover exec: failed to start the runtime: {e}");
@@ -520,7 +517,12 @@ pub fn exec(args: ExecArgs) -> u8 {
         }
     };
     let fanout = Arc::new(fanout);
-    let capacity = fanout.jobs.map_or(1024, |j| j.get().clamp(2, 1024));
+    // Arguments are small: read well ahead, so that the reader thread is not
+    // woken for every job. --pipe blocks are large: hold few.
+    let capacity = match block {
+        Some(_) => fanout.jobs.map_or(1024, |j| j.get().clamp(2, 1024)),
+        None => 4096,
+    };
     let (work_tx, work_rx) = mpsc::channel::<Work>(capacity);
     let input_error: Arc<std::sync::Mutex<Option<String>>> = Arc::default();
     let producer = {

@@ -151,10 +151,17 @@ fn run(args: RunArgs) -> u8 {
     let plan = Arc::new(plan);
     let nofile_limit = fdlimit::raise_nofile_limit();
 
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    // Pipelines write their `output = "inherit"` from a runtime thread and
+    // keep workers of their own: they always get the multi-thread runtime.
+    let has_pipeline = plan
+        .jobs
+        .iter()
+        .any(|j| matches!(j.program, crate::plan::Program::Pipeline(_)));
+    let limit = match has_pipeline {
+        true => None,
+        false => plan.max_parallel.map(NonZeroUsize::get),
+    };
+    let runtime = match sched::runtime_for(limit) {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: failed to start the runtime: {e}");

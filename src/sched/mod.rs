@@ -22,6 +22,22 @@ use crate::pipeline::{self, PipelineStats};
 use crate::plan::{JobSpec, OutputSpec, Plan, Program};
 use signal::Interrupt;
 
+/// The runtime for a run of at most `limit` jobs at once (`None`: no limit).
+///
+/// While no more jobs run than there are CPUs, a run is bound by each job's
+/// turnaround (exit, reap, spawn the next), and one thread doing it all is
+/// fastest: no wake-ups between threads. Measured, 2000 × `true` at -j 2 on
+/// 2 CPUs: 1.07 s on the multi-thread runtime, 0.97 s on one thread. Wider
+/// runs spawn from every worker at once, which one thread cannot.
+pub fn runtime_for(limit: Option<usize>) -> std::io::Result<tokio::runtime::Runtime> {
+    let cpus = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    let mut builder = match limit {
+        Some(jobs) if jobs <= cpus => tokio::runtime::Builder::new_current_thread(),
+        _ => tokio::runtime::Builder::new_multi_thread(),
+    };
+    builder.enable_all().build()
+}
+
 /// What the dispatcher tells whoever shows the run to a person.
 pub trait Observer {
     fn job_started(&mut self, job: usize, pid: u32);
