@@ -1,4 +1,4 @@
-# Shared by scripts/bench.sh and scripts/bench-exec.sh (sourced, not run).
+# Shared by scripts/bench.sh and scripts/bench-pipeline.sh (sourced, not run).
 # Expects SCRIPT_NAME to be set for messages.
 
 log() { printf '==> %s\n' "$*" >&2; }

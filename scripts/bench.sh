@@ -1,204 +1,565 @@
 #!/usr/bin/env bash
-# Benchmark drover against `xargs -P` on this machine. Not part of the test
-# suite: it takes a minute or two and the numbers depend on the machine.
+# drover against its peers and against the machine's floor, side by side in
+# one run. Not part of the test suite: a full run takes about 15 minutes and
+# the numbers depend on the machine.
 #
-#   scripts/bench.sh [--quick]
+#   scripts/bench.sh [--quick] [--runs N] [--only LIST]
 #
-#   --quick   fewer hyperfine runs and a single RSS sample (for a fast check)
+#   --quick     2 repetitions (startup: 10) instead of 5 (startup: 30)
+#   --runs N    N repetitions of every workload
+#   --only L    only the workloads in L, e.g. --only 1,4 (the README is then
+#               left alone)
 #
-# Workloads (side by side, in one run):
-#   1. TRUE_JOBS jobs of `true`, max_parallel = TRUE_PAR, vs
-#      `seq TRUE_JOBS | xargs -P TRUE_PAR -n 1 true`      goal: drover <= xargs
-#   2. SLEEP_JOBS jobs of `sleep SLEEP_SECS`, max_parallel = 0, vs
-#      `xargs -P SLEEP_JOBS -I{} sleep SLEEP_SECS`          goal: drover <= SLEEP_GOAL_S
-#   3. peak RSS with RSS_JOBS jobs of `sleep RSS_SECS` running at once
-#      (max_parallel = 0) vs `xargs -P RSS_JOBS`            goal: drover < RSS_GOAL_KIB
+# Tools: drover (exec and run), xargs -P, GNU parallel, rust-parallel, and the
+# floor: scripts/bench/floor.c, a C program that posix_spawns and waits N
+# processes with at most J at once and does nothing else.
 #
-# Installs hyperfine (Debian package) and /usr/bin/time (package `time`) when
-# missing, builds drover in release mode, and writes the summary to
-# docs/bench/latest.md.
+# Workloads (every tool of a workload interleaved: A B C A B C ...):
+#   1. 2000 x `true` at -j 2 and -j 16            per-job overhead, jobs/s
+#   2. 200 x `sleep 1` at -j 200, 1000 x `sleep 1` at -j 1000   fan-out
+#   3. 5000 x `sleep 2` at -j 5000                scale, peak RSS
+#   4. 1 GiB of lines through one `cat`: `producer | cat | wc -c` in sh
+#      against drover run (stdin = { from }) and drover exec --pipe
+#   5. 500 jobs x 1 MB of output, -j 16, into a pipe: drover grouped (the
+#      default) against ungrouped xargs
+#   6. one job, start to exit (startup)
+#   7. drover run on a 10 000-job file against drover exec on the same jobs
+#      (the cost of parsing, planning and the report)
+#
+# Each run is timed by scripts/bench/measure.c: wall clock from spawn to
+# reap, and ru_maxrss (the largest of the tool and the children it reaped;
+# the children here are true/sleep/cat, 1-2 MiB). Tables report median, min
+# and max; goals are judged on the median.
+#
+# Installs what it needs (Debian: parallel, hyperfine, gcc, gnuplot-nox;
+# cargo install rust-parallel), builds drover in release mode, and writes
+# docs/bench/latest.md, docs/bench/latest.tsv (every run), docs/bench/chart.png
+# and the README's benchmark section.
 set -euo pipefail
 
 # ---- parameters -------------------------------------------------------------
+RUNS=5
+STARTUP_RUNS=30
+ONLY=""
 TRUE_JOBS=2000
-TRUE_PAR=16
-SLEEP_JOBS=200
-SLEEP_SECS=1
-SLEEP_GOAL_S=1.1
-RSS_JOBS=1000
-RSS_SECS=2
-RSS_GOAL_KIB=$((32 * 1024))
+SLEEP_JOBS_A=200
+SLEEP_JOBS_B=1000
+SCALE_JOBS=5000
+DATA_BYTES=$((1 << 30))
+OUT_JOBS=500
+OUT_BYTES=1000000
+OUT_PAR=16
+BIG_JOBS=10000
+BIG_PAR=16
 
-RUNS_TRUE=10      # hyperfine runs per command, workload 1
-RUNS_SLEEP=5      # hyperfine runs per command, workload 2
-RSS_SAMPLES=3     # /usr/bin/time samples per command, workload 3 (max is reported)
-WARMUP=2
+usage() { sed -n '2,38p' "$0" | sed 's/^# \{0,1\}//'; }
 
-usage() { sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; }
-
-for arg in "$@"; do
-    case "$arg" in
-        --quick) RUNS_TRUE=3; RUNS_SLEEP=2; RSS_SAMPLES=1; WARMUP=1 ;;
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --quick) RUNS=2; STARTUP_RUNS=10 ;;
+        --runs) RUNS=$2; STARTUP_RUNS=$((RUNS * 6)); shift ;;
+        --only) ONLY=",$2,"; shift ;;
         -h|--help) usage; exit 0 ;;
-        *) echo "bench.sh: unknown option: $arg" >&2; usage >&2; exit 2 ;;
+        *) echo "bench.sh: unknown option: $1" >&2; usage >&2; exit 2 ;;
     esac
+    shift
 done
+wanted() { [ -z "$ONLY" ] || [[ "$ONLY" == *",$1,"* ]]; }
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 DROVER="$ROOT/target/release/drover"
+OUT_DIR="$ROOT/docs/bench"
 
 SCRIPT_NAME=bench.sh
 # shellcheck source=scripts/bench-lib.sh
 . "$ROOT/scripts/bench-lib.sh"
-if ! command -v hyperfine >/dev/null; then
-    log "installing hyperfine"
-    apt_install hyperfine
+
+# ---- what it needs ----------------------------------------------------------
+if [ ! -c /dev/null ]; then
+    echo "bench.sh: /dev/null is not the null device on this machine; restore it (mknod -m 666 /dev/null c 1 3)" >&2
+    exit 1
 fi
-if [ ! -x /usr/bin/time ]; then
-    log "installing time (/usr/bin/time)"
-    apt_install time
+need=()
+command -v parallel >/dev/null || need+=(parallel)
+command -v hyperfine >/dev/null || need+=(hyperfine)
+command -v cc >/dev/null || need+=(gcc libc6-dev)
+command -v gnuplot >/dev/null || need+=(gnuplot-nox)
+if [ ${#need[@]} -gt 0 ]; then
+    log "installing ${need[*]}"
+    apt_install "${need[@]}"
+fi
+mkdir -p "$HOME/.parallel" && touch "$HOME/.parallel/will-cite"
+export PATH="$HOME/.cargo/bin:$PATH"
+if ! command -v rust-parallel >/dev/null; then
+    log "installing rust-parallel (cargo install)"
+    cargo install --quiet --locked rust-parallel
 fi
 
-# ---- build ------------------------------------------------------------------
 log "building drover (release)"
 cargo build --release --quiet
-[ -x "$DROVER" ] || { echo "bench.sh: $DROVER was not built" >&2; exit 1; }
-
-# ---- job files --------------------------------------------------------------
 TMP="$(mktemp -d -t drover-bench.XXXXXX)"
 trap 'rm -rf "$TMP"' EXIT
+log "building the floor and the timer"
+cc -O2 -Wall -o "$TMP/floor" scripts/bench/floor.c
+cc -O2 -Wall -o "$TMP/measure" scripts/bench/measure.c
+FLOOR="$TMP/floor"
+TRUE="$(type -P true)"
+SLEEP="$(type -P sleep)"
+HEAD="$(type -P head)"
 
+# ---- inputs -----------------------------------------------------------------
+# items FILE COUNT VALUE: COUNT lines of VALUE. Every tool appends the item
+# to the command, so all of them run the same argv (`true 0`, `sleep 1`).
+items() { awk -v n="$2" -v v="$3" 'BEGIN { for (i = 0; i < n; i++) print v }' >"$1"; }
 # job_file FILE COUNT MAX_PARALLEL CMD_TOML
 job_file() {
-    local file=$1 count=$2 par=$3 cmd=$4
     {
-        printf '[run]\nmax_parallel = %s\n\n[[job]]\nname = "j-{n}"\ncmd = %s\n' "$par" "$cmd"
+        printf '[run]\nmax_parallel = %s\n\n[[job]]\nname = "j-{n}"\ncmd = %s\n' "$3" "$4"
         printf 'matrix = { n = ['
-        seq "$count" | sed 's/.*/"&"/' | paste -sd, -
+        seq "$2" | sed 's/.*/"&"/' | paste -sd, -
         printf '] }\n'
-    } >"$file"
+    } >"$1"
 }
-job_file "$TMP/true.toml" "$TRUE_JOBS" "$TRUE_PAR" '["true"]'
-job_file "$TMP/sleep.toml" "$SLEEP_JOBS" 0 "[\"sleep\", \"$SLEEP_SECS\"]"
-job_file "$TMP/rss.toml" "$RSS_JOBS" 0 "[\"sleep\", \"$RSS_SECS\"]"
-seq "$RSS_JOBS" >"$TMP/rss.seq"
+items "$TMP/true.items" "$TRUE_JOBS" 0
+items "$TMP/sleep1a.items" "$SLEEP_JOBS_A" 1
+items "$TMP/sleep1b.items" "$SLEEP_JOBS_B" 1
+items "$TMP/sleep2.items" "$SCALE_JOBS" 2
+items "$TMP/out.items" "$OUT_JOBS" "$OUT_BYTES"
+items "$TMP/one.items" 1 0
+items "$TMP/big.items" "$BIG_JOBS" 0
+for j in 2 16; do job_file "$TMP/true-$j.toml" "$TRUE_JOBS" "$j" '["true", "0"]'; done
+job_file "$TMP/sleep1a.toml" "$SLEEP_JOBS_A" 0 '["sleep", "1"]'
+job_file "$TMP/sleep1b.toml" "$SLEEP_JOBS_B" 0 '["sleep", "1"]'
+job_file "$TMP/sleep2.toml" "$SCALE_JOBS" 0 '["sleep", "2"]'
+job_file "$TMP/one.toml" 1 0 '["true", "0"]'
+job_file "$TMP/big.toml" "$BIG_JOBS" "$BIG_PAR" '["true", "0"]'
+if wanted 4; then
+    log "writing 1 GiB of lines"
+    # `yes` dies of SIGPIPE when head has enough: not a failure here.
+    (set +o pipefail; yes 'drover moves this line from one process to the next, 64 bytes.' |
+        head -c "$DATA_BYTES" >"$TMP/data")
+    cat >"$TMP/pipe.toml" <<EOF
+[[job]]
+name = "producer"
+cmd = ["cat", "$TMP/data"]
 
-# Check the job files run cleanly before timing them.
-for f in true sleep; do
-    "$DROVER" run "$TMP/$f.toml" -q || { echo "bench.sh: drover failed on $f.toml" >&2; exit 1; }
-done
+[[job]]
+name = "cat"
+cmd = ["cat"]
+stdin = { from = "producer" }
 
-# ---- helpers ----------------------------------------------------------------
-# hyperfine CSV columns: command,mean,stddev,median,user,system,min,max.
-# csv_median FILE ROW -> median seconds of row ROW (1 = first command). The
-# median decides pass/fail: it is robust to a stray slow run on a busy box.
-csv_median() { awk -F, -v row="$(($2 + 1))" 'NR == row { print $4 }' "$1"; }
-# csv_fmt FILE ROW -> "median s (min–max)"
-csv_fmt() { awk -F, -v row="$(($2 + 1))" 'NR == row { printf "%.3f s (%.3f–%.3f)", $4, $7, $8 }' "$1"; }
-le() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a <= b) }'; }
-verdict() { if "$@"; then echo PASS; else echo FAIL; fi; }
+[[job]]
+name = "count"
+cmd = ["wc", "-c"]
+stdin = { from = "cat" }
+stdout = "inherit"
+EOF
+fi
+
+# ---- the runner ---------------------------------------------------------------
+RESULTS="$TMP/results.tsv"
+: >"$RESULTS"
+# m [measure options] -- CMD...: one timed run; prints "WALL KIB STATUS".
+m() { "$TMP/measure" -e "$TMP/stderr.log" "$@"; }
+
+# interleave ID REPS FN TOOL...: REPS rounds of FN TOOL for every TOOL in turn.
+interleave() {
+    local id=$1 reps=$2 fn=$3 rep tool wall kib status
+    shift 3
+    for rep in $(seq "$reps"); do
+        for tool in "$@"; do
+            read -r wall kib status < <("$fn" "$tool")
+            printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$id" "$tool" "$rep" "$wall" "$kib" "$status" >>"$RESULTS"
+            if [ "$status" != 0 ]; then
+                log "warning: $id: $tool exited with $status; its stderr ends:"
+                tail -3 "$TMP/stderr.log" >&2 || true
+                # Without its floor a workload means nothing.
+                [ "$tool" != floor ] || exit 1
+            fi
+        done
+    done
+}
+
+TOOLS_SPAWN=(floor drover-exec drover-run xargs parallel rust-parallel)
+
+J=2
+w_true() {
+    case $1 in
+        floor) m -- "$FLOOR" "$TRUE_JOBS" "$J" "$TRUE" 0 ;;
+        drover-exec) m -i "$TMP/true.items" -- "$DROVER" exec -j "$J" -- true ;;
+        drover-run) m -- "$DROVER" run -q "$TMP/true-$J.toml" ;;
+        xargs) m -i "$TMP/true.items" -- xargs -P "$J" -n 1 true ;;
+        parallel) m -i "$TMP/true.items" -- parallel -j "$J" true ;;
+        rust-parallel) m -i "$TMP/true.items" -- rust-parallel -j "$J" true ;;
+    esac
+}
+
+N=0
+w_sleep() {
+    local items="$TMP/sleep1a.items" toml="$TMP/sleep1a.toml" secs=1
+    [ "$N" = "$SLEEP_JOBS_B" ] && items="$TMP/sleep1b.items" toml="$TMP/sleep1b.toml"
+    [ "$N" = "$SCALE_JOBS" ] && items="$TMP/sleep2.items" toml="$TMP/sleep2.toml" secs=2
+    case $1 in
+        floor) m -- "$FLOOR" "$N" "$N" "$SLEEP" "$secs" ;;
+        drover-exec) m -i "$items" -- "$DROVER" exec -j "$N" -- sleep ;;
+        drover-run) m -- "$DROVER" run -q "$toml" ;;
+        xargs) m -i "$items" -- xargs -P "$N" -n 1 sleep ;;
+        parallel) m -i "$items" -- parallel -j "$N" sleep ;;
+        rust-parallel) m -i "$items" -- rust-parallel -j "$N" sleep ;;
+    esac
+}
+
+w_data() {
+    local data="$TMP/data"
+    case $1 in
+        shell-pipe) m -- sh -c "cat '$data' | cat | wc -c" ;;
+        drover-run) m -- "$DROVER" run -q "$TMP/pipe.toml" ;;
+        drover-exec) m -- sh -c "cat '$data' | '$DROVER' exec --pipe cat | wc -c" ;;
+        parallel) m -- sh -c "cat '$data' | parallel --pipe cat | wc -c" ;;
+    esac
+}
+
+w_out() {
+    case $1 in
+        floor) m -p -- "$FLOOR" "$OUT_JOBS" "$OUT_PAR" "$HEAD" -c "$OUT_BYTES" /dev/zero ;;
+        drover-exec) m -p -i "$TMP/out.items" -- "$DROVER" exec -j "$OUT_PAR" -- head -c {} /dev/zero ;;
+        xargs) m -p -i "$TMP/out.items" -- xargs -P "$OUT_PAR" -I{} head -c {} /dev/zero ;;
+        parallel) m -p -i "$TMP/out.items" -- parallel -j "$OUT_PAR" head -c {} /dev/zero ;;
+        rust-parallel) m -p -i "$TMP/out.items" -- rust-parallel -j "$OUT_PAR" head /dev/zero -c ;;
+    esac
+}
+
+w_one() {
+    case $1 in
+        floor) m -- "$FLOOR" 1 1 "$TRUE" 0 ;;
+        drover-exec) m -- "$DROVER" exec -- true ::: 0 ;;
+        drover-run) m -- "$DROVER" run -q "$TMP/one.toml" ;;
+        xargs) m -i "$TMP/one.items" -- xargs true ;;
+        parallel) m -i "$TMP/one.items" -- parallel true ;;
+        rust-parallel) m -i "$TMP/one.items" -- rust-parallel true ;;
+    esac
+}
+
+w_big() {
+    case $1 in
+        floor) m -- "$FLOOR" "$BIG_JOBS" "$BIG_PAR" "$TRUE" 0 ;;
+        drover-exec) m -i "$TMP/big.items" -- "$DROVER" exec -j "$BIG_PAR" -- true ;;
+        drover-run) m -- "$DROVER" run -q --report "$TMP/big.json" "$TMP/big.toml" ;;
+        drover-check) m -- "$DROVER" check "$TMP/big.toml" ;;
+    esac
+}
 
 load_start="$(cut -d' ' -f1-3 /proc/loadavg)"
+started=$(date +%s)
+if wanted 1; then
+    for J in 2 16; do
+        log "1: $TRUE_JOBS x true at -j $J ($RUNS rounds)"
+        interleave "true-j$J" "$RUNS" w_true "${TOOLS_SPAWN[@]}"
+    done
+fi
+if wanted 2; then
+    N=$SLEEP_JOBS_A
+    log "2: $N x sleep 1 at -j $N ($RUNS rounds)"
+    interleave "sleep-$N" "$RUNS" w_sleep "${TOOLS_SPAWN[@]}"
+    # GNU parallel stops at ~250 jobs at once for lack of file handles.
+    N=$SLEEP_JOBS_B
+    log "2: $N x sleep 1 at -j $N ($RUNS rounds)"
+    interleave "sleep-$N" "$RUNS" w_sleep floor drover-exec drover-run xargs rust-parallel
+fi
+if wanted 3; then
+    N=$SCALE_JOBS
+    log "3: $N x sleep 2 at -j $N ($RUNS rounds)"
+    interleave "sleep-$N" "$RUNS" w_sleep floor drover-exec drover-run xargs rust-parallel
+fi
+if wanted 4; then
+    log "4: 1 GiB through cat ($RUNS rounds)"
+    cat "$TMP/data" >/dev/null # into the page cache
+    for tool in shell-pipe drover-exec parallel; do
+        got="$(w_data_check() { sh -c "cat '$TMP/data' | $1"; }; case $tool in
+            shell-pipe) w_data_check "cat | wc -c" ;;
+            drover-exec) w_data_check "'$DROVER' exec --pipe cat | wc -c" ;;
+            parallel) w_data_check "parallel --pipe cat | wc -c" ;;
+        esac)"
+        [ "$got" = "$DATA_BYTES" ] || { echo "bench.sh: $tool moved $got bytes, not $DATA_BYTES" >&2; exit 1; }
+    done
+    got="$("$DROVER" run -q "$TMP/pipe.toml")"
+    [ "$got" = "$DATA_BYTES" ] || { echo "bench.sh: drover run moved $got bytes, not $DATA_BYTES" >&2; exit 1; }
+    interleave data "$RUNS" w_data shell-pipe drover-run drover-exec parallel
+fi
+if wanted 5; then
+    log "5: $OUT_JOBS x $OUT_BYTES bytes of output at -j $OUT_PAR ($RUNS rounds)"
+    interleave output "$RUNS" w_out floor drover-exec xargs parallel rust-parallel
+fi
+if wanted 6; then
+    log "6: one job, start to exit ($STARTUP_RUNS rounds)"
+    interleave startup "$STARTUP_RUNS" w_one "${TOOLS_SPAWN[@]}"
+fi
+if wanted 7; then
+    log "7: $BIG_JOBS jobs from a job file ($RUNS rounds)"
+    interleave big "$RUNS" w_big floor drover-exec drover-run drover-check
+fi
+elapsed=$(($(date +%s) - started))
 
-# ---- 1: many short jobs -----------------------------------------------------
-log "1/3: $TRUE_JOBS x true, parallelism $TRUE_PAR ($RUNS_TRUE runs each)"
-hyperfine --style basic --warmup "$WARMUP" --runs "$RUNS_TRUE" \
-    --export-markdown "$TMP/true.md" --export-csv "$TMP/true.csv" \
-    -n "drover (max_parallel = $TRUE_PAR)" "'$DROVER' run '$TMP/true.toml' -q" \
-    -n "xargs -P $TRUE_PAR" "seq $TRUE_JOBS | xargs -P $TRUE_PAR -n 1 true"
-t_drover=$(csv_median "$TMP/true.csv" 1); t_xargs=$(csv_median "$TMP/true.csv" 2)
-r1=$(verdict le "$t_drover" "$t_xargs")
-row1="| $TRUE_JOBS × \`true\`, parallelism $TRUE_PAR (wall) | $(csv_fmt "$TMP/true.csv" 1) | $(csv_fmt "$TMP/true.csv" 2) | drover ≤ xargs | $r1 |"
-
-# ---- 2: wide fan-out of sleeps ----------------------------------------------
-log "2/3: $SLEEP_JOBS x sleep $SLEEP_SECS, unlimited parallelism ($RUNS_SLEEP runs each)"
-hyperfine --style basic --warmup 1 --runs "$RUNS_SLEEP" \
-    --export-markdown "$TMP/sleep.md" --export-csv "$TMP/sleep.csv" \
-    -n "drover (max_parallel = 0)" "'$DROVER' run '$TMP/sleep.toml' -q" \
-    -n "xargs -P $SLEEP_JOBS" "seq $SLEEP_JOBS | xargs -P $SLEEP_JOBS -I{} sleep $SLEEP_SECS"
-s_drover=$(csv_median "$TMP/sleep.csv" 1)
-r2=$(verdict le "$s_drover" "$SLEEP_GOAL_S")
-row2="| $SLEEP_JOBS × \`sleep $SLEEP_SECS\`, unlimited (wall) | $(csv_fmt "$TMP/sleep.csv" 1) | $(csv_fmt "$TMP/sleep.csv" 2) | drover ≤ $SLEEP_GOAL_S s | $r2 |"
-
-# ---- 3: peak RSS with many running jobs -------------------------------------
-# /usr/bin/time reports ru_maxrss of its child: the largest of drover (or
-# xargs) and the children it reaped. Those are `sleep`s (~1-2 MiB), so the
-# figure is drover's own peak.
-log "3/3: peak RSS, $RSS_JOBS x sleep $RSS_SECS running at once ($RSS_SAMPLES sample(s) each)"
-# rss_sample CMD... -> prints "KIB WALL"
-rss_sample() {
-    /usr/bin/time -f '%M %e' -o "$TMP/time.out" "$@" >/dev/null
-    cat "$TMP/time.out"
+# ---- numbers ----------------------------------------------------------------
+# stat ID TOOL -> "MEDIAN MIN MAX MAXRSS_KIB" (empty if not measured)
+stat() {
+    awk -F'\t' -v id="$1" -v tool="$2" '$1 == id && $2 == tool { print $4, $5 }' "$RESULTS" |
+        sort -n | awk '
+        { w[NR] = $1; if ($2 > rss) rss = $2 }
+        END {
+            if (NR == 0) exit
+            med = (NR % 2) ? w[(NR + 1) / 2] : (w[NR / 2] + w[NR / 2 + 1]) / 2
+            printf "%.6f %.6f %.6f %d\n", med, w[1], w[NR], rss
+        }'
 }
-m_drover=0; m_xargs=0; w_drover=""; w_xargs=""
-for _ in $(seq "$RSS_SAMPLES"); do
-    read -r kib wall < <(rss_sample "$DROVER" run "$TMP/rss.toml" -q)
-    [ "$kib" -gt "$m_drover" ] && m_drover=$kib
-    w_drover+="${wall}s "
-    read -r kib wall < <(rss_sample xargs -P "$RSS_JOBS" -I{} sleep "$RSS_SECS" <"$TMP/rss.seq")
-    [ "$kib" -gt "$m_xargs" ] && m_xargs=$kib
-    w_xargs+="${wall}s "
-done
-r3=$(verdict test "$m_drover" -lt "$RSS_GOAL_KIB")
-mib() { awk -v k="$1" 'BEGIN { printf "%.1f MiB", k / 1024 }'; }
-row3="| peak RSS, $RSS_JOBS × \`sleep $RSS_SECS\` running | $(mib "$m_drover") | $(mib "$m_xargs") | drover < $((RSS_GOAL_KIB / 1024)) MiB | $r3 |"
+median() { stat "$1" "$2" | awk '{ print $1 }'; }
+rss_kib() { stat "$1" "$2" | awk '{ print $4 }'; }
+calc() { awk "BEGIN { printf \"$1\", $2 }"; }
+pass() { if awk "BEGIN { exit !($1) }"; then echo met; else echo "**missed**"; fi; }
+floor_of() {
+    case $1 in
+        data) echo shell-pipe ;;
+        *) echo floor ;;
+    esac
+}
 
-# ---- summary ----------------------------------------------------------------
-mode=full; [ "$RUNS_TRUE" -lt 10 ] && mode=quick
+# table ID UNIT_NOTE TOOL...: one row per tool.
+table() {
+    local id=$1 note=$2 tool s f
+    shift 2
+    f="$(median "$id" "$(floor_of "$id")")"
+    echo "| tool | median | min | max | peak RSS | × floor | $note |"
+    echo "|---|---|---|---|---|---|---|"
+    for tool in "$@"; do
+        s="$(stat "$id" "$tool")"
+        [ -n "$s" ] || continue
+        read -r med min max rss <<<"$s"
+        local extra=""
+        case $id in
+            true-*|big) extra="$(calc '%.0f jobs/s' "$(count_of "$id") / $med")" ;;
+            data) extra="$(calc '%.2f GB/s' "$DATA_BYTES / $med / 1e9")" ;;
+            startup) extra="$(calc '%+.2f ms' "($med - $f) * 1000")" ;;
+            *) extra="$(calc '%+.0f ms' "($med - $f) * 1000")" ;;
+        esac
+        printf '| %s | %s | %s | %s | %.1f MiB | %.2f | %s |\n' "$tool" "$(secs "$med")" \
+            "$(secs "$min")" "$(secs "$max")" "$(calc '%.3f' "$rss / 1024")" "$(calc '%.4f' "$med / $f")" "$extra"
+    done
+}
+# secs S: seconds, or milliseconds under a tenth of a second.
+secs() { awk -v s="$1" 'BEGIN { if (s < 0.1) printf "%.2f ms", s * 1000; else printf "%.3f s", s }'; }
+count_of() {
+    case $1 in
+        true-*) echo "$TRUE_JOBS" ;;
+        big) echo "$BIG_JOBS" ;;
+    esac
+}
+
+goal_rows=()
+# goal TEXT MEASURED CONDITION
+goal() { goal_rows+=("| $1 | $2 | $(pass "$3") |"); }
+have() { [ -n "$(median "$1" "$2")" ]; }
+
+if have true-j16 drover-exec; then
+    for J in 16 2; do
+        want=$([ "$J" = 16 ] && echo 0.95 || echo 0.90)
+        f="$(median "true-j$J" floor)"
+        for t in drover-exec drover-run; do
+            d="$(median "true-j$J" "$t")"
+            goal "spawn, 2000 × true -j $J, ${t#drover-}: ≥ $(calc '%.0f' "$want * 100")% of the floor's jobs/s" \
+                "$(calc '%.1f%%' "$f / $d * 100")" "$f / $d >= $want"
+        done
+        best=""
+        for t in xargs parallel rust-parallel; do
+            p="$(median "true-j$J" "$t")"
+            [ -n "$p" ] && { [ -z "$best" ] || awk "BEGIN { exit !($p < $best) }"; } && best=$p
+        done
+        d="$(median "true-j$J" drover-exec)"
+        goal "2000 × true -j $J: exec faster than every peer" "$(calc '%.3f s vs %.3f s' "$d, $best")" "$d < $best"
+    done
+fi
+if have sleep-200 drover-exec; then
+    for t in drover-exec drover-run; do
+        d="$(median sleep-200 "$t")"
+        goal "200 × sleep 1, -j 200, ${t#drover-}: ≤ 1.06 s" "$(calc '%.3f s' "$d") (floor $(calc '%.3f s' "$(median sleep-200 floor)"))" "$d <= 1.06"
+    done
+fi
+if have sleep-5000 drover-exec; then
+    f1="$(median true-j16 floor)"
+    for t in drover-exec drover-run; do
+        d="$(median sleep-5000 "$t")"
+        if [ -n "$f1" ]; then
+            bound="$(calc '%.4f' "$SCALE_JOBS / ($TRUE_JOBS / $f1) + 2")"
+            goal "5000 × sleep 2, ${t#drover-}: within 10% of 5000 / floor rate + 2 s = $(calc '%.3f' "$bound") s" \
+                "$(calc '%.3f s (%.1f%%)' "$d, ($d / $bound - 1) * 100")" "$d <= $bound * 1.10"
+        fi
+        r="$(rss_kib sleep-5000 "$t")"
+        goal "5000 × sleep 2, ${t#drover-}: peak RSS < 24 MiB" "$(calc '%.1f MiB' "$r / 1024")" "$r < 24 * 1024"
+    done
+fi
+if have data drover-exec; then
+    f="$(median data shell-pipe)"
+    for t in drover-run drover-exec; do
+        d="$(median data "$t")"
+        goal "1 GiB through cat, ${t#drover-}: ≥ 90% of the shell pipe's throughput" \
+            "$(calc '%.2f GB/s vs %.2f GB/s (%.0f%%)' "$DATA_BYTES / $d / 1e9, $DATA_BYTES / $f / 1e9, $f / $d * 100")" "$f / $d >= 0.90"
+    done
+fi
+if have output drover-exec; then
+    d="$(median output drover-exec)"; x="$(median output xargs)"
+    goal "500 × 1 MB grouped, -j 16: ≤ 1.2 × ungrouped xargs" "$(calc '%.3f s vs %.3f s (%.2f×)' "$d, $x, $d / $x")" "$d <= 1.2 * $x"
+    r="$(rss_kib output drover-exec)"
+    goal "500 × 1 MB grouped: peak RSS < 20 MiB" "$(calc '%.1f MiB' "$r / 1024")" "$r < 20 * 1024"
+fi
+if have startup drover-exec; then
+    f="$(median startup floor)"
+    for t in drover-exec drover-run; do
+        d="$(median startup "$t")"
+        goal "startup, ${t#drover-}: ≤ 2 ms over the floor running the same job" \
+            "$(calc '%.2f ms (total %.2f ms, floor %.2f ms)' "($d - $f) * 1000, $d * 1000, $f * 1000")" "$d - $f <= 0.002"
+    done
+fi
+if have big drover-run; then
+    r="$(median big drover-run)"; e="$(median big drover-exec)"; c="$(median big drover-check)"
+    goal "10 000-job file: run's own cost (run − exec of the same jobs) < 5% of the run" \
+        "$(calc '%.1f%% (run %.3f s, exec %.3f s, check alone %.3f s)' "($r - $e) / $r * 100, $r, $e, $c")" "($r - $e) / $r < 0.05"
+fi
+
+# ---- the chart --------------------------------------------------------------
+CHART_TOOLS=(drover-exec drover-run xargs parallel rust-parallel)
+chart_ids=(true-j2 true-j16 sleep-200 sleep-1000 sleep-5000 data output startup)
+chart_labels=("2000 true -j2" "2000 true -j16" "200 sleep 1" "1000 sleep 1" "5000 sleep 2" "1 GiB cat" "500x1MB out" "startup")
+{
+    printf 'workload'
+    printf '\t%s' "${CHART_TOOLS[@]}"
+    printf '\n'
+    for i in "${!chart_ids[@]}"; do
+        id=${chart_ids[$i]}
+        f="$(median "$id" "$(floor_of "$id")")"
+        [ -n "$f" ] || continue
+        printf '"%s"' "${chart_labels[$i]}"
+        for t in "${CHART_TOOLS[@]}"; do
+            v="$(median "$id" "$t")"
+            if [ -n "$v" ]; then printf '\t%s' "$(calc '%.4f' "$v / $f")"; else printf '\t-'; fi
+        done
+        printf '\n'
+    done
+} >"$TMP/chart.dat"
+mkdir -p "$OUT_DIR"
+if [ "$(wc -l <"$TMP/chart.dat")" -gt 1 ]; then
+    gnuplot <<EOF
+set terminal pngcairo size 1100,520 font "sans,10"
+set output "$OUT_DIR/chart.png"
+set title "Wall time as a multiple of the floor (1 = the C posix_spawn loop, or the shell pipe for 1 GiB cat; lower is better)\n$(date -u +%Y-%m-%d), $(nproc) CPUs, $(uname -r)"
+set datafile separator "\t"
+set datafile missing "-"
+set style data histograms
+set style histogram clustered gap 1
+set style fill solid 0.9 border -1
+set boxwidth 0.9
+set logscale y 2
+set yrange [0.5:*]
+set ytics (0.5, 1, 1.5, 2, 4, 8, 16, 32, 64)
+set grid ytics
+set key top left
+set xtics rotate by -20
+set arrow from graph 0, first 1 to graph 1, first 1 nohead dt 2 lw 1.5
+plot for [i=2:$((${#CHART_TOOLS[@]} + 1))] "$TMP/chart.dat" using i:xtic(1) title columnhead(i)
+EOF
+fi
+
+# ---- the report -------------------------------------------------------------
 commit="$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
 if [ -n "$(git -C "$ROOT" status --porcelain -- src Cargo.toml Cargo.lock 2>/dev/null)" ]; then
     commit+=" (with uncommitted changes)"
 fi
 cpu="$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo 2>/dev/null || true)"
-
-summary="$(
-    cat <<EOF
-| workload | drover | xargs | goal | result |
-|---|---|---|---|---|
-$row1
-$row2
-$row3
-EOF
+mem="$(awk '/^MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo)"
+first_line() { "$@" 2>/dev/null | head -1 || true; }
+versions="$(first_line parallel --version); $(first_line rust-parallel --version); xargs $(first_line xargs --version | awk '{ print $NF }')"
+machine="$(nproc) CPUs${cpu:+ ($cpu)}, $mem, kernel $(uname -r)"
+when="$(date -u '+%Y-%m-%d %H:%M UTC')"
+goals_md="$(
+    echo "| goal | measured | result |"
+    echo "|---|---|---|"
+    printf '%s\n' "${goal_rows[@]}"
 )"
-
-mkdir -p "$ROOT/docs/bench"
+section() { # section ID TITLE NOTE TOOL...
+    local id=$1 title=$2
+    have "$id" "$4" || return 0
+    printf '\n### %s\n\n' "$title"
+    shift 2
+    table "$id" "$@"
+}
 {
     cat <<EOF
 # drover benchmark — latest run
 
-- date: $(date -u '+%Y-%m-%d %H:%M:%S UTC')
-- machine: nproc = $(nproc), kernel $(uname -r)${cpu:+, $cpu}
-- load average at start / end: $load_start / $(cut -d' ' -f1-3 /proc/loadavg) (other work on the box skews wall times)
-- drover: commit $commit, release build
-- mode: $mode (hyperfine runs: $RUNS_TRUE for workload 1, $RUNS_SLEEP for workload 2; RSS samples: $RSS_SAMPLES, max reported)
-- produced by \`scripts/bench.sh${1:+ $*}\`
+- date: $when; took ${elapsed} s
+- machine: $machine
+- load average at start / end: $load_start / $(cut -d' ' -f1-3 /proc/loadavg)
+- drover: commit $commit, release build; peers: $versions
+- $RUNS rounds per workload ($STARTUP_RUNS for startup), every tool in turn within a round
+- produced by \`scripts/bench.sh${ONLY:+ --only $(echo "${ONLY:1:-1}")}\`; every run is in \`latest.tsv\`
 
-## Summary
+![drover and its peers as multiples of the floor](chart.png)
 
-$summary
+## Goals
 
-Wall times are hyperfine medians (min–max); pass/fail uses the median.
-Both commands of a
-workload run in the same hyperfine invocation (through \`sh -c\`, so both
-pay the same shell start-up). Peak RSS is \`/usr/bin/time -f %M\` of the
-drover / xargs process (max over the samples); wall time of those runs:
-drover ${w_drover% }, xargs ${w_xargs% }.
+$goals_md
 
-## 1. $TRUE_JOBS × \`true\`, parallelism $TRUE_PAR
+## Workloads
 
-$(cat "$TMP/true.md")
-
-## 2. $SLEEP_JOBS × \`sleep $SLEEP_SECS\`, unlimited parallelism
-
-$(cat "$TMP/sleep.md")
+"× floor" divides the median by the floor's median: the C program of
+\`scripts/bench/floor.c\` (posix_spawn and wait, one thread, nothing else), or
+for 1 GiB the plain shell pipe \`cat data | cat | wc -c\`. Peak RSS is the
+largest of the tool and the children it reaped (\`true\`, \`sleep\`, \`cat\`:
+1–2 MiB), as \`/usr/bin/time %M\` reports it.
 EOF
-} >"$ROOT/docs/bench/latest.md"
+    for J in 2 16; do
+        section "true-j$J" "1. $TRUE_JOBS × \`true 0\` at -j $J" rate "${TOOLS_SPAWN[@]}"
+    done
+    section sleep-200 "2. $SLEEP_JOBS_A × \`sleep 1\` at -j $SLEEP_JOBS_A" "over the floor" "${TOOLS_SPAWN[@]}"
+    section sleep-1000 "2. $SLEEP_JOBS_B × \`sleep 1\` at -j $SLEEP_JOBS_B (GNU parallel cannot run this many at once)" "over the floor" floor drover-exec drover-run xargs rust-parallel
+    section sleep-5000 "3. $SCALE_JOBS × \`sleep 2\` at -j $SCALE_JOBS" "over the floor" floor drover-exec drover-run xargs rust-parallel
+    section data "4. 1 GiB of 64-byte lines through \`cat\`, counted by \`wc -c\`" throughput shell-pipe drover-run drover-exec parallel
+    section output "5. $OUT_JOBS jobs × $OUT_BYTES bytes of output at -j $OUT_PAR, into a pipe" "over the floor" floor drover-exec xargs parallel rust-parallel
+    section startup "6. one job (\`true 0\`), start to exit" "over the floor" "${TOOLS_SPAWN[@]}"
+    section big "7. $BIG_JOBS jobs of \`true 0\` at -j $BIG_PAR: job file (with --report) vs exec vs check" rate floor drover-exec drover-run drover-check
+    cat <<EOF
+
+## How each tool is run
+
+- 1–3: \`drover exec -j J -- CMD\`, \`xargs -P J -n 1 CMD\`, \`parallel -j J CMD\`,
+  \`rust-parallel -j J CMD\` with the items on stdin (each appends its item:
+  every tool runs \`true 0\` / \`sleep 1\`); \`drover run -q\` on a job file of
+  the same jobs with \`max_parallel = J\` (0 for the sleeps).
+- 4: \`cat data | drover exec --pipe cat | wc -c\` (1 MiB blocks),
+  \`cat data | parallel --pipe cat | wc -c\`, and \`drover run\` on a file of
+  three jobs joined by \`stdin = { from = ... }\`: cat data → cat → wc -c.
+- 5: \`head -c 1000000 /dev/zero\` per job; drover and GNU parallel group
+  output per job (the default), xargs does not; stdout is a pipe read by the
+  timer.
+- 7: \`drover run --report FILE\` on a 10 000-job file (a matrix), \`drover
+  exec -j 16\` on the same 10 000 commands, \`drover check\` on the file.
+EOF
+} >"$OUT_DIR/latest.md"
+cp "$RESULTS" "$OUT_DIR/latest.tsv"
+
+# The README shows the goals and the chart (whole runs only).
+if [ -z "$ONLY" ] && grep -q '<!-- bench:start -->' README.md; then
+    {
+        sed '/<!-- bench:start -->/q' README.md
+        printf '\n%s, %s, %s rounds (`scripts/bench.sh`):\n\n' "$when" "$machine" "$RUNS"
+        printf '![drover and its peers as multiples of the floor](docs/bench/chart.png)\n\n'
+        printf '%s\n\n' "$goals_md"
+        printf 'Every workload, tool and figure: [docs/bench/latest.md](docs/bench/latest.md).\n\n'
+        sed -n '/<!-- bench:end -->/,$p' README.md
+    } >"$TMP/README.md"
+    cp "$TMP/README.md" README.md
+fi
 
 echo
-echo "## drover vs xargs -P — $(nproc) CPUs, kernel $(uname -r), $mode"
+echo "$goals_md"
 echo
-echo "$summary"
-echo
-echo "(RSS-run wall times: drover ${w_drover% }; xargs ${w_xargs% })"
-echo "written to docs/bench/latest.md"
+log "written: docs/bench/latest.md, latest.tsv, chart.png (${elapsed} s)"

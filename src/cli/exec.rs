@@ -3,7 +3,6 @@
 //! (`ExecArgs`), then they are resolved into a `Fanout` with every value
 //! checked, before anything runs.
 
-use std::io::Read;
 use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -20,7 +19,7 @@ use crate::plan::{DEFAULT_KILL_GRACE, cpus};
 use crate::report::json;
 use crate::report::printer::{Printer, PrinterOptions};
 use crate::sched::fanout::{self, Fanout, Halt, HaltOn, OutputMode, Stopped, Threshold, Work};
-use crate::sched::signal;
+use crate::sched::{blocks, signal};
 
 /// GNU parallel's exit code for errors of drover itself (bad options, ...).
 pub const EXIT_ERROR: u8 = 255;
@@ -349,73 +348,6 @@ fn resolve(args: &ExecArgs) -> Result<Resolved, String> {
     })
 }
 
-/// Reads stdin in blocks of at most `size` bytes ending at a line boundary,
-/// as GNU parallel cuts them (a line longer than `size` makes a longer
-/// block). Holds at most one block plus one
-/// read in memory besides the blocks queued for jobs.
-fn read_blocks(size: usize, tx: mpsc::Sender<Work>) {
-    let mut stdin = std::io::stdin().lock();
-    let mut carry: Vec<u8> = Vec::new();
-    let mut eof = false;
-    // Appends up to `want` bytes; false at end of input.
-    let mut read_more = |buf: &mut Vec<u8>, want: usize| -> bool {
-        let start = buf.len();
-        buf.resize(start + want, 0);
-        loop {
-            match stdin.read(&mut buf[start..]) {
-                Ok(n) => {
-                    buf.truncate(start + n);
-                    return n > 0;
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    tracing::warn!("reading stdin failed: {e}");
-                    buf.truncate(start);
-                    return false;
-                }
-            }
-        }
-    };
-    while !(eof && carry.is_empty()) {
-        let mut buf = std::mem::take(&mut carry);
-        while buf.len() < size && !eof {
-            let want = size - buf.len();
-            eof = !read_more(&mut buf, want);
-        }
-        // Cut after the last newline within the block; a block with no
-        // newline (one long line) runs on to the first newline after it.
-        let within = size.min(buf.len());
-        let cut = match buf[..within].iter().rposition(|&b| b == b'\n') {
-            Some(i) if !eof || within < buf.len() => i + 1,
-            _ if eof => buf.len(),
-            _ => {
-                let mut from = within;
-                loop {
-                    if let Some(i) = buf[from..].iter().position(|&b| b == b'\n') {
-                        break from + i + 1;
-                    }
-                    if eof {
-                        break buf.len();
-                    }
-                    from = buf.len();
-                    eof = !read_more(&mut buf, 64 * 1024);
-                }
-            }
-        };
-        carry = buf.split_off(cut);
-        if buf.is_empty() {
-            continue;
-        }
-        let work = Work {
-            args: Vec::new(),
-            block: Some(Arc::from(buf)),
-        };
-        if tx.blocking_send(work).is_err() {
-            return;
-        }
-    }
-}
-
 pub fn exec(args: ExecArgs) -> u8 {
     let resolved = match resolve(&args) {
         Ok(r) => r,
@@ -525,12 +457,14 @@ pub fn exec(args: ExecArgs) -> u8 {
     };
     let (work_tx, work_rx) = mpsc::channel::<Work>(capacity);
     let input_error: Arc<std::sync::Mutex<Option<String>>> = Arc::default();
+    // A retry needs its block again: only blocks held in memory allow one.
+    let splice = fanout.retries == 0;
     let producer = {
         let input_error = input_error.clone();
         std::thread::Builder::new()
             .name("drover-input".into())
             .spawn(move || match (arguments, block) {
-                (_, Some(size)) => read_blocks(size, work_tx),
+                (_, Some(size)) => blocks::read_blocks(size, splice, work_tx),
                 (Some(arguments), None) => {
                     for item in arguments {
                         match item {

@@ -342,6 +342,10 @@ pub fn describe_plan(plan: &Plan) -> String {
             StdinSpec::From(j) => {
                 let _ = writeln!(out, "  stdin    = from {}", plan.jobs[*j].name);
             }
+            // Only `drover exec --pipe` makes these.
+            StdinSpec::Pipe(_) => {
+                let _ = writeln!(out, "  stdin    = a pipe");
+            }
         }
         for (key, spec) in [("stdout", &job.stdout), ("stderr", &job.stderr)] {
             if matches!(job.program, Program::Pipeline(_)) {

@@ -185,6 +185,12 @@ pub fn spawn(
                 format!("cannot open stdin file {}: {e}", path.display())
             })
         })?),
+        StdinSpec::Pipe(fd) => match fd.dup() {
+            Some(dup) => Stdio::from(
+                dup.map_err(|e| classify(e, |e| format!("cannot duplicate a pipe: {e}")))?,
+            ),
+            None => null(),
+        },
         StdinSpec::From(_) => match stdin_from {
             Some(r) => Stdio::from(
                 r.try_clone()
@@ -214,6 +220,9 @@ pub fn spawn(
             _ => format!("cannot run `{}`: {e}", argv[0]),
         })
     })?;
+    if let StdinSpec::Pipe(fd) = &spec.stdin {
+        fd.close();
+    }
     let pid = child.id();
     Ok(Spawned {
         stdin: child.stdin.take().map(OwnedFd::from),

@@ -79,6 +79,32 @@ pub enum StdinSpec {
     File(PathBuf),
     /// Another job's stdout, streamed live (index of that job).
     From(usize),
+    /// The read end of a pipe that drover fills while the job runs
+    /// (`drover exec --pipe` blocks moved by splice).
+    Pipe(TakeFd),
+}
+
+/// A descriptor handed to one child. The spawn duplicates it; once the child
+/// has it, drover's copy is closed, so that a child that stops reading its
+/// stdin makes drover's writes fail (EPIPE) instead of block.
+#[derive(Debug, Clone)]
+pub struct TakeFd(Arc<std::sync::Mutex<Option<std::os::fd::OwnedFd>>>);
+
+impl TakeFd {
+    pub fn new(fd: std::os::fd::OwnedFd) -> Self {
+        Self(Arc::new(std::sync::Mutex::new(Some(fd))))
+    }
+
+    /// A duplicate for a child; `None` once closed.
+    pub fn dup(&self) -> Option<std::io::Result<std::os::fd::OwnedFd>> {
+        let fd = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        fd.as_ref().map(|fd| fd.try_clone())
+    }
+
+    /// Closes drover's copy.
+    pub fn close(&self) {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).take();
+    }
 }
 
 /// Where a job's stdout or stderr goes.

@@ -13,6 +13,7 @@ use std::time::{Duration, SystemTime};
 
 use tokio::sync::mpsc;
 
+use super::blocks::Block;
 use super::signal::Interrupt;
 use crate::exec::capture::{Keep, LineSink};
 use crate::exec::{self, Control};
@@ -84,7 +85,7 @@ pub struct Fanout {
 pub struct Work {
     pub args: Vec<String>,
     /// `--pipe`: the block fed to the job's stdin.
-    pub block: Option<Arc<[u8]>>,
+    pub block: Option<Block>,
 }
 
 /// A finished job, for the printer, the joblog and the report.
@@ -182,7 +183,8 @@ impl Fanout {
             name: JobName::parse(&seq.to_string()).expect("a number is a valid job name"),
             program,
             stdin: match &work.block {
-                Some(block) => StdinSpec::Bytes(block.clone()),
+                Some(Block::Bytes(bytes)) => StdinSpec::Bytes(bytes.clone()),
+                Some(Block::Pipe(fd, _)) => StdinSpec::Pipe(fd.clone()),
                 None => StdinSpec::Null,
             },
             stdout,
@@ -318,9 +320,9 @@ pub async fn run(
                     };
                     let keep = (keep(false), keep(true));
                     let (ctl, tx) = (ctl.clone(), tx.clone());
-                    let sent = w.block.as_ref().map_or(0, |b| b.len() as u64);
                     tokio::spawn(async move {
                         let result = run_with_retries(seq, &spec, &ctl, keep).await;
+                        let sent = w.block.as_ref().map_or(0, Block::sent);
                         let done = Done { seq, args: w.args, command, sent, result };
                         let _ = tx.send(Event::Done(Box::new(done), slot));
                     });

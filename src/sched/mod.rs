@@ -3,6 +3,7 @@
 //! `needs` are met and slots and file descriptors allow, skips dependants of
 //! unsuccessful jobs, and stops the run on fail_fast or a signal.
 
+pub mod blocks;
 pub mod fanout;
 pub mod signal;
 

@@ -1,0 +1,289 @@
+//! `drover exec --pipe`: stdin cut into blocks at line boundaries, as GNU
+//! parallel cuts them, each block fed to one job's stdin.
+//!
+//! Where it can, a block never passes through drover: it moves by splice(2)
+//! from drover's stdin into a pipe made for the job, sized to hold the whole
+//! block, so the reader never waits for a slow job and jobs run in parallel.
+//! Only the last [`WINDOW`] bytes of a block are read, to find its last
+//! newline; what follows that newline starts the next block. Blocks are
+//! read into memory instead (GNU parallel's way) where splice is refused
+//! (stdin a terminal), where the pipe cannot be made big enough
+//! (F_SETPIPE_SZ above /proc/sys/fs/pipe-max-size without privilege), for
+//! small blocks, and with --retries (a retry needs the block again).
+
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::os::fd::{AsFd, OwnedFd};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use rustix::io::Errno;
+use rustix::pipe::{SpliceFlags, fcntl_setpipe_size, splice};
+use tokio::sync::mpsc;
+
+use super::fanout::Work;
+use crate::plan::TakeFd;
+
+/// The bytes at the end of a block that drover reads to find its last
+/// newline. A block whose last line is longer than this runs on to the end
+/// of that line (GNU parallel would end it before).
+const WINDOW: usize = 64 * 1024;
+
+/// Blocks smaller than this are read into memory: the window would be most
+/// of them.
+const MIN_SPLICED_BLOCK: usize = 4 * WINDOW;
+
+/// What a `--pipe` job reads.
+#[derive(Debug, Clone)]
+pub enum Block {
+    /// The block, read into memory; drover writes it to the job's stdin.
+    Bytes(Arc<[u8]>),
+    /// The read end of a pipe the reader fills while the job runs, and how
+    /// many bytes it has put in so far.
+    Pipe(TakeFd, Arc<AtomicU64>),
+}
+
+impl Block {
+    /// Bytes sent to the job (for the joblog's Send column).
+    pub fn sent(&self) -> u64 {
+        match self {
+            Block::Bytes(b) => b.len() as u64,
+            Block::Pipe(_, sent) => sent.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// Reads stdin to its end, sending a `Work` per block of at most `size`
+/// bytes (a single line longer than `size` makes a longer block). `splice`:
+/// whether blocks may be moved by splice (false with --retries).
+pub fn read_blocks(size: usize, splice: bool, tx: mpsc::Sender<Work>) {
+    let stdin = match io::stdin().as_fd().try_clone_to_owned() {
+        Ok(fd) => File::from(fd),
+        Err(e) => {
+            tracing::warn!("cannot read stdin: {e}");
+            return;
+        }
+    };
+    let splice = splice && size >= MIN_SPLICED_BLOCK && spliceable(&stdin);
+    let mut reader = Reader {
+        stdin,
+        carry: Vec::new(),
+        eof: false,
+        splice,
+    };
+    loop {
+        let sent = if reader.splice {
+            reader.spliced_block(size, &tx)
+        } else {
+            reader.read_block(size, &tx)
+        };
+        match sent {
+            Ok(true) => {}
+            Ok(false) => return,
+            Err(e) => {
+                tracing::warn!("reading stdin failed: {e}");
+                return;
+            }
+        }
+    }
+}
+
+/// Whether splice(2) can read `file`: pipes, sockets and regular files can;
+/// terminals and most devices cannot.
+fn spliceable(file: &File) -> bool {
+    file.metadata().is_ok_and(|m| {
+        use std::os::unix::fs::FileTypeExt;
+        let t = m.file_type();
+        t.is_file() || t.is_fifo() || t.is_socket()
+    })
+}
+
+struct Reader {
+    stdin: File,
+    /// Read past the end of the last block: the start of the next.
+    carry: Vec<u8>,
+    eof: bool,
+    splice: bool,
+}
+
+impl Reader {
+    /// Appends up to `want` bytes of stdin to `buf`; fewer only at the end
+    /// of stdin.
+    fn fill(&mut self, buf: &mut Vec<u8>, want: usize) -> io::Result<()> {
+        if self.eof || want == 0 {
+            return Ok(());
+        }
+        let got = (&mut self.stdin).take(want as u64).read_to_end(buf)?;
+        if got < want {
+            self.eof = true;
+        }
+        Ok(())
+    }
+
+    /// The next block read into memory; false at the end of stdin (or when
+    /// the jobs are gone).
+    fn read_block(&mut self, size: usize, tx: &mpsc::Sender<Work>) -> io::Result<bool> {
+        let mut buf = std::mem::take(&mut self.carry);
+        let want = size.saturating_sub(buf.len());
+        self.fill(&mut buf, want)?;
+        // Cut after the last newline within the block; a block with no
+        // newline (one long line) runs on to the first newline after it.
+        let within = size.min(buf.len());
+        let cut = match buf[..within].iter().rposition(|&b| b == b'\n') {
+            Some(i) if !self.eof || within < buf.len() => i + 1,
+            _ if self.eof => buf.len(),
+            _ => {
+                let mut from = within;
+                loop {
+                    if let Some(i) = memchr(&buf[from..]) {
+                        break from + i + 1;
+                    }
+                    if self.eof {
+                        break buf.len();
+                    }
+                    from = buf.len();
+                    self.fill(&mut buf, WINDOW)?;
+                }
+            }
+        };
+        self.carry = buf.split_off(cut);
+        if buf.is_empty() {
+            return Ok(!self.carry.is_empty());
+        }
+        let work = Work {
+            args: Vec::new(),
+            block: Some(Block::Bytes(Arc::from(buf))),
+        };
+        Ok(tx.blocking_send(work).is_ok())
+    }
+
+    /// The next block moved by splice into a pipe of its own. Falls back to
+    /// `read_block` for this block if the pipe cannot hold a whole block,
+    /// and for good if stdin refuses splice.
+    fn spliced_block(&mut self, size: usize, tx: &mpsc::Sender<Work>) -> io::Result<bool> {
+        if self.eof && self.carry.is_empty() {
+            return Ok(false);
+        }
+        let (read_end, write_end) = io::pipe()?;
+        let big_enough = fcntl_setpipe_size(&write_end, size).is_ok_and(|got| got >= size);
+        if !big_enough {
+            tracing::debug!("a pipe cannot hold a {size}-byte block here; reading it instead");
+            return self.read_block(size, tx);
+        }
+        let mut out = Out {
+            fd: Some(File::from(OwnedFd::from(write_end))),
+            sent: Arc::new(AtomicU64::new(0)),
+        };
+        let carry = std::mem::take(&mut self.carry);
+        out.write(&carry);
+        let mut moved = carry.len();
+        // The first bytes decide whether there is a block at all.
+        let body = size.saturating_sub(WINDOW);
+        if moved == 0 {
+            match self.splice_in(&mut out, body.min(WINDOW)) {
+                Ok(0) => return Ok(false),
+                Ok(n) => moved += n,
+                // Nothing is lost yet: read this block and the rest instead.
+                Err(e) if e == Errno::INVAL || e == Errno::NOSYS => {
+                    tracing::debug!("stdin refuses splice ({e}); reading blocks instead");
+                    self.splice = false;
+                    return self.read_block(size, tx);
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let work = Work {
+            args: Vec::new(),
+            block: Some(Block::Pipe(TakeFd::new(read_end.into()), out.sent.clone())),
+        };
+        if tx.blocking_send(work).is_err() {
+            return Ok(false);
+        }
+        while moved < body && !self.eof {
+            moved += self.splice_in(&mut out, body - moved)?;
+        }
+        // The window: read, cut after its last newline, carry the rest.
+        let mut window = Vec::with_capacity(WINDOW);
+        self.fill(&mut window, size.saturating_sub(moved).min(WINDOW))?;
+        loop {
+            if self.eof {
+                out.write(&window);
+                break;
+            }
+            if let Some(i) = window.iter().rposition(|&b| b == b'\n') {
+                out.write(&window[..=i]);
+                self.carry = window.split_off(i + 1);
+                break;
+            }
+            // One line fills the window: it runs on to its end.
+            out.write(&window);
+            window.clear();
+            self.fill(&mut window, WINDOW)?;
+            if let Some(i) = memchr(&window) {
+                out.write(&window[..=i]);
+                self.carry = window.split_off(i + 1);
+                break;
+            }
+        }
+        Ok(true)
+    }
+
+    /// Moves up to `len` bytes from stdin into the job's pipe; 0 at the end
+    /// of stdin. A job that stopped reading gets nothing more: the bytes
+    /// are read and dropped, so the next block still starts where it should.
+    fn splice_in(&mut self, out: &mut Out, len: usize) -> rustix::io::Result<usize> {
+        loop {
+            let result = match &out.fd {
+                Some(fd) => splice(&self.stdin, None, fd, None, len, SpliceFlags::MORE),
+                None => {
+                    let mut scratch = Vec::new();
+                    self.fill(&mut scratch, len.min(WINDOW))
+                        .map_err(|e| Errno::from_io_error(&e).unwrap_or(Errno::IO))?;
+                    return Ok(scratch.len());
+                }
+            };
+            match result {
+                Ok(0) => {
+                    self.eof = true;
+                    return Ok(0);
+                }
+                Ok(n) => {
+                    out.sent.fetch_add(n as u64, Ordering::Relaxed);
+                    return Ok(n);
+                }
+                Err(Errno::INTR) => continue,
+                Err(Errno::PIPE) => out.fd = None,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+/// drover's end of a job's stdin pipe; `None` once the job stopped reading.
+struct Out {
+    fd: Option<File>,
+    sent: Arc<AtomicU64>,
+}
+
+impl Out {
+    fn write(&mut self, bytes: &[u8]) {
+        let Some(mut file) = self.fd.as_ref() else {
+            return;
+        };
+        match file.write_all(bytes) {
+            Ok(()) => {
+                self.sent.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+            }
+            Err(e) => {
+                if e.kind() != io::ErrorKind::BrokenPipe {
+                    tracing::warn!("writing a job's stdin failed: {e}");
+                }
+                self.fd = None;
+            }
+        }
+    }
+}
+
+fn memchr(bytes: &[u8]) -> Option<usize> {
+    bytes.iter().position(|&b| b == b'\n')
+}
