@@ -448,7 +448,7 @@ chart_labels=("2000 true -j2" "2000 true -j16" "200 sleep 1" "1000 sleep 1" "500
 mkdir -p "$OUT_DIR"
 if [ "$(wc -l <"$TMP/chart.dat")" -gt 1 ]; then
     gnuplot <<EOF
-set terminal pngcairo size 1100,520 font "sans,10"
+set terminal pngcairo size 1100,520 font "sans,10" noenhanced
 set output "$OUT_DIR/chart.png"
 set title "Wall time as a multiple of the floor (1 = the C posix_spawn loop, or the shell pipe for 1 GiB cat; lower is better)\n$(date -u +%Y-%m-%d), $(nproc) CPUs, $(uname -r)"
 set datafile separator "\t"
