@@ -103,6 +103,9 @@ pub fn main() -> ExitCode {
         }
     };
     init_logging(cli.verbose);
+    // Before drover opens anything: the spawn's reserved descriptors sit
+    // just above those it inherited.
+    crate::exec::vfork::init();
     let code = match cli.command {
         Command::Run(args) => run(args),
         Command::Check(args) => check(args),

@@ -10,6 +10,7 @@ pub mod capture;
 pub mod fdlimit;
 pub mod group;
 pub mod spawn;
+pub mod vfork;
 
 use std::collections::HashMap;
 use std::io::{PipeReader, PipeWriter};

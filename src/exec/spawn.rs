@@ -1,19 +1,21 @@
-//! Building and spawning a job's process.
-//!
-//! `std::process::Command` with `process_group(0)` and no `pre_exec`, so std
-//! takes its posix_spawn fast path (vfork-like, no page-table copy).
+//! Building and spawning a job's process: the program found on PATH once,
+//! argv, environment and folder as C strings, and the descriptors of its
+//! stdin, stdout and stderr, then [`vfork::spawn`](super::vfork) into a
+//! process group of its own.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
-use std::ffi::OsString;
+use std::ffi::{CString, OsStr, OsString, c_char};
 use std::fs::{File, OpenOptions};
 use std::io::{self, PipeReader, PipeWriter};
-use std::os::fd::OwnedFd;
-use std::os::unix::process::CommandExt;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::ExitStatus;
 use std::sync::{LazyLock, Mutex};
 
+use super::vfork::{self, Failure};
 use crate::plan::{JobSpec, OutputSpec, StdinSpec};
 
 /// Programs already found on a PATH: (name, PATH, cwd) → full path. Only hits are
@@ -59,7 +61,7 @@ fn resolve_program<'a>(program: &'a str, env: &[(String, String)], cwd: &Path) -
 /// drover's own working directory, read once.
 static DROVER_CWD: LazyLock<Option<PathBuf>> = LazyLock::new(|| std::env::current_dir().ok());
 
-/// /dev/null, opened once: each job gets a duplicate instead of an open().
+/// /dev/null, opened once: the spawn duplicates it into the child.
 static DEV_NULL: LazyLock<Option<File>> = LazyLock::new(|| {
     File::options()
         .read(true)
@@ -68,10 +70,31 @@ static DEV_NULL: LazyLock<Option<File>> = LazyLock::new(|| {
         .ok()
 });
 
-fn null() -> Stdio {
-    match DEV_NULL.as_ref().and_then(|f| f.try_clone().ok()) {
-        Some(f) => Stdio::from(f),
-        None => Stdio::null(),
+/// A started process, reaped with `wait` (never on drop).
+#[derive(Debug)]
+pub struct Child {
+    pid: u32,
+}
+
+impl Child {
+    pub fn id(&self) -> u32 {
+        self.pid
+    }
+
+    /// Waits for the process to end and reaps it.
+    pub fn wait(&mut self) -> io::Result<ExitStatus> {
+        let mut status = 0;
+        loop {
+            // SAFETY: waitpid on our own child, writing into `status`.
+            let r = unsafe { libc::waitpid(self.pid as libc::pid_t, &mut status, 0) };
+            if r >= 0 {
+                return Ok(ExitStatus::from_raw(status));
+            }
+            let e = io::Error::last_os_error();
+            if e.kind() != io::ErrorKind::Interrupted {
+                return Err(e);
+            }
+        }
     }
 }
 
@@ -107,18 +130,57 @@ fn classify(e: io::Error, what: impl FnOnce(&io::Error) -> String) -> SpawnError
     }
 }
 
-/// The child's end of a stdout/stderr spec; `spooled_file` receives drover's
-/// handle on an `OutputSpec::Spooled` file.
-fn output(
+/// The child's end of one of its standard streams.
+enum ChildFd<'a> {
+    Owned(OwnedFd),
+    Borrowed(BorrowedFd<'a>),
+}
+
+impl ChildFd<'_> {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        match self {
+            ChildFd::Owned(fd) => fd.as_fd(),
+            ChildFd::Borrowed(fd) => *fd,
+        }
+    }
+}
+
+fn null() -> Result<ChildFd<'static>, SpawnError> {
+    match DEV_NULL.as_ref() {
+        Some(f) => Ok(ChildFd::Borrowed(f.as_fd())),
+        None => Err(SpawnError::Failed("cannot open /dev/null".into())),
+    }
+}
+
+/// A pipe: (read end, write end), close-on-exec.
+fn pipe() -> Result<(OwnedFd, OwnedFd), SpawnError> {
+    rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
+        .map_err(|e| classify(e.into(), |e| format!("cannot create a pipe: {e}")))
+}
+
+/// The child's end of a stdout/stderr spec, and drover's end of a captured
+/// pipe; `spooled_file` receives drover's handle on an `OutputSpec::Spooled`
+/// file.
+fn output<'a>(
     spec: &OutputSpec,
     stream: &str,
-    pipe_to: Option<&PipeWriter>,
+    pipe_to: Option<&'a PipeWriter>,
     spooled_file: &mut Option<File>,
-) -> Result<Stdio, SpawnError> {
+) -> Result<(ChildFd<'a>, Option<OwnedFd>), SpawnError> {
     Ok(match spec {
-        OutputSpec::Capture => Stdio::piped(),
-        OutputSpec::Null => null(),
-        OutputSpec::Inherit => Stdio::inherit(),
+        OutputSpec::Capture => {
+            let (r, w) = pipe()?;
+            (ChildFd::Owned(w), Some(r))
+        }
+        OutputSpec::Null => (null()?, None),
+        OutputSpec::Inherit => {
+            let fd = if stream == "stdout" {
+                rustix::stdio::stdout()
+            } else {
+                rustix::stdio::stderr()
+            };
+            (ChildFd::Borrowed(fd), None)
+        }
         OutputSpec::File { path, append } => {
             if let Some(parent) = path.parent() {
                 std::fs::create_dir_all(parent).map_err(|e| {
@@ -141,17 +203,39 @@ fn output(
                         format!("cannot open {stream} file {}: {e}", path.display())
                     })
                 })?;
-            Stdio::from(file)
+            (ChildFd::Owned(file.into()), None)
         }
-        OutputSpec::Spooled => spooled(spooled_file)?,
+        OutputSpec::Spooled => {
+            let file = tempfile::tempfile().map_err(|e| {
+                classify(e, |e| {
+                    format!("cannot create a temporary file for output: {e}")
+                })
+            })?;
+            // The spawn duplicates it for the child; drover keeps this one.
+            // SAFETY: `file` is kept in `spooled_file` until after the spawn.
+            let fd = unsafe { BorrowedFd::borrow_raw(std::os::fd::AsRawFd::as_raw_fd(&file)) };
+            *spooled_file = Some(file);
+            (ChildFd::Borrowed(fd), None)
+        }
         OutputSpec::Pipe(_) => match pipe_to {
-            Some(w) => Stdio::from(
-                w.try_clone()
-                    .map_err(|e| classify(e, |e| format!("cannot duplicate a pipe: {e}")))?,
-            ),
-            None => null(),
+            Some(w) => (ChildFd::Borrowed(w.as_fd()), None),
+            None => (null()?, None),
         },
     })
+}
+
+fn c_string(text: &OsStr, what: &str) -> Result<CString, SpawnError> {
+    CString::new(text.as_bytes())
+        .map_err(|_| SpawnError::Failed(format!("{what} contains a NUL byte: {text:?}")))
+}
+
+/// `environ`: drover's environment, for jobs that add nothing to it.
+fn inherited_environ() -> *const *const c_char {
+    unsafe extern "C" {
+        static environ: *const *const c_char;
+    }
+    // SAFETY: reading the pointer; drover never changes its environment.
+    unsafe { environ }
 }
 
 /// Spawns `spec`. `stdin_from`/`stdout_to` are the pipe ends joining it to
@@ -168,48 +252,105 @@ pub fn spawn(
             spec.name
         )));
     }
-    let mut cmd = Command::new(resolve_program(argv[0], &spec.env, &spec.cwd).as_ref());
-    cmd.arg0(argv[0]);
-    // A chdir in every child only where the job's folder is not drover's.
-    if DROVER_CWD.as_deref() != Some(spec.cwd.as_path()) {
-        cmd.current_dir(&spec.cwd);
+    let program = resolve_program(argv[0], &spec.env, &spec.cwd);
+    // Not found on PATH: execvp would not look in the job's folder either.
+    if !program.as_os_str().as_bytes().contains(&b'/') {
+        return Err(SpawnError::Failed(format!(
+            "cannot run `{}`: no such program (searched PATH)",
+            argv[0]
+        )));
     }
-    cmd.args(&argv[1..])
-        .process_group(0)
-        .envs(spec.env.iter().map(|(k, v)| (k, v)));
-    cmd.stdin(match &spec.stdin {
-        StdinSpec::Null => null(),
-        StdinSpec::Bytes(_) => Stdio::piped(),
-        StdinSpec::File(path) => Stdio::from(File::open(path).map_err(|e| {
-            classify(e, |e| {
-                format!("cannot open stdin file {}: {e}", path.display())
-            })
-        })?),
+    let program_c = c_string(program.as_os_str(), "the program")?;
+    let args_c = argv
+        .iter()
+        .map(|a| c_string(OsStr::new(a), "an argument"))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut argv_p: Vec<*const c_char> = args_c.iter().map(|a| a.as_ptr()).collect();
+    argv_p.push(std::ptr::null());
+    let env_c = if spec.env.is_empty() {
+        None
+    } else {
+        let mut vars: Vec<(OsString, OsString)> = std::env::vars_os()
+            .filter(|(k, _)| !spec.env.iter().any(|(key, _)| OsStr::new(key) == k))
+            .collect();
+        // The last setting of a key wins, as with Command::env.
+        for (i, (k, v)) in spec.env.iter().enumerate() {
+            if !spec.env[i + 1..].iter().any(|(later, _)| later == k) {
+                vars.push((k.into(), v.into()));
+            }
+        }
+        let mut list = Vec::with_capacity(vars.len());
+        for (k, v) in vars {
+            let mut kv = k;
+            kv.push("=");
+            kv.push(v);
+            list.push(c_string(&kv, "the environment")?);
+        }
+        Some(list)
+    };
+    let envp_p: Option<Vec<*const c_char>> = env_c.as_ref().map(|list| {
+        let mut p: Vec<*const c_char> = list.iter().map(|v| v.as_ptr()).collect();
+        p.push(std::ptr::null());
+        p
+    });
+    // A chdir in every child only where the job's folder is not drover's.
+    let cwd_c = match DROVER_CWD.as_deref() == Some(spec.cwd.as_path()) {
+        true => None,
+        false => Some(c_string(spec.cwd.as_os_str(), "the cwd")?),
+    };
+
+    let mut drover_stdin = None;
+    let stdin = match &spec.stdin {
+        StdinSpec::Null => null()?,
+        StdinSpec::Bytes(_) => {
+            let (r, w) = pipe()?;
+            drover_stdin = Some(w);
+            ChildFd::Owned(r)
+        }
+        StdinSpec::File(path) => ChildFd::Owned(
+            File::open(path)
+                .map_err(|e| {
+                    classify(e, |e| {
+                        format!("cannot open stdin file {}: {e}", path.display())
+                    })
+                })?
+                .into(),
+        ),
         StdinSpec::Pipe(fd) => match fd.dup() {
-            Some(dup) => Stdio::from(
+            Some(dup) => ChildFd::Owned(
                 dup.map_err(|e| classify(e, |e| format!("cannot duplicate a pipe: {e}")))?,
             ),
-            None => null(),
+            None => null()?,
         },
         StdinSpec::From(_) => match stdin_from {
-            Some(r) => Stdio::from(
-                r.try_clone()
-                    .map_err(|e| classify(e, |e| format!("cannot duplicate a pipe: {e}")))?,
-            ),
-            None => null(),
+            Some(r) => ChildFd::Borrowed(r.as_fd()),
+            None => null()?,
         },
-    });
+    };
     let mut stdout_file = None;
     let mut stderr_file = None;
-    cmd.stdout(output(&spec.stdout, "stdout", stdout_to, &mut stdout_file)?);
-    cmd.stderr(output(&spec.stderr, "stderr", None, &mut stderr_file)?);
+    let (stdout, drover_stdout) = output(&spec.stdout, "stdout", stdout_to, &mut stdout_file)?;
+    let (stderr, drover_stderr) = output(&spec.stderr, "stderr", None, &mut stderr_file)?;
 
-    let mut child = cmd.spawn().map_err(|e| {
-        classify(e, |e| match e.kind() {
-            // posix_spawn says ENOENT for a missing cwd too.
-            _ if !spec.cwd.is_dir() => {
-                format!("cwd {} is not a folder that exists", spec.cwd.display())
-            }
+    let request = vfork::Request {
+        program: &program_c,
+        argv: &argv_p,
+        envp: envp_p
+            .as_ref()
+            .map_or_else(inherited_environ, |p| p.as_ptr()),
+        cwd: cwd_c.as_deref(),
+        stdio: [stdin.as_fd(), stdout.as_fd(), stderr.as_fd()],
+    };
+    let pid = vfork::spawn(&request).map_err(|failure| match failure {
+        Failure::Start(e) => classify(e, |e| format!("cannot start `{}`: {e}", argv[0])),
+        Failure::Chdir(_) if !spec.cwd.is_dir() => SpawnError::Failed(format!(
+            "cwd {} is not a folder that exists",
+            spec.cwd.display()
+        )),
+        Failure::Chdir(e) => {
+            SpawnError::Failed(format!("cannot change to cwd {}: {e}", spec.cwd.display()))
+        }
+        Failure::Exec(e) => SpawnError::Failed(match e.kind() {
             io::ErrorKind::NotFound => {
                 format!("cannot run `{}`: no such program (searched PATH)", argv[0])
             }
@@ -218,34 +359,18 @@ pub fn spawn(
                 argv[0]
             ),
             _ => format!("cannot run `{}`: {e}", argv[0]),
-        })
+        }),
     })?;
     if let StdinSpec::Pipe(fd) = &spec.stdin {
         fd.close();
     }
-    let pid = child.id();
     Ok(Spawned {
-        stdin: child.stdin.take().map(OwnedFd::from),
-        stdout: child.stdout.take().map(OwnedFd::from),
-        stderr: child.stderr.take().map(OwnedFd::from),
+        child: Child { pid },
+        pid,
+        stdin: drover_stdin,
+        stdout: drover_stdout,
+        stderr: drover_stderr,
         stdout_file,
         stderr_file,
-        child,
-        pid,
     })
-}
-
-/// An anonymous temporary file (O_TMPFILE in $TMPDIR) for a child to write
-/// to; drover keeps `keep` to read it back.
-fn spooled(keep: &mut Option<File>) -> Result<Stdio, SpawnError> {
-    let file = tempfile::tempfile().map_err(|e| {
-        classify(e, |e| {
-            format!("cannot create a temporary file for output: {e}")
-        })
-    })?;
-    let child_end = file
-        .try_clone()
-        .map_err(|e| classify(e, |e| format!("cannot duplicate a temporary file: {e}")))?;
-    *keep = Some(file);
-    Ok(Stdio::from(child_end))
 }
