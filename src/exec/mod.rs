@@ -10,6 +10,7 @@ pub mod capture;
 pub mod fdlimit;
 pub mod group;
 pub mod spawn;
+pub mod spool;
 pub mod vfork;
 
 use std::collections::HashMap;
@@ -301,11 +302,20 @@ async fn supervise(
     };
     // A job is its process group: nothing of it outlives it.
     group.signal(Sig::KILL);
-    if let Some(f) = stdout_file {
-        out.file = Some(std::sync::Arc::new(f));
-    }
-    if let Some(f) = stderr_file {
-        err.file = Some(std::sync::Arc::new(f));
+    for (spool, captured) in [(stdout_file, &mut out), (stderr_file, &mut err)] {
+        let Some(spool) = spool else { continue };
+        // Writing the rest of a spilled spool to disk takes a while: not on
+        // a runtime thread.
+        let finished = match spool.has_spilled() {
+            true => tokio::task::spawn_blocking(move || spool.finish())
+                .await
+                .unwrap_or_else(|e| Err(std::io::Error::other(e))),
+            false => spool.finish(),
+        };
+        match finished {
+            Ok(file) => captured.file = Some(std::sync::Arc::new(file)),
+            Err(e) => tracing::warn!(job = %spec.name, "a job's output is lost: {e}"),
+        }
     }
     if let Some(f) = feeder {
         f.abort();

@@ -13,8 +13,9 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitStatus;
-use std::sync::{LazyLock, Mutex};
+use std::sync::{Arc, LazyLock, Mutex};
 
+use super::spool::Spool;
 use super::vfork::{self, Failure};
 use crate::plan::{JobSpec, OutputSpec, StdinSpec};
 
@@ -105,9 +106,9 @@ pub struct Spawned {
     pub stdin: Option<OwnedFd>,
     pub stdout: Option<OwnedFd>,
     pub stderr: Option<OwnedFd>,
-    /// drover's handles on `OutputSpec::Spooled` files.
-    pub stdout_file: Option<File>,
-    pub stderr_file: Option<File>,
+    /// Where `OutputSpec::Spooled` output waits.
+    pub stdout_file: Option<Arc<Spool>>,
+    pub stderr_file: Option<Arc<Spool>>,
 }
 
 /// Why a spawn did not happen.
@@ -160,12 +161,12 @@ fn pipe() -> Result<(OwnedFd, OwnedFd), SpawnError> {
 
 /// The child's end of a stdout/stderr spec, and drover's end of a captured
 /// pipe; `spooled_file` receives drover's handle on an `OutputSpec::Spooled`
-/// file.
+/// spool.
 fn output<'a>(
     spec: &OutputSpec,
     stream: &str,
     pipe_to: Option<&'a PipeWriter>,
-    spooled_file: &mut Option<File>,
+    spooled_file: &mut Option<Arc<Spool>>,
 ) -> Result<(ChildFd<'a>, Option<OwnedFd>), SpawnError> {
     Ok(match spec {
         OutputSpec::Capture => {
@@ -206,15 +207,13 @@ fn output<'a>(
             (ChildFd::Owned(file.into()), None)
         }
         OutputSpec::Spooled => {
-            let file = tempfile::tempfile().map_err(|e| {
-                classify(e, |e| {
-                    format!("cannot create a temporary file for output: {e}")
-                })
-            })?;
-            // The spawn duplicates it for the child; drover keeps this one.
-            // SAFETY: `file` is kept in `spooled_file` until after the spawn.
-            let fd = unsafe { BorrowedFd::borrow_raw(std::os::fd::AsRawFd::as_raw_fd(&file)) };
-            *spooled_file = Some(file);
+            let spool = Spool::new()
+                .map_err(|e| classify(e, |e| format!("cannot create a file for output: {e}")))?;
+            // The spawn duplicates it for the child; drover keeps the spool.
+            // SAFETY: the spool is kept in `spooled_file` until after the spawn.
+            let fd =
+                unsafe { BorrowedFd::borrow_raw(std::os::fd::AsRawFd::as_raw_fd(spool.file())) };
+            *spooled_file = Some(spool);
             (ChildFd::Borrowed(fd), None)
         }
         OutputSpec::Pipe(_) => match pipe_to {
@@ -363,6 +362,9 @@ pub fn spawn(
     })?;
     if let StdinSpec::Pipe(fd) = &spec.stdin {
         fd.close();
+    }
+    for spool in [&stdout_file, &stderr_file].into_iter().flatten() {
+        spool.set_owner(pid);
     }
     Ok(Spawned {
         child: Child { pid },

@@ -1,0 +1,255 @@
+//! Where a grouped job's output waits until the job ends.
+//!
+//! A job writes into a memory file (memfd) of its own: on this project's
+//! VM an ext4 temporary file cost half as much again as the job's writing
+//! (block_commit_write, buffer heads, invalidation on close), and 500 jobs ×
+//! 1 MB took 1.4× as long as ungrouped xargs. Memory files are RAM, so their
+//! total is bounded: a watchdog thread looks at every live spool every
+//! [`TICK`], and while they hold more than [`MEMORY_BUDGET`] between them
+//! it moves the largest one's bytes to a temporary file in $TMPDIR
+//! (sendfile) and punches them out of the memory file. The job keeps
+//! writing at its offset, unaware. A job that writes faster than the disk
+//! takes it (more than [`PAUSE_OVER`] new bytes at a look) is stopped
+//! (SIGSTOP to its group) while its bytes move, and continued right after:
+//! the back-pressure that the page cache gives a writer to a disk file.
+//! When the job ends, a spool that has spilled moves its rest to disk too
+//! and hands back the disk file.
+
+use std::fs::File;
+use std::io;
+use std::os::fd::AsFd;
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::sync::{Arc, LazyLock, Mutex, Weak};
+use std::time::Duration;
+
+use rustix::fs::{FallocateFlags, MemfdFlags};
+
+/// How much grouped output running jobs may hold in memory between them.
+pub const MEMORY_BUDGET: u64 = 128 * 1024 * 1024;
+/// How often the watchdog looks: within budget, and over it.
+const TICK: Duration = Duration::from_millis(50);
+const TICK_OVER: Duration = Duration::from_millis(10);
+/// New bytes at one look that make a writer wait while they move.
+const PAUSE_OVER: u64 = 32 * 1024 * 1024;
+
+/// One job's stdout or stderr, held until the job ends.
+pub struct Spool {
+    /// What the job writes to.
+    memory: File,
+    disk: Mutex<Disk>,
+    /// The job's process group, once it runs (0 before).
+    owner: AtomicI32,
+}
+
+/// What of a spool has moved to disk.
+#[derive(Default)]
+struct Disk {
+    /// The bytes up to `moved`, at the same offsets.
+    file: Option<File>,
+    moved: u64,
+    /// The job has ended: the watchdog leaves the spool alone.
+    finished: bool,
+}
+
+static LIVE: LazyLock<Mutex<Vec<Weak<Spool>>>> = LazyLock::new(Default::default);
+static WATCHING: AtomicBool = AtomicBool::new(false);
+
+impl Spool {
+    /// A new spool; a temporary file instead where memfd is unavailable.
+    pub fn new() -> io::Result<Arc<Spool>> {
+        let memory = match rustix::fs::memfd_create("drover-output", MemfdFlags::CLOEXEC) {
+            Ok(fd) => File::from(fd),
+            // No memfd (old kernel, sandbox): straight to disk, no watchdog.
+            Err(_) => {
+                return Ok(Arc::new(Spool {
+                    memory: tempfile::tempfile()?,
+                    disk: Mutex::default(),
+                    owner: AtomicI32::new(0),
+                }));
+            }
+        };
+        let spool = Arc::new(Spool {
+            memory,
+            disk: Mutex::default(),
+            owner: AtomicI32::new(0),
+        });
+        lock(&LIVE).push(Arc::downgrade(&spool));
+        if !WATCHING.swap(true, Ordering::AcqRel) {
+            let started = std::thread::Builder::new()
+                .name("drover-spool".into())
+                .spawn(watch);
+            if started.is_err() {
+                WATCHING.store(false, Ordering::Release);
+            }
+        }
+        Ok(spool)
+    }
+
+    /// The file the job writes to.
+    pub fn file(&self) -> &File {
+        &self.memory
+    }
+
+    /// The job now runs as process group `pgid`.
+    pub fn set_owner(&self, pgid: u32) {
+        self.owner
+            .store(i32::try_from(pgid).unwrap_or(0), Ordering::Release);
+    }
+
+    /// Whether some of it is on disk (then `finish` writes the rest there).
+    pub fn has_spilled(&self) -> bool {
+        lock(&self.disk).file.is_some()
+    }
+
+    /// The job has ended: the file holding all it wrote, from offset 0.
+    pub fn finish(self: Arc<Self>) -> io::Result<File> {
+        let mut disk = lock(&self.disk);
+        disk.finished = true;
+        let Some(file) = disk.file.take() else {
+            drop(disk);
+            return match Arc::try_unwrap(self) {
+                Ok(spool) => Ok(spool.memory),
+                // The watchdog is looking at it this moment.
+                Err(shared) => shared.memory.try_clone(),
+            };
+        };
+        let end = self.memory.metadata()?.len();
+        move_to_disk(&self.memory, &file, disk.moved, end)?;
+        Ok(file)
+    }
+
+    /// Bytes still in memory (0 once the job has ended).
+    fn in_memory(&self) -> u64 {
+        let disk = lock(&self.disk);
+        if disk.finished {
+            return 0;
+        }
+        self.memory
+            .metadata()
+            .map_or(0, |m| m.len().saturating_sub(disk.moved))
+    }
+
+    /// Stops the job's process group if it wrote more than [`PAUSE_OVER`]
+    /// since the last move; returns the group to continue. `disk` is this
+    /// spool's, locked: until `finished` is set under that lock the job's
+    /// leader is unreaped, so its pgid cannot have been reused.
+    fn pause_if_fast(&self, disk: &Disk) -> Option<rustix::process::Pid> {
+        if disk.finished {
+            return None;
+        }
+        let pending = self
+            .memory
+            .metadata()
+            .ok()?
+            .len()
+            .saturating_sub(disk.moved);
+        let pgid = rustix::process::Pid::from_raw(self.owner.load(Ordering::Acquire))?;
+        if pending <= PAUSE_OVER {
+            return None;
+        }
+        rustix::process::kill_process_group(pgid, rustix::process::Signal::STOP).ok()?;
+        Some(pgid)
+    }
+
+    /// Moves what the job has written so far to disk; `disk` is this
+    /// spool's, locked.
+    fn spill(&self, disk: &mut Disk) -> io::Result<()> {
+        if disk.finished {
+            return Ok(());
+        }
+        if disk.file.is_none() {
+            disk.file = Some(tempfile::tempfile()?);
+        }
+        let end = self.memory.metadata()?.len();
+        let file = disk.file.as_ref().expect("made above");
+        move_to_disk(&self.memory, file, disk.moved, end)?;
+        tracing::debug!(bytes = end - disk.moved, "output moved to disk");
+        disk.moved = end;
+        Ok(())
+    }
+}
+
+/// Copies `memory[from..to]` to the end of `disk` (which holds exactly
+/// `from` bytes) and frees those bytes of `memory`. In the kernel: sendfile,
+/// as copy_file_range refuses to cross filesystems.
+fn move_to_disk(memory: &File, disk: &File, from: u64, to: u64) -> io::Result<()> {
+    let mut src = from;
+    while src < to {
+        let want = usize::try_from(to - src).unwrap_or(usize::MAX).min(1 << 30);
+        let n = rustix::fs::sendfile(disk.as_fd(), memory.as_fd(), Some(&mut src), want)?;
+        if n == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "the output file shrank",
+            ));
+        }
+    }
+    if to > from {
+        rustix::fs::fallocate(
+            memory,
+            FallocateFlags::PUNCH_HOLE | FallocateFlags::KEEP_SIZE,
+            from,
+            to - from,
+        )?;
+    }
+    Ok(())
+}
+
+/// The watchdog: while live spools hold more than the budget in memory,
+/// spill the largest. Ends when no spool is live.
+fn watch() {
+    let mut tick = TICK;
+    loop {
+        std::thread::sleep(tick);
+        let live: Vec<Arc<Spool>> = {
+            let mut list = lock(&LIVE);
+            list.retain(|w| w.strong_count() > 0);
+            if list.is_empty() {
+                WATCHING.store(false, Ordering::Release);
+                return;
+            }
+            list.iter().filter_map(Weak::upgrade).collect()
+        };
+        let mut sizes: Vec<(u64, &Arc<Spool>)> = live.iter().map(|s| (s.in_memory(), s)).collect();
+        let mut total: u64 = sizes.iter().map(|(n, _)| n).sum();
+        tick = if total > MEMORY_BUDGET {
+            TICK_OVER
+        } else {
+            TICK
+        };
+        if total <= MEMORY_BUDGET {
+            continue;
+        }
+        tracing::trace!(total, spools = sizes.len(), "spools in memory");
+        sizes.sort_unstable_by_key(|&(size, _)| std::cmp::Reverse(size));
+        // The largest, until what stays is within budget, and every fast
+        // writer (which would outgrow the budget while the others move).
+        let mut chosen = Vec::new();
+        for (size, spool) in sizes {
+            if total <= MEMORY_BUDGET && size <= PAUSE_OVER {
+                break;
+            }
+            total = total.saturating_sub(size);
+            chosen.push(spool);
+        }
+        // Fast writers all wait while the bytes move, not one at a time.
+        let mut locked: Vec<_> = chosen.iter().map(|s| (s, lock(&s.disk))).collect();
+        let paused: Vec<_> = locked
+            .iter()
+            .filter_map(|(s, disk)| s.pause_if_fast(disk))
+            .collect();
+        for (spool, disk) in &mut locked {
+            if let Err(e) = spool.spill(disk) {
+                tracing::warn!("cannot move a job's output to disk: {e}");
+                break;
+            }
+        }
+        for pgid in paused {
+            let _ = rustix::process::kill_process_group(pgid, rustix::process::Signal::CONT);
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
