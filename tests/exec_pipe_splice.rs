@@ -1,6 +1,7 @@
 //! `drover exec --pipe` with blocks of 256 KiB and more: blocks move by
-//! splice(2) from drover's stdin into a pipe per job, and only the last
-//! 64 KiB of each block passes through drover. Every byte reaches exactly one
+//! splice(2) from drover's stdin into a pipe per job (or, bigger than a pipe
+//! can be made, into a memory file), and only the last 64 KiB of each block
+//! passes through drover. Every byte reaches exactly one
 //! job, in order, each block ends at a newline (a line longer than the
 //! window included), and --retries (which needs a block twice) still works.
 
@@ -128,6 +129,31 @@ fn a_retried_job_gets_its_block_again() {
     assert!(
         out.stdout == data,
         "retried jobs' output differs from the input ({} bytes vs {})",
+        out.stdout.len(),
+        data.len()
+    );
+}
+
+#[test]
+fn blocks_bigger_than_a_pipe_reach_the_jobs_whole_and_in_order() {
+    // 3 MiB blocks: more than an unprivileged pipe holds (1 MiB), so they
+    // go through memory files where F_SETPIPE_SZ refuses.
+    let ws = Workspace::new("");
+    let data = input();
+    let out = exec_with_stdin_file(
+        &ws,
+        &["--pipe", "--block", "3M", "-k", "-j", "2", "cat"],
+        &data,
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.stdout == data,
+        "cat's output differs from the input ({} bytes vs {})",
         out.stdout.len(),
         data.len()
     );

@@ -333,6 +333,11 @@ fn pipe_big_blocks_are_cut_where_gnu_parallel_cuts_them() {
         &["--pipe", "--block", "300k", "-k", "wc", "-c"],
         Some(&input),
     );
+    // Bigger than a pipe is made without privilege: memory files.
+    same(
+        &["--pipe", "--block", "1500k", "-k", "wc", "-c"],
+        Some(&input),
+    );
     // Jobs that stop reading at once: the rest of each block is dropped and
     // the next block still starts where it should. Not compared with GNU
     // parallel, whose cuts then vary from run to run (a block is sometimes

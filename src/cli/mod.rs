@@ -346,8 +346,8 @@ pub fn describe_plan(plan: &Plan) -> String {
                 let _ = writeln!(out, "  stdin    = from {}", plan.jobs[*j].name);
             }
             // Only `drover exec --pipe` makes these.
-            StdinSpec::Pipe(_) => {
-                let _ = writeln!(out, "  stdin    = a pipe");
+            StdinSpec::Handed(_) => {
+                let _ = writeln!(out, "  stdin    = a block of drover's stdin");
             }
         }
         for (key, spec) in [("stdout", &job.stdout), ("stderr", &job.stderr)] {

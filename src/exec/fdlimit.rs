@@ -40,7 +40,7 @@ pub fn job_cost(spec: &JobSpec) -> (usize, usize) {
     }
     let mut held = 1; // the pidfd
     let mut transient = 1;
-    if matches!(spec.stdin, StdinSpec::Bytes(_) | StdinSpec::Pipe(_)) {
+    if matches!(spec.stdin, StdinSpec::Bytes(_) | StdinSpec::Handed(_)) {
         held += 1;
     }
     transient += 1;

@@ -315,7 +315,7 @@ pub fn spawn(
                 })?
                 .into(),
         ),
-        StdinSpec::Pipe(fd) => match fd.dup() {
+        StdinSpec::Handed(fd) => match fd.dup() {
             Some(dup) => ChildFd::Owned(
                 dup.map_err(|e| classify(e, |e| format!("cannot duplicate a pipe: {e}")))?,
             ),
@@ -360,7 +360,7 @@ pub fn spawn(
             _ => format!("cannot run `{}`: {e}", argv[0]),
         }),
     })?;
-    if let StdinSpec::Pipe(fd) = &spec.stdin {
+    if let StdinSpec::Handed(fd) = &spec.stdin {
         fd.close();
     }
     for spool in [&stdout_file, &stderr_file].into_iter().flatten() {

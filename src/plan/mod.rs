@@ -79,9 +79,10 @@ pub enum StdinSpec {
     File(PathBuf),
     /// Another job's stdout, streamed live (index of that job).
     From(usize),
-    /// The read end of a pipe that drover fills while the job runs
-    /// (`drover exec --pipe` blocks moved by splice).
-    Pipe(TakeFd),
+    /// A descriptor drover hands to the job: the read end of a pipe it fills
+    /// while the job runs, or a memory file holding a whole block
+    /// (`drover exec --pipe`).
+    Handed(TakeFd),
 }
 
 /// A descriptor handed to one child. The spawn duplicates it; once the child

@@ -5,11 +5,12 @@
 //! from drover's stdin into a pipe made for the job, sized to hold the whole
 //! block, so the reader never waits for a slow job and jobs run in parallel.
 //! Only the last [`WINDOW`] bytes of a block are read, to find its last
-//! newline; what follows that newline starts the next block. Blocks are
-//! read into memory instead (GNU parallel's way) where splice is refused
-//! (stdin a terminal), where the pipe cannot be made big enough
-//! (F_SETPIPE_SZ above /proc/sys/fs/pipe-max-size without privilege), for
-//! small blocks, and with --retries (a retry needs the block again).
+//! newline; what follows that newline starts the next block. A block bigger
+//! than a pipe can be made (F_SETPIPE_SZ above /proc/sys/fs/pipe-max-size,
+//! 1 MiB, without privilege) goes into a memory file instead, handed to
+//! its job once whole. Blocks are read into memory (GNU parallel's way)
+//! where splice is refused (stdin a terminal), for small blocks, and with
+//! --retries (a retry needs the block again).
 
 use std::fs::File;
 use std::io::{self, Read, Write};
@@ -38,9 +39,9 @@ const MIN_SPLICED_BLOCK: usize = 4 * WINDOW;
 pub enum Block {
     /// The block, read into memory; drover writes it to the job's stdin.
     Bytes(Arc<[u8]>),
-    /// The read end of a pipe the reader fills while the job runs, and how
-    /// many bytes it has put in so far.
-    Pipe(TakeFd, Arc<AtomicU64>),
+    /// The read end of a pipe the reader fills while the job runs, or a
+    /// memory file with the whole block, and how many bytes it holds so far.
+    Handed(TakeFd, Arc<AtomicU64>),
 }
 
 impl Block {
@@ -48,7 +49,7 @@ impl Block {
     pub fn sent(&self) -> u64 {
         match self {
             Block::Bytes(b) => b.len() as u64,
-            Block::Pipe(_, sent) => sent.load(Ordering::Relaxed),
+            Block::Handed(_, sent) => sent.load(Ordering::Relaxed),
         }
     }
 }
@@ -167,8 +168,8 @@ impl Reader {
         let (read_end, write_end) = io::pipe()?;
         let big_enough = fcntl_setpipe_size(&write_end, size).is_ok_and(|got| got >= size);
         if !big_enough {
-            tracing::debug!("a pipe cannot hold a {size}-byte block here; reading it instead");
-            return self.read_block(size, tx);
+            tracing::debug!("a pipe cannot hold a {size}-byte block here; a memory file will");
+            return self.memory_block(size, tx);
         }
         let mut out = Out {
             fd: Some(File::from(OwnedFd::from(write_end))),
@@ -194,7 +195,10 @@ impl Reader {
         }
         let work = Work {
             args: Vec::new(),
-            block: Some(Block::Pipe(TakeFd::new(read_end.into()), out.sent.clone())),
+            block: Some(Block::Handed(
+                TakeFd::new(read_end.into()),
+                out.sent.clone(),
+            )),
         };
         if tx.blocking_send(work).is_err() {
             return Ok(false);
@@ -226,6 +230,88 @@ impl Reader {
             }
         }
         Ok(true)
+    }
+
+    /// The next block moved into a memory file (splice from a pipe,
+    /// sendfile from a file), handed to the job once whole: a block bigger
+    /// than a pipe can be made neither waits for its job nor passes through
+    /// drover's memory. Read into memory where neither call works.
+    fn memory_block(&mut self, size: usize, tx: &mpsc::Sender<Work>) -> io::Result<bool> {
+        let memfd = match rustix::fs::memfd_create("drover-block", rustix::fs::MemfdFlags::CLOEXEC)
+        {
+            Ok(fd) => File::from(fd),
+            Err(_) => return self.read_block(size, tx),
+        };
+        let from_pipe = self.stdin.metadata().is_ok_and(|m| {
+            use std::os::unix::fs::FileTypeExt;
+            m.file_type().is_fifo()
+        });
+        let from_file = self.stdin.metadata().is_ok_and(|m| m.is_file());
+        if !from_pipe && !from_file {
+            return self.read_block(size, tx);
+        }
+        let carry = std::mem::take(&mut self.carry);
+        (&memfd).write_all(&carry)?;
+        let mut moved = carry.len();
+        let body = size.saturating_sub(WINDOW);
+        while moved < body && !self.eof {
+            let want = body - moved;
+            let n = loop {
+                let r = if from_pipe {
+                    splice(&self.stdin, None, &memfd, None, want, SpliceFlags::MORE)
+                } else {
+                    rustix::fs::sendfile(&memfd, &self.stdin, None, want)
+                };
+                match r {
+                    Err(Errno::INTR) => continue,
+                    r => break r?,
+                }
+            };
+            if n == 0 {
+                self.eof = true;
+            }
+            moved += n;
+        }
+        // The window: read, cut after its last newline, carry the rest.
+        let mut window = Vec::with_capacity(WINDOW);
+        self.fill(&mut window, size.saturating_sub(moved).min(WINDOW))?;
+        loop {
+            if self.eof {
+                (&memfd).write_all(&window)?;
+                moved += window.len();
+                break;
+            }
+            if let Some(i) = window.iter().rposition(|&b| b == b'\n') {
+                (&memfd).write_all(&window[..=i])?;
+                moved += i + 1;
+                self.carry = window.split_off(i + 1);
+                break;
+            }
+            // One line fills the window: it runs on to its end.
+            (&memfd).write_all(&window)?;
+            moved += window.len();
+            window.clear();
+            self.fill(&mut window, WINDOW)?;
+            if let Some(i) = memchr(&window) {
+                (&memfd).write_all(&window[..=i])?;
+                moved += i + 1;
+                self.carry = window.split_off(i + 1);
+                break;
+            }
+        }
+        if moved == 0 {
+            return Ok(false);
+        }
+        // The job reads it from the start.
+        rustix::fs::seek(&memfd, rustix::fs::SeekFrom::Start(0))?;
+        let work = Work {
+            args: Vec::new(),
+            block: Some(Block::Handed(
+                TakeFd::new(memfd.into()),
+                Arc::new(AtomicU64::new(moved as u64)),
+            )),
+        };
+        Ok(tx.blocking_send(work).is_ok())
     }
 
     /// Moves up to `len` bytes from stdin into the job's pipe; 0 at the end

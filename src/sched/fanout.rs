@@ -184,7 +184,7 @@ impl Fanout {
             program,
             stdin: match &work.block {
                 Some(Block::Bytes(bytes)) => StdinSpec::Bytes(bytes.clone()),
-                Some(Block::Pipe(fd, _)) => StdinSpec::Pipe(fd.clone()),
+                Some(Block::Handed(fd, _)) => StdinSpec::Handed(fd.clone()),
                 None => StdinSpec::Null,
             },
             stdout,
