@@ -216,6 +216,7 @@ w_data() {
         shell-pipe) m -- sh -c "cat '$data' | cat | wc -c" ;;
         drover-run) m -- "$DROVER" run -q "$TMP/pipe.toml" ;;
         drover-exec) m -- sh -c "cat '$data' | '$DROVER' exec --pipe cat | wc -c" ;;
+        drover-exec-16M) m -- sh -c "cat '$data' | '$DROVER' exec --pipe --block 16M cat | wc -c" ;;
         parallel) m -- sh -c "cat '$data' | parallel --pipe cat | wc -c" ;;
     esac
 }
@@ -285,7 +286,7 @@ if wanted 4; then
     done
     got="$("$DROVER" run -q "$TMP/pipe.toml")"
     [ "$got" = "$DATA_BYTES" ] || { echo "bench.sh: drover run moved $got bytes, not $DATA_BYTES" >&2; exit 1; }
-    interleave data "$RUNS" w_data shell-pipe drover-run drover-exec parallel
+    interleave data "$RUNS" w_data shell-pipe drover-run drover-exec drover-exec-16M parallel
 fi
 if wanted 5; then
     log "5: $OUT_JOBS x $OUT_BYTES bytes of output at -j $OUT_PAR ($RUNS rounds)"
@@ -399,7 +400,7 @@ if have sleep-5000 drover-exec; then
 fi
 if have data drover-exec; then
     f="$(median data shell-pipe)"
-    for t in drover-run drover-exec; do
+    for t in drover-run drover-exec drover-exec-16M; do
         d="$(median data "$t")"
         goal "1 GiB through cat, ${t#drover-}: ≥ 90% of the shell pipe's throughput" \
             "$(calc '%.2f GB/s vs %.2f GB/s (%.0f%%)' "$DATA_BYTES / $d / 1e9, $DATA_BYTES / $f / 1e9, $f / $d * 100")" "$f / $d >= 0.90"
@@ -522,7 +523,7 @@ EOF
     section sleep-200 "2. $SLEEP_JOBS_A × \`sleep 1\` at -j $SLEEP_JOBS_A" "over the floor" "${TOOLS_SPAWN[@]}"
     section sleep-1000 "2. $SLEEP_JOBS_B × \`sleep 1\` at -j $SLEEP_JOBS_B (GNU parallel cannot run this many at once)" "over the floor" floor drover-exec drover-run xargs rust-parallel
     section sleep-5000 "3. $SCALE_JOBS × \`sleep 2\` at -j $SCALE_JOBS" "over the floor" floor drover-exec drover-run xargs rust-parallel
-    section data "4. 1 GiB of 64-byte lines through \`cat\`, counted by \`wc -c\`" throughput shell-pipe drover-run drover-exec parallel
+    section data "4. 1 GiB of 64-byte lines through \`cat\`, counted by \`wc -c\`" throughput shell-pipe drover-run drover-exec drover-exec-16M parallel
     section output "5. $OUT_JOBS jobs × $OUT_BYTES bytes of output at -j $OUT_PAR, into a pipe" "over the floor" floor drover-exec xargs parallel rust-parallel
     section startup "6. one job (\`true 0\`), start to exit" "over the floor" "${TOOLS_SPAWN[@]}"
     section big "7. $BIG_JOBS jobs of \`true 0\` at -j $BIG_PAR: job file (with --report) vs exec vs check" rate floor drover-exec drover-run drover-check
@@ -534,7 +535,9 @@ EOF
   \`rust-parallel -j J CMD\` with the items on stdin (each appends its item:
   every tool runs \`true 0\` / \`sleep 1\`); \`drover run -q\` on a job file of
   the same jobs with \`max_parallel = J\` (0 for the sleeps).
-- 4: \`cat data | drover exec --pipe cat | wc -c\` (1 MiB blocks),
+- 4: \`cat data | drover exec --pipe cat | wc -c\` (1 MiB blocks: 1024
+  \`cat\` jobs; \`exec-16M\`: \`--block 16M\`, 64 jobs, the nearest to one
+  \`cat\` that still streams),
   \`cat data | parallel --pipe cat | wc -c\`, and \`drover run\` on a file of
   three jobs joined by \`stdin = { from = ... }\`: cat data → cat → wc -c.
 - 5: \`head -c 1000000 /dev/zero\` per job; drover and GNU parallel group
