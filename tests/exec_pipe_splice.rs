@@ -40,6 +40,22 @@ fn exec_with_stdin_file(ws: &Workspace, args: &[&str], data: &[u8]) -> std::proc
         .expect("run drover exec")
 }
 
+/// drover succeeded and its stdout is `data`, byte for byte.
+fn assert_copied(out: &std::process::Output, data: &[u8]) {
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.stdout == data,
+        "the jobs' output differs from the input ({} bytes vs {})",
+        out.stdout.len(),
+        data.len()
+    );
+}
+
 #[test]
 fn a_file_on_stdin_reaches_the_jobs_whole_and_in_order() {
     let ws = Workspace::new("");
@@ -49,18 +65,7 @@ fn a_file_on_stdin_reaches_the_jobs_whole_and_in_order() {
         &["--pipe", "--block", "256k", "-k", "-j", "3", "cat"],
         &data,
     );
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        out.stdout == data,
-        "cat's output differs from the input ({} bytes vs {})",
-        out.stdout.len(),
-        data.len()
-    );
+    assert_copied(&out, &data);
 }
 
 #[test]
@@ -120,18 +125,7 @@ fn a_retried_job_gets_its_block_again() {
         ],
         &data,
     );
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        out.stdout == data,
-        "retried jobs' output differs from the input ({} bytes vs {})",
-        out.stdout.len(),
-        data.len()
-    );
+    assert_copied(&out, &data);
 }
 
 #[test]
@@ -145,16 +139,5 @@ fn blocks_bigger_than_a_pipe_reach_the_jobs_whole_and_in_order() {
         &["--pipe", "--block", "3M", "-k", "-j", "2", "cat"],
         &data,
     );
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        out.stdout == data,
-        "cat's output differs from the input ({} bytes vs {})",
-        out.stdout.len(),
-        data.len()
-    );
+    assert_copied(&out, &data);
 }
