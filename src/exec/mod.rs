@@ -284,15 +284,11 @@ async fn supervise(
         // Not drained yet: read what the job left, if nobody else holds the
         // pipes; else drain as usual, with the leak timeout below.
         let (stdout, stderr) = pipes.take().expect("pipes not drained yet");
-        let limits = match (&keep_out, &keep_err) {
-            (Keep::Tail(o), Keep::Tail(e)) => (*o, *e),
-            _ => unreachable!("only tails are drained late"),
+        let now = |fd: Option<std::os::fd::OwnedFd>, keep: &Keep| match (fd, keep) {
+            (Some(fd), Keep::Tail(limit)) => capture::drain_closed(fd, *limit),
+            (fd, _) => pending(fd),
         };
-        let now = |fd: Option<std::os::fd::OwnedFd>, limit| match fd {
-            None => Ok(Captured::default()),
-            Some(fd) => capture::drain_closed(fd, limit),
-        };
-        match (now(stdout, limits.0), now(stderr, limits.1)) {
+        match (now(stdout, &keep_out), now(stderr, &keep_err)) {
             (Ok(o), Ok(e)) => output = Some((o, e)),
             (o, e) => {
                 io = Some(Box::pin(futures::future::join(

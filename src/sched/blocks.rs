@@ -206,30 +206,45 @@ impl Reader {
         while moved < body && !self.eof {
             moved += self.splice_in(&mut out, body - moved)?;
         }
-        // The window: read, cut after its last newline, carry the rest.
-        let mut window = Vec::with_capacity(WINDOW);
-        self.fill(&mut window, size.saturating_sub(moved).min(WINDOW))?;
-        loop {
-            if self.eof {
-                out.write(&window);
-                break;
-            }
-            if let Some(i) = window.iter().rposition(|&b| b == b'\n') {
-                out.write(&window[..=i]);
-                self.carry = window.split_off(i + 1);
-                break;
-            }
-            // One line fills the window: it runs on to its end.
-            out.write(&window);
-            window.clear();
-            self.fill(&mut window, WINDOW)?;
-            if let Some(i) = memchr(&window) {
-                out.write(&window[..=i]);
-                self.carry = window.split_off(i + 1);
-                break;
-            }
-        }
+        self.end_block(size - moved, &mut |bytes| {
+            out.write(bytes);
+            Ok(())
+        })?;
         Ok(true)
+    }
+
+    /// Ends a block with at most `left` more bytes: reads them (the window),
+    /// puts what comes up to their last newline into the block and keeps
+    /// the rest for the next. A line longer than the window runs on to its
+    /// end. Returns the bytes put.
+    fn end_block(
+        &mut self,
+        left: usize,
+        put: &mut dyn FnMut(&[u8]) -> io::Result<()>,
+    ) -> io::Result<usize> {
+        let mut window = Vec::with_capacity(WINDOW);
+        self.fill(&mut window, left.min(WINDOW))?;
+        let mut done = 0;
+        loop {
+            let cut = match window.iter().rposition(|&b| b == b'\n') {
+                _ if self.eof => window.len(),
+                Some(i) => i + 1,
+                None => {
+                    // One line fills the window: it runs on to its end.
+                    put(&window)?;
+                    done += window.len();
+                    window.clear();
+                    self.fill(&mut window, WINDOW)?;
+                    match memchr(&window) {
+                        Some(i) => i + 1,
+                        None => continue,
+                    }
+                }
+            };
+            put(&window[..cut])?;
+            self.carry = window.split_off(cut);
+            return Ok(done + cut);
+        }
     }
 
     /// The next block moved into a memory file (splice from a pipe,
@@ -272,33 +287,9 @@ impl Reader {
             }
             moved += n;
         }
-        // The window: read, cut after its last newline, carry the rest.
-        let mut window = Vec::with_capacity(WINDOW);
-        self.fill(&mut window, size.saturating_sub(moved).min(WINDOW))?;
-        loop {
-            if self.eof {
-                (&memfd).write_all(&window)?;
-                moved += window.len();
-                break;
-            }
-            if let Some(i) = window.iter().rposition(|&b| b == b'\n') {
-                (&memfd).write_all(&window[..=i])?;
-                moved += i + 1;
-                self.carry = window.split_off(i + 1);
-                break;
-            }
-            // One line fills the window: it runs on to its end.
-            (&memfd).write_all(&window)?;
-            moved += window.len();
-            window.clear();
-            self.fill(&mut window, WINDOW)?;
-            if let Some(i) = memchr(&window) {
-                (&memfd).write_all(&window[..=i])?;
-                moved += i + 1;
-                self.carry = window.split_off(i + 1);
-                break;
-            }
-        }
+        moved += self.end_block(size.saturating_sub(moved), &mut |bytes| {
+            (&memfd).write_all(bytes)
+        })?;
         if moved == 0 {
             return Ok(false);
         }
