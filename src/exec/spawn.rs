@@ -237,6 +237,42 @@ fn inherited_environ() -> *const *const c_char {
     unsafe { environ }
 }
 
+/// The same spawn through std's Command (posix_spawn: the child gets a copy
+/// of drover's whole descriptor table), where vfork::spawn cannot work.
+fn spawn_std(
+    program: &Path,
+    argv: &[&str],
+    spec: &JobSpec,
+    chdir: bool,
+    stdio: [BorrowedFd<'_>; 3],
+) -> Result<u32, Failure> {
+    use std::os::unix::process::CommandExt;
+    let mut cmd = std::process::Command::new(program);
+    cmd.arg0(argv[0])
+        .args(&argv[1..])
+        .process_group(0)
+        .envs(spec.env.iter().map(|(k, v)| (k, v)));
+    if chdir {
+        cmd.current_dir(&spec.cwd);
+    }
+    let dup = |fd: BorrowedFd<'_>| {
+        fd.try_clone_to_owned()
+            .map(std::process::Stdio::from)
+            .map_err(Failure::Start)
+    };
+    cmd.stdin(dup(stdio[0])?)
+        .stdout(dup(stdio[1])?)
+        .stderr(dup(stdio[2])?);
+    // std's Child neither kills nor reaps on drop: drover reaps by pid.
+    match cmd.spawn() {
+        Ok(child) => Ok(child.id()),
+        Err(e) if is_fd_exhaustion(&e) => Err(Failure::Start(e)),
+        // posix_spawn says ENOENT for a missing cwd too.
+        Err(e) if chdir && !spec.cwd.is_dir() => Err(Failure::Chdir(e)),
+        Err(e) => Err(Failure::Exec(e)),
+    }
+}
+
 /// Spawns `spec`. `stdin_from`/`stdout_to` are the pipe ends joining it to
 /// other jobs of its unit; they are duplicated, so a retry can use them again.
 pub fn spawn(
@@ -340,8 +376,17 @@ pub fn spawn(
         cwd: cwd_c.as_deref(),
         stdio: [stdin.as_fd(), stdout.as_fd(), stderr.as_fd()],
     };
-    let pid = vfork::spawn(&request).map_err(|failure| match failure {
-        Failure::Start(e) => classify(e, |e| format!("cannot start `{}`: {e}", argv[0])),
+    let started = match vfork::spawn(&request) {
+        Err(Failure::Unsupported(why)) => {
+            vfork::disable(&why);
+            spawn_std(&program, &argv, spec, cwd_c.is_some(), request.stdio)
+        }
+        other => other,
+    };
+    let pid = started.map_err(|failure| match failure {
+        Failure::Unsupported(e) | Failure::Start(e) => {
+            classify(e, |e| format!("cannot start `{}`: {e}", argv[0]))
+        }
         Failure::Chdir(_) if !spec.cwd.is_dir() => SpawnError::Failed(format!(
             "cwd {} is not a folder that exists",
             spec.cwd.display()

@@ -19,6 +19,7 @@
 use std::ffi::{CStr, c_char, c_int, c_void};
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
+use std::sync::atomic::AtomicBool;
 use std::sync::{LazyLock, Mutex, MutexGuard};
 
 /// Slots of three reserved descriptors (not always adjacent); one per
@@ -41,6 +42,10 @@ pub struct Request<'a> {
 /// Why a spawn failed.
 #[derive(Debug)]
 pub enum Failure {
+    /// This way of spawning does not work here (clone or close_range and
+    /// unshare refused, as by some seccomp filters and by valgrind): use
+    /// std's posix_spawn instead.
+    Unsupported(io::Error),
     /// Before any child existed (clone, reserving descriptors).
     Start(io::Error),
     /// The child could not change to the job's folder.
@@ -119,8 +124,25 @@ fn into_raw(file: std::fs::File) -> RawFd {
     file.into_raw_fd()
 }
 
+/// Set when this way of spawning failed for good, or by
+/// `DROVER_SPAWN=posix`: every spawn then goes through std's posix_spawn.
+static DISABLED: AtomicBool = AtomicBool::new(false);
+
+/// Stops using this way of spawning (it failed with `why`).
+pub fn disable(why: &io::Error) {
+    if !DISABLED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+        tracing::debug!("spawning through posix_spawn from now on: {why}");
+    }
+}
+
 /// Reserves the descriptors now, while drover has few open (call at start).
+/// `DROVER_SPAWN=posix` chooses std's posix_spawn instead (to run drover
+/// under valgrind, or to compare).
 pub fn init() {
+    if std::env::var_os("DROVER_SPAWN").is_some_and(|v| v == "posix") {
+        DISABLED.store(true, std::sync::atomic::Ordering::Relaxed);
+        return;
+    }
     if let Err(e) = &*SLOTS_ {
         tracing::debug!("cannot reserve spawn slots ({e}); spawning will fail");
     }
@@ -157,9 +179,12 @@ const STEP_PGID: c_int = 4;
 
 /// Starts `req` in a process group of its own; returns its pid.
 pub fn spawn(req: &Request) -> Result<u32, Failure> {
+    if DISABLED.load(std::sync::atomic::Ordering::Relaxed) {
+        return Err(Failure::Unsupported(io::Error::other("disabled")));
+    }
     let slots = SLOTS_
         .as_ref()
-        .map_err(|e| Failure::Start(io::Error::new(e.kind(), e.to_string())))?;
+        .map_err(|e| Failure::Unsupported(io::Error::new(e.kind(), e.to_string())))?;
     let mut slot = take_slot(slots);
     let fds = slot.fds;
     for (fd, to) in req.stdio.iter().zip(fds) {
@@ -204,7 +229,14 @@ pub fn spawn(req: &Request) -> Result<u32, Failure> {
         libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
         if pid < 0 {
             release(slots, fds);
-            return Err(Failure::Start(clone_error));
+            let refused = matches!(
+                clone_error.raw_os_error(),
+                Some(libc::EINVAL | libc::EPERM | libc::ENOSYS)
+            );
+            return Err(match refused {
+                true => Failure::Unsupported(clone_error),
+                false => Failure::Start(clone_error),
+            });
         }
         pid
     };
@@ -228,6 +260,7 @@ pub fn spawn(req: &Request) -> Result<u32, Failure> {
     Err(match step {
         STEP_CHDIR => Failure::Chdir(error),
         STEP_EXEC => Failure::Exec(error),
+        STEP_FDS => Failure::Unsupported(error),
         _ => Failure::Start(error),
     })
 }
