@@ -211,8 +211,10 @@ fn output<'a>(
                 .map_err(|e| classify(e, |e| format!("cannot create a file for output: {e}")))?;
             // The spawn duplicates it for the child; drover keeps the spool.
             // SAFETY: the spool is kept in `spooled_file` until after the spawn.
-            let fd =
-                unsafe { BorrowedFd::borrow_raw(std::os::fd::AsRawFd::as_raw_fd(spool.file())) };
+            let raw = spool
+                .raw_fd()
+                .ok_or_else(|| SpawnError::Failed("a new output file is already closed".into()))?;
+            let fd = unsafe { BorrowedFd::borrow_raw(raw) };
             *spooled_file = Some(spool);
             (ChildFd::Borrowed(fd), None)
         }

@@ -34,16 +34,16 @@ const PAUSE_OVER: u64 = 32 * 1024 * 1024;
 
 /// One job's stdout or stderr, held until the job ends.
 pub struct Spool {
-    /// What the job writes to.
-    memory: File,
     disk: Mutex<Disk>,
     /// The job's process group, once it runs (0 before).
     owner: AtomicI32,
 }
 
-/// What of a spool has moved to disk.
+/// A spool's files, behind one lock.
 #[derive(Default)]
 struct Disk {
+    /// What the job writes to; taken when the job ends.
+    memory: Option<File>,
     /// The bytes up to `moved`, at the same offsets.
     file: Option<File>,
     moved: u64,
@@ -62,15 +62,19 @@ impl Spool {
             // No memfd (old kernel, sandbox): straight to disk, no watchdog.
             Err(_) => {
                 return Ok(Arc::new(Spool {
-                    memory: tempfile::tempfile()?,
-                    disk: Mutex::default(),
+                    disk: Mutex::new(Disk {
+                        memory: Some(tempfile::tempfile()?),
+                        ..Disk::default()
+                    }),
                     owner: AtomicI32::new(0),
                 }));
             }
         };
         let spool = Arc::new(Spool {
-            memory,
-            disk: Mutex::default(),
+            disk: Mutex::new(Disk {
+                memory: Some(memory),
+                ..Disk::default()
+            }),
             owner: AtomicI32::new(0),
         });
         lock(&LIVE).push(Arc::downgrade(&spool));
@@ -85,9 +89,10 @@ impl Spool {
         Ok(spool)
     }
 
-    /// The file the job writes to.
-    pub fn file(&self) -> &File {
-        &self.memory
+    /// The descriptor the job writes to (open until `finish`).
+    pub fn raw_fd(&self) -> Option<std::os::fd::RawFd> {
+        use std::os::fd::AsRawFd;
+        lock(&self.disk).memory.as_ref().map(|f| f.as_raw_fd())
     }
 
     /// The job now runs as process group `pgid`.
@@ -105,28 +110,27 @@ impl Spool {
     pub fn finish(self: Arc<Self>) -> io::Result<File> {
         let mut disk = lock(&self.disk);
         disk.finished = true;
+        let memory = disk
+            .memory
+            .take()
+            .ok_or_else(|| io::Error::other("a spool finished twice"))?;
         let Some(file) = disk.file.take() else {
-            drop(disk);
-            return match Arc::try_unwrap(self) {
-                Ok(spool) => Ok(spool.memory),
-                // The watchdog is looking at it this moment.
-                Err(shared) => shared.memory.try_clone(),
-            };
+            return Ok(memory);
         };
-        let end = self.memory.metadata()?.len();
-        move_to_disk(&self.memory, &file, disk.moved, end)?;
+        let end = memory.metadata()?.len();
+        move_to_disk(&memory, &file, disk.moved, end)?;
         Ok(file)
     }
 
     /// Bytes still in memory (0 once the job has ended).
     fn in_memory(&self) -> u64 {
         let disk = lock(&self.disk);
-        if disk.finished {
-            return 0;
+        match (&disk.memory, disk.finished) {
+            (Some(memory), false) => memory
+                .metadata()
+                .map_or(0, |m| m.len().saturating_sub(disk.moved)),
+            _ => 0,
         }
-        self.memory
-            .metadata()
-            .map_or(0, |m| m.len().saturating_sub(disk.moved))
     }
 
     /// Stops the job's process group if it wrote more than [`PAUSE_OVER`]
@@ -137,8 +141,9 @@ impl Spool {
         if disk.finished {
             return None;
         }
-        let pending = self
+        let pending = disk
             .memory
+            .as_ref()?
             .metadata()
             .ok()?
             .len()
@@ -160,9 +165,11 @@ impl Spool {
         if disk.file.is_none() {
             disk.file = Some(tempfile::tempfile()?);
         }
-        let end = self.memory.metadata()?.len();
-        let file = disk.file.as_ref().expect("made above");
-        move_to_disk(&self.memory, file, disk.moved, end)?;
+        let (Some(memory), Some(file)) = (&disk.memory, &disk.file) else {
+            return Ok(());
+        };
+        let end = memory.metadata()?.len();
+        move_to_disk(memory, file, disk.moved, end)?;
         tracing::debug!(bytes = end - disk.moved, "output moved to disk");
         disk.moved = end;
         Ok(())
