@@ -5,8 +5,6 @@ use std::io;
 use std::os::fd::OwnedFd;
 use std::sync::Arc;
 
-use std::io::Read as _;
-
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::unix::pipe;
 use tokio::sync::mpsc;
@@ -141,37 +139,6 @@ pub async fn drain(fd: OwnedFd, keep: Keep, stop: CancellationToken) -> Captured
             Captured::default()
         }
     }
-}
-
-/// Reads a pipe whose writers are all gone straight to its end, keeping the
-/// last `limit` bytes, without the runtime; gives the pipe back if someone
-/// still holds it open (a descendant of the job).
-pub fn drain_closed(fd: OwnedFd, limit: usize) -> Result<Captured, OwnedFd> {
-    use rustix::event::{PollFd, PollFlags, poll};
-    let mut probe = [PollFd::new(&fd, PollFlags::IN)];
-    let closed = matches!(
-        poll(&mut probe, Some(&rustix::event::Timespec::default())),
-        Ok(1)
-    ) && probe[0].revents().contains(PollFlags::HUP);
-    if !closed {
-        return Err(fd);
-    }
-    // No writer left: reads end at EOF and cannot block.
-    let mut file = std::fs::File::from(fd);
-    let mut tail = TailBuffer::new(limit);
-    loop {
-        tail.prepare();
-        match std::io::Read::read_to_end(&mut (&mut file).take(MAX_READ as u64), &mut tail.buf) {
-            Ok(0) => break,
-            Ok(_) => {}
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => {
-                tracing::warn!("reading a job's output failed: {e}");
-                break;
-            }
-        }
-    }
-    Ok(tail.finish())
 }
 
 fn memchr_last(buf: &[u8]) -> Option<usize> {

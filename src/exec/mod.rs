@@ -30,9 +30,6 @@ use spawn::{SpawnError, Spawned};
 /// a descendant still holds open, before it calls the descendant leaked.
 pub const LEAK_TIMEOUT: Duration = Duration::from_millis(200);
 
-/// How long a job runs before drover starts draining its captured pipes.
-const DRAIN_AFTER: Duration = Duration::from_millis(10);
-
 /// How long drover keeps retrying a spawn that fails for lack of file
 /// descriptors.
 const FD_WAIT_LIMIT: Duration = Duration::from_secs(60);
@@ -220,46 +217,27 @@ async fn supervise(
         (StdinSpec::Bytes(data), Some(fd)) => Some(tokio::spawn(capture::feed(fd, data.clone()))),
         _ => None,
     };
-    // A stream's output: known already, or a pipe to read to its end.
-    let drain = |source: Result<Captured, std::os::fd::OwnedFd>, keep: Keep| {
+    let drain = |fd: Option<std::os::fd::OwnedFd>, keep: Keep| {
         let stop = stop_reading.clone();
         async move {
-            match source {
-                Ok(done) => done,
-                Err(fd) => capture::drain(fd, keep, stop).await,
+            match fd {
+                Some(fd) => capture::drain(fd, keep, stop).await,
+                None => Captured::default(),
             }
         }
     };
-    let pending = |fd: Option<std::os::fd::OwnedFd>| match fd {
-        Some(fd) => Err(fd),
-        None => Ok(Captured::default()),
-    };
-    // Tails (drover run's capture) are drained only once the job has run
-    // for DRAIN_AFTER or ended: a short job's pipes are read once, after it
-    // exits, and never registered with the runtime, which was a tenth of
-    // the cost of a `true` job. A job that fills a pipe (64 KiB) sooner
-    // waits for that moment. Lines (--line-buffer) are read at once.
-    let lazy = matches!((&keep_out, &keep_err), (Keep::Tail(_), Keep::Tail(_)));
-    let mut pipes = (stdout.is_some() || stderr.is_some()).then_some((stdout, stderr));
-    // Nothing to drain: the output is known now.
-    let mut output: Option<(Captured, Captured)> = match pipes {
+    // Boxed, and only for a job with pipes to drain: a job writing to files
+    // or /dev/null (most of drover exec's) keeps a small future.
+    let mut io = (stdout.is_some() || stderr.is_some()).then(|| {
+        Box::pin(futures::future::join(
+            drain(stdout, keep_out),
+            drain(stderr, keep_err),
+        ))
+    });
+    let mut output: Option<(Captured, Captured)> = match io {
         Some(_) => None,
         None => Some(Default::default()),
     };
-    let mut start_io = || {
-        pipes.take().map(|(stdout, stderr)| {
-            // Boxed, and only for a job with pipes to drain: a job writing
-            // to files or /dev/null (most of drover exec's) keeps a small
-            // future.
-            Box::pin(futures::future::join(
-                drain(pending(stdout), keep_out.clone()),
-                drain(pending(stderr), keep_err.clone()),
-            ))
-        })
-    };
-    let mut io = if lazy { None } else { start_io() };
-    let drain_after = tokio::time::sleep(DRAIN_AFTER);
-    tokio::pin!(drain_after);
 
     #[derive(PartialEq)]
     enum Phase {
@@ -273,31 +251,12 @@ async fn supervise(
         .map(|t| tokio::time::Instant::from_std(started + t));
     let phase = loop {
         tokio::select! {
-            done = OptionFuture::from(io.as_mut()), if io.is_some() && output.is_none() => output = done,
-            () = &mut drain_after, if io.is_none() && output.is_none() => io = start_io(),
+            done = OptionFuture::from(io.as_mut()), if output.is_none() => output = done,
             _ = watch.exited() => break Phase::Exited,
             _ = sleep_until_opt(deadline) => break Phase::TimedOut,
             _ = ctl.cancel.cancelled() => break Phase::Cancelled,
         }
     };
-    if io.is_none() && output.is_none() {
-        // Not drained yet: read what the job left, if nobody else holds the
-        // pipes; else drain as usual, with the leak timeout below.
-        let (stdout, stderr) = pipes.take().expect("pipes not drained yet");
-        let now = |fd: Option<std::os::fd::OwnedFd>, keep: &Keep| match (fd, keep) {
-            (Some(fd), Keep::Tail(limit)) => capture::drain_closed(fd, *limit),
-            (fd, _) => pending(fd),
-        };
-        match (now(stdout, &keep_out), now(stderr, &keep_err)) {
-            (Ok(o), Ok(e)) => output = Some((o, e)),
-            (o, e) => {
-                io = Some(Box::pin(futures::future::join(
-                    drain(o, keep_out.clone()),
-                    drain(e, keep_err.clone()),
-                )));
-            }
-        }
-    }
     if phase != Phase::Exited {
         // Boxed: most jobs never get here, so their futures stay small.
         let mut terminating = Box::pin(group::terminate(
