@@ -65,9 +65,11 @@ pub fn read_blocks(size: usize, splice: bool, tx: mpsc::Sender<Work>) {
             return;
         }
     };
-    let splice = splice && size >= MIN_SPLICED_BLOCK && spliceable(&stdin);
+    let kind = StdinKind::of(&stdin);
+    let splice = splice && size >= MIN_SPLICED_BLOCK && kind != StdinKind::Other;
     let mut reader = Reader {
         stdin,
+        kind,
         carry: Vec::new(),
         eof: false,
         splice,
@@ -89,18 +91,31 @@ pub fn read_blocks(size: usize, splice: bool, tx: mpsc::Sender<Work>) {
     }
 }
 
-/// Whether splice(2) can read `file`: pipes, sockets and regular files can;
-/// terminals and most devices cannot.
-fn spliceable(file: &File) -> bool {
-    file.metadata().is_ok_and(|m| {
+/// What drover's stdin is, as splice(2) sees it: it can read pipes,
+/// sockets and regular files, not terminals and most devices.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum StdinKind {
+    Pipe,
+    File,
+    Socket,
+    Other,
+}
+
+impl StdinKind {
+    fn of(file: &File) -> Self {
         use std::os::unix::fs::FileTypeExt;
-        let t = m.file_type();
-        t.is_file() || t.is_fifo() || t.is_socket()
-    })
+        match file.metadata().map(|m| m.file_type()) {
+            Ok(t) if t.is_fifo() => StdinKind::Pipe,
+            Ok(t) if t.is_file() => StdinKind::File,
+            Ok(t) if t.is_socket() => StdinKind::Socket,
+            _ => StdinKind::Other,
+        }
+    }
 }
 
 struct Reader {
     stdin: File,
+    kind: StdinKind,
     /// Read past the end of the last block: the start of the next.
     carry: Vec<u8>,
     eof: bool,
@@ -257,14 +272,12 @@ impl Reader {
             Ok(fd) => File::from(fd),
             Err(_) => return self.read_block(size, tx),
         };
-        let from_pipe = self.stdin.metadata().is_ok_and(|m| {
-            use std::os::unix::fs::FileTypeExt;
-            m.file_type().is_fifo()
-        });
-        let from_file = self.stdin.metadata().is_ok_and(|m| m.is_file());
-        if !from_pipe && !from_file {
-            return self.read_block(size, tx);
-        }
+        // splice needs a pipe on one side: from a file, sendfile.
+        let from_pipe = match self.kind {
+            StdinKind::Pipe => true,
+            StdinKind::File => false,
+            StdinKind::Socket | StdinKind::Other => return self.read_block(size, tx),
+        };
         let carry = std::mem::take(&mut self.carry);
         (&memfd).write_all(&carry)?;
         let mut moved = carry.len();
