@@ -58,23 +58,11 @@ sh = "sleep 0.3; exec ls /proc/self/fd"
     assert_eq!(sorted(seen), sorted(baseline()));
 }
 
-#[test]
-fn exec_jobs_see_only_their_own_descriptors() {
-    let exe = env!("CARGO_BIN_EXE_drover");
-    let out = Command::new(exe)
-        .args([
-            "exec",
-            "-j",
-            "0",
-            "-k",
-            "--",
-            "sh",
-            "-c",
-            "sleep 0.2; exec ls /proc/self/fd",
-            "x",
-            ":::",
-        ])
-        .args((1..=30).map(|i| i.to_string()))
+/// `drover exec ARGS...`'s stdout, which must succeed.
+fn exec_stdout(args: &[String]) -> String {
+    let out = drover()
+        .arg("exec")
+        .args(args)
         .stdin(std::process::Stdio::null())
         .output()
         .expect("run drover exec");
@@ -84,8 +72,18 @@ fn exec_jobs_see_only_their_own_descriptors() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn exec_jobs_see_only_their_own_descriptors() {
+    let mut args: Vec<String> = ["-j", "0", "-k", "--", "sh", "-c"]
+        .map(String::from)
+        .to_vec();
+    args.extend(["sleep 0.2; exec ls /proc/self/fd", "x", ":::"].map(String::from));
+    args.extend((1..=30).map(|i| i.to_string()));
+    let text = exec_stdout(&args);
     let want = sorted(baseline());
-    let text = String::from_utf8_lossy(&out.stdout);
     let seen = lines(&text);
     assert_eq!(seen.len(), 30 * want.len(), "{text}");
     for listing in seen.chunks(want.len()) {
@@ -101,19 +99,7 @@ fn a_job_starts_with_no_signal_blocked_and_sigpipe_at_its_default() {
         .args(["-c", script])
         .output()
         .expect("run sh");
-    let exe = env!("CARGO_BIN_EXE_drover");
-    let out = Command::new(exe)
-        .args(["exec", "--", "sh", "-c", script, "x", ":::", "1"])
-        .stdin(std::process::Stdio::null())
-        .output()
-        .expect("run drover exec");
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8_lossy(&out.stdout);
+    let text = exec_stdout(&["--", "sh", "-c", script, "x", ":::", "1"].map(String::from));
     assert!(text.contains("SigBlk:\t0000000000000000"), "{text}");
     // As std's spawn: the same ignored signals as a direct child (SIGPIPE,
     // which Rust ignores in drover, is back at its default). Signals 32 and
