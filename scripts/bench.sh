@@ -183,30 +183,18 @@ interleave() {
 
 TOOLS_SPAWN=(floor drover-exec drover-run xargs parallel rust-parallel)
 
-J=2
-w_true() {
+# Workloads 1-3: JOBS jobs of CMD with its item appended, PAR at once;
+# ITEMS holds the items, TOML the same jobs for drover run; the floor runs
+# FLOOR_PROG (CMD's path) with FLOOR_ARG.
+JOBS=0 PAR=0 ITEMS="" TOML="" CMD="" FLOOR_PROG="" FLOOR_ARG=""
+w_fanout() {
     case $1 in
-        floor) m -- "$FLOOR" "$TRUE_JOBS" "$J" "$TRUE" 0 ;;
-        drover-exec) m -i "$TMP/true.items" -- "$DROVER" exec -j "$J" -- true ;;
-        drover-run) m -- "$DROVER" run -q "$TMP/true-$J.toml" ;;
-        xargs) m -i "$TMP/true.items" -- xargs -P "$J" -n 1 true ;;
-        parallel) m -i "$TMP/true.items" -- parallel -j "$J" true ;;
-        rust-parallel) m -i "$TMP/true.items" -- rust-parallel -j "$J" true ;;
-    esac
-}
-
-N=0
-w_sleep() {
-    local items="$TMP/sleep1a.items" toml="$TMP/sleep1a.toml" secs=1
-    [ "$N" = "$SLEEP_JOBS_B" ] && items="$TMP/sleep1b.items" toml="$TMP/sleep1b.toml"
-    [ "$N" = "$SCALE_JOBS" ] && items="$TMP/sleep2.items" toml="$TMP/sleep2.toml" secs=2
-    case $1 in
-        floor) m -- "$FLOOR" "$N" "$N" "$SLEEP" "$secs" ;;
-        drover-exec) m -i "$items" -- "$DROVER" exec -j "$N" -- sleep ;;
-        drover-run) m -- "$DROVER" run -q "$toml" ;;
-        xargs) m -i "$items" -- xargs -P "$N" -n 1 sleep ;;
-        parallel) m -i "$items" -- parallel -j "$N" sleep ;;
-        rust-parallel) m -i "$items" -- rust-parallel -j "$N" sleep ;;
+        floor) m -- "$FLOOR" "$JOBS" "$PAR" "$FLOOR_PROG" "$FLOOR_ARG" ;;
+        drover-exec) m -i "$ITEMS" -- "$DROVER" exec -j "$PAR" -- "$CMD" ;;
+        drover-run) m -- "$DROVER" run -q "$TOML" ;;
+        xargs) m -i "$ITEMS" -- xargs -P "$PAR" -n 1 "$CMD" ;;
+        parallel) m -i "$ITEMS" -- parallel -j "$PAR" "$CMD" ;;
+        rust-parallel) m -i "$ITEMS" -- rust-parallel -j "$PAR" "$CMD" ;;
     esac
 }
 
@@ -254,24 +242,25 @@ w_big() {
 load_start="$(cut -d' ' -f1-3 /proc/loadavg)"
 started=$(date +%s)
 if wanted 1; then
-    for J in 2 16; do
-        log "1: $TRUE_JOBS x true at -j $J ($RUNS rounds)"
-        interleave "true-j$J" "$RUNS" w_true "${TOOLS_SPAWN[@]}"
+    for PAR in 2 16; do
+        JOBS=$TRUE_JOBS ITEMS="$TMP/true.items" TOML="$TMP/true-$PAR.toml" CMD=true FLOOR_PROG="$TRUE" FLOOR_ARG=0
+        log "1: $JOBS x true at -j $PAR ($RUNS rounds)"
+        interleave "true-j$PAR" "$RUNS" w_fanout "${TOOLS_SPAWN[@]}"
     done
 fi
 if wanted 2; then
-    N=$SLEEP_JOBS_A
-    log "2: $N x sleep 1 at -j $N ($RUNS rounds)"
-    interleave "sleep-$N" "$RUNS" w_sleep "${TOOLS_SPAWN[@]}"
+    JOBS=$SLEEP_JOBS_A PAR=$SLEEP_JOBS_A ITEMS="$TMP/sleep1a.items" TOML="$TMP/sleep1a.toml" CMD=sleep FLOOR_PROG="$SLEEP" FLOOR_ARG=1
+    log "2: $JOBS x sleep 1 at -j $PAR ($RUNS rounds)"
+    interleave "sleep-$JOBS" "$RUNS" w_fanout "${TOOLS_SPAWN[@]}"
     # GNU parallel stops at ~250 jobs at once for lack of file handles.
-    N=$SLEEP_JOBS_B
-    log "2: $N x sleep 1 at -j $N ($RUNS rounds)"
-    interleave "sleep-$N" "$RUNS" w_sleep floor drover-exec drover-run xargs rust-parallel
+    JOBS=$SLEEP_JOBS_B PAR=$SLEEP_JOBS_B ITEMS="$TMP/sleep1b.items" TOML="$TMP/sleep1b.toml"
+    log "2: $JOBS x sleep 1 at -j $PAR ($RUNS rounds)"
+    interleave "sleep-$JOBS" "$RUNS" w_fanout floor drover-exec drover-run xargs rust-parallel
 fi
 if wanted 3; then
-    N=$SCALE_JOBS
-    log "3: $N x sleep 2 at -j $N ($RUNS rounds)"
-    interleave "sleep-$N" "$RUNS" w_sleep floor drover-exec drover-run xargs rust-parallel
+    JOBS=$SCALE_JOBS PAR=$SCALE_JOBS ITEMS="$TMP/sleep2.items" TOML="$TMP/sleep2.toml" CMD=sleep FLOOR_PROG="$SLEEP" FLOOR_ARG=2
+    log "3: $JOBS x sleep 2 at -j $PAR ($RUNS rounds)"
+    interleave "sleep-$JOBS" "$RUNS" w_fanout floor drover-exec drover-run xargs rust-parallel
 fi
 if wanted 4; then
     log "4: 1 GiB through cat ($RUNS rounds)"
