@@ -2,14 +2,13 @@
 //! writing stdin, so that no pipe ever fills up and blocks the child.
 
 use std::io;
-use std::os::fd::OwnedFd;
 use std::sync::Arc;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::unix::pipe;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use super::spawn::PipeEnd;
 use crate::outcome::Captured;
 
 /// Keeps the last `limit` bytes of a stream. Memory stays below about twice
@@ -82,8 +81,8 @@ pub struct LineSink {
 }
 
 /// Reads a pipe to its end, or until `stop` (after a leak timeout).
-pub async fn drain(fd: OwnedFd, keep: Keep, stop: CancellationToken) -> Captured {
-    let mut rx = match pipe::Receiver::from_owned_fd(fd) {
+pub async fn drain(fd: PipeEnd, keep: Keep, stop: CancellationToken) -> Captured {
+    let mut rx = match fd.into_receiver() {
         Ok(rx) => rx,
         Err(e) => {
             tracing::warn!("cannot read a job's output pipe: {e}");
@@ -160,8 +159,8 @@ fn keep_reading(read: io::Result<usize>) -> bool {
 
 /// Writes `data` to a child's stdin and closes it. A child that exits without
 /// reading it all (EPIPE) has made its choice; that is not an error.
-pub async fn feed(fd: OwnedFd, data: Arc<[u8]>) {
-    let mut tx = match pipe::Sender::from_owned_fd(fd) {
+pub async fn feed(fd: PipeEnd, data: Arc<[u8]>) {
+    let mut tx = match fd.into_sender() {
         Ok(tx) => tx,
         Err(e) => {
             tracing::warn!("cannot write a job's stdin pipe: {e}");

@@ -31,29 +31,62 @@ pub fn raise_nofile_limit() -> u64 {
     soft
 }
 
-/// Descriptors a job holds while it runs, and the extra it needs while being
-/// spawned (the child's ends of its pipes, /dev/null, files).
-pub fn job_cost(spec: &JobSpec) -> (usize, usize) {
+/// The descriptors a job needs.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct JobCost {
+    /// Held while it runs.
+    pub held: usize,
+    /// Needed only while it is being spawned (the child's ends of its pipes,
+    /// /dev/null, files).
+    pub transient: usize,
+    /// Of `transient`, the child's ends of captured pipes, which drover may
+    /// choose to hold until the job exits.
+    pub writers: usize,
+}
+
+impl std::ops::Add for JobCost {
+    type Output = JobCost;
+
+    fn add(self, other: JobCost) -> JobCost {
+        JobCost {
+            held: self.held + other.held,
+            transient: self.transient + other.transient,
+            writers: self.writers + other.writers,
+        }
+    }
+}
+
+/// The descriptors `spec` needs.
+pub fn job_cost(spec: &JobSpec) -> JobCost {
     // A pipeline's own processes: 4 descriptors a worker, about.
     if let Program::Pipeline(p) = &spec.program {
-        return (p.stages.iter().map(|s| 4 * s.workers).sum::<usize>() + 4, 0);
+        let held = p.stages.iter().map(|s| 4 * s.workers).sum::<usize>() + 4;
+        return JobCost {
+            held,
+            ..JobCost::default()
+        };
     }
-    let mut held = 1; // the pidfd
-    let mut transient = 1;
+    let mut cost = JobCost {
+        held: 1, // the pidfd
+        transient: 2,
+        writers: 0,
+    };
     if matches!(spec.stdin, StdinSpec::Bytes(_) | StdinSpec::Handed(_)) {
-        held += 1;
+        cost.held += 1;
     }
-    transient += 1;
     for out in [&spec.stdout, &spec.stderr] {
         if matches!(out, OutputSpec::Capture | OutputSpec::Spooled) {
-            held += 1;
+            cost.held += 1;
         }
-        transient += 1;
+        if matches!(out, OutputSpec::Capture) {
+            cost.writers += 1;
+        }
+        cost.transient += 1;
     }
     if matches!(spec.stdout, OutputSpec::Pipe(_)) {
-        transient += 2;
+        cost.transient += 2;
     }
-    (held, transient)
+    cost
 }
 
 /// The descriptors drover may spend on jobs.

@@ -68,11 +68,14 @@ pub struct Attempt {
 /// Runs one attempt of `unit`: every job of it spawned together, each
 /// supervised until reaped. `on_spawned` is called once the spawns are done
 /// (to release the descriptors only spawning needs), `on_start` for each job
-/// that started.
+/// that started. With `hold_writers`, drover keeps its copy of the job's
+/// ends of captured pipes until the job's leader exits (two descriptors
+/// more per job; see [`Spawned::writers`]).
 pub async fn run_unit(
     plan: &Plan,
     unit: usize,
     ctl: &Control,
+    hold_writers: bool,
     on_spawned: impl FnOnce(),
     on_start: impl Fn(usize, u32),
 ) -> Vec<Attempt> {
@@ -101,7 +104,8 @@ pub async fn run_unit(
         let spec = &plan.jobs[j];
         let started_at = SystemTime::now();
         let started = Instant::now();
-        match spawn_waiting_for_fds(spec, readers.get(&j), writers.get(&j), ctl).await {
+        let (stdin_from, stdout_to) = (readers.get(&j), writers.get(&j));
+        match spawn_waiting_for_fds(spec, stdin_from, stdout_to, hold_writers, ctl).await {
             Ok(spawned) => {
                 on_start(j, spawned.pid);
                 running.push((j, spawned, started_at, started));
@@ -136,7 +140,7 @@ pub async fn run_unit(
 pub async fn run_one(job: usize, spec: &JobSpec, ctl: &Control, keep: (Keep, Keep)) -> Attempt {
     let started_at = SystemTime::now();
     let started = Instant::now();
-    match spawn_waiting_for_fds(spec, None, None, ctl).await {
+    match spawn_waiting_for_fds(spec, None, None, false, ctl).await {
         Ok(spawned) => supervise(job, spec, spawned, started_at, started, ctl, keep).await,
         Err(why) => spawn_failed(job, why),
     }
@@ -161,12 +165,13 @@ pub(crate) async fn spawn_waiting_for_fds(
     spec: &JobSpec,
     stdin_from: Option<&PipeReader>,
     stdout_to: Option<&PipeWriter>,
+    hold_writers: bool,
     ctl: &Control,
 ) -> Result<Spawned, String> {
     let first = Instant::now();
     let mut backoff = Duration::from_millis(5);
     loop {
-        match spawn::spawn(spec, stdin_from, stdout_to) {
+        match spawn::spawn(spec, stdin_from, stdout_to, hold_writers) {
             Ok(s) => return Ok(s),
             Err(SpawnError::Failed(why)) => return Err(why),
             Err(SpawnError::NoFds(e)) => {
@@ -206,6 +211,7 @@ async fn supervise(
         stderr,
         stdout_file,
         stderr_file,
+        writers,
     } = spawned;
     // process_group(0) makes the pid the pgid; pid 0 never comes from spawn.
     let group = ProcessGroup::led_by(pid).expect("spawned child has a non-zero pid");
@@ -217,7 +223,7 @@ async fn supervise(
         (StdinSpec::Bytes(data), Some(fd)) => Some(tokio::spawn(capture::feed(fd, data.clone()))),
         _ => None,
     };
-    let drain = |fd: Option<std::os::fd::OwnedFd>, keep: Keep| {
+    let drain = |fd: Option<spawn::PipeEnd>, keep: Keep| {
         let stop = stop_reading.clone();
         async move {
             match fd {
@@ -257,7 +263,10 @@ async fn supervise(
             _ = ctl.cancel.cancelled() => break Phase::Cancelled,
         }
     };
-    if phase != Phase::Exited {
+    if phase == Phase::Exited {
+        // The pipes reach their end once no descendant holds them either.
+        drop(writers);
+    } else {
         // Boxed: most jobs never get here, so their futures stay small.
         let mut terminating = Box::pin(group::terminate(
             group,
@@ -271,6 +280,7 @@ async fn supervise(
                 () = &mut terminating => break,
             }
         }
+        drop(writers);
     }
 
     // The leader has exited and is still unreaped: its pgid cannot be reused,

@@ -99,13 +99,36 @@ impl Child {
     }
 }
 
+/// drover's end of a pipe to or from a job: non-blocking from the start, so
+/// it becomes a tokio pipe without the checks (fstat, two fcntl) that
+/// tokio makes of a descriptor of unknown kind.
+pub struct PipeEnd(OwnedFd);
+
+impl PipeEnd {
+    /// The read end, for the runtime. Must be called within a runtime.
+    pub fn into_receiver(self) -> io::Result<tokio::net::unix::pipe::Receiver> {
+        tokio::net::unix::pipe::Receiver::from_owned_fd_unchecked(self.0)
+    }
+
+    /// The write end, for the runtime. Must be called within a runtime.
+    pub fn into_sender(self) -> io::Result<tokio::net::unix::pipe::Sender> {
+        tokio::net::unix::pipe::Sender::from_owned_fd_unchecked(self.0)
+    }
+}
+
 /// A started job with drover's ends of its pipes.
 pub struct Spawned {
     pub child: Child,
     pub pid: u32,
-    pub stdin: Option<OwnedFd>,
-    pub stdout: Option<OwnedFd>,
-    pub stderr: Option<OwnedFd>,
+    pub stdin: Option<PipeEnd>,
+    pub stdout: Option<PipeEnd>,
+    pub stderr: Option<PipeEnd>,
+    /// The job's own ends of its captured stdout and stderr, if asked for
+    /// (`hold_writers`; else closed after the spawn). Whoever drops
+    /// them only once the job's leader has exited is woken once by its exit,
+    /// not first by the pipes' hang-up and then by the exit (measured: 2000
+    /// × `true` at -j 2 went from 88% to 94% of the floor's rate).
+    pub writers: [Option<OwnedFd>; 2],
     /// Where `OutputSpec::Spooled` output waits.
     pub stdout_file: Option<Arc<Spool>>,
     pub stderr_file: Option<Arc<Spool>>,
@@ -159,6 +182,14 @@ fn pipe() -> Result<(OwnedFd, OwnedFd), SpawnError> {
         .map_err(|e| classify(e.into(), |e| format!("cannot create a pipe: {e}")))
 }
 
+/// drover's end of a new pipe made non-blocking (the job's end stays
+/// blocking: jobs expect that).
+fn drover_end(fd: OwnedFd) -> Result<PipeEnd, SpawnError> {
+    rustix::fs::fcntl_setfl(&fd, rustix::fs::OFlags::NONBLOCK)
+        .map_err(|e| SpawnError::Failed(format!("cannot set up a pipe: {e}")))?;
+    Ok(PipeEnd(fd))
+}
+
 /// The child's end of a stdout/stderr spec, and drover's end of a captured
 /// pipe; `spooled_file` receives drover's handle on an `OutputSpec::Spooled`
 /// spool.
@@ -167,11 +198,11 @@ fn output<'a>(
     stream: &str,
     pipe_to: Option<&'a PipeWriter>,
     spooled_file: &mut Option<Arc<Spool>>,
-) -> Result<(ChildFd<'a>, Option<OwnedFd>), SpawnError> {
+) -> Result<(ChildFd<'a>, Option<PipeEnd>), SpawnError> {
     Ok(match spec {
         OutputSpec::Capture => {
             let (r, w) = pipe()?;
-            (ChildFd::Owned(w), Some(r))
+            (ChildFd::Owned(w), Some(drover_end(r)?))
         }
         OutputSpec::Null => (null()?, None),
         OutputSpec::Inherit => {
@@ -277,10 +308,13 @@ fn spawn_std(
 
 /// Spawns `spec`. `stdin_from`/`stdout_to` are the pipe ends joining it to
 /// other jobs of its unit; they are duplicated, so a retry can use them again.
+/// `hold_writers`: return the job's ends of its captured pipes in
+/// [`Spawned::writers`] rather than closing them.
 pub fn spawn(
     spec: &JobSpec,
     stdin_from: Option<&PipeReader>,
     stdout_to: Option<&PipeWriter>,
+    hold_writers: bool,
 ) -> Result<Spawned, SpawnError> {
     let argv = spec.program.argv();
     if argv.is_empty() {
@@ -341,7 +375,7 @@ pub fn spawn(
         StdinSpec::Null => null()?,
         StdinSpec::Bytes(_) => {
             let (r, w) = pipe()?;
-            drover_stdin = Some(w);
+            drover_stdin = Some(drover_end(w)?);
             ChildFd::Owned(r)
         }
         StdinSpec::File(path) => ChildFd::Owned(
@@ -413,12 +447,22 @@ pub fn spawn(
     for spool in [&stdout_file, &stderr_file].into_iter().flatten() {
         spool.set_owner(pid);
     }
+    // The job's ends of captured pipes, for the caller to keep or close.
+    let writer = |child_end: ChildFd<'_>, reader: &Option<PipeEnd>| match child_end {
+        ChildFd::Owned(fd) if hold_writers && reader.is_some() => Some(fd),
+        _ => None,
+    };
+    let writers = [
+        writer(stdout, &drover_stdout),
+        writer(stderr, &drover_stderr),
+    ];
     Ok(Spawned {
         child: Child { pid },
         pid,
         stdin: drover_stdin,
         stdout: drover_stdout,
         stderr: drover_stderr,
+        writers,
         stdout_file,
         stderr_file,
     })

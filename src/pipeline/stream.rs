@@ -144,7 +144,7 @@ async fn worker(
         Ok(p) => p,
         Err(e) => return End::SpawnFailed(format!("cannot create a pipe: {e}")),
     };
-    let spawned = match spawn_waiting_for_fds(&spec, Some(&pipe_r), None, &ctx.ctl).await {
+    let spawned = match spawn_waiting_for_fds(&spec, Some(&pipe_r), None, false, &ctx.ctl).await {
         Ok(s) => s,
         Err(why) => return End::SpawnFailed(why),
     };
@@ -168,7 +168,7 @@ async fn worker(
             return End::SpawnFailed(format!("cannot write a worker's stdin: {e}"));
         }
     };
-    let Some(mut output) = stdout.and_then(|fd| pipe::Receiver::from_owned_fd(fd).ok()) else {
+    let Some(mut output) = stdout.and_then(|fd| fd.into_receiver().ok()) else {
         group.signal(Sig::KILL);
         let _ = child.wait();
         return End::SpawnFailed("cannot read a worker's stdout".into());

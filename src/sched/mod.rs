@@ -15,7 +15,7 @@ use std::time::{Duration, Instant, SystemTime};
 use futures::FutureExt;
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc};
 
-use crate::exec::fdlimit::{FdBudget, job_cost};
+use crate::exec::fdlimit::{FdBudget, JobCost, job_cost};
 use crate::exec::group::signal_name;
 use crate::exec::{self, Attempt, AttemptEnd, Control};
 use crate::outcome::{Exit, JobResult, Status};
@@ -150,18 +150,26 @@ pub async fn run(
                 },
                 None => None,
             };
-            let (held, transient) = unit
+            let cost = unit
                 .jobs
                 .iter()
                 .map(|&j| job_cost(&plan.jobs[j]))
-                .fold((0, 0), |(h, t), (dh, dt)| (h + dh, t + dt));
-            let want = (held + transient).min(fds.total) as u32;
+                .fold(JobCost::default(), |a, b| a + b);
+            let want = (cost.held + cost.transient).min(fds.total) as u32;
             let Ok(mut fd_permit) = fds.semaphore.clone().try_acquire_many_owned(want) else {
                 blocked_on_fds = true;
                 break;
             };
             ready.pop_front();
             running += 1;
+            // Holding the job's ends of its captured pipes saves a wake-up
+            // per job, but makes them held rather than transient: only
+            // while descriptors are plentiful.
+            let hold_writers = fds.semaphore.available_permits() >= fds.total / 4 * 3;
+            let transient = match hold_writers {
+                true => cost.transient - cost.writers,
+                false => cost.transient,
+            };
             let transient_permit = fd_permit.split(transient.min(want as usize));
             let (plan, ctl, tx, fd_freed) =
                 (plan.clone(), ctl.clone(), tx.clone(), fd_freed.clone());
@@ -172,29 +180,37 @@ pub async fn run(
                 };
                 // A bug in drover must not hang the run: a panicking unit
                 // is reported as failed jobs.
-                let results = AssertUnwindSafe(run_unit(&plan, u, &ctl, on_spawned, &tx, announce))
-                    .catch_unwind()
-                    .await
-                    .unwrap_or_else(|panic| {
-                        let why = panic
-                            .downcast_ref::<&str>()
-                            .map(|s| s.to_string())
-                            .or_else(|| panic.downcast_ref::<String>().cloned())
-                            .unwrap_or_default();
-                        plan.units[u]
-                            .jobs
-                            .iter()
-                            .map(|&j| {
-                                (
-                                    j,
-                                    JobResult::not_started(
-                                        Status::Failed,
-                                        format!("internal error in drover: {why}"),
-                                    ),
-                                )
-                            })
-                            .collect()
-                    });
+                let results = AssertUnwindSafe(run_unit(
+                    &plan,
+                    u,
+                    &ctl,
+                    hold_writers,
+                    on_spawned,
+                    &tx,
+                    announce,
+                ))
+                .catch_unwind()
+                .await
+                .unwrap_or_else(|panic| {
+                    let why = panic
+                        .downcast_ref::<&str>()
+                        .map(|s| s.to_string())
+                        .or_else(|| panic.downcast_ref::<String>().cloned())
+                        .unwrap_or_default();
+                    plan.units[u]
+                        .jobs
+                        .iter()
+                        .map(|&j| {
+                            (
+                                j,
+                                JobResult::not_started(
+                                    Status::Failed,
+                                    format!("internal error in drover: {why}"),
+                                ),
+                            )
+                        })
+                        .collect()
+                });
                 // The permits travel with the event: the dispatcher frees the
                 // slot only after it has seen these results, so a fail_fast
                 // stop can never lose the race to a waiting unit.
@@ -319,6 +335,7 @@ async fn run_unit(
     plan: &Plan,
     unit: usize,
     ctl: &Control,
+    hold_writers: bool,
     on_spawned: impl FnOnce(),
     tx: &mpsc::UnboundedSender<Event>,
     announce: bool,
@@ -353,6 +370,7 @@ async fn run_unit(
             plan,
             unit,
             ctl,
+            hold_writers,
             || {
                 if let Some(f) = on_spawned.take() {
                     f();
