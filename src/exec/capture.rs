@@ -1,10 +1,14 @@
 //! Pipe I/O for one job: draining stdout/stderr into bounded tail buffers and
 //! writing stdin, so that no pipe ever fills up and blocks the child.
 
+use std::future::Future;
 use std::io;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll, ready};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::unix::pipe;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -14,6 +18,7 @@ use crate::outcome::Captured;
 /// Keeps the last `limit` bytes of a stream. Memory stays below about twice
 /// `limit` however much the stream carries: the front is dropped in bulk,
 /// so each byte is moved at most once.
+#[derive(Default)]
 struct TailBuffer {
     buf: Vec<u8>,
     limit: usize,
@@ -78,6 +83,135 @@ pub struct LineSink {
     pub job: usize,
     pub stderr: bool,
     pub tx: mpsc::Sender<(usize, bool, Vec<u8>)>,
+}
+
+/// A job's stdout and stderr as drover reads them: polled by the task that
+/// supervises the job, so a job with nothing to say costs no more than its
+/// two pipe registrations (no task, no future per pipe).
+pub struct Output {
+    streams: [Stream; 2],
+    /// Tells `Keep::Lines` readers to stop (made only for them).
+    stop: Option<CancellationToken>,
+}
+
+enum Stream {
+    /// Read to its end (or never a pipe).
+    Done(Captured),
+    /// Read into a tail buffer, here.
+    Tail(pipe::Receiver, TailBuffer),
+    /// Lines to a printer: a reader of its own, which may wait on the printer.
+    Lines(Pin<Box<dyn Future<Output = Captured> + Send>>),
+}
+
+impl Output {
+    /// Reads `stdout` and `stderr` (where they are pipes), keeping what
+    /// `keep` says. Must be called within a runtime.
+    pub fn new(pipes: [Option<PipeEnd>; 2], keep: [Keep; 2]) -> Output {
+        let mut stop = None;
+        let [out, err] = pipes;
+        let [keep_out, keep_err] = keep;
+        let mut open = |fd: Option<PipeEnd>, keep: Keep| -> Stream {
+            let Some(fd) = fd else {
+                return Stream::Done(Captured::default());
+            };
+            match keep {
+                Keep::Tail(limit) => match fd.into_receiver() {
+                    Ok(rx) => Stream::Tail(rx, TailBuffer::new(limit)),
+                    Err(e) => {
+                        tracing::warn!("cannot read a job's output pipe: {e}");
+                        Stream::Done(Captured::default())
+                    }
+                },
+                Keep::Lines(sink) => {
+                    let token = stop.get_or_insert_with(CancellationToken::new).clone();
+                    Stream::Lines(Box::pin(drain(fd, Keep::Lines(sink), token)))
+                }
+            }
+        };
+        let streams = [open(out, keep_out), open(err, keep_err)];
+        Output { streams, stop }
+    }
+
+    /// Whether both streams have been read to their end.
+    pub fn is_done(&self) -> bool {
+        self.streams.iter().all(|s| matches!(s, Stream::Done(_)))
+    }
+
+    /// Reads what has arrived; ready once both streams are at their end.
+    pub fn poll_drain(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let mut done = true;
+        for stream in &mut self.streams {
+            done &= stream.poll_drain(cx).is_ready();
+        }
+        if done { Poll::Ready(()) } else { Poll::Pending }
+    }
+
+    /// Reads until both streams end.
+    pub async fn drained(&mut self) {
+        std::future::poll_fn(|cx| self.poll_drain(cx)).await
+    }
+
+    /// Stops reading (after a leak timeout): what was read so far.
+    pub async fn stop(mut self) -> [Captured; 2] {
+        if let Some(stop) = &self.stop {
+            stop.cancel();
+        }
+        for stream in &mut self.streams {
+            // A lines reader ends soon once stopped: it hands on its last,
+            // partial line first.
+            if let Stream::Lines(reader) = stream {
+                *stream = Stream::Done(reader.await);
+            }
+        }
+        self.streams.map(Stream::finish)
+    }
+
+    /// Everything read; call once `is_done`.
+    pub fn finish(self) -> [Captured; 2] {
+        self.streams.map(Stream::finish)
+    }
+}
+
+impl Stream {
+    fn poll_drain(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let captured = match self {
+            Stream::Done(_) => return Poll::Ready(()),
+            Stream::Lines(reader) => ready!(reader.as_mut().poll(cx)),
+            Stream::Tail(rx, tail) => {
+                loop {
+                    // Readiness first: it keeps to tokio's cooperative budget,
+                    // so a flood of output cannot starve the other tasks.
+                    if let Err(e) = ready!(rx.poll_read_ready(cx)) {
+                        tracing::warn!("reading a job's output failed: {e}");
+                        break;
+                    }
+                    tail.prepare();
+                    match rx.try_read_buf(&mut tail.buf) {
+                        Ok(0) => break,
+                        Ok(_) => {}
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                        Err(e) => {
+                            tracing::warn!("reading a job's output failed: {e}");
+                            break;
+                        }
+                    }
+                }
+                std::mem::take(tail).finish()
+            }
+        };
+        *self = Stream::Done(captured);
+        Poll::Ready(())
+    }
+
+    fn finish(self) -> Captured {
+        match self {
+            Stream::Done(c) => c,
+            Stream::Tail(_, tail) => tail.finish(),
+            // Dropped unfinished only if `stop` was not awaited.
+            Stream::Lines(_) => Captured::default(),
+        }
+    }
 }
 
 /// Reads a pipe to its end, or until `stop` (after a leak timeout).

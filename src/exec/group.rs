@@ -7,8 +7,11 @@
 //! afterwards can never hit an unrelated process. The leader is reaped only
 //! once the group has been dealt with.
 
+use std::future::Future;
 use std::io;
 use std::os::fd::OwnedFd;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use rustix::io::Errno;
@@ -46,6 +49,8 @@ impl ProcessGroup {
 pub struct ExitWatch {
     pid: Pid,
     pidfd: Option<AsyncFd<OwnedFd>>,
+    /// Without a pidfd: when to look again.
+    next_look: Option<Pin<Box<tokio::time::Sleep>>>,
 }
 
 impl ExitWatch {
@@ -64,25 +69,38 @@ impl ExitWatch {
             })
             .map_err(|e| tracing::debug!("no pidfd for {pid:?}, polling instead: {e}"))
             .ok();
-        Self { pid, pidfd }
+        Self {
+            pid,
+            pidfd,
+            next_look: None,
+        }
     }
 
-    /// Resolves once the process has exited (it stays a zombie until reaped).
-    pub async fn exited(&self) {
+    /// Ready once the process has exited (it stays a zombie until reaped).
+    /// Polled from one task only: a pidfd's readiness has one waker slot.
+    pub fn poll_exited(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         match &self.pidfd {
             // A pidfd stays readable once its process has exited, so the
             // readiness is deliberately never cleared.
-            Some(fd) => {
-                let _ = fd.readable().await;
-            }
+            Some(fd) => fd.poll_read_ready(cx).map(|_| ()),
             None => loop {
                 let opts = WaitIdOptions::EXITED | WaitIdOptions::NOWAIT | WaitIdOptions::NOHANG;
                 match rustix::process::waitid(WaitId::Pid(self.pid), opts) {
-                    Ok(Some(_)) | Err(_) => return,
-                    Ok(None) => tokio::time::sleep(Duration::from_millis(5)).await,
+                    Ok(Some(_)) | Err(_) => return Poll::Ready(()),
+                    Ok(None) => {}
                 }
+                let look = self
+                    .next_look
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep(Duration::from_millis(5))));
+                ready!(look.as_mut().poll(cx));
+                self.next_look = None;
             },
         }
+    }
+
+    /// Resolves once the process has exited.
+    pub async fn exited(&mut self) {
+        std::future::poll_fn(|cx| self.poll_exited(cx)).await
     }
 }
 
@@ -90,7 +108,7 @@ impl ExitWatch {
 /// short by `kill_now`), then SIGKILL. Returns once the leader has exited.
 pub async fn terminate(
     group: ProcessGroup,
-    watch: &ExitWatch,
+    watch: &mut ExitWatch,
     kill_grace: Duration,
     kill_now: &CancellationToken,
 ) {

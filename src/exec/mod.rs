@@ -17,7 +17,10 @@ use std::collections::HashMap;
 use std::io::{PipeReader, PipeWriter};
 use std::time::{Duration, Instant, SystemTime};
 
-use futures::future::{OptionFuture, join_all};
+use std::future::Future;
+use std::task::Poll;
+
+use futures::future::join_all;
 use tokio_util::sync::CancellationToken;
 
 use crate::outcome::{Captured, Exit};
@@ -80,6 +83,28 @@ pub async fn run_unit(
     on_start: impl Fn(usize, u32),
 ) -> Vec<Attempt> {
     let jobs = &plan.units[unit].jobs;
+    let tails = |spec: &JobSpec| {
+        (
+            Keep::Tail(spec.capture_limit),
+            Keep::Tail(spec.capture_limit),
+        )
+    };
+    // Most units are one job: supervised right here, not in a list.
+    if let [j] = jobs[..] {
+        let spec = &plan.jobs[j];
+        let started_at = SystemTime::now();
+        let started = Instant::now();
+        let spawned = spawn_waiting_for_fds(spec, None, None, hold_writers, ctl).await;
+        on_spawned();
+        let attempt = match spawned {
+            Ok(spawned) => {
+                on_start(j, spawned.pid);
+                supervise(j, spec, spawned, started_at, started, ctl, tails(spec)).await
+            }
+            Err(why) => spawn_failed(j, why),
+        };
+        return vec![attempt];
+    }
     // The pipes joining jobs of this unit: consumer's read end, source's write end.
     let mut readers: HashMap<usize, PipeReader> = HashMap::new();
     let mut writers: HashMap<usize, PipeWriter> = HashMap::new();
@@ -123,11 +148,7 @@ pub async fn run_unit(
         .into_iter()
         .map(|(j, spawned, started_at, started)| {
             let spec = &plan.jobs[j];
-            let keep = (
-                Keep::Tail(spec.capture_limit),
-                Keep::Tail(spec.capture_limit),
-            );
-            supervise(j, spec, spawned, started_at, started, ctl, keep)
+            supervise(j, spec, spawned, started_at, started, ctl, tails(spec))
         });
     let mut attempts = join_all(supervised).await;
     attempts.extend(failed);
@@ -194,6 +215,9 @@ pub(crate) async fn spawn_waiting_for_fds(
 /// Supervises one running job until it is reaped. Its output is drained in
 /// this same task (no task per pipe), in every phase, so a child blocked on a
 /// full pipe can always make progress, even while it is being terminated.
+/// The future is kept small (it is most of what a running job costs
+/// drover): what only some jobs need (a timeout, terminating, a leak) is
+/// boxed when it happens.
 async fn supervise(
     job: usize,
     spec: &JobSpec,
@@ -215,7 +239,6 @@ async fn supervise(
     } = spawned;
     // process_group(0) makes the pid the pgid; pid 0 never comes from spawn.
     let group = ProcessGroup::led_by(pid).expect("spawned child has a non-zero pid");
-    let stop_reading = CancellationToken::new();
 
     // stdin is written from a task of its own, as ripgrep does, so that a
     // child writing before it reads can never deadlock against drover.
@@ -223,27 +246,7 @@ async fn supervise(
         (StdinSpec::Bytes(data), Some(fd)) => Some(tokio::spawn(capture::feed(fd, data.clone()))),
         _ => None,
     };
-    let drain = |fd: Option<spawn::PipeEnd>, keep: Keep| {
-        let stop = stop_reading.clone();
-        async move {
-            match fd {
-                Some(fd) => capture::drain(fd, keep, stop).await,
-                None => Captured::default(),
-            }
-        }
-    };
-    // Boxed, and only for a job with pipes to drain: a job writing to files
-    // or /dev/null (most of drover exec's) keeps a small future.
-    let mut io = (stdout.is_some() || stderr.is_some()).then(|| {
-        Box::pin(futures::future::join(
-            drain(stdout, keep_out),
-            drain(stderr, keep_err),
-        ))
-    });
-    let mut output: Option<(Captured, Captured)> = match io {
-        Some(_) => None,
-        None => Some(Default::default()),
-    };
+    let mut output = capture::Output::new([stdout, stderr], [keep_out, keep_err]);
 
     #[derive(PartialEq)]
     enum Phase {
@@ -251,63 +254,70 @@ async fn supervise(
         TimedOut,
         Cancelled,
     }
-    let watch = ExitWatch::new(pid);
-    let deadline = spec
-        .timeout
-        .map(|t| tokio::time::Instant::from_std(started + t));
-    let phase = loop {
-        tokio::select! {
-            done = OptionFuture::from(io.as_mut()), if output.is_none() => output = done,
-            _ = watch.exited() => break Phase::Exited,
-            _ = sleep_until_opt(deadline) => break Phase::TimedOut,
-            _ = ctl.cancel.cancelled() => break Phase::Cancelled,
+    let mut watch = ExitWatch::new(pid);
+    let mut timer = spec.timeout.map(|t| {
+        Box::pin(tokio::time::sleep_until(tokio::time::Instant::from_std(
+            started + t,
+        )))
+    });
+    let cancelled = ctl.cancel.cancelled();
+    let mut cancelled = std::pin::pin!(cancelled);
+    let phase = std::future::poll_fn(|cx| {
+        // Output first: a job blocked on a full pipe goes on at once.
+        let _ = output.poll_drain(cx);
+        if watch.poll_exited(cx).is_ready() {
+            return Poll::Ready(Phase::Exited);
         }
-    };
-    if phase == Phase::Exited {
-        // The pipes reach their end once no descendant holds them either.
-        drop(writers);
-    } else {
+        if let Some(timer) = &mut timer
+            && timer.as_mut().poll(cx).is_ready()
+        {
+            return Poll::Ready(Phase::TimedOut);
+        }
+        if cancelled.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(Phase::Cancelled);
+        }
+        Poll::Pending
+    })
+    .await;
+    drop(timer);
+    if phase != Phase::Exited {
         // Boxed: most jobs never get here, so their futures stay small.
         let mut terminating = Box::pin(group::terminate(
             group,
-            &watch,
+            &mut watch,
             spec.kill_grace,
             &ctl.kill_now,
         ));
-        loop {
-            tokio::select! {
-                done = OptionFuture::from(io.as_mut()), if output.is_none() => output = done,
-                () = &mut terminating => break,
-            }
-        }
-        drop(writers);
+        std::future::poll_fn(|cx| {
+            let _ = output.poll_drain(cx);
+            terminating.as_mut().poll(cx)
+        })
+        .await;
     }
+    // The pipes reach their end once no descendant holds them either.
+    drop(writers);
 
     // The leader has exited and is still unreaped: its pgid cannot be reused,
     // so the group may be signalled safely until `wait` below.
     let mut leaked = false;
-    let (mut out, mut err) = match output {
-        Some(done) => done,
-        None => {
-            // `output` is pending only while `io` exists.
-            let io = io.as_mut().expect("pipes to drain");
-            match Box::pin(tokio::time::timeout(LEAK_TIMEOUT, &mut *io)).await {
-                Ok(done) => done,
-                Err(_) => {
+    let [mut out, mut err] = match output.is_done() {
+        true => output.finish(),
+        false => {
+            let mut rest = Box::pin(async {
+                if tokio::time::timeout(LEAK_TIMEOUT, output.drained())
+                    .await
+                    .is_err()
+                {
                     leaked = true;
                     group.signal(Sig::KILL);
                     // The holders are dead now, unless one left the group:
                     // then stop reading rather than hang.
-                    match Box::pin(tokio::time::timeout(Duration::from_millis(100), &mut *io)).await
-                    {
-                        Ok(done) => done,
-                        Err(_) => {
-                            stop_reading.cancel();
-                            io.await
-                        }
-                    }
+                    let _ =
+                        tokio::time::timeout(Duration::from_millis(100), output.drained()).await;
                 }
-            }
+                output.stop().await
+            });
+            rest.as_mut().await
         }
     };
     // A job is its process group: nothing of it outlives it.
@@ -351,12 +361,5 @@ async fn supervise(
         stdout: out,
         stderr: err,
         leaked,
-    }
-}
-
-async fn sleep_until_opt(deadline: Option<tokio::time::Instant>) {
-    match deadline {
-        Some(d) => tokio::time::sleep_until(d).await,
-        None => std::future::pending().await,
     }
 }

@@ -156,7 +156,7 @@ async fn worker(
         ..
     } = spawned;
     let group = ProcessGroup::led_by(pid).expect("spawned child has a non-zero pid");
-    let watch = ExitWatch::new(pid);
+    let mut watch = ExitWatch::new(pid);
     // drover keeps the read end of the worker's stdin: its fill level says
     // how far the worker has read, even after the worker is gone.
     let probe: PipeReader = pipe_r;
@@ -281,7 +281,7 @@ async fn worker(
     if cancelled {
         let mut stopping = Box::pin(group::terminate(
             group,
-            &watch,
+            &mut watch,
             spec.kill_grace,
             &ctx.ctl.kill_now,
         ));
