@@ -21,7 +21,7 @@
 #   4. 1 GiB of lines through one `cat`: `producer | cat | wc -c` in sh
 #      against drover run (stdin = { from }) and drover exec --pipe
 #   5. 500 jobs x 1 MB of output, -j 16, into a pipe: drover grouped (the
-#      default) against ungrouped xargs
+#      default) against ungrouped xargs; drover run capturing a tail of each
 #   6. one job, start to exit (startup)
 #   7. drover run on a 10 000-job file against drover exec on the same jobs
 #      (the cost of parsing, planning and the report)
@@ -112,10 +112,12 @@ HEAD="$(type -P head)"
 # items FILE COUNT VALUE: COUNT lines of VALUE. Every tool appends the item
 # to the command, so all of them run the same argv (`true 0`, `sleep 1`).
 items() { awk -v n="$2" -v v="$3" 'BEGIN { for (i = 0; i < n; i++) print v }' >"$1"; }
-# job_file FILE COUNT MAX_PARALLEL CMD_TOML
+# job_file FILE COUNT MAX_PARALLEL CMD_TOML [DEFAULTS_TOML]
 job_file() {
     {
-        printf '[run]\nmax_parallel = %s\n\n[[job]]\nname = "j-{n}"\ncmd = %s\n' "$3" "$4"
+        printf '[run]\nmax_parallel = %s\n\n' "$3"
+        [ -z "${5:-}" ] || printf '[defaults]\n%s\n\n' "$5"
+        printf '[[job]]\nname = "j-{n}"\ncmd = %s\n' "$4"
         printf 'matrix = { n = ['
         seq "$2" | sed 's/.*/"&"/' | paste -sd, -
         printf '] }\n'
@@ -134,6 +136,10 @@ job_file "$TMP/sleep1b.toml" "$SLEEP_JOBS_B" 0 '["sleep", "1"]'
 job_file "$TMP/sleep2.toml" "$SCALE_JOBS" 0 '["sleep", "2"]'
 job_file "$TMP/one.toml" 1 0 '["true", "0"]'
 job_file "$TMP/big.toml" "$BIG_JOBS" "$BIG_PAR" '["true", "0"]'
+# Workload 5 for drover run: every byte through its capture pipes, the
+# report keeping a 64 KiB tail of each.
+job_file "$TMP/out.toml" "$OUT_JOBS" "$OUT_PAR" "[\"head\", \"-c\", \"$OUT_BYTES\", \"/dev/zero\"]" \
+    'capture_limit = "64KiB"'
 if wanted 4; then
     log "writing 1 GiB of lines"
     # `yes` dies of SIGPIPE when head has enough: not a failure here.
@@ -213,6 +219,7 @@ w_out() {
     case $1 in
         floor) m -p -- "$FLOOR" "$OUT_JOBS" "$OUT_PAR" "$HEAD" -c "$OUT_BYTES" /dev/zero ;;
         drover-exec) m -p -i "$TMP/out.items" -- "$DROVER" exec -j "$OUT_PAR" -- head -c {} /dev/zero ;;
+        drover-run) m -p -- "$DROVER" run -q "$TMP/out.toml" ;;
         xargs) m -p -i "$TMP/out.items" -- xargs -P "$OUT_PAR" -I{} head -c {} /dev/zero ;;
         parallel) m -p -i "$TMP/out.items" -- parallel -j "$OUT_PAR" head -c {} /dev/zero ;;
         rust-parallel) m -p -i "$TMP/out.items" -- rust-parallel -j "$OUT_PAR" head /dev/zero -c ;;
@@ -279,7 +286,7 @@ if wanted 4; then
 fi
 if wanted 5; then
     log "5: $OUT_JOBS x $OUT_BYTES bytes of output at -j $OUT_PAR ($RUNS rounds)"
-    interleave output "$RUNS" w_out floor drover-exec xargs parallel rust-parallel
+    interleave output "$RUNS" w_out floor drover-exec drover-run xargs parallel rust-parallel
 fi
 if wanted 6; then
     log "6: one job, start to exit ($STARTUP_RUNS rounds)"
@@ -513,7 +520,7 @@ EOF
     section sleep-1000 "2. $SLEEP_JOBS_B × \`sleep 1\` at -j $SLEEP_JOBS_B (GNU parallel cannot run this many at once)" "over the floor" floor drover-exec drover-run xargs rust-parallel
     section sleep-5000 "3. $SCALE_JOBS × \`sleep 2\` at -j $SCALE_JOBS" "over the floor" floor drover-exec drover-run xargs rust-parallel
     section data "4. 1 GiB of 64-byte lines through \`cat\`, counted by \`wc -c\`" throughput shell-pipe drover-run drover-exec drover-exec-16M parallel
-    section output "5. $OUT_JOBS jobs × $OUT_BYTES bytes of output at -j $OUT_PAR, into a pipe" "over the floor" floor drover-exec xargs parallel rust-parallel
+    section output "5. $OUT_JOBS jobs × $OUT_BYTES bytes of output at -j $OUT_PAR, into a pipe" "over the floor" floor drover-exec drover-run xargs parallel rust-parallel
     section startup "6. one job (\`true 0\`), start to exit" "over the floor" "${TOOLS_SPAWN[@]}"
     section big "7. $BIG_JOBS jobs of \`true 0\` at -j $BIG_PAR: job file (with --report) vs exec vs check" rate floor drover-exec drover-run drover-check
     cat <<EOF
@@ -531,7 +538,9 @@ EOF
   three jobs joined by \`stdin = { from = ... }\`: cat data → cat → wc -c.
 - 5: \`head -c 1000000 /dev/zero\` per job; drover and GNU parallel group
   output per job (the default), xargs does not; stdout is a pipe read by the
-  timer.
+  timer. \`drover run\` reads every byte through its capture pipes and keeps
+  a 64 KiB tail per job (\`capture_limit\`): it guards short jobs with
+  more output than a pipe holds.
 - 7: \`drover run --report FILE\` on a 10 000-job file (a matrix), \`drover
   exec -j 16\` on the same 10 000 commands, \`drover check\` on the file.
 EOF

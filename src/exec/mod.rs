@@ -181,7 +181,8 @@ fn spawn_failed(job: usize, why: String) -> Attempt {
 }
 
 /// Spawns, holding the job back (never failing it) while the process is out
-/// of file descriptors.
+/// of file descriptors. The waiting is boxed: it is rare, and a future that
+/// held its timer inline would make every running job's task bigger.
 pub(crate) async fn spawn_waiting_for_fds(
     spec: &JobSpec,
     stdin_from: Option<&PipeReader>,
@@ -189,25 +190,50 @@ pub(crate) async fn spawn_waiting_for_fds(
     hold_writers: bool,
     ctl: &Control,
 ) -> Result<Spawned, String> {
+    match spawn::spawn(spec, stdin_from, stdout_to, hold_writers) {
+        Ok(s) => Ok(s),
+        Err(SpawnError::Failed(why)) => Err(why),
+        Err(SpawnError::NoFds(e)) => {
+            Box::pin(wait_for_fds(
+                spec,
+                stdin_from,
+                stdout_to,
+                hold_writers,
+                ctl,
+                e,
+            ))
+            .await
+        }
+    }
+}
+
+/// Tries the spawn again, backing off, until descriptors are free.
+async fn wait_for_fds(
+    spec: &JobSpec,
+    stdin_from: Option<&PipeReader>,
+    stdout_to: Option<&PipeWriter>,
+    hold_writers: bool,
+    ctl: &Control,
+    mut error: std::io::Error,
+) -> Result<Spawned, String> {
     let first = Instant::now();
     let mut backoff = Duration::from_millis(5);
     loop {
+        if first.elapsed() > FD_WAIT_LIMIT {
+            return Err(format!(
+                "out of file descriptors for {FD_WAIT_LIMIT:?}: {error}"
+            ));
+        }
+        tracing::debug!(job = %spec.name, "out of file descriptors; waiting: {error}");
+        tokio::select! {
+            _ = tokio::time::sleep(backoff) => {}
+            _ = ctl.cancel.cancelled() => return Err("cancelled while waiting for file descriptors".into()),
+        }
+        backoff = (backoff * 2).min(Duration::from_millis(100));
         match spawn::spawn(spec, stdin_from, stdout_to, hold_writers) {
             Ok(s) => return Ok(s),
             Err(SpawnError::Failed(why)) => return Err(why),
-            Err(SpawnError::NoFds(e)) => {
-                if first.elapsed() > FD_WAIT_LIMIT {
-                    return Err(format!(
-                        "out of file descriptors for {FD_WAIT_LIMIT:?}: {e}"
-                    ));
-                }
-                tracing::debug!(job = %spec.name, "out of file descriptors; waiting: {e}");
-                tokio::select! {
-                    _ = tokio::time::sleep(backoff) => {}
-                    _ = ctl.cancel.cancelled() => return Err("cancelled while waiting for file descriptors".into()),
-                }
-                backoff = (backoff * 2).min(Duration::from_millis(100));
-            }
+            Err(SpawnError::NoFds(e)) => error = e,
         }
     }
 }
