@@ -83,12 +83,6 @@ pub async fn run_unit(
     on_start: impl Fn(usize, u32),
 ) -> Vec<Attempt> {
     let jobs = &plan.units[unit].jobs;
-    let tails = |spec: &JobSpec| {
-        (
-            Keep::Tail(spec.capture_limit),
-            Keep::Tail(spec.capture_limit),
-        )
-    };
     // Most units are one job: supervised right here, not in a list.
     if let [j] = jobs[..] {
         let spec = &plan.jobs[j];
@@ -105,6 +99,28 @@ pub async fn run_unit(
         };
         return vec![attempt];
     }
+    // Boxed: its state would otherwise sit beside the one job's above in
+    // every unit's task.
+    Box::pin(run_joined(
+        plan,
+        jobs,
+        ctl,
+        hold_writers,
+        on_spawned,
+        on_start,
+    ))
+    .await
+}
+
+/// [`run_unit`] for jobs joined by `stdin = { from = ... }` pipes.
+async fn run_joined(
+    plan: &Plan,
+    jobs: &[usize],
+    ctl: &Control,
+    hold_writers: bool,
+    on_spawned: impl FnOnce(),
+    on_start: impl Fn(usize, u32),
+) -> Vec<Attempt> {
     // The pipes joining jobs of this unit: consumer's read end, source's write end.
     let mut readers: HashMap<usize, PipeReader> = HashMap::new();
     let mut writers: HashMap<usize, PipeWriter> = HashMap::new();
@@ -154,6 +170,14 @@ pub async fn run_unit(
     attempts.extend(failed);
     attempts.sort_by_key(|a| a.job);
     attempts
+}
+
+/// What `drover run` keeps of a job's output: the tails the report shows.
+fn tails(spec: &JobSpec) -> (Keep, Keep) {
+    (
+        Keep::Tail(spec.capture_limit),
+        Keep::Tail(spec.capture_limit),
+    )
 }
 
 /// Runs one attempt of a job that is a unit by itself (`drover exec`):

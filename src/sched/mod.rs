@@ -350,7 +350,7 @@ async fn run_unit(
             stats: stats.clone(),
         });
         on_spawned();
-        let result = pipeline::run(&plan.jobs[job], spec.clone(), ctl, stats).await;
+        let result = Box::pin(pipeline::run(&plan.jobs[job], spec.clone(), ctl, stats)).await;
         return vec![(job, result)];
     }
     let retries = jobs
@@ -405,20 +405,26 @@ async fn run_unit(
                 });
             }
         }
-        tokio::select! {
-            _ = tokio::time::sleep(retry_delay) => {}
-            _ = ctl.cancel.cancelled() => {
-                return results
-                    .into_iter()
-                    .map(|(j, mut r)| {
-                        if r.status != Status::Succeeded {
-                            let e = r.error.take().unwrap_or_default();
-                            r.error = Some(format!("{e}; not retried: the run was stopped"));
-                        }
-                        (j, r)
-                    })
-                    .collect();
+        // Boxed, like the pipeline's run above: most units never wait here,
+        // and the wait's timer would otherwise make every unit's task bigger.
+        let stopped = Box::pin(async {
+            tokio::select! {
+                _ = tokio::time::sleep(retry_delay) => false,
+                _ = ctl.cancel.cancelled() => true,
             }
+        })
+        .await;
+        if stopped {
+            return results
+                .into_iter()
+                .map(|(j, mut r)| {
+                    if r.status != Status::Succeeded {
+                        let e = r.error.take().unwrap_or_default();
+                        r.error = Some(format!("{e}; not retried: the run was stopped"));
+                    }
+                    (j, r)
+                })
+                .collect();
         }
         attempt += 1;
     }
