@@ -124,7 +124,7 @@ impl Output {
                 },
                 Keep::Lines(sink) => {
                     let token = stop.get_or_insert_with(CancellationToken::new).clone();
-                    Stream::Lines(Box::pin(drain(fd, Keep::Lines(sink), token)))
+                    Stream::Lines(Box::pin(drain_lines(fd, sink, token)))
                 }
             }
         };
@@ -214,8 +214,9 @@ impl Stream {
     }
 }
 
-/// Reads a pipe to its end, or until `stop` (after a leak timeout).
-pub async fn drain(fd: PipeEnd, keep: Keep, stop: CancellationToken) -> Captured {
+/// Reads a pipe to its end, or until `stop` (after a leak timeout), sending
+/// complete lines to `sink` as they arrive.
+async fn drain_lines(fd: PipeEnd, sink: LineSink, stop: CancellationToken) -> Captured {
     let mut rx = match fd.into_receiver() {
         Ok(rx) => rx,
         Err(e) => {
@@ -227,51 +228,32 @@ pub async fn drain(fd: PipeEnd, keep: Keep, stop: CancellationToken) -> Captured
     // registration each time.
     let stopped = stop.cancelled();
     tokio::pin!(stopped);
-    match keep {
-        Keep::Tail(limit) => {
-            let mut tail = TailBuffer::new(limit);
-            loop {
-                tail.prepare();
-                let read = tokio::select! {
-                    biased;
-                    _ = &mut stopped => break,
-                    read = rx.read_buf(&mut tail.buf) => read,
-                };
-                if !keep_reading(read) {
-                    break;
-                }
-            }
-            tail.finish()
+    let mut buf: Vec<u8> = Vec::new();
+    loop {
+        if buf.len() == buf.capacity() && buf.capacity() > 0 {
+            buf.reserve(buf.len().clamp(4096, MAX_READ));
         }
-        Keep::Lines(sink) => {
-            let mut buf: Vec<u8> = Vec::new();
-            loop {
-                if buf.len() == buf.capacity() && buf.capacity() > 0 {
-                    buf.reserve(buf.len().clamp(4096, MAX_READ));
-                }
-                let read = tokio::select! {
-                    biased;
-                    _ = &mut stopped => break,
-                    read = rx.read_buf(&mut buf) => read,
-                };
-                if !keep_reading(read) {
-                    break;
-                }
-                // Send what ends in a newline; keep the partial last line.
-                if let Some(last_nl) = memchr_last(&buf) {
-                    let rest = buf.split_off(last_nl + 1);
-                    let lines = std::mem::replace(&mut buf, rest);
-                    if sink.tx.send((sink.job, sink.stderr, lines)).await.is_err() {
-                        break;
-                    }
-                }
+        let read = tokio::select! {
+            biased;
+            _ = &mut stopped => break,
+            read = rx.read_buf(&mut buf) => read,
+        };
+        if !keep_reading(read) {
+            break;
+        }
+        // Send what ends in a newline; keep the partial last line.
+        if let Some(last_nl) = memchr_last(&buf) {
+            let rest = buf.split_off(last_nl + 1);
+            let lines = std::mem::replace(&mut buf, rest);
+            if sink.tx.send((sink.job, sink.stderr, lines)).await.is_err() {
+                break;
             }
-            if !buf.is_empty() {
-                let _ = sink.tx.send((sink.job, sink.stderr, buf)).await;
-            }
-            Captured::default()
         }
     }
+    if !buf.is_empty() {
+        let _ = sink.tx.send((sink.job, sink.stderr, buf)).await;
+    }
+    Captured::default()
 }
 
 fn memchr_last(buf: &[u8]) -> Option<usize> {

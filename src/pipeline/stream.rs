@@ -15,17 +15,16 @@ use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
-use futures::future::{OptionFuture, join_all};
+use futures::future::join_all;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::unix::pipe;
 use tokio::sync::{Mutex, mpsc};
-use tokio_util::sync::CancellationToken;
 
 use super::{Ctx, ITEM_STDERR_TAIL, StageStats, add_busy, split_lines, took};
 use crate::exec::capture::{self, Keep};
 use crate::exec::group::{self, ExitWatch, ProcessGroup, Sig};
 use crate::exec::{LEAK_TIMEOUT, spawn_waiting_for_fds};
-use crate::outcome::{Captured, Exit, JobResult, Status};
+use crate::outcome::{Exit, JobResult, Status};
 use crate::plan::StdinSpec;
 
 /// Items taken from the queue at once by a worker.
@@ -173,15 +172,13 @@ async fn worker(
         let _ = child.wait();
         return End::SpawnFailed("cannot read a worker's stdout".into());
     };
-    let stop_reading = CancellationToken::new();
-    let mut errors = Box::pin(OptionFuture::from(stderr.map(|fd| {
-        capture::drain(
-            fd,
+    let mut errors = capture::Output::new(
+        [None, stderr],
+        [
+            Keep::Tail(0),
             Keep::Tail(spec.capture_limit.min(ITEM_STDERR_TAIL)),
-            stop_reading.clone(),
-        )
-    })));
-    let mut stderr_tail: Option<Captured> = None;
+        ],
+    );
 
     let mut queued: Vec<u8> = Vec::new(); // bytes not yet written
     let mut written: u64 = 0; // bytes the pipe took
@@ -228,7 +225,7 @@ async fn worker(
                     }
                 }
             }
-            done = &mut errors, if stderr_tail.is_none() => stderr_tail = Some(done.unwrap_or_default()),
+            () = errors.drained(), if !errors.is_done() => {}
             wrote = async { input.as_mut().expect("open while bytes are queued").write(&queued).await }, if !queued.is_empty() => {
                 match wrote {
                     Ok(n) => {
@@ -290,11 +287,10 @@ async fn worker(
             tokio::select! {
                 () = &mut stopping => break,
                 r = output.read(&mut sink), if out_open => if matches!(r, Ok(0) | Err(_)) { out_open = false },
-                done = &mut errors, if stderr_tail.is_none() => stderr_tail = Some(done.unwrap_or_default()),
+                () = errors.drained(), if !errors.is_done() => {}
             }
         }
         group.signal(Sig::KILL);
-        stop_reading.cancel();
         let _ = child.wait();
         if let Some(t) = busy_since {
             idle(stats, t);
@@ -340,16 +336,10 @@ async fn worker(
         .wait()
         .map(Exit::from_status)
         .unwrap_or(Exit::Code(-1));
-    let stderr_tail = match stderr_tail {
-        Some(t) => t,
-        None => match tokio::time::timeout(Duration::from_millis(100), &mut errors).await {
-            Ok(t) => t.unwrap_or_default(),
-            Err(_) => {
-                stop_reading.cancel();
-                errors.await.unwrap_or_default()
-            }
-        },
-    };
+    if !errors.is_done() {
+        let _ = tokio::time::timeout(Duration::from_millis(100), errors.drained()).await;
+    }
+    let [_, stderr_tail] = errors.stop().await;
     if let Some(t) = busy_since {
         idle(stats, t);
     }
