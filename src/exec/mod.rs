@@ -15,6 +15,7 @@ pub mod vfork;
 
 use std::collections::HashMap;
 use std::io::{PipeReader, PipeWriter};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use std::future::Future;
@@ -28,6 +29,7 @@ use crate::plan::{JobSpec, Plan, StdinSpec};
 use capture::Keep;
 use group::{ExitWatch, ProcessGroup, Sig};
 use spawn::{SpawnError, Spawned};
+use spool::Spool;
 
 /// How long after a job's main process exits drover keeps reading pipes that
 /// a descendant still holds open, before it calls the descendant leaked.
@@ -74,42 +76,46 @@ pub struct Attempt {
 /// that started. With `hold_writers`, drover keeps its copy of the job's
 /// ends of captured pipes until the job's leader exits (two descriptors
 /// more per job; see [`Spawned::writers`]).
-pub async fn run_unit(
+// Not an `async fn`: its parameters would be kept twice in the future, as
+// captured and as locals.
+#[allow(clippy::manual_async_fn)]
+pub fn run_unit(
     plan: &Plan,
     unit: usize,
     ctl: &Control,
     hold_writers: bool,
     on_spawned: impl FnOnce(),
     on_start: impl Fn(usize, u32),
-) -> Vec<Attempt> {
-    let jobs = &plan.units[unit].jobs;
-    // Most units are one job: supervised right here, not in a list.
-    if let [j] = jobs[..] {
-        let spec = &plan.jobs[j];
-        let started_at = SystemTime::now();
-        let started = Instant::now();
-        let spawned = spawn_waiting_for_fds(spec, None, None, hold_writers, ctl).await;
-        on_spawned();
-        let attempt = match spawned {
-            Ok(spawned) => {
-                on_start(j, spawned.pid);
-                supervise(j, spec, spawned, started_at, started, ctl, tails(spec)).await
-            }
-            Err(why) => spawn_failed(j, why),
-        };
-        return vec![attempt];
+) -> impl Future<Output = Vec<Attempt>> {
+    async move {
+        let jobs = &plan.units[unit].jobs;
+        // Most units are one job: supervised right here, not in a list.
+        if let [j] = jobs[..] {
+            let spec = &plan.jobs[j];
+            let spawned = spawn_waiting_for_fds(spec, None, None, hold_writers, ctl).await;
+            on_spawned();
+            // Matched as a temporary, so that no part of it is kept beside
+            // the job's supervision below (80 bytes).
+            let spawned = match spawned.map_err(|why| spawn_failed(j, why)) {
+                Ok(spawned) => spawned,
+                Err(failed) => return vec![failed],
+            };
+            on_start(j, spawned.pid);
+            let attempt = supervise(j, spec, spawned, ctl, tails(spec)).await;
+            return vec![attempt];
+        }
+        // Boxed: its state would otherwise sit beside the one job's above in
+        // every unit's task.
+        Box::pin(run_joined(
+            plan,
+            jobs,
+            ctl,
+            hold_writers,
+            on_spawned,
+            on_start,
+        ))
+        .await
     }
-    // Boxed: its state would otherwise sit beside the one job's above in
-    // every unit's task.
-    Box::pin(run_joined(
-        plan,
-        jobs,
-        ctl,
-        hold_writers,
-        on_spawned,
-        on_start,
-    ))
-    .await
 }
 
 /// [`run_unit`] for jobs joined by `stdin = { from = ... }` pipes.
@@ -143,13 +149,11 @@ async fn run_joined(
     let mut running = Vec::new();
     for &j in jobs {
         let spec = &plan.jobs[j];
-        let started_at = SystemTime::now();
-        let started = Instant::now();
         let (stdin_from, stdout_to) = (readers.get(&j), writers.get(&j));
         match spawn_waiting_for_fds(spec, stdin_from, stdout_to, hold_writers, ctl).await {
             Ok(spawned) => {
                 on_start(j, spawned.pid);
-                running.push((j, spawned, started_at, started));
+                running.push((j, spawned));
             }
             Err(why) => failed.push(spawn_failed(j, why)),
         }
@@ -160,12 +164,10 @@ async fn run_joined(
     drop(writers);
     on_spawned();
 
-    let supervised = running
-        .into_iter()
-        .map(|(j, spawned, started_at, started)| {
-            let spec = &plan.jobs[j];
-            supervise(j, spec, spawned, started_at, started, ctl, tails(spec))
-        });
+    let supervised = running.into_iter().map(|(j, spawned)| {
+        let spec = &plan.jobs[j];
+        supervise(j, spec, spawned, ctl, tails(spec))
+    });
     let mut attempts = join_all(supervised).await;
     attempts.extend(failed);
     attempts.sort_by_key(|a| a.job);
@@ -183,10 +185,8 @@ fn tails(spec: &JobSpec) -> (Keep, Keep) {
 /// Runs one attempt of a job that is a unit by itself (`drover exec`):
 /// `keep` says what to keep of its stdout and stderr.
 pub async fn run_one(job: usize, spec: &JobSpec, ctl: &Control, keep: (Keep, Keep)) -> Attempt {
-    let started_at = SystemTime::now();
-    let started = Instant::now();
     match spawn_waiting_for_fds(spec, None, None, false, ctl).await {
-        Ok(spawned) => supervise(job, spec, spawned, started_at, started, ctl, keep).await,
+        Ok(spawned) => supervise(job, spec, spawned, ctl, keep).await,
         Err(why) => spawn_failed(job, why),
     }
 }
@@ -266,17 +266,16 @@ async fn wait_for_fds(
 /// this same task (no task per pipe), in every phase, so a child blocked on a
 /// full pipe can always make progress, even while it is being terminated.
 /// The future is kept small (it is most of what a running job costs
-/// drover): what only some jobs need (a timeout, terminating, a leak) is
+/// drover): the setup is done here, before it, so that it holds only what it
+/// uses, once; what only some jobs need (a timeout, terminating, a leak) is
 /// boxed when it happens.
-async fn supervise(
+fn supervise<'a>(
     job: usize,
-    spec: &JobSpec,
+    spec: &'a JobSpec,
     spawned: Spawned,
-    started_at: SystemTime,
-    started: Instant,
-    ctl: &Control,
+    ctl: &'a Control,
     (keep_out, keep_err): (Keep, Keep),
-) -> Attempt {
+) -> impl Future<Output = Attempt> + use<'a> {
     let Spawned {
         mut child,
         pid,
@@ -286,6 +285,8 @@ async fn supervise(
         stdout_file,
         stderr_file,
         writers,
+        started_at,
+        started,
     } = spawned;
     // process_group(0) makes the pid the pgid; pid 0 never comes from spawn.
     let group = ProcessGroup::led_by(pid).expect("spawned child has a non-zero pid");
@@ -297,6 +298,12 @@ async fn supervise(
         _ => None,
     };
     let mut output = capture::Output::new([stdout, stderr], [keep_out, keep_err]);
+    let mut watch = ExitWatch::new(pid);
+    let mut timer = spec.timeout.map(|t| {
+        Box::pin(tokio::time::sleep_until(tokio::time::Instant::from_std(
+            started + t,
+        )))
+    });
 
     #[derive(PartialEq)]
     enum Phase {
@@ -304,75 +311,109 @@ async fn supervise(
         TimedOut,
         Cancelled,
     }
-    let mut watch = ExitWatch::new(pid);
-    let mut timer = spec.timeout.map(|t| {
-        Box::pin(tokio::time::sleep_until(tokio::time::Instant::from_std(
-            started + t,
-        )))
-    });
-    let cancelled = ctl.cancel.cancelled();
-    let mut cancelled = std::pin::pin!(cancelled);
-    let phase = std::future::poll_fn(|cx| {
-        // Output first: a job blocked on a full pipe goes on at once.
-        let _ = output.poll_drain(cx);
-        if watch.poll_exited(cx).is_ready() {
-            return Poll::Ready(Phase::Exited);
-        }
-        if let Some(timer) = &mut timer
-            && timer.as_mut().poll(cx).is_ready()
-        {
-            return Poll::Ready(Phase::TimedOut);
-        }
-        if cancelled.as_mut().poll(cx).is_ready() {
-            return Poll::Ready(Phase::Cancelled);
-        }
-        Poll::Pending
-    })
-    .await;
-    drop(timer);
-    if phase != Phase::Exited {
-        // Boxed: most jobs never get here, so their futures stay small.
-        let mut terminating = Box::pin(group::terminate(
-            group,
-            &mut watch,
-            spec.kill_grace,
-            &ctl.kill_now,
-        ));
-        std::future::poll_fn(|cx| {
+    async move {
+        let cancelled = ctl.cancel.cancelled();
+        let mut cancelled = std::pin::pin!(cancelled);
+        let phase = std::future::poll_fn(|cx| {
+            // Output first: a job blocked on a full pipe goes on at once.
             let _ = output.poll_drain(cx);
-            terminating.as_mut().poll(cx)
+            if watch.poll_exited(cx).is_ready() {
+                return Poll::Ready(Phase::Exited);
+            }
+            if let Some(timer) = &mut timer
+                && timer.as_mut().poll(cx).is_ready()
+            {
+                return Poll::Ready(Phase::TimedOut);
+            }
+            if cancelled.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(Phase::Cancelled);
+            }
+            Poll::Pending
         })
         .await;
-    }
-    // The pipes reach their end once no descendant holds them either.
-    drop(writers);
-
-    // The leader has exited and is still unreaped: its pgid cannot be reused,
-    // so the group may be signalled safely until `wait` below.
-    let mut leaked = false;
-    let [mut out, mut err] = match output.is_done() {
-        true => output.finish(),
-        false => {
-            let mut rest = Box::pin(async {
-                if tokio::time::timeout(LEAK_TIMEOUT, output.drained())
-                    .await
-                    .is_err()
-                {
-                    leaked = true;
-                    group.signal(Sig::KILL);
-                    // The holders are dead now, unless one left the group:
-                    // then stop reading rather than hang.
-                    let _ =
-                        tokio::time::timeout(Duration::from_millis(100), output.drained()).await;
-                }
-                output.stop().await
-            });
-            rest.as_mut().await
+        drop(timer);
+        if phase != Phase::Exited {
+            // Boxed: most jobs never get here, so their futures stay small.
+            let mut terminating = Box::pin(group::terminate(
+                group,
+                &mut watch,
+                spec.kill_grace,
+                &ctl.kill_now,
+            ));
+            std::future::poll_fn(|cx| {
+                let _ = output.poll_drain(cx);
+                terminating.as_mut().poll(cx)
+            })
+            .await;
         }
-    };
-    // A job is its process group: nothing of it outlives it.
-    group.signal(Sig::KILL);
-    for (spool, captured) in [(stdout_file, &mut out), (stderr_file, &mut err)] {
+        // The pipes reach their end once no descendant holds them either.
+        drop(writers);
+
+        // The leader has exited and is still unreaped: its pgid cannot be reused,
+        // so the group may be signalled safely until `wait` below.
+        let mut leaked = false;
+        let [mut out, mut err] = match output.is_done() {
+            true => output.finish(),
+            false => {
+                let mut rest = Box::pin(async {
+                    if tokio::time::timeout(LEAK_TIMEOUT, output.drained())
+                        .await
+                        .is_err()
+                    {
+                        leaked = true;
+                        group.signal(Sig::KILL);
+                        // The holders are dead now, unless one left the group:
+                        // then stop reading rather than hang.
+                        let _ = tokio::time::timeout(Duration::from_millis(100), output.drained())
+                            .await;
+                    }
+                    output.stop().await
+                });
+                rest.as_mut().await
+            }
+        };
+        // A job is its process group: nothing of it outlives it.
+        group.signal(Sig::KILL);
+        let spools = [stdout_file, stderr_file];
+        if spools.iter().any(Option::is_some) {
+            // Boxed: `drover run`'s jobs have no spools.
+            [out, err] = Box::pin(finish_spools(spools, [out, err], spec)).await;
+        }
+        if let Some(f) = feeder {
+            f.abort();
+        }
+        let exit = match child.wait() {
+            Ok(status) => Exit::from_status(status),
+            Err(e) => {
+                tracing::warn!(job = %spec.name, "cannot reap the process: {e}");
+                Exit::Code(-1)
+            }
+        };
+        let end = match phase {
+            Phase::Exited => AttemptEnd::Exited(exit),
+            Phase::TimedOut => AttemptEnd::TimedOut(exit),
+            Phase::Cancelled => AttemptEnd::Cancelled(exit),
+        };
+        Attempt {
+            job,
+            end,
+            pid: Some(pid),
+            started_at,
+            duration: started.elapsed(),
+            stdout: out,
+            stderr: err,
+            leaked,
+        }
+    }
+}
+
+/// Takes the files of a job's spooled output into what it captured.
+async fn finish_spools(
+    spools: [Option<Arc<Spool>>; 2],
+    mut captured: [Captured; 2],
+    spec: &JobSpec,
+) -> [Captured; 2] {
+    for (spool, captured) in spools.into_iter().zip(&mut captured) {
         let Some(spool) = spool else { continue };
         // Writing the rest of a spilled spool to disk takes a while: not on
         // a runtime thread.
@@ -383,33 +424,9 @@ async fn supervise(
             false => spool.finish(),
         };
         match finished {
-            Ok(file) => captured.file = Some(std::sync::Arc::new(file)),
+            Ok(file) => captured.file = Some(Arc::new(file)),
             Err(e) => tracing::warn!(job = %spec.name, "a job's output is lost: {e}"),
         }
     }
-    if let Some(f) = feeder {
-        f.abort();
-    }
-    let exit = match child.wait() {
-        Ok(status) => Exit::from_status(status),
-        Err(e) => {
-            tracing::warn!(job = %spec.name, "cannot reap the process: {e}");
-            Exit::Code(-1)
-        }
-    };
-    let end = match phase {
-        Phase::Exited => AttemptEnd::Exited(exit),
-        Phase::TimedOut => AttemptEnd::TimedOut(exit),
-        Phase::Cancelled => AttemptEnd::Cancelled(exit),
-    };
-    Attempt {
-        job,
-        end,
-        pid: Some(pid),
-        started_at,
-        duration: started.elapsed(),
-        stdout: out,
-        stderr: err,
-        leaked,
-    }
+    captured
 }

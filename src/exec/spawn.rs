@@ -14,6 +14,7 @@ use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitStatus;
 use std::sync::{Arc, LazyLock, Mutex};
+use std::time::{Instant, SystemTime};
 
 use super::spool::Spool;
 use super::vfork::{self, Failure};
@@ -132,6 +133,9 @@ pub struct Spawned {
     /// Where `OutputSpec::Spooled` output waits.
     pub stdout_file: Option<Arc<Spool>>,
     pub stderr_file: Option<Arc<Spool>>,
+    /// When the spawn began: the job's start in the report.
+    pub started_at: SystemTime,
+    pub started: Instant,
 }
 
 /// Why a spawn did not happen.
@@ -316,6 +320,7 @@ pub fn spawn(
     stdout_to: Option<&PipeWriter>,
     hold_writers: bool,
 ) -> Result<Spawned, SpawnError> {
+    let (started_at, started) = (SystemTime::now(), Instant::now());
     let argv = spec.program.argv();
     if argv.is_empty() {
         return Err(SpawnError::Failed(format!(
@@ -412,14 +417,14 @@ pub fn spawn(
         cwd: cwd_c.as_deref(),
         stdio: [stdin.as_fd(), stdout.as_fd(), stderr.as_fd()],
     };
-    let started = match vfork::spawn(&request) {
+    let spawned = match vfork::spawn(&request) {
         Err(Failure::Unsupported(why)) => {
             vfork::disable(&why);
             spawn_std(&program, &argv, spec, cwd_c.is_some(), request.stdio)
         }
         other => other,
     };
-    let pid = started.map_err(|failure| match failure {
+    let pid = spawned.map_err(|failure| match failure {
         Failure::Unsupported(e) | Failure::Start(e) => {
             classify(e, |e| format!("cannot start `{}`: {e}", argv[0]))
         }
@@ -465,5 +470,7 @@ pub fn spawn(
         writers,
         stdout_file,
         stderr_file,
+        started_at,
+        started,
     })
 }
