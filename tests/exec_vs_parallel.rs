@@ -325,6 +325,59 @@ fn pipe_splits_stdin_into_blocks_at_line_boundaries() {
 }
 
 #[test]
+fn round_robin_feeds_one_job_every_block_in_order() {
+    // With -j 1 there is one job, fed every block: both give the input back
+    // as it was. With more jobs GNU parallel deals blocks at random: only
+    // the total is compared.
+    let input: String = (1..=300_000).map(|i| format!("{i}\n")).collect();
+    for block in ["100k", "300k"] {
+        let (gnu, ours) = both(
+            &[
+                "--pipe",
+                "--round-robin",
+                "-j",
+                "1",
+                "--block",
+                block,
+                "cat",
+            ],
+            Some(&input),
+            |_| {},
+        );
+        assert_eq!(gnu.code, 0, "{}", gnu.stderr);
+        assert_eq!(ours.code, 0, "{}", ours.stderr);
+        assert!(gnu.stdout == input, "GNU parallel gave the input back");
+        assert!(
+            ours.stdout == input,
+            "drover gave the input back (--block {block})"
+        );
+    }
+    let (gnu, ours) = both(
+        &[
+            "--pipe",
+            "--round-robin",
+            "-j",
+            "3",
+            "--block",
+            "100k",
+            "wc",
+            "-l",
+        ],
+        Some(&input),
+        |_| {},
+    );
+    let total = |out: &Out| -> (usize, u64) {
+        let counts: Vec<u64> = out
+            .stdout
+            .lines()
+            .map(|l| l.trim().parse().unwrap())
+            .collect();
+        (counts.len(), counts.iter().sum())
+    };
+    assert_eq!(total(&ours), total(&gnu), "jobs and lines");
+}
+
+#[test]
 fn pipe_big_blocks_are_cut_where_gnu_parallel_cuts_them() {
     // Blocks of 256 KiB and up move by splice; drover reads only their last
     // 64 KiB, to find the cut. About 2 MB of lines: 7 blocks.

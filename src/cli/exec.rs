@@ -33,6 +33,7 @@ Examples:
   find . -name '*.png' | drover exec -- convert {} {.}.jpg   items from stdin lines
   drover exec --tag -- wc -l :::: files.txt              items from a file, tagged output
   drover exec --pipe --block 10M -- wc -l < big.log      stdin cut into ~10 MB blocks
+  drover exec --pipe --round-robin -j 4 -- ./load.sh < rows  4 workers share the blocks
   drover exec --shell -- 'echo {} | tr a-z A-Z' ::: abc  a shell command line
   drover exec --timeout 30s --retries 2 --joblog log -- ./fetch.sh ::: $(cat urls)
 
@@ -94,6 +95,10 @@ pub struct ExecArgs {
     /// Block size for --pipe (e.g. 1M, 512K, 10k) [default: 1M].
     #[arg(long, value_name = "SIZE")]
     block: Option<String>,
+    /// With --pipe: at most -j jobs, each fed block after block (for
+    /// commands slow to start, or one stream split between N workers).
+    #[arg(long, visible_alias = "round")]
+    round_robin: bool,
     /// Read items from FILE (one per line), like `:::: FILE`.
     #[arg(short = 'a', long = "arg-file", value_name = "FILE")]
     arg_file: Vec<PathBuf>,
@@ -254,6 +259,7 @@ struct Resolved {
     fanout: Fanout,
     sources: Vec<Source>,
     block: Option<usize>,
+    round_robin: bool,
 }
 
 fn resolve(args: &ExecArgs) -> Result<Resolved, String> {
@@ -307,6 +313,14 @@ fn resolve(args: &ExecArgs) -> Result<Resolved, String> {
         }
         None
     };
+    if args.round_robin && !args.pipe {
+        return Err("--round-robin goes with --pipe".into());
+    }
+    if args.round_robin && args.retries.is_some_and(|r| r > 1) {
+        return Err(
+            "--round-robin does not go with --retries: a job's blocks cannot be sent again".into(),
+        );
+    }
     let output = match (args.ungroup, args.line_buffer) {
         (true, _) => OutputMode::Ungroup,
         // With -k, lines would wait for earlier jobs anyway: group instead.
@@ -345,6 +359,7 @@ fn resolve(args: &ExecArgs) -> Result<Resolved, String> {
         },
         sources,
         block,
+        round_robin: args.round_robin,
     })
 }
 
@@ -360,6 +375,7 @@ pub fn exec(args: ExecArgs) -> u8 {
         fanout,
         sources,
         block,
+        round_robin,
     } = resolved;
 
     // Open every input source now: a missing file fails before any job runs.
@@ -459,11 +475,17 @@ pub fn exec(args: ExecArgs) -> u8 {
     let input_error: Arc<std::sync::Mutex<Option<String>>> = Arc::default();
     // A retry needs its block again: only blocks held in memory allow one.
     let splice = fanout.retries == 0;
+    // With -j 0, as many jobs as descriptors allow: in effect a job a
+    // block, as without --round-robin.
+    let round_robin_jobs = fanout.jobs.map_or(usize::MAX, NonZeroUsize::get);
     let producer = {
         let input_error = input_error.clone();
         std::thread::Builder::new()
             .name("drover-input".into())
             .spawn(move || match (arguments, block) {
+                (_, Some(size)) if round_robin => {
+                    blocks::round_robin(size, round_robin_jobs, work_tx)
+                }
                 (_, Some(size)) => blocks::read_blocks(size, splice, work_tx),
                 (Some(arguments), None) => {
                     for item in arguments {

@@ -58,21 +58,8 @@ impl Block {
 /// bytes (a single line longer than `size` makes a longer block). `splice`:
 /// whether blocks may be moved by splice (false with --retries).
 pub fn read_blocks(size: usize, splice: bool, tx: mpsc::Sender<Work>) {
-    let stdin = match io::stdin().as_fd().try_clone_to_owned() {
-        Ok(fd) => File::from(fd),
-        Err(e) => {
-            tracing::warn!("cannot read stdin: {e}");
-            return;
-        }
-    };
-    let kind = StdinKind::of(&stdin);
-    let splice = splice && size >= MIN_SPLICED_BLOCK && kind != StdinKind::Other;
-    let mut reader = Reader {
-        stdin,
-        kind,
-        carry: Vec::new(),
-        eof: false,
-        splice,
+    let Some(mut reader) = Reader::open(size, splice) else {
+        return;
     };
     loop {
         let sent = if reader.splice {
@@ -87,6 +74,113 @@ pub fn read_blocks(size: usize, splice: bool, tx: mpsc::Sender<Work>) {
                 tracing::warn!("reading stdin failed: {e}");
                 return;
             }
+        }
+    }
+}
+
+/// `--round-robin`: stdin cut into blocks as [`read_blocks`] cuts them, fed
+/// to at most `jobs` jobs, each fed block after block. A job starts for
+/// each of the first blocks; then each block goes whole to a job with room
+/// in its pipe, in turn. The jobs read their stdin to its end: the end of
+/// drover's. A job that stops reading gets no more blocks; when none
+/// reads, drover stops reading too.
+pub fn round_robin(size: usize, jobs: usize, tx: mpsc::Sender<Work>) {
+    let Some(mut reader) = Reader::open(size, true) else {
+        return;
+    };
+    let mut outs: Vec<Out> = Vec::new();
+    let mut turn = 0;
+    let result = (|| -> io::Result<()> {
+        loop {
+            let target = if outs.len() < jobs {
+                // A job only for a block that exists.
+                if !reader.has_more()? {
+                    return Ok(());
+                }
+                match start_job(size, &tx)? {
+                    Some(out) => outs.push(out),
+                    None => return Ok(()),
+                }
+                outs.len() - 1
+            } else {
+                match next_with_room(&mut outs, &mut turn)? {
+                    Some(i) => i,
+                    None => return Ok(()),
+                }
+            };
+            if reader.block_into(size, &mut outs[target])? == 0 {
+                return Ok(());
+            }
+        }
+    })();
+    if let Err(e) = result {
+        tracing::warn!("reading stdin failed: {e}");
+    }
+    // Dropping `outs` closes the jobs' pipes: they read to the end.
+}
+
+/// A pipe to a new job's stdin, the job queued to run; `None` once the
+/// jobs are gone.
+fn start_job(size: usize, tx: &mpsc::Sender<Work>) -> io::Result<Option<Out>> {
+    let (read_end, write_end) = io::pipe()?;
+    // Room for a block, up to what a pipe may get without privilege: fewer
+    // turns between drover and the job.
+    let _ = fcntl_setpipe_size(&write_end, size.min(1 << 20));
+    let sent = Arc::new(AtomicU64::new(0));
+    let work = Work {
+        args: Vec::new(),
+        block: Some(Block::Handed(TakeFd::new(read_end.into()), sent.clone())),
+    };
+    if tx.blocking_send(work).is_err() {
+        return Ok(None);
+    }
+    Ok(Some(Out {
+        fd: Some(File::from(OwnedFd::from(write_end))),
+        sent,
+    }))
+}
+
+/// Waits until a job's pipe has room, and gives the first such job from
+/// `turn` on; `None` when no job reads any more.
+fn next_with_room(outs: &mut [Out], turn: &mut usize) -> io::Result<Option<usize>> {
+    use rustix::event::{PollFd, PollFlags, poll};
+    loop {
+        let live: Vec<usize> = (0..outs.len()).filter(|&i| outs[i].fd.is_some()).collect();
+        if live.is_empty() {
+            return Ok(None);
+        }
+        let mut fds: Vec<PollFd> = live
+            .iter()
+            .map(|&i| PollFd::new(outs[i].fd.as_ref().expect("live"), PollFlags::OUT))
+            .collect();
+        match poll(&mut fds, None) {
+            Ok(_) => {}
+            Err(Errno::INTR) => continue,
+            Err(e) => return Err(e.into()),
+        }
+        let ready: Vec<(usize, PollFlags)> = live
+            .iter()
+            .zip(&fds)
+            .map(|(&i, fd)| (i, fd.revents()))
+            .collect();
+        drop(fds);
+        let mut with_room = Vec::new();
+        for (i, revents) in ready {
+            if revents.intersects(PollFlags::ERR | PollFlags::HUP | PollFlags::NVAL) {
+                // The job closed its stdin.
+                outs[i].fd = None;
+            } else if revents.contains(PollFlags::OUT) {
+                with_room.push(i);
+            }
+        }
+        let next = with_room
+            .iter()
+            .copied()
+            .find(|&i| i >= *turn)
+            .or_else(|| with_room.first().copied());
+        if let Some(i) = next {
+            *turn = i + 1;
+            return Ok(Some(i));
         }
     }
 }
@@ -123,6 +217,45 @@ struct Reader {
 }
 
 impl Reader {
+    /// Reads drover's stdin in blocks of `size`, by splice where `splice`
+    /// allows and stdin and the size suit it.
+    fn open(size: usize, splice: bool) -> Option<Reader> {
+        let stdin = match io::stdin().as_fd().try_clone_to_owned() {
+            Ok(fd) => File::from(fd),
+            Err(e) => {
+                tracing::warn!("cannot read stdin: {e}");
+                return None;
+            }
+        };
+        let kind = StdinKind::of(&stdin);
+        let splice = splice && size >= MIN_SPLICED_BLOCK && kind != StdinKind::Other;
+        Some(Reader {
+            stdin,
+            kind,
+            carry: Vec::new(),
+            eof: false,
+            splice,
+        })
+    }
+
+    /// Whether stdin has more: waits for its next bytes (one read, into
+    /// the carry) or its end.
+    fn has_more(&mut self) -> io::Result<bool> {
+        if self.carry.is_empty() && !self.eof {
+            let mut buf = vec![0; WINDOW];
+            let n = loop {
+                match self.stdin.read(&mut buf) {
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    r => break r?,
+                }
+            };
+            self.eof = n == 0;
+            buf.truncate(n);
+            self.carry = buf;
+        }
+        Ok(!self.carry.is_empty())
+    }
+
     /// Appends up to `want` bytes of stdin to `buf`; fewer only at the end
     /// of stdin.
     fn fill(&mut self, buf: &mut Vec<u8>, want: usize) -> io::Result<()> {
@@ -139,6 +272,21 @@ impl Reader {
     /// The next block read into memory; false at the end of stdin (or when
     /// the jobs are gone).
     fn read_block(&mut self, size: usize, tx: &mpsc::Sender<Work>) -> io::Result<bool> {
+        let buf = self.next_block(size)?;
+        if buf.is_empty() {
+            return Ok(!self.carry.is_empty());
+        }
+        let work = Work {
+            args: Vec::new(),
+            block: Some(Block::Bytes(Arc::from(buf))),
+        };
+        Ok(tx.blocking_send(work).is_ok())
+    }
+
+    /// The next block of at most `size` bytes (more for one long line),
+    /// read into memory and cut after a newline; what follows the cut is
+    /// kept for the next. Empty at the end of stdin.
+    fn next_block(&mut self, size: usize) -> io::Result<Vec<u8>> {
         let mut buf = std::mem::take(&mut self.carry);
         let want = size.saturating_sub(buf.len());
         self.fill(&mut buf, want)?;
@@ -163,14 +311,7 @@ impl Reader {
             }
         };
         self.carry = buf.split_off(cut);
-        if buf.is_empty() {
-            return Ok(!self.carry.is_empty());
-        }
-        let work = Work {
-            args: Vec::new(),
-            block: Some(Block::Bytes(Arc::from(buf))),
-        };
-        Ok(tx.blocking_send(work).is_ok())
+        Ok(buf)
     }
 
     /// The next block moved by splice into a pipe of its own. Falls back to
@@ -218,14 +359,52 @@ impl Reader {
         if tx.blocking_send(work).is_err() {
             return Ok(false);
         }
+        self.finish_block(size, moved, &mut out)?;
+        Ok(true)
+    }
+
+    /// Moves the rest of a block of `size` into `out`, `moved` bytes of it
+    /// already there: by splice up to the window, then the window up to
+    /// its last newline. Returns the bytes moved in all.
+    fn finish_block(&mut self, size: usize, mut moved: usize, out: &mut Out) -> io::Result<usize> {
+        let body = size.saturating_sub(WINDOW);
         while moved < body && !self.eof {
-            moved += self.splice_in(&mut out, body - moved)?;
+            moved += self.splice_in(out, body - moved)?;
         }
-        self.end_block(size - moved, &mut |bytes| {
+        let put = self.end_block(size.saturating_sub(moved), &mut |bytes| {
             out.write(bytes);
             Ok(())
         })?;
-        Ok(true)
+        Ok(moved + put)
+    }
+
+    /// Moves the next block into `out`, a running job's stdin; 0 at the end
+    /// of stdin.
+    fn block_into(&mut self, size: usize, out: &mut Out) -> io::Result<usize> {
+        if self.splice {
+            let carry = std::mem::take(&mut self.carry);
+            out.write(&carry);
+            let first = match self.eof || carry.len() >= size.saturating_sub(WINDOW) {
+                true => Ok(0),
+                false => self.splice_in(out, size.saturating_sub(WINDOW) - carry.len()),
+            };
+            match first {
+                Ok(n) => return self.finish_block(size, carry.len() + n, out),
+                // Nothing more moved: the rest of this block, and the
+                // blocks after it, are read instead.
+                Err(e) if e == Errno::INVAL || e == Errno::NOSYS => {
+                    tracing::debug!("stdin refuses splice ({e}); reading blocks instead");
+                    self.splice = false;
+                    let rest = self.next_block(size.saturating_sub(carry.len()))?;
+                    out.write(&rest);
+                    return Ok(carry.len() + rest.len());
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let block = self.next_block(size)?;
+        out.write(&block);
+        Ok(block.len())
     }
 
     /// Ends a block with at most `left` more bytes: reads them (the window),

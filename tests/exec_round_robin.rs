@@ -1,0 +1,267 @@
+//! `drover exec --pipe --round-robin`: stdin cut into blocks as without it,
+//! but fed to at most -j jobs, each fed block after block (GNU parallel's
+//! --round-robin). Every line reaches exactly one job, whole; a job starts
+//! only for a block; jobs that stop reading do not hang drover.
+
+mod common;
+use common::*;
+
+use std::io::Write;
+use std::process::{Output, Stdio};
+use std::time::Duration;
+
+/// `seq 1 n`, as bytes.
+fn seq(n: u64) -> Vec<u8> {
+    let mut out = Vec::new();
+    for i in 1..=n {
+        writeln!(out, "{i}").unwrap();
+    }
+    out
+}
+
+/// Runs `drover exec ARGS` with `input` written to its stdin through a pipe.
+fn exec_fed(args: &[&str], input: Vec<u8>) -> Output {
+    let mut child = drover()
+        .arg("exec")
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn drover exec");
+    let mut stdin = child.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || {
+        // Jobs that stop reading may leave the rest unread: not an error.
+        let _ = stdin.write_all(&input);
+    });
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    out
+}
+
+fn numbers(out: &Output) -> Vec<u64> {
+    String::from_utf8(out.stdout.clone())
+        .unwrap()
+        .lines()
+        .map(|l| l.trim().parse().expect("a number per line"))
+        .collect()
+}
+
+#[test]
+fn blocks_are_spread_over_at_most_j_jobs_each_line_once() {
+    // 100k blocks: read into memory (below the size blocks are spliced at).
+    let out = exec_fed(
+        &[
+            "--pipe",
+            "--round-robin",
+            "-j",
+            "3",
+            "--block",
+            "100k",
+            "--",
+            "wc",
+            "-l",
+        ],
+        seq(300_000),
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let counts = numbers(&out);
+    // About 2 MB in 100 kB blocks: three jobs, each fed several blocks.
+    assert_eq!(counts.len(), 3, "one output per job: {counts:?}");
+    assert_eq!(counts.iter().sum::<u64>(), 300_000, "{counts:?}");
+    assert!(counts.iter().all(|&c| c > 30_000), "{counts:?}");
+}
+
+#[test]
+fn spliced_blocks_reach_the_jobs_whole_and_in_order_per_job() {
+    // 300k blocks move by splice; `cat` gives back what each job read.
+    let out = exec_fed(
+        &[
+            "--pipe",
+            "--round-robin",
+            "-j",
+            "2",
+            "--block",
+            "300k",
+            "--",
+            "cat",
+        ],
+        seq(400_000),
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines = numbers(&out);
+    let mut sorted = lines.clone();
+    sorted.sort_unstable();
+    assert_eq!(
+        sorted,
+        (1..=400_000).collect::<Vec<u64>>(),
+        "every line once, whole"
+    );
+    // Grouped output: each job's lines together, ascending within it.
+    let descents = lines.windows(2).filter(|w| w[1] < w[0]).count();
+    assert_eq!(descents, 1, "two jobs' outputs, one after the other");
+}
+
+#[test]
+fn a_job_starts_only_for_a_block() {
+    let out = exec_fed(
+        &["--pipe", "--round-robin", "-j", "4", "--", "wc", "-l"],
+        seq(3),
+    );
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(numbers(&out), vec![3], "one job for the one block");
+
+    let out = exec_fed(
+        &["--pipe", "--round-robin", "-j", "4", "--", "wc", "-l"],
+        Vec::new(),
+    );
+    assert_eq!(out.status.code(), Some(0));
+    assert!(out.stdout.is_empty(), "no input, no job");
+}
+
+#[test]
+fn stdin_may_be_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("input");
+    std::fs::write(&path, seq(300_000)).unwrap();
+    let out = drover()
+        .arg("exec")
+        .args([
+            "--pipe",
+            "--round-robin",
+            "-j",
+            "2",
+            "--block",
+            "300k",
+            "--",
+            "wc",
+            "-l",
+        ])
+        .stdin(std::fs::File::open(&path).unwrap())
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let counts = numbers(&out);
+    assert_eq!(counts.len(), 2, "{counts:?}");
+    assert_eq!(counts.iter().sum::<u64>(), 300_000, "{counts:?}");
+}
+
+#[test]
+fn the_joblog_counts_every_byte_a_job_was_sent() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("joblog");
+    let input = seq(300_000);
+    let total = input.len() as u64;
+    let out = exec_fed(
+        &[
+            "--pipe",
+            "--round-robin",
+            "-j",
+            "2",
+            "--block",
+            "300k",
+            "--joblog",
+            log.to_str().unwrap(),
+            "--",
+            "wc",
+            "-c",
+        ],
+        input,
+    );
+    assert_eq!(out.status.code(), Some(0));
+    let received: u64 = numbers(&out).iter().sum();
+    assert_eq!(received, total);
+    // Seq Host Starttime JobRuntime Send Receive Exitval Signal Command
+    let sent: u64 = lines_of(&log)
+        .iter()
+        .skip(1)
+        .map(|l| l.split('\t').nth(4).unwrap().parse::<u64>().unwrap())
+        .sum();
+    assert_eq!(sent, total, "the Send column");
+}
+
+#[test]
+fn jobs_that_stop_reading_end_the_run() {
+    // Far more input than two `head -n 1` read: once neither reads, drover
+    // stops reading and ends (the writer then sees a closed pipe).
+    let mut child = drover()
+        .arg("exec")
+        .args([
+            "--pipe",
+            "--round-robin",
+            "-j",
+            "2",
+            "--block",
+            "300k",
+            "--",
+            "head",
+            "-n",
+            "1",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn drover exec");
+    let mut stdin = child.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || {
+        let chunk = seq(100_000);
+        // Until drover stops reading: 64 MiB at most.
+        for _ in 0..64 * 1024 * 1024 / chunk.len() {
+            if stdin.write_all(&chunk).is_err() {
+                return true;
+            }
+        }
+        false
+    });
+    let ended = wait_until(Duration::from_secs(30), || {
+        child.try_wait().unwrap().is_some()
+    });
+    if !ended {
+        let _ = child.kill();
+    }
+    assert!(ended, "drover hung with no job reading");
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(numbers(&out).len(), 2, "a line from each job");
+    assert!(writer.join().unwrap(), "drover stopped reading its stdin");
+}
+
+#[test]
+fn round_robin_goes_with_pipe_and_without_retries() {
+    let out = drover()
+        .args(["exec", "--round-robin", "echo", ":::", "a"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(255));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--round-robin goes with --pipe"));
+
+    let out = drover()
+        .args(["exec", "--pipe", "--round-robin", "--retries", "3", "cat"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(255));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--retries"), "{stderr}");
+}
