@@ -8,10 +8,11 @@
  *           that keeps up, as `| cat >/dev/null` would)
  *   -e ERR  stderr to the file ERR (default: inherited)
  *
- * Prints "WALL_SECONDS MAXRSS_KIB STATUS": wall time from just before the
- * spawn to the reap (clock_gettime MONOTONIC), ru_maxrss from wait4 (the
- * largest of the command and the descendants it reaped, as /usr/bin/time %M),
- * and the exit status (128 + signal if killed).
+ * Prints "WALL_SECONDS MAXRSS_KIB STATUS CPU_SECONDS": wall time from just
+ * before the spawn to the reap (clock_gettime MONOTONIC), ru_maxrss from
+ * wait4 (the largest of the command and the descendants it reaped, as
+ * /usr/bin/time %M), the exit status (128 + signal if killed), and the CPU
+ * time (user + system) of the command and every descendant it reaped.
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
@@ -85,6 +86,8 @@ int main(int argc, char **argv) {
     clock_gettime(CLOCK_MONOTONIC, &t1);
     double wall = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
     int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    printf("%.6f %ld %d\n", wall, ru.ru_maxrss, code);
+    double cpu = (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec)
+        + (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+    printf("%.6f %ld %d %.6f\n", wall, ru.ru_maxrss, code, cpu);
     return 0;
 }
