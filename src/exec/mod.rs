@@ -348,6 +348,7 @@ fn supervise<'a>(
         }
         // The pipes reach their end once no descendant holds them either.
         drop(writers);
+        output.read_now();
 
         // The leader has exited and is still unreaped: its pgid cannot be reused,
         // so the group may be signalled safely until `wait` below.
