@@ -7,7 +7,7 @@ mod common;
 use common::*;
 
 use std::io::Write;
-use std::process::{Output, Stdio};
+use std::process::{Child, Output, Stdio};
 use std::time::Duration;
 
 /// `seq 1 n`, as bytes.
@@ -19,16 +19,26 @@ fn seq(n: u64) -> Vec<u8> {
     out
 }
 
-/// Runs `drover exec ARGS` with `input` written to its stdin through a pipe.
-fn exec_fed(args: &[&str], input: Vec<u8>) -> Output {
-    let mut child = drover()
+/// Command-line words, split at spaces.
+fn words(line: &str) -> Vec<&str> {
+    line.split_whitespace().collect()
+}
+
+/// Starts `drover exec ARGS` with every stdio a pipe.
+fn spawn_exec(args: &[&str]) -> Child {
+    drover()
         .arg("exec")
         .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("spawn drover exec");
+        .expect("spawn drover exec")
+}
+
+/// Runs `drover exec ARGS` with `input` written to its stdin through a pipe.
+fn exec_fed(args: &[&str], input: Vec<u8>) -> Output {
+    let mut child = spawn_exec(args);
     let mut stdin = child.stdin.take().unwrap();
     let writer = std::thread::spawn(move || {
         // Jobs that stop reading may leave the rest unread: not an error.
@@ -37,6 +47,25 @@ fn exec_fed(args: &[&str], input: Vec<u8>) -> Output {
     let out = child.wait_with_output().unwrap();
     writer.join().unwrap();
     out
+}
+
+fn assert_ok(out: &Output) {
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The counts the jobs printed: one a job, `jobs` of them, adding up to
+/// `total`.
+fn job_counts(out: &Output, jobs: usize, total: u64) -> Vec<u64> {
+    assert_ok(out);
+    let counts = numbers(out);
+    assert_eq!(counts.len(), jobs, "one output per job: {counts:?}");
+    assert_eq!(counts.iter().sum::<u64>(), total, "{counts:?}");
+    counts
 }
 
 fn numbers(out: &Output) -> Vec<u64> {
@@ -51,29 +80,11 @@ fn numbers(out: &Output) -> Vec<u64> {
 fn blocks_are_spread_over_at_most_j_jobs_each_line_once() {
     // 100k blocks: read into memory (below the size blocks are spliced at).
     let out = exec_fed(
-        &[
-            "--pipe",
-            "--round-robin",
-            "-j",
-            "3",
-            "--block",
-            "100k",
-            "--",
-            "wc",
-            "-l",
-        ],
+        &words("--pipe --round-robin -j 3 --block 100k -- wc -l"),
         seq(300_000),
     );
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let counts = numbers(&out);
     // About 2 MB in 100 kB blocks: three jobs, each fed several blocks.
-    assert_eq!(counts.len(), 3, "one output per job: {counts:?}");
-    assert_eq!(counts.iter().sum::<u64>(), 300_000, "{counts:?}");
+    let counts = job_counts(&out, 3, 300_000);
     assert!(counts.iter().all(|&c| c > 30_000), "{counts:?}");
 }
 
@@ -81,24 +92,10 @@ fn blocks_are_spread_over_at_most_j_jobs_each_line_once() {
 fn spliced_blocks_reach_the_jobs_whole_and_in_order_per_job() {
     // 300k blocks move by splice; `cat` gives back what each job read.
     let out = exec_fed(
-        &[
-            "--pipe",
-            "--round-robin",
-            "-j",
-            "2",
-            "--block",
-            "300k",
-            "--",
-            "cat",
-        ],
+        &words("--pipe --round-robin -j 2 --block 300k -- cat"),
         seq(400_000),
     );
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_ok(&out);
     let lines = numbers(&out);
     let mut sorted = lines.clone();
     sorted.sort_unstable();
@@ -114,18 +111,12 @@ fn spliced_blocks_reach_the_jobs_whole_and_in_order_per_job() {
 
 #[test]
 fn a_job_starts_only_for_a_block() {
-    let out = exec_fed(
-        &["--pipe", "--round-robin", "-j", "4", "--", "wc", "-l"],
-        seq(3),
-    );
-    assert_eq!(out.status.code(), Some(0));
+    let out = exec_fed(&words("--pipe --round-robin -j 4 -- wc -l"), seq(3));
+    assert_ok(&out);
     assert_eq!(numbers(&out), vec![3], "one job for the one block");
 
-    let out = exec_fed(
-        &["--pipe", "--round-robin", "-j", "4", "--", "wc", "-l"],
-        Vec::new(),
-    );
-    assert_eq!(out.status.code(), Some(0));
+    let out = exec_fed(&words("--pipe --round-robin -j 4 -- wc -l"), Vec::new());
+    assert_ok(&out);
     assert!(out.stdout.is_empty(), "no input, no job");
 }
 
@@ -136,29 +127,11 @@ fn stdin_may_be_a_file() {
     std::fs::write(&path, seq(300_000)).unwrap();
     let out = drover()
         .arg("exec")
-        .args([
-            "--pipe",
-            "--round-robin",
-            "-j",
-            "2",
-            "--block",
-            "300k",
-            "--",
-            "wc",
-            "-l",
-        ])
+        .args(words("--pipe --round-robin -j 2 --block 300k -- wc -l"))
         .stdin(std::fs::File::open(&path).unwrap())
         .output()
         .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let counts = numbers(&out);
-    assert_eq!(counts.len(), 2, "{counts:?}");
-    assert_eq!(counts.iter().sum::<u64>(), 300_000, "{counts:?}");
+    job_counts(&out, 2, 300_000);
 }
 
 #[test]
@@ -183,7 +156,7 @@ fn the_joblog_counts_every_byte_a_job_was_sent() {
         ],
         input,
     );
-    assert_eq!(out.status.code(), Some(0));
+    assert_ok(&out);
     let received: u64 = numbers(&out).iter().sum();
     assert_eq!(received, total);
     // Seq Host Starttime JobRuntime Send Receive Exitval Signal Command
@@ -199,25 +172,9 @@ fn the_joblog_counts_every_byte_a_job_was_sent() {
 fn jobs_that_stop_reading_end_the_run() {
     // Far more input than two `head -n 1` read: once neither reads, drover
     // stops reading and ends (the writer then sees a closed pipe).
-    let mut child = drover()
-        .arg("exec")
-        .args([
-            "--pipe",
-            "--round-robin",
-            "-j",
-            "2",
-            "--block",
-            "300k",
-            "--",
-            "head",
-            "-n",
-            "1",
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn drover exec");
+    let mut child = spawn_exec(&words(
+        "--pipe --round-robin -j 2 --block 300k -- head -n 1",
+    ));
     let mut stdin = child.stdin.take().unwrap();
     let writer = std::thread::spawn(move || {
         let chunk = seq(100_000);
@@ -237,12 +194,7 @@ fn jobs_that_stop_reading_end_the_run() {
     }
     assert!(ended, "drover hung with no job reading");
     let out = child.wait_with_output().unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_ok(&out);
     assert_eq!(numbers(&out).len(), 2, "a line from each job");
     assert!(writer.join().unwrap(), "drover stopped reading its stdin");
 }
@@ -250,14 +202,14 @@ fn jobs_that_stop_reading_end_the_run() {
 #[test]
 fn round_robin_goes_with_pipe_and_without_retries() {
     let out = drover()
-        .args(["exec", "--round-robin", "echo", ":::", "a"])
+        .args(words("exec --round-robin echo ::: a"))
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(255));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--round-robin goes with --pipe"));
 
     let out = drover()
-        .args(["exec", "--pipe", "--round-robin", "--retries", "3", "cat"])
+        .args(words("exec --pipe --round-robin --retries 3 cat"))
         .stdin(Stdio::null())
         .output()
         .unwrap();
