@@ -150,3 +150,65 @@ cmd = ["true"]
     let run = ws.run(&["-j", "18446744073709551615"]);
     assert_eq!(run.code(), 0, "{}", run.stderr());
 }
+
+#[test]
+fn a_joined_unit_wider_than_the_limit_takes_every_slot() {
+    // Two lone jobs, then three joined by pipes, at max_parallel = 2: the
+    // three run together (a pipeline cannot run in parts) once both slots
+    // are free, and nothing runs beside them.
+    let stamp = |n: u32, middle: &str, secs: &str| {
+        format!(
+            r#"sh = '''
+echo "start $(date +%s%N)" > iv-{n}
+{middle}
+sleep {secs}
+echo "end $(date +%s%N)" >> iv-{n}
+'''"#
+        )
+    };
+    let ws = Workspace::new(&format!(
+        r#"[run]
+max_parallel = 2
+
+[[job]]
+name = "lone-1"
+{}
+
+[[job]]
+name = "lone-2"
+{}
+
+[[job]]
+name = "src"
+{}
+
+[[job]]
+name = "mid"
+stdin = {{ from = "src" }}
+{}
+
+[[job]]
+name = "sink"
+stdin = {{ from = "mid" }}
+{}
+"#,
+        // Lone jobs of different lengths: a slot frees well before both.
+        stamp(1, "", "0.1"),
+        stamp(2, "", "0.6"),
+        stamp(3, "echo through", "0.3"),
+        stamp(4, "cat", "0.3"),
+        stamp(5, "cat", "0.3"),
+    ));
+    let run = ws.run(&[]);
+    assert_eq!(run.code(), 0, "stderr:\n{}", run.stderr());
+    assert_eq!(run.report()["summary"]["succeeded"], 5);
+    assert_eq!(run.job("sink")["stdout"], "through\n");
+    let iv = intervals(&ws, 5);
+    assert_eq!(max_overlap(&iv[2..]), 3, "the joined jobs run together");
+    let lone_end = iv[0].1.max(iv[1].1);
+    let joined_start = iv[2..].iter().map(|i| i.0).min().unwrap();
+    assert!(
+        lone_end <= joined_start,
+        "a joined job started while a lone job ran: {iv:?}"
+    );
+}
