@@ -80,10 +80,10 @@ pub fn read_blocks(size: usize, splice: bool, tx: mpsc::Sender<Work>) {
 
 /// `--round-robin`: stdin cut into blocks as [`read_blocks`] cuts them, fed
 /// to at most `jobs` jobs, each fed block after block. A job starts for
-/// each of the first blocks; then each block goes whole to a job with room
-/// in its pipe, in turn. The jobs read their stdin to its end: the end of
-/// drover's. A job that stops reading gets no more blocks; when none
-/// reads, drover stops reading too.
+/// each of the first blocks; then each block goes whole to the job whose
+/// pipe holds the least (in turn among equals): a slow job gets fewer. The
+/// jobs read their stdin to its end: the end of drover's. A job that stops
+/// reading gets no more blocks; when none reads, drover stops reading too.
 pub fn round_robin(size: usize, jobs: usize, tx: mpsc::Sender<Work>) {
     let Some(mut reader) = Reader::open(size, true) else {
         return;
@@ -140,8 +140,10 @@ fn start_job(size: usize, tx: &mpsc::Sender<Work>) -> io::Result<Option<Out>> {
     }))
 }
 
-/// Waits until a job's pipe has room, and gives the first such job from
-/// `turn` on; `None` when no job reads any more.
+/// Waits until a job's pipe has room, and gives the job whose pipe holds
+/// the least (it has read the most: a slow job is not handed block after
+/// block to sit on), the next from `turn` on among equals; `None` when no
+/// job reads any more.
 fn next_with_room(outs: &mut [Out], turn: &mut usize) -> io::Result<Option<usize>> {
     use rustix::event::{PollFd, PollFlags, poll};
     loop {
@@ -173,11 +175,17 @@ fn next_with_room(outs: &mut [Out], turn: &mut usize) -> io::Result<Option<usize
                 with_room.push(i);
             }
         }
+        let queued = |i: usize| {
+            outs[i]
+                .fd
+                .as_ref()
+                .map_or(0, |fd| rustix::io::ioctl_fionread(fd).unwrap_or(0))
+        };
+        let n = outs.len();
         let next = with_room
             .iter()
             .copied()
-            .find(|&i| i >= *turn)
-            .or_else(|| with_room.first().copied());
+            .min_by_key(|&i| (queued(i), (i + n - *turn % n) % n));
         if let Some(i) = next {
             *turn = i + 1;
             return Ok(Some(i));
