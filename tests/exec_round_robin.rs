@@ -140,22 +140,13 @@ fn the_joblog_counts_every_byte_a_job_was_sent() {
     let log = dir.path().join("joblog");
     let input = seq(300_000);
     let total = input.len() as u64;
-    let out = exec_fed(
-        &[
-            "--pipe",
-            "--round-robin",
-            "-j",
-            "2",
-            "--block",
-            "300k",
-            "--joblog",
-            log.to_str().unwrap(),
-            "--",
-            "wc",
-            "-c",
-        ],
-        input,
-    );
+    let args = [
+        words("--pipe --round-robin -j 2 --block 300k --joblog"),
+        vec![log.to_str().unwrap()],
+        words("-- wc -c"),
+    ]
+    .concat();
+    let out = exec_fed(&args, input);
     assert_ok(&out);
     let received: u64 = numbers(&out).iter().sum();
     assert_eq!(received, total);
@@ -224,21 +215,11 @@ fn a_slow_job_is_not_handed_block_after_block() {
     // byte); job 2 is `wc -l`. Blocks go to the job whose pipe holds the
     // least, so the slow job gets few.
     let total = 1_300_000;
-    let out = exec_fed(
-        &[
-            "--shell",
-            "--pipe",
-            "--round-robin",
-            "-j",
-            "2",
-            "--block",
-            "300k",
-            "--",
-            "if [ {#} = 1 ]; then n=0; while read -r l; do n=$((n+1)); done; echo 1 $n; \
-             else echo 2 $(wc -l); fi",
-        ],
-        seq(total),
-    );
+    let script = "if [ {#} = 1 ]; then n=0; while read -r l; do n=$((n+1)); done; echo 1 $n; \
+                  else echo 2 $(wc -l); fi";
+    let mut args = words("--shell --pipe --round-robin -j 2 --block 300k --");
+    args.push(script);
+    let out = exec_fed(&args, seq(total));
     assert_ok(&out);
     let stdout = String::from_utf8(out.stdout).unwrap();
     let lines_of_job = |job: &str| -> u64 {
