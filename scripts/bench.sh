@@ -16,7 +16,9 @@
 #
 # Workloads (every tool of a workload interleaved: A B C A B C ...):
 #   1. 2000 x `true` at -j 2 and -j 16            per-job overhead, jobs/s
-#   2. 200 x `sleep 1` at -j 200, 1000 x `sleep 1` at -j 1000   fan-out
+#   2. 200 x `sleep 1` at -j 200, 1000 x `sleep 1` at -j 1000   fan-out;
+#      and 200 at once of scripts/bench/bare-sleep.S, a sleep without the
+#      C library's start-up (the runners' own fan-out cost)
 #   3. 5000 x `sleep 2` at -j 5000                scale, peak RSS
 #   4. 1 GiB of lines through one `cat`: `producer | cat | wc -c` in sh
 #      against drover run (stdin = { from }) and drover exec --pipe
@@ -103,6 +105,11 @@ trap 'rm -rf "$TMP"' EXIT
 log "building the floor and the timer"
 cc -O2 -Wall -o "$TMP/floor" scripts/bench/floor.c
 cc -O2 -Wall -o "$TMP/measure" scripts/bench/measure.c
+# x86-64 Linux only (system call numbers); elsewhere the workload is skipped.
+BARE=""
+if [ "$(uname -m)" = x86_64 ]; then
+    cc -static -nostdlib -o "$TMP/bare-sleep" scripts/bench/bare-sleep.S && BARE="$TMP/bare-sleep"
+fi
 FLOOR="$TMP/floor"
 TRUE="$(type -P true)"
 SLEEP="$(type -P sleep)"
@@ -133,6 +140,7 @@ items "$TMP/big.items" "$BIG_JOBS" 0
 for j in 2 16; do job_file "$TMP/true-$j.toml" "$TRUE_JOBS" "$j" '["true", "0"]'; done
 job_file "$TMP/sleep1a.toml" "$SLEEP_JOBS_A" 0 '["sleep", "1"]'
 job_file "$TMP/sleep1b.toml" "$SLEEP_JOBS_B" 0 '["sleep", "1"]'
+job_file "$TMP/bare.toml" "$SLEEP_JOBS_A" 0 "[\"$TMP/bare-sleep\", \"1\"]"
 job_file "$TMP/sleep2.toml" "$SCALE_JOBS" 0 '["sleep", "2"]'
 job_file "$TMP/one.toml" 1 0 '["true", "0"]'
 job_file "$TMP/big.toml" "$BIG_JOBS" "$BIG_PAR" '["true", "0"]'
@@ -265,6 +273,13 @@ if wanted 2; then
     JOBS=$SLEEP_JOBS_B PAR=$SLEEP_JOBS_B ITEMS="$TMP/sleep1b.items" TOML="$TMP/sleep1b.toml"
     log "2: $JOBS x sleep 1 at -j $PAR ($RUNS rounds)"
     interleave "sleep-$JOBS" "$RUNS" w_fanout floor drover-exec drover-run xargs rust-parallel
+    # The same 200 with a sleep that starts at once: what is left over the
+    # second is the runner's, not the sleeps' start-up.
+    if [ -n "$BARE" ]; then
+        JOBS=$SLEEP_JOBS_A PAR=$SLEEP_JOBS_A ITEMS="$TMP/sleep1a.items" TOML="$TMP/bare.toml" CMD="$BARE" FLOOR_PROG="$BARE" FLOOR_ARG=1
+        log "2: $JOBS x bare-sleep at -j $PAR ($RUNS rounds)"
+        interleave "bare-$JOBS" "$RUNS" w_fanout "${TOOLS_SPAWN[@]}"
+    fi
 fi
 if wanted 3; then
     JOBS=$SCALE_JOBS PAR=$SCALE_JOBS ITEMS="$TMP/sleep2.items" TOML="$TMP/sleep2.toml" CMD=sleep FLOOR_PROG="$SLEEP" FLOOR_ARG=2
@@ -397,6 +412,13 @@ if have sleep-200 drover-exec; then
     shown "200 × sleep 1: 1 s + the jobs' own CPU time (the floor's run) / $(nproc) CPUs, most of it start-up before the last sleep begins" \
         "$(calc '%.0f ms of CPU → %.3f s' "$c * 1000, 1 + $c / $(nproc)")"
 fi
+if have bare-200 drover-exec; then
+    for t in drover-exec drover-run; do
+        d="$(median bare-200 "$t")"
+        shown "200 × bare-sleep (no C library start-up), -j 200, ${t#drover-}: against 1.06 s" \
+            "$(calc '%.3f s (floor %.3f s, jobs'"'"' CPU %.0f ms)' "$d, $(median bare-200 floor), $(cpu_median bare-200 floor) * 1000")"
+    done
+fi
 if have sleep-5000 drover-exec; then
     f1="$(median true-j16 floor)"
     for t in drover-exec drover-run; do
@@ -447,8 +469,8 @@ fi
 
 # ---- the chart --------------------------------------------------------------
 CHART_TOOLS=(drover-exec drover-run xargs parallel rust-parallel)
-chart_ids=(true-j2 true-j16 sleep-200 sleep-1000 sleep-5000 data output startup)
-chart_labels=("2000 true -j2" "2000 true -j16" "200 sleep 1" "1000 sleep 1" "5000 sleep 2" "1 GiB cat" "500x1MB out" "startup")
+chart_ids=(true-j2 true-j16 sleep-200 bare-200 sleep-1000 sleep-5000 data output startup)
+chart_labels=("2000 true -j2" "2000 true -j16" "200 sleep 1" "200 bare-sleep" "1000 sleep 1" "5000 sleep 2" "1 GiB cat" "500x1MB out" "startup")
 {
     printf 'workload'
     printf '\t%s' "${CHART_TOOLS[@]}"
@@ -540,6 +562,7 @@ EOF
         section "true-j$J" "1. $TRUE_JOBS × \`true 0\` at -j $J" rate "${TOOLS_SPAWN[@]}"
     done
     section sleep-200 "2. $SLEEP_JOBS_A × \`sleep 1\` at -j $SLEEP_JOBS_A" "over the floor" "${TOOLS_SPAWN[@]}"
+    section bare-200 "2. $SLEEP_JOBS_A × \`bare-sleep 1\` at -j $SLEEP_JOBS_A (\`scripts/bench/bare-sleep.S\`: sleeps without the C library's start-up)" "over the floor" "${TOOLS_SPAWN[@]}"
     section sleep-1000 "2. $SLEEP_JOBS_B × \`sleep 1\` at -j $SLEEP_JOBS_B (GNU parallel cannot run this many at once)" "over the floor" floor drover-exec drover-run xargs rust-parallel
     section sleep-5000 "3. $SCALE_JOBS × \`sleep 2\` at -j $SCALE_JOBS" "over the floor" floor drover-exec drover-run xargs rust-parallel
     section data "4. 1 GiB of 64-byte lines through \`cat\`, counted by \`wc -c\`" throughput shell-pipe drover-run drover-exec-rr drover-exec drover-exec-16M parallel parallel-rr
