@@ -100,49 +100,24 @@ impl Captured {
         self.len() == 0
     }
 
-    /// Writes all of it to `out`.
-    pub fn write_to(&self, out: &mut dyn std::io::Write) -> std::io::Result<()> {
-        out.write_all(&self.bytes)?;
+    /// Writes it to `out`, but for its first `skip` bytes (printed while
+    /// the job ran).
+    pub fn write_to(&self, out: &mut dyn std::io::Write, skip: u64) -> std::io::Result<()> {
+        let held = self.bytes.len() as u64;
+        out.write_all(&self.bytes[skip.min(held) as usize..])?;
         if let Some(file) = &self.file {
-            use std::os::unix::fs::FileExt;
-            let mut buf = vec![0u8; 256 * 1024];
-            let mut offset = 0u64;
-            loop {
-                let n = file.read_at(&mut buf, offset)?;
-                if n == 0 {
-                    break;
-                }
-                out.write_all(&buf[..n])?;
-                offset += n as u64;
-            }
+            read_and_write(out, file, skip.saturating_sub(held), u64::MAX)?;
         }
         Ok(())
     }
 
-    /// Writes all of it to the descriptor `out`, the file part with
-    /// sendfile(2): no copy through drover. Falls back to `write_to` where
-    /// the kernel refuses (an O_APPEND target, say).
-    pub fn send_to(&self, out: std::os::fd::BorrowedFd<'_>) -> std::io::Result<()> {
+    /// As [`write_to`](Self::write_to), to the descriptor `out`: the file
+    /// part with sendfile(2), no copy through drover.
+    pub fn send_to(&self, out: std::os::fd::BorrowedFd<'_>, skip: u64) -> std::io::Result<()> {
         let Some(file) = self.file.as_ref().filter(|_| self.bytes.is_empty()) else {
-            return self.write_to(&mut std::fs::File::from(out.try_clone_to_owned()?));
+            return self.write_to(&mut std::fs::File::from(out.try_clone_to_owned()?), skip);
         };
-        let len = file.metadata()?.len();
-        let mut offset = 0u64;
-        while offset < len {
-            let want = usize::try_from(len - offset)
-                .unwrap_or(usize::MAX)
-                .min(1 << 30);
-            match rustix::fs::sendfile(out, &**file, Some(&mut offset), want) {
-                Ok(0) => break,
-                Ok(_) => {}
-                Err(rustix::io::Errno::INTR) => {}
-                Err(rustix::io::Errno::INVAL | rustix::io::Errno::NOSYS) if offset == 0 => {
-                    return self.write_to(&mut std::fs::File::from(out.try_clone_to_owned()?));
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Ok(())
+        send_file(out, file, skip, file.metadata()?.len()).map(|_| ())
     }
 
     /// The last `limit` bytes, and whether that is less than all of it.
@@ -207,4 +182,55 @@ impl JobResult {
             pipeline: None,
         }
     }
+}
+
+/// Writes bytes `from..to` of `file` to the descriptor `out` with sendfile(2),
+/// or by reading and writing where the kernel refuses (an O_APPEND target,
+/// say). Returns the offset it reached: short of `to` if the file ends first.
+pub fn send_file(
+    out: std::os::fd::BorrowedFd<'_>,
+    file: &std::fs::File,
+    from: u64,
+    to: u64,
+) -> std::io::Result<u64> {
+    let mut offset = from;
+    while offset < to {
+        let want = usize::try_from(to - offset)
+            .unwrap_or(usize::MAX)
+            .min(1 << 30);
+        match rustix::fs::sendfile(out, file, Some(&mut offset), want) {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(rustix::io::Errno::INTR) => {}
+            Err(rustix::io::Errno::INVAL | rustix::io::Errno::NOSYS) => {
+                let mut out = std::fs::File::from(out.try_clone_to_owned()?);
+                return read_and_write(&mut out, file, offset, to);
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(offset)
+}
+
+/// Copies bytes `from..to` of `file` through a buffer to `out`; returns the
+/// offset reached (short of `to` if the file ends first).
+pub fn read_and_write(
+    out: &mut dyn std::io::Write,
+    file: &std::fs::File,
+    from: u64,
+    to: u64,
+) -> std::io::Result<u64> {
+    use std::os::unix::fs::FileExt;
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut offset = from;
+    while offset < to {
+        let want = usize::try_from(to - offset).map_or(buf.len(), |n| n.min(buf.len()));
+        let n = file.read_at(&mut buf[..want], offset)?;
+        if n == 0 {
+            break;
+        }
+        out.write_all(&buf[..n])?;
+        offset += n as u64;
+    }
+    Ok(offset)
 }

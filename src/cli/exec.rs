@@ -327,6 +327,22 @@ fn resolve(args: &ExecArgs) -> Result<Resolved, String> {
         (false, true) if !args.keep_order => OutputMode::LineBuffer,
         _ => OutputMode::Group,
     };
+    // With one job at a time, output comes in the order of the input.
+    let keep_order = args.keep_order || jobs.is_some_and(|j| j.get() == 1);
+    let discard_stdout = args.report.is_none()
+        && args.joblog.is_none()
+        && !args.ungroup
+        && is_dev_null(std::io::stdout());
+    // The job printed next is known: its stdout is written out as it comes.
+    // Not with --tag (lines are tagged whole), --report (it keeps the tail
+    // of each output, which following frees) or --retries (a failed
+    // attempt's output is not printed).
+    let follow = output == OutputMode::Group
+        && keep_order
+        && !args.tag
+        && args.report.is_none()
+        && args.retries.unwrap_or(1) <= 1
+        && !discard_stdout;
     let shell = args.shell || needs_shell(&command);
     let template = Template::parse(&command);
     let cwd =
@@ -343,19 +359,17 @@ fn resolve(args: &ExecArgs) -> Result<Resolved, String> {
             retries: args.retries.unwrap_or(1).saturating_sub(1),
             halt,
             output,
-            keep_order: args.keep_order,
+            keep_order,
             tag: args.tag,
             cwd,
             keep_records: args.report.is_some(),
             total: None,
             // The report and the joblog (its Receive column) need the output.
-            discard_stdout: args.report.is_none()
-                && args.joblog.is_none()
-                && !args.ungroup
-                && is_dev_null(std::io::stdout()),
+            discard_stdout,
             discard_stderr: args.report.is_none()
                 && !args.ungroup
                 && is_dev_null(std::io::stderr()),
+            board: follow.then(Default::default),
         },
         sources,
         block,
@@ -444,6 +458,7 @@ pub fn exec(args: ExecArgs) -> u8 {
         tag: fanout.tag,
         joblog,
         bar,
+        follow: fanout.board.clone(),
     });
 
     // Never more jobs at once than file descriptors allow (a pidfd and two

@@ -114,6 +114,9 @@ pub async fn terminate(
 ) {
     if !kill_now.is_cancelled() {
         group.signal(Signal::TERM);
+        // A stopped job (held back while its output waits, or by hand)
+        // takes SIGTERM only once continued, as systemd does.
+        group.signal(Signal::CONT);
         tokio::select! {
             _ = watch.exited() => return,
             _ = tokio::time::sleep(kill_grace) => {}

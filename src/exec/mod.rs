@@ -46,6 +46,9 @@ pub struct Control {
     pub cancel: CancellationToken,
     /// Stop now: SIGKILL without waiting out `kill_grace`.
     pub kill_now: CancellationToken,
+    /// Where jobs post their stdout spools for the printer to follow
+    /// (`drover exec` with a fixed order of output).
+    pub board: Option<Arc<spool::Board>>,
 }
 
 /// How an attempt ended.
@@ -290,6 +293,9 @@ fn supervise<'a>(
     } = spawned;
     // process_group(0) makes the pid the pgid; pid 0 never comes from spawn.
     let group = ProcessGroup::led_by(pid).expect("spawned child has a non-zero pid");
+    if let (Some(board), Some(spool)) = (&ctl.board, &stdout_file) {
+        board.put(job, spool);
+    }
 
     // stdin is written from a task of its own, as ripgrep does, so that a
     // child writing before it reads can never deadlock against drover.
@@ -375,6 +381,9 @@ fn supervise<'a>(
         };
         // A job is its process group: nothing of it outlives it.
         group.signal(Sig::KILL);
+        if let Some(board) = &ctl.board {
+            board.take(job);
+        }
         let spools = [stdout_file, stderr_file];
         if spools.iter().any(Option::is_some) {
             // Boxed: `drover run`'s jobs have no spools.

@@ -14,11 +14,20 @@
 //! the back-pressure that the page cache gives a writer to a disk file.
 //! When the job ends, a spool that has spilled moves its rest to disk too
 //! and hands back the disk file.
+//!
+//! Where the order of output is fixed (`-k`, `-j 1`), the job printed next
+//! need not wait: the printer *follows* its stdout spool, copying out what
+//! the job has written as it writes, and frees those bytes; the spool is
+//! then never moved to disk, and a job that gets more than [`PAUSE_OVER`]
+//! ahead of the printer is stopped until the printer has caught up to half
+//! of that. The [`Board`] tells the printer which spool belongs to which job.
 
+use std::collections::HashMap;
 use std::fs::File;
 use std::io;
+use std::io::{Seek, SeekFrom};
 use std::os::fd::AsFd;
-use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, Weak};
 use std::time::Duration;
 
@@ -37,6 +46,9 @@ pub struct Spool {
     disk: Mutex<Disk>,
     /// The job's process group, once it runs (0 before).
     owner: AtomicI32,
+    /// The bytes from offset 0 that the printer has written out and freed
+    /// while following the spool.
+    printed: AtomicU64,
 }
 
 /// A spool's files, behind one lock.
@@ -49,6 +61,10 @@ struct Disk {
     moved: u64,
     /// The job has ended: the watchdog leaves the spool alone.
     finished: bool,
+    /// The printer copies it out as the job writes: never moved to disk.
+    followed: bool,
+    /// The job is stopped until the printer catches up.
+    held: bool,
 }
 
 static LIVE: LazyLock<Mutex<Vec<Weak<Spool>>>> = LazyLock::new(Default::default);
@@ -67,6 +83,7 @@ impl Spool {
                         ..Disk::default()
                     }),
                     owner: AtomicI32::new(0),
+                    printed: AtomicU64::new(0),
                 }));
             }
         };
@@ -76,6 +93,7 @@ impl Spool {
                 ..Disk::default()
             }),
             owner: AtomicI32::new(0),
+            printed: AtomicU64::new(0),
         });
         lock(&LIVE).push(Arc::downgrade(&spool));
         if !WATCHING.swap(true, Ordering::AcqRel) {
@@ -122,14 +140,88 @@ impl Spool {
         Ok(file)
     }
 
-    /// Bytes still in memory (0 once the job has ended).
-    fn in_memory(&self) -> u64 {
+    /// The printer will copy out the job's output as it comes: a handle on
+    /// the memory file to read it from, unless the job has ended or some of
+    /// its output is on disk already (then it is printed when it ends).
+    pub fn follow(&self) -> Option<File> {
+        let mut disk = lock(&self.disk);
+        if disk.finished || disk.file.is_some() {
+            return None;
+        }
+        let handle = disk.memory.as_ref()?.try_clone().ok()?;
+        disk.followed = true;
+        Some(handle)
+    }
+
+    /// The printer has written out bytes `from..to` of `handle` (from
+    /// [`follow`](Self::follow)): they are freed, and the job is held back
+    /// or let go according to how far ahead it is now.
+    pub fn printed(&self, handle: &File, from: u64, to: u64) {
+        if to > from {
+            let _ = rustix::fs::fallocate(
+                handle,
+                FallocateFlags::PUNCH_HOLE | FallocateFlags::KEEP_SIZE,
+                from,
+                to - from,
+            );
+        }
+        self.printed.store(to, Ordering::Release);
+        self.pace(&mut lock(&self.disk));
+    }
+
+    /// The printer stops following (the job has ended, or stdout is gone):
+    /// a job held back goes on, and the spool is the watchdog's again.
+    pub fn unfollow(&self) {
+        let mut disk = lock(&self.disk);
+        disk.followed = false;
+        if disk.held {
+            disk.held = false;
+            self.signal_group(&disk, rustix::process::Signal::CONT);
+        }
+    }
+
+    /// A followed spool: stops the job while it is more than [`PAUSE_OVER`]
+    /// ahead of the printer, continues it once within half of that.
+    fn pace(&self, disk: &mut Disk) {
+        if !disk.followed || disk.finished {
+            return;
+        }
+        let ahead = self.unprinted(disk);
+        if !disk.held && ahead > PAUSE_OVER {
+            disk.held = self.signal_group(disk, rustix::process::Signal::STOP);
+        } else if disk.held && ahead <= PAUSE_OVER / 2 {
+            disk.held = false;
+            self.signal_group(disk, rustix::process::Signal::CONT);
+        }
+    }
+
+    /// Signals the job's process group; `disk` is this spool's, locked:
+    /// until `finished` is set under that lock the job's leader is
+    /// unreaped, so its pgid cannot have been reused.
+    fn signal_group(&self, disk: &Disk, signal: rustix::process::Signal) -> bool {
+        if disk.finished {
+            return false;
+        }
+        rustix::process::Pid::from_raw(self.owner.load(Ordering::Acquire))
+            .is_some_and(|pgid| rustix::process::kill_process_group(pgid, signal).is_ok())
+    }
+
+    /// Bytes in memory that are neither on disk nor printed.
+    fn unprinted(&self, disk: &Disk) -> u64 {
+        let done = disk.moved.max(self.printed.load(Ordering::Acquire));
+        disk.memory
+            .as_ref()
+            .and_then(|m| m.metadata().ok())
+            .map_or(0, |m| m.len().saturating_sub(done))
+    }
+
+    /// Bytes still in memory (0 once the job has ended), and whether the
+    /// printer follows the spool.
+    fn in_memory(&self) -> (u64, bool) {
         let disk = lock(&self.disk);
-        match (&disk.memory, disk.finished) {
-            (Some(memory), false) => memory
-                .metadata()
-                .map_or(0, |m| m.len().saturating_sub(disk.moved)),
-            _ => 0,
+        match disk.finished {
+            false => (self.unprinted(&disk), disk.followed),
+            true => (0, false),
         }
     }
 
@@ -138,20 +230,10 @@ impl Spool {
     /// spool's, locked: until `finished` is set under that lock the job's
     /// leader is unreaped, so its pgid cannot have been reused.
     fn pause_if_fast(&self, disk: &Disk) -> Option<rustix::process::Pid> {
-        if disk.finished {
+        if disk.finished || self.unprinted(disk) <= PAUSE_OVER {
             return None;
         }
-        let pending = disk
-            .memory
-            .as_ref()?
-            .metadata()
-            .ok()?
-            .len()
-            .saturating_sub(disk.moved);
         let pgid = rustix::process::Pid::from_raw(self.owner.load(Ordering::Acquire))?;
-        if pending <= PAUSE_OVER {
-            return None;
-        }
         rustix::process::kill_process_group(pgid, rustix::process::Signal::STOP).ok()?;
         Some(pgid)
     }
@@ -159,11 +241,17 @@ impl Spool {
     /// Moves what the job has written so far to disk; `disk` is this
     /// spool's, locked.
     fn spill(&self, disk: &mut Disk) -> io::Result<()> {
-        if disk.finished {
+        if disk.finished || disk.followed {
             return Ok(());
         }
         if disk.file.is_none() {
-            disk.file = Some(tempfile::tempfile()?);
+            // What a printer that followed the spool wrote out is a hole in
+            // memory and on disk: the disk file holds the same offsets.
+            let printed = self.printed.load(Ordering::Acquire);
+            let mut file = tempfile::tempfile()?;
+            file.seek(SeekFrom::Start(printed))?;
+            disk.moved = disk.moved.max(printed);
+            disk.file = Some(file);
         }
         let (Some(memory), Some(file)) = (&disk.memory, &disk.file) else {
             return Ok(());
@@ -217,8 +305,18 @@ fn watch() {
             }
             list.iter().filter_map(Weak::upgrade).collect()
         };
-        let mut sizes: Vec<(u64, &Arc<Spool>)> = live.iter().map(|s| (s.in_memory(), s)).collect();
-        let mut total: u64 = sizes.iter().map(|(n, _)| n).sum();
+        let mut total = 0;
+        let mut sizes: Vec<(u64, &Arc<Spool>)> = Vec::with_capacity(live.len());
+        for spool in &live {
+            let (size, followed) = spool.in_memory();
+            total += size;
+            match followed {
+                // A printer stalled on a slow stdout: hold the job back
+                // here too, as the printer cannot look while it writes.
+                true => spool.pace(&mut lock(&spool.disk)),
+                false => sizes.push((size, spool)),
+            }
+        }
         tick = if total > MEMORY_BUDGET {
             TICK_OVER
         } else {
@@ -254,6 +352,25 @@ fn watch() {
         for pgid in paused {
             let _ = rustix::process::kill_process_group(pgid, rustix::process::Signal::CONT);
         }
+    }
+}
+
+/// The stdout spools of running jobs by job number, for the printer to
+/// follow the one whose output comes next.
+#[derive(Default)]
+pub struct Board(Mutex<HashMap<usize, Arc<Spool>>>);
+
+impl Board {
+    pub fn put(&self, job: usize, spool: &Arc<Spool>) {
+        lock(&self.0).insert(job, spool.clone());
+    }
+
+    pub fn take(&self, job: usize) {
+        lock(&self.0).remove(&job);
+    }
+
+    pub fn get(&self, job: usize) -> Option<Arc<Spool>> {
+        lock(&self.0).get(&job).cloned()
     }
 }
 

@@ -2,6 +2,11 @@
 //! (and the joblog), so that blocking writes to a slow pipe never stall the
 //! dispatcher, and a job's output is written whole, never interleaved with
 //! another's. A closed stdout (`| head -1`) is noticed and reported back.
+//!
+//! Where the order of output is fixed (`-k`, `-j 1`), the printer follows
+//! the stdout of the job whose output comes next, writing out what it has
+//! written as it goes (see [`spool`](crate::exec::spool)): the same bytes in
+//! the same order, only sooner.
 
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
@@ -10,17 +15,25 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc as std_mpsc;
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use indicatif::ProgressBar;
 use tokio::sync::Notify;
 
 use super::joblog;
+use crate::exec::spool::{Board, Spool};
 use crate::outcome::{Captured, Status};
 use crate::sched::fanout::{Done, Sink};
 
 /// Printing may lag behind finished jobs by this much output in memory
 /// before new jobs wait.
 const BACKLOG_LIMIT: u64 = 16 * 1024 * 1024;
+/// At most this much of a followed job's output at one go, so that the job
+/// is paced (held back or let go) as the printer proceeds.
+const FOLLOW_CHUNK: u64 = 4 * 1024 * 1024;
+/// How long the printer waits before looking again at a followed job that
+/// wrote nothing new: doubling from the first to the second.
+const FOLLOW_IDLE: (Duration, Duration) = (Duration::from_millis(1), Duration::from_millis(20));
 
 enum Msg {
     Job(Box<Done>),
@@ -30,6 +43,8 @@ enum Msg {
         bytes: Vec<u8>,
     },
     Notice(String),
+    /// The jobs before this one are all printed: its output comes next.
+    Next(u64),
 }
 
 pub struct Printer {
@@ -39,6 +54,7 @@ pub struct Printer {
     tag: bool,
     joblog: bool,
     bar: Option<ProgressBar>,
+    follow: bool,
 }
 
 struct Shared {
@@ -54,6 +70,8 @@ pub struct PrinterOptions {
     /// The joblog, and whether to write its header.
     pub joblog: Option<(File, bool)>,
     pub bar: Option<ProgressBar>,
+    /// Follow the output of the job printed next (jobs finish in order).
+    pub follow: Option<Arc<Board>>,
 }
 
 impl Printer {
@@ -65,14 +83,16 @@ impl Printer {
             progress: Arc::new(Notify::new()),
         });
         let has_joblog = opts.joblog.is_some();
+        let follow = opts.follow.is_some();
         let thread = {
             let shared = shared.clone();
             let tag = opts.tag;
             let joblog = opts.joblog;
             let bar = opts.bar.clone();
+            let board = opts.follow;
             std::thread::Builder::new()
                 .name("drover-printer".into())
-                .spawn(move || print_loop(rx, &shared, tag, joblog, bar))
+                .spawn(move || print_loop(rx, &shared, tag, joblog, bar, board))
                 .ok()
         };
         Self {
@@ -82,6 +102,7 @@ impl Printer {
             tag: opts.tag,
             joblog: has_joblog,
             bar: opts.bar,
+            follow,
         }
     }
 
@@ -123,12 +144,15 @@ impl Sink for Printer {
             && done.result.stderr.is_empty()
             && !self.joblog
             && !matches!(done.result.status, Status::SpawnFailed | Status::TimedOut);
-        if silent {
-            return;
+        let next = self.follow.then_some(done.seq + 1);
+        if !silent {
+            let held = (done.result.stdout.bytes.len() + done.result.stderr.bytes.len()) as u64;
+            self.shared.backlog.fetch_add(held, Ordering::Relaxed);
+            self.send(Msg::Job(Box::new(done)));
         }
-        let held = (done.result.stdout.bytes.len() + done.result.stderr.bytes.len()) as u64;
-        self.shared.backlog.fetch_add(held, Ordering::Relaxed);
-        self.send(Msg::Job(Box::new(done)));
+        if let Some(next) = next {
+            self.send(Msg::Next(next));
+        }
     }
 
     fn lines(&mut self, _seq: u64, args: &[String], stderr: bool, bytes: Vec<u8>) {
@@ -192,15 +216,17 @@ impl<W: Write> Write for Tagged<'_, W> {
     }
 }
 
-/// Writes one stream of a job to `out` (whose descriptor is `fd`). An output
-/// the job wrote into a file goes with sendfile(2), unless it is tagged.
+/// Writes one stream of a job to `out` (whose descriptor is `fd`), but for
+/// its first `skip` bytes. An output the job wrote into a file goes with
+/// sendfile(2), unless it is tagged.
 fn write_output(
     out: &mut dyn Write,
     fd: BorrowedFd<'_>,
     data: &Captured,
     tag: Option<&str>,
+    skip: u64,
 ) -> io::Result<()> {
-    if data.is_empty() {
+    if data.len() <= skip {
         return Ok(());
     }
     match tag {
@@ -210,15 +236,66 @@ fn write_output(
                 tag: tag.as_bytes(),
                 at_line_start: true,
             };
-            data.write_to(&mut t)?;
+            data.write_to(&mut t, skip)?;
         }
         None if data.file.is_some() => {
             out.flush()?;
-            data.send_to(fd)?;
+            data.send_to(fd, skip)?;
         }
-        None => data.write_to(out)?,
+        None => data.write_to(out, skip)?,
     }
     out.flush()
+}
+
+/// The stdout of the job printed next, written out while the job runs.
+struct Live {
+    seq: u64,
+    spool: Arc<Spool>,
+    /// The spool's memory file, to read from.
+    handle: File,
+    /// Bytes written out (and freed in the spool), from offset 0.
+    sent: u64,
+}
+
+impl Live {
+    /// Follows job `seq`'s stdout, once it runs (and unless some of its
+    /// output is on disk already: then it is printed when the job ends).
+    fn start(board: &Board, seq: u64) -> Option<Live> {
+        let spool = board.get(usize::try_from(seq).ok()?)?;
+        let handle = spool.follow()?;
+        Some(Live {
+            seq,
+            spool,
+            handle,
+            sent: 0,
+        })
+    }
+
+    /// Writes out some of what the job wrote since the last look, and frees
+    /// it; whether there was anything new.
+    ///
+    /// Copied through drover, not sent with sendfile(2): that lends the
+    /// spool's pages to a pipe, and a reader may pass them on by splice
+    /// (another drover does), out of sight; freeing a page that is partly
+    /// written out zeroes it in place, under the reader's feet.
+    fn pump(&mut self, out: &mut dyn Write) -> io::Result<bool> {
+        let end = self.handle.metadata()?.len();
+        let from = self.sent;
+        if end <= from {
+            return Ok(false);
+        }
+        let to = end.min(from + FOLLOW_CHUNK);
+        self.sent = crate::outcome::read_and_write(out, &self.handle, from, to)?;
+        out.flush()?;
+        self.spool.printed(&self.handle, from, self.sent);
+        Ok(self.sent > from)
+    }
+}
+
+impl Drop for Live {
+    fn drop(&mut self) {
+        self.spool.unfollow();
+    }
 }
 
 fn print_loop(
@@ -227,6 +304,7 @@ fn print_loop(
     tag: bool,
     joblog: Option<(File, bool)>,
     bar: Option<ProgressBar>,
+    board: Option<Arc<Board>>,
 ) -> io::Result<()> {
     let mut stdout = BufWriter::with_capacity(64 * 1024, io::stdout());
     let header = joblog.as_ref().is_some_and(|(_, h)| *h);
@@ -260,20 +338,64 @@ fn print_loop(
             None => run(),
         }
     };
-    for msg in rx {
+    // Following: the job printed next, and what is written of it so far.
+    let mut next = 1u64;
+    let mut live: Option<Live> = None;
+    let mut idle = FOLLOW_IDLE.0;
+    loop {
+        let msg = match &board {
+            None => match rx.recv() {
+                Ok(msg) => msg,
+                Err(_) => break,
+            },
+            Some(board) => {
+                if live.is_none() && !shared.stdout_closed.load(Ordering::Relaxed) {
+                    live = Live::start(board, next);
+                }
+                let busy = match live.as_mut().map(|l| l.pump(&mut stdout)) {
+                    Some(Ok(busy)) => busy,
+                    Some(Err(e)) => {
+                        on_stdout(Err(e));
+                        live = None;
+                        false
+                    }
+                    None => false,
+                };
+                idle = match busy {
+                    true => Duration::ZERO,
+                    false => (idle * 2).clamp(FOLLOW_IDLE.0, FOLLOW_IDLE.1),
+                };
+                match rx.recv_timeout(idle) {
+                    Ok(msg) => msg,
+                    Err(std_mpsc::RecvTimeoutError::Timeout) => continue,
+                    Err(std_mpsc::RecvTimeoutError::Disconnected) => break,
+                }
+            }
+        };
         match msg {
             Msg::Job(done) => {
                 let t = tag.then(|| tag_of(&done.args));
+                // Printed in part while it ran: the rest.
+                let followed = live.take_if(|l| l.seq == done.seq);
+                let skip = followed.as_ref().map_or(0, |l| l.sent);
                 if !shared.stdout_closed.load(Ordering::Relaxed) {
                     on_stdout(write_output(
                         &mut stdout,
                         io::stdout().as_fd(),
                         &done.result.stdout,
                         t.as_deref(),
+                        skip,
                     ));
                 }
+                drop(followed);
                 write_err(&mut |err| {
-                    write_output(err, io::stderr().as_fd(), &done.result.stderr, t.as_deref())
+                    write_output(
+                        err,
+                        io::stderr().as_fd(),
+                        &done.result.stderr,
+                        t.as_deref(),
+                        0,
+                    )
                 });
                 match done.result.status {
                     Status::SpawnFailed => {
@@ -312,7 +434,7 @@ fn print_loop(
                 };
                 if stderr {
                     write_err(&mut |err| {
-                        write_output(err, io::stderr().as_fd(), &data, tag.as_deref())
+                        write_output(err, io::stderr().as_fd(), &data, tag.as_deref(), 0)
                     });
                 } else if !shared.stdout_closed.load(Ordering::Relaxed) {
                     on_stdout(write_output(
@@ -320,12 +442,21 @@ fn print_loop(
                         io::stdout().as_fd(),
                         &data,
                         tag.as_deref(),
+                        0,
                     ));
                 }
             }
             Msg::Notice(text) => write_err(&mut |err| writeln!(err, "drover: {text}")),
+            Msg::Next(seq) => {
+                next = seq;
+                // A job printed without a word (it wrote nothing).
+                if live.as_ref().is_some_and(|l| l.seq < next) {
+                    live = None;
+                }
+            }
         }
     }
+    drop(live);
     match joblog_error {
         Some(e) => Err(e),
         None => Ok(()),

@@ -79,6 +79,9 @@ pub struct Fanout {
     /// output: jobs write there directly (grouping cannot be observed).
     pub discard_stdout: bool,
     pub discard_stderr: bool,
+    /// Grouped output in a fixed order: jobs post their stdout here for the
+    /// printer to follow the one printed next.
+    pub board: Option<Arc<exec::spool::Board>>,
 }
 
 /// One unit of work from the producer.
@@ -214,7 +217,10 @@ pub async fn run(
     let started_at = SystemTime::now();
     let clock = std::time::Instant::now();
     let limit = fanout.jobs.map(NonZeroUsize::get);
-    let ctl = Control::default();
+    let ctl = Control {
+        board: fanout.board.clone(),
+        ..Control::default()
+    };
     let (tx, mut rx) = mpsc::unbounded_channel::<Event>();
     let (line_tx, mut line_rx) = mpsc::channel::<(usize, bool, Vec<u8>)>(64);
     // Slots are numbered from 1; a finished job's slot is reused first.
