@@ -251,3 +251,37 @@ fn a_stopped_job_that_times_out_ends_on_sigterm() {
     );
     assert!(out.stdout.is_empty());
 }
+
+/// `--halt now` kills the job being followed: what it wrote before is out
+/// already, nothing more of it is, and the failed job is printed once.
+#[test]
+fn a_followed_job_killed_by_halt_prints_no_more() {
+    let dir = tempfile::tempdir().unwrap();
+    // Job 1 prints, then waits (at most 20 s); job 2 fails once `go` exists.
+    let job = "if [ {} = 1 ]; then echo early-1; n=0; while [ $n -lt 2000 ]; do sleep 0.01; n=$((n+1)); done; echo late-1; \
+        else n=0; while [ ! -e go ] && [ $n -lt 2000 ]; do sleep 0.01; n=$((n+1)); done; echo out-2; exit 1; fi";
+    let mut child = spawn_in(
+        dir.path(),
+        &[
+            "-k",
+            "-j",
+            "2",
+            "--halt",
+            "now,fail=1",
+            "sh",
+            "-c",
+            job,
+            ":::",
+            "1",
+            "2",
+        ],
+        false,
+    );
+    let lines = lines_of_stdout(&mut child);
+    assert_eq!(next_line(&lines, "job 1's line while it runs"), "early-1");
+    std::fs::write(dir.path().join("go"), "").unwrap();
+    let status = child.wait().unwrap();
+    let rest: Vec<String> = lines.iter().collect();
+    assert_eq!(rest, ["out-2"]);
+    assert_eq!(status.code(), Some(1), "the failed job's exit code");
+}

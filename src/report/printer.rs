@@ -255,6 +255,9 @@ struct Live {
     handle: File,
     /// Bytes written out (and freed in the spool), from offset 0.
     sent: u64,
+    /// Writing failed: no more until the job ends, when the rest (from
+    /// `sent`: what is before is freed) is printed or not as any output.
+    failed: bool,
 }
 
 impl Live {
@@ -268,6 +271,7 @@ impl Live {
             spool,
             handle,
             sent: 0,
+            failed: false,
         })
     }
 
@@ -279,6 +283,9 @@ impl Live {
     /// (another drover does), out of sight; freeing a page that is partly
     /// written out zeroes it in place, under the reader's feet.
     fn pump(&mut self, out: &mut dyn Write) -> io::Result<bool> {
+        if self.failed {
+            return Ok(false);
+        }
         let end = self.handle.metadata()?.len();
         let from = self.sent;
         if end <= from {
@@ -352,13 +359,17 @@ fn print_loop(
                 if live.is_none() && !shared.stdout_closed.load(Ordering::Relaxed) {
                     live = Live::start(board, next);
                 }
-                let busy = match live.as_mut().map(|l| l.pump(&mut stdout)) {
-                    Some(Ok(busy)) => busy,
-                    Some(Err(e)) => {
-                        on_stdout(Err(e));
-                        live = None;
-                        false
-                    }
+                let busy = match live.as_mut() {
+                    Some(l) => match l.pump(&mut stdout) {
+                        Ok(busy) => busy,
+                        Err(e) => {
+                            on_stdout(Err(e));
+                            // Kept for what it wrote out; the job goes on.
+                            l.failed = true;
+                            l.spool.unfollow();
+                            false
+                        }
+                    },
                     None => false,
                 };
                 idle = match busy {
@@ -375,6 +386,11 @@ fn print_loop(
         match msg {
             Msg::Job(done) => {
                 let t = tag.then(|| tag_of(&done.args));
+                // A job before this one that is never printed (killed by
+                // `--halt now`): what of it was written out stays so.
+                if live.as_ref().is_some_and(|l| l.seq < done.seq) {
+                    live = None;
+                }
                 // Printed in part while it ran: the rest.
                 let followed = live.take_if(|l| l.seq == done.seq);
                 let skip = followed.as_ref().map_or(0, |l| l.sent);
