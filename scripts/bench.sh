@@ -220,6 +220,7 @@ w_data() {
         drover-exec) m -- sh -c "cat '$data' | '$DROVER' exec --pipe cat | wc -c" ;;
         drover-exec-16M) m -- sh -c "cat '$data' | '$DROVER' exec --pipe --block 16M cat | wc -c" ;;
         drover-exec-rr) m -- sh -c "cat '$data' | '$DROVER' exec --pipe --round-robin -j 1 -u cat | wc -c" ;;
+        drover-exec-rr-grouped) m -- sh -c "cat '$data' | '$DROVER' exec --pipe --round-robin -j 1 cat | wc -c" ;;
         parallel) m -- sh -c "cat '$data' | parallel --pipe cat | wc -c" ;;
         parallel-rr) m -- sh -c "cat '$data' | parallel --pipe --round-robin -j 1 -u cat | wc -c" ;;
     esac
@@ -289,18 +290,19 @@ fi
 if wanted 4; then
     log "4: 1 GiB through cat ($RUNS rounds)"
     cat "$TMP/data" >/dev/null # into the page cache
-    for tool in shell-pipe drover-exec drover-exec-rr parallel; do
+    for tool in shell-pipe drover-exec drover-exec-rr drover-exec-rr-grouped parallel; do
         got="$(w_data_check() { sh -c "cat '$TMP/data' | $1"; }; case $tool in
             shell-pipe) w_data_check "cat | wc -c" ;;
             drover-exec) w_data_check "'$DROVER' exec --pipe cat | wc -c" ;;
             drover-exec-rr) w_data_check "'$DROVER' exec --pipe --round-robin -j 1 -u cat | wc -c" ;;
+            drover-exec-rr-grouped) w_data_check "'$DROVER' exec --pipe --round-robin -j 1 cat | wc -c" ;;
             parallel) w_data_check "parallel --pipe cat | wc -c" ;;
         esac)"
         [ "$got" = "$DATA_BYTES" ] || { echo "bench.sh: $tool moved $got bytes, not $DATA_BYTES" >&2; exit 1; }
     done
     got="$("$DROVER" run -q "$TMP/pipe.toml")"
     [ "$got" = "$DATA_BYTES" ] || { echo "bench.sh: drover run moved $got bytes, not $DATA_BYTES" >&2; exit 1; }
-    interleave data "$RUNS" w_data shell-pipe drover-run drover-exec-rr drover-exec drover-exec-16M parallel parallel-rr
+    interleave data "$RUNS" w_data shell-pipe drover-run drover-exec-rr drover-exec-rr-grouped drover-exec drover-exec-16M parallel parallel-rr
 fi
 if wanted 5; then
     log "5: $OUT_JOBS x $OUT_BYTES bytes of output at -j $OUT_PAR ($RUNS rounds)"
@@ -403,7 +405,11 @@ fi
 if have sleep-200 drover-exec; then
     for t in drover-exec drover-run; do
         d="$(median sleep-200 "$t")"
-        goal "200 × sleep 1, -j 200, ${t#drover-}: ≤ 1.06 s" "$(calc '%.3f s' "$d") (floor $(calc '%.3f s' "$(median sleep-200 floor)"))" "$d <= 1.06"
+        f="$(median sleep-200 floor)"
+        # Where the floor itself is over 1.06 s (the sleeps' start-up on a
+        # VM), the goal is the floor: no runner can start them sooner.
+        goal "200 × sleep 1, -j 200, ${t#drover-}: ≤ 1.06 s, or ≤ the floor where the floor is over it" \
+            "$(calc '%.3f s (floor %.3f s)' "$d, $f")" "$d <= 1.06 || $d <= $f"
     done
     # Near what no runner can beat: the sleeps' own start-up (exec, ld.so)
     # is CPU work, shared by the CPUs, before the last `sleep 1` begins.
@@ -415,8 +421,8 @@ fi
 if have bare-200 drover-exec; then
     for t in drover-exec drover-run; do
         d="$(median bare-200 "$t")"
-        shown "200 × bare-sleep (no C library start-up), -j 200, ${t#drover-}: against 1.06 s" \
-            "$(calc '%.3f s (floor %.3f s, jobs'"'"' CPU %.0f ms)' "$d, $(median bare-200 floor), $(cpu_median bare-200 floor) * 1000")"
+        goal "fan-out, 200 × bare-sleep (a sleep with no C library start-up), -j 200, ${t#drover-}: ≤ 1.06 s" \
+            "$(calc '%.3f s (floor %.3f s, jobs'"'"' CPU %.0f ms)' "$d, $(median bare-200 floor), $(cpu_median bare-200 floor) * 1000")" "$d <= 1.06"
     done
 fi
 if have sleep-5000 drover-exec; then
@@ -437,12 +443,15 @@ if have data drover-exec; then
     # The goal's workload is one `cat` job: run's stdin.from, and exec
     # --pipe with --round-robin -j 1. Blocks of 1 MiB and 16 MiB are a job
     # each (1024 and 64 `cat` start-ups): shown, not the goal.
-    for t in drover-run drover-exec-rr drover-exec drover-exec-16M; do
+    for t in drover-run drover-exec-rr drover-exec-rr-grouped drover-exec drover-exec-16M; do
         d="$(median data "$t")"
+        [ -n "$d" ] || continue
         ratio="$(calc '%.2f GB/s vs %.2f GB/s (%.0f%%)' "$DATA_BYTES / $d / 1e9, $DATA_BYTES / $f / 1e9, $f / $d * 100")"
         case $t in
             drover-run | drover-exec-rr)
                 goal "1 GiB through one cat job, ${t#drover-}: ≥ 90% of the shell pipe's throughput" "$ratio" "$f / $d >= 0.90" ;;
+            drover-exec-rr-grouped)
+                shown "1 GiB through one cat job, exec-rr with its output grouped (followed: written out as it comes), against the shell pipe" "$ratio" ;;
             *) shown "1 GiB through $([ "$t" = drover-exec ] && echo 1024 || echo 64) cat jobs, ${t#drover-}, against the shell pipe" "$ratio" ;;
         esac
     done
@@ -565,7 +574,7 @@ EOF
     section bare-200 "2. $SLEEP_JOBS_A × \`bare-sleep 1\` at -j $SLEEP_JOBS_A (\`scripts/bench/bare-sleep.S\`: sleeps without the C library's start-up)" "over the floor" "${TOOLS_SPAWN[@]}"
     section sleep-1000 "2. $SLEEP_JOBS_B × \`sleep 1\` at -j $SLEEP_JOBS_B (GNU parallel cannot run this many at once)" "over the floor" floor drover-exec drover-run xargs rust-parallel
     section sleep-5000 "3. $SCALE_JOBS × \`sleep 2\` at -j $SCALE_JOBS" "over the floor" floor drover-exec drover-run xargs rust-parallel
-    section data "4. 1 GiB of 64-byte lines through \`cat\`, counted by \`wc -c\`" throughput shell-pipe drover-run drover-exec-rr drover-exec drover-exec-16M parallel parallel-rr
+    section data "4. 1 GiB of 64-byte lines through \`cat\`, counted by \`wc -c\`" throughput shell-pipe drover-run drover-exec-rr drover-exec-rr-grouped drover-exec drover-exec-16M parallel parallel-rr
     section output "5. $OUT_JOBS jobs × $OUT_BYTES bytes of output at -j $OUT_PAR, into a pipe" "over the floor" floor drover-exec drover-run xargs parallel rust-parallel
     section startup "6. one job (\`true 0\`), start to exit" "over the floor" "${TOOLS_SPAWN[@]}"
     section big "7. $BIG_JOBS jobs of \`true 0\` at -j $BIG_PAR: job file (with --report) vs exec vs check" rate floor drover-exec drover-run drover-check
@@ -580,7 +589,8 @@ EOF
 - 4: \`cat data | drover exec --pipe cat | wc -c\` (1 MiB blocks: 1024
   \`cat\` jobs; \`exec-16M\`: \`--block 16M\`, 64 jobs, the nearest to one
   \`cat\` that still streams; \`exec-rr\`: \`--round-robin -j 1 -u\`, one
-  \`cat\` fed every block, \`-u\` as a lone job's output cannot interleave),
+  \`cat\` fed every block, \`-u\` as a lone job's output cannot interleave;
+  \`exec-rr-grouped\`: the same without \`-u\`, its output followed),
   \`cat data | parallel --pipe cat | wc -c\` (\`parallel-rr\`: with
   \`--round-robin -j 1 -u\`), and \`drover run\` on a file of
   three jobs joined by \`stdin = { from = ... }\`: cat data → cat → wc -c.
