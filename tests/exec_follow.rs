@@ -285,3 +285,43 @@ fn a_followed_job_killed_by_halt_prints_no_more() {
     assert_eq!(rest, ["out-2"]);
     assert_eq!(status.code(), Some(1), "the failed job's exit code");
 }
+
+/// The joblog's Receive column counts every byte of a followed job's
+/// stdout, the part written out while it ran included.
+#[test]
+fn joblog_counts_a_followed_jobs_whole_output() {
+    let dir = tempfile::tempdir().unwrap();
+    // Job 1 writes 20 MB, waits (at most 20 s) for `go`, then 20 MB more.
+    let job = "if [ {} = 1 ]; then head -c 20000000 /dev/zero; \
+        n=0; while [ ! -e go ] && [ $n -lt 2000 ]; do sleep 0.01; n=$((n+1)); done; \
+        head -c 20000000 /dev/zero; else echo 123456789; fi";
+    let mut child = spawn_in(
+        dir.path(),
+        &[
+            "-j", "1", "--joblog", "log", "sh", "-c", job, ":::", "1", "2",
+        ],
+        false,
+    );
+    let mut stdout = child.stdout.take().unwrap();
+    let mut buf = vec![0u8; 1 << 16];
+    let mut total = 0usize;
+    // Job 1 cannot end before `go` exists: its first bytes come while it runs.
+    while total < 20_000_000 {
+        let n = stdout.read(&mut buf).expect("read drover's stdout");
+        assert!(n > 0, "drover's stdout ended after {total} bytes");
+        total += n;
+    }
+    std::fs::write(dir.path().join("go"), "").unwrap();
+    let mut rest = Vec::new();
+    stdout.read_to_end(&mut rest).unwrap();
+    assert_eq!(total + rest.len(), 40_000_010);
+    assert!(rest.ends_with(b"\x00123456789\n"), "job 2 last");
+    assert!(child.wait().unwrap().success());
+    let log = std::fs::read_to_string(dir.path().join("log")).expect("joblog written");
+    let received: Vec<&str> = log
+        .lines()
+        .skip(1)
+        .map(|row| row.split('\t').nth(5).expect("a Receive column"))
+        .collect();
+    assert_eq!(received, ["40000000", "10"], "joblog:\n{log}");
+}
