@@ -453,14 +453,6 @@ pub fn exec(args: ExecArgs) -> u8 {
     };
     let mut fanout = fanout;
     fanout.total = total;
-    let bar = args.bar.then(|| progress_bar(total));
-    let mut printer = Printer::new(PrinterOptions {
-        tag: fanout.tag,
-        joblog,
-        bar,
-        follow: fanout.board.clone(),
-    });
-
     // Never more jobs at once than file descriptors allow (a pidfd and two
     // pipes each, a third for a --pipe block): a job waits rather than fail.
     let nofile_limit = fdlimit::raise_nofile_limit();
@@ -472,6 +464,20 @@ pub fn exec(args: ExecArgs) -> u8 {
         .max(1);
     fanout.jobs =
         Some(fanout.jobs.map_or(fd_jobs, |j| j.get().min(fd_jobs))).and_then(NonZeroUsize::new);
+    // Before the printer's thread and the runtime's start.
+    let at_once = fanout.jobs.map_or(fd_jobs, NonZeroUsize::get) as u64;
+    fdlimit::presize_fd_table(
+        at_once.saturating_mul(per_job).saturating_add(reserve),
+        nofile_limit,
+    );
+    let bar = args.bar.then(|| progress_bar(total));
+    let mut printer = Printer::new(PrinterOptions {
+        tag: fanout.tag,
+        joblog,
+        bar,
+        follow: fanout.board.clone(),
+    });
+
     let runtime = match crate::sched::runtime_for(fanout.jobs.map(NonZeroUsize::get)) {
         Ok(rt) => rt,
         Err(e) => {

@@ -140,6 +140,23 @@ fn load(file: &std::path::Path) -> Result<Plan, u8> {
     })
 }
 
+/// The most descriptors `plan` can have open at once: its costliest jobs,
+/// as many as may run at once, and drover's own.
+fn fds_at_most(plan: &Plan) -> u64 {
+    let mut costs: Vec<usize> = plan
+        .jobs
+        .iter()
+        .map(|j| {
+            let c = fdlimit::job_cost(j);
+            c.held + c.transient
+        })
+        .collect();
+    costs.sort_unstable_by(|a, b| b.cmp(a));
+    let at_once = plan.max_parallel.map_or(costs.len(), NonZeroUsize::get);
+    let jobs: usize = costs.iter().take(at_once).sum();
+    (jobs as u64).saturating_add(fdlimit::RESERVED)
+}
+
 fn run(args: RunArgs) -> u8 {
     let mut plan = match load(&args.file) {
         Ok(p) => p,
@@ -158,6 +175,7 @@ fn run(args: RunArgs) -> u8 {
     // SAFETY: malloc_trim only releases free memory.
     unsafe { libc::malloc_trim(0) };
     let nofile_limit = fdlimit::raise_nofile_limit();
+    fdlimit::presize_fd_table(fds_at_most(&plan), nofile_limit);
 
     // Pipelines write their `output = "inherit"` from a runtime thread and
     // keep workers of their own: they always get the multi-thread runtime.
