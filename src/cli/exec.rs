@@ -31,6 +31,7 @@ Examples:
   drover exec -k -- echo {1}-{2} ::: a b ::: 1 2         a-1 a-2 b-1 b-2, in order
   drover exec -- cp {1} {2} ::: a b :::+ x y             :::+ links: cp a x, cp b y
   find . -name '*.png' | drover exec -- convert {} {.}.jpg   items from stdin lines
+  find . -name '*.log' -print0 | drover exec -0 -- gzip  names ended by NUL (xargs -0)
   drover exec --tag -- wc -l :::: files.txt              items from a file, tagged output
   drover exec --pipe --block 10M -- wc -l < big.log      stdin cut into ~10 MB blocks
   drover exec --pipe --round-robin -j 4 -- ./load.sh < rows  4 workers share the blocks
@@ -99,6 +100,14 @@ pub struct ExecArgs {
     /// commands slow to start, or one stream split between N workers).
     #[arg(long, visible_alias = "round")]
     round_robin: bool,
+    /// Items from stdin and files end at a NUL byte, not a newline (`find
+    /// -print0`, `xargs -0`).
+    #[arg(short = '0', long = "null", conflicts_with = "delimiter")]
+    null: bool,
+    /// Items from stdin and files end at CHAR, not a newline (one byte;
+    /// \n, \t, \0 and \\ as escapes), as `xargs -d`.
+    #[arg(short = 'd', long, value_name = "CHAR")]
+    delimiter: Option<String>,
     /// Read items from FILE (one per line), like `:::: FILE`.
     #[arg(short = 'a', long = "arg-file", value_name = "FILE")]
     arg_file: Vec<PathBuf>,
@@ -117,6 +126,20 @@ pub struct ExecArgs {
     /// The command, its arguments, and the input sources.
     #[arg(trailing_var_arg = true, value_name = "COMMAND")]
     command: Vec<String>,
+}
+
+/// `-d`: one byte, or an escape for one.
+fn parse_delimiter(text: &str) -> Result<u8, String> {
+    match text {
+        "\\n" => Ok(b'\n'),
+        "\\t" => Ok(b'\t'),
+        "\\0" => Ok(b'\0'),
+        "\\\\" => Ok(b'\\'),
+        _ if text.len() == 1 => Ok(text.as_bytes()[0]),
+        _ => Err(format!(
+            "-d {text:?}: expected one character (or \\n, \\t, \\0, \\\\), e.g. -d , or -d '\\t'"
+        )),
+    }
 }
 
 /// `-j`: N, 0 (no limit), P% of CPUs (rounded up), +N or -N CPUs.
@@ -258,6 +281,8 @@ fn is_dev_null(fd: impl std::os::fd::AsFd) -> bool {
 struct Resolved {
     fanout: Fanout,
     sources: Vec<Source>,
+    /// The byte that ends an item read from stdin or a file.
+    separator: u8,
     block: Option<usize>,
     round_robin: bool,
 }
@@ -282,6 +307,16 @@ fn resolve(args: &ExecArgs) -> Result<Resolved, String> {
     }
     if args.pipe && !sources.is_empty() {
         return Err("--pipe reads its input from stdin; it takes no ::: or :::: sources".into());
+    }
+    let separator = match (&args.delimiter, args.null) {
+        (Some(d), _) => parse_delimiter(d)?,
+        (None, true) => b'\0',
+        (None, false) => b'\n',
+    };
+    if args.pipe && separator != b'\n' {
+        return Err(
+            "--pipe cuts its blocks at newlines; -0 and -d apply to items, not blocks".into(),
+        );
     }
     let jobs = match &args.jobs {
         Some(j) => parse_jobs(j)?,
@@ -372,6 +407,7 @@ fn resolve(args: &ExecArgs) -> Result<Resolved, String> {
             board: follow.then(Default::default),
         },
         sources,
+        separator,
         block,
         round_robin: args.round_robin,
     })
@@ -388,13 +424,14 @@ pub fn exec(args: ExecArgs) -> u8 {
     let Resolved {
         fanout,
         sources,
+        separator,
         block,
         round_robin,
     } = resolved;
 
     // Open every input source now: a missing file fails before any job runs.
     let arguments = if block.is_none() {
-        match items::arguments(&sources) {
+        match items::arguments(&sources, separator) {
             Ok(it) => Some(it),
             Err(e) => {
                 eprintln!("drover exec: {e}");

@@ -67,12 +67,13 @@ pub fn split_command(tokens: &[String]) -> (Vec<String>, Vec<Source>) {
     (command, sources)
 }
 
-/// Reads lines the way GNU parallel takes items: one per line, without the
-/// line ending.
-fn lines(reader: impl BufRead) -> impl Iterator<Item = io::Result<String>> {
-    reader.split(b'\n').map(|line| {
-        line.map(|mut bytes| {
-            if bytes.last() == Some(&b'\r') {
+/// Reads items the way GNU parallel takes them: one per line, without the
+/// line ending (a CR before the LF too), or ended by `separator` (`-0`,
+/// `-d`), taken as it is.
+fn items(reader: impl BufRead, separator: u8) -> impl Iterator<Item = io::Result<String>> {
+    reader.split(separator).map(move |item| {
+        item.map(|mut bytes| {
+            if separator == b'\n' && bytes.last() == Some(&b'\r') {
                 bytes.pop();
             }
             String::from_utf8(bytes)
@@ -81,22 +82,33 @@ fn lines(reader: impl BufRead) -> impl Iterator<Item = io::Result<String>> {
     })
 }
 
-fn open(origin: &Origin) -> io::Result<Box<dyn Iterator<Item = io::Result<String>> + Send>> {
+fn open(
+    origin: &Origin,
+    separator: u8,
+) -> io::Result<Box<dyn Iterator<Item = io::Result<String>> + Send>> {
     Ok(match origin {
         Origin::List(items) => Box::new(items.clone().into_iter().map(Ok)),
         Origin::File(path) => {
             let file = std::fs::File::open(path).map_err(|e| {
                 io::Error::new(e.kind(), format!("cannot read {}: {e}", path.display()))
             })?;
-            Box::new(lines(io::BufReader::with_capacity(64 * 1024, file)))
+            Box::new(self::items(
+                io::BufReader::with_capacity(64 * 1024, file),
+                separator,
+            ))
         }
-        Origin::Stdin => Box::new(lines(io::BufReader::with_capacity(64 * 1024, io::stdin()))),
+        Origin::Stdin => Box::new(self::items(
+            io::BufReader::with_capacity(64 * 1024, io::stdin()),
+            separator,
+        )),
     })
 }
 
-/// The argument lists of the jobs, in order. No source: stdin lines.
+/// The argument lists of the jobs, in order. No source: stdin lines (or
+/// items ended by `separator`).
 pub fn arguments(
     sources: &[Source],
+    separator: u8,
 ) -> io::Result<Box<dyn Iterator<Item = io::Result<Vec<String>>> + Send>> {
     let stdin = [Source {
         origin: Origin::Stdin,
@@ -109,13 +121,13 @@ pub fn arguments(
     };
     if let [one] = sources {
         return Ok(Box::new(
-            open(&one.origin)?.map(|r| r.map(|item| vec![item])),
+            open(&one.origin, separator)?.map(|r| r.map(|item| vec![item])),
         ));
     }
     // Several sources: read each whole, link, then take the product.
     let mut groups: Vec<Vec<Vec<String>>> = Vec::new();
     for source in sources {
-        let mut items: Vec<String> = open(&source.origin)?.collect::<io::Result<_>>()?;
+        let mut items: Vec<String> = open(&source.origin, separator)?.collect::<io::Result<_>>()?;
         // Beside other sources, an empty one is one empty argument (GNU).
         if items.is_empty() && !source.linked {
             items.push(String::new());
@@ -203,7 +215,10 @@ mod tests {
 
     fn all(tokens: &[&str]) -> Vec<Vec<String>> {
         let (_, sources) = split_command(&s(tokens));
-        arguments(&sources).unwrap().map(Result::unwrap).collect()
+        arguments(&sources, b'\n')
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
     }
 
     #[test]
