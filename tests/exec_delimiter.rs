@@ -5,27 +5,7 @@
 mod common;
 use common::*;
 
-use std::io::Write;
-use std::path::Path;
-use std::process::{Command, Output, Stdio};
-
-fn exec_with_stdin(dir: &Path, args: &[&str], input: &[u8]) -> Output {
-    let mut child = drover()
-        .arg("exec")
-        .args(args)
-        .current_dir(dir)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn drover exec");
-    child.stdin.take().unwrap().write_all(input).unwrap();
-    child.wait_with_output().unwrap()
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
+use std::process::{Command, Stdio};
 
 #[test]
 fn find_print0_names_with_spaces_and_newlines_reach_jobs_whole() {

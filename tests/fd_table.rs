@@ -19,15 +19,13 @@ fn fd_size(stdout: &str) -> u64 {
         .unwrap_or_else(|e| panic!("{line:?}: {e}"))
 }
 
-#[test]
-fn run_sizes_the_table_for_its_jobs_at_once_before_the_first_starts() {
-    // 300 jobs of two captured pipes and a pidfd at once: over 900
-    // descriptors, where the kernel's table starts at 64.
+/// drover's FDSize as the first of 300 jobs sees it, with `max_parallel`.
+fn first_jobs_fd_size(max_parallel: usize) -> u64 {
     let values: Vec<String> = (0..299).map(|n| format!("\"{n}\"")).collect();
     let ws = Workspace::new(&format!(
         r#"
 [run]
-max_parallel = 300
+max_parallel = {max_parallel}
 
 [[job]]
 name = "first"
@@ -42,51 +40,37 @@ matrix = {{ n = [{}] }}
     ));
     let done = ws.run(&[]);
     assert_eq!(done.code(), 0, "{}", done.stderr());
-    let size = fd_size(done.job("first")["stdout"].as_str().expect("stdout"));
+    fd_size(done.job("first")["stdout"].as_str().expect("stdout"))
+}
+
+#[test]
+fn run_sizes_the_table_for_its_jobs_at_once_before_the_first_starts() {
+    // 300 jobs of two captured pipes and a pidfd at once: over 900
+    // descriptors, where the kernel's table starts at 64.
+    let size = first_jobs_fd_size(300);
     assert!(size >= 900, "FDSize {size}");
 }
 
 #[test]
 fn run_sizes_the_table_for_its_limit_not_its_file() {
     // max_parallel = 2: the table need not grow for 300 jobs.
-    let values: Vec<String> = (0..299).map(|n| format!("\"{n}\"")).collect();
-    let ws = Workspace::new(&format!(
-        r#"
-[run]
-max_parallel = 2
-
-[[job]]
-name = "first"
-sh = "grep FDSize /proc/$PPID/status"
-
-[[job]]
-name = "other-{{n}}"
-cmd = ["true"]
-matrix = {{ n = [{}] }}
-"#,
-        values.join(", ")
-    ));
-    let done = ws.run(&[]);
-    assert_eq!(done.code(), 0, "{}", done.stderr());
-    let size = fd_size(done.job("first")["stdout"].as_str().expect("stdout"));
+    let size = first_jobs_fd_size(2);
     assert!(size < 900, "FDSize {size}");
 }
 
 #[test]
 fn exec_sizes_the_table_for_its_jobs_at_once() {
-    let out = drover()
-        .args(["exec", "-j", "400", "--", "sh", "-c"])
-        .arg("grep FDSize /proc/$PPID/status")
-        .args([":::", "1"])
-        .output()
-        .expect("run drover exec");
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = exec_stdout([
+        "-j",
+        "400",
+        "--",
+        "sh",
+        "-c",
+        "grep FDSize /proc/$PPID/status",
+        ":::",
+        "1",
+    ]);
     // A pidfd and two memory files a job.
-    let size = fd_size(&String::from_utf8_lossy(&out.stdout));
+    let size = fd_size(&out);
     assert!(size >= 1200, "FDSize {size}");
 }

@@ -58,23 +58,6 @@ sh = "sleep 0.3; exec ls /proc/self/fd"
     assert_eq!(sorted(seen), sorted(baseline()));
 }
 
-/// `drover exec ARGS...`'s stdout, which must succeed.
-fn exec_stdout(args: &[String]) -> String {
-    let out = drover()
-        .arg("exec")
-        .args(args)
-        .stdin(std::process::Stdio::null())
-        .output()
-        .expect("run drover exec");
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 #[test]
 fn exec_jobs_see_only_their_own_descriptors() {
     let mut args: Vec<String> = ["-j", "0", "-k", "--", "sh", "-c"]
@@ -99,7 +82,7 @@ fn a_job_starts_with_no_signal_blocked_and_sigpipe_at_its_default() {
         .args(["-c", script])
         .output()
         .expect("run sh");
-    let text = exec_stdout(&["--", "sh", "-c", script, "x", ":::", "1"].map(String::from));
+    let text = exec_stdout(["--", "sh", "-c", script, "x", ":::", "1"]);
     assert!(text.contains("SigBlk:\t0000000000000000"), "{text}");
     // As std's spawn: the same ignored signals as a direct child (SIGPIPE,
     // which Rust ignores in drover, is back at its default). Signals 32 and

@@ -190,3 +190,37 @@ pub fn lines_of(path: &Path) -> Vec<String> {
         .map(str::to_string)
         .collect()
 }
+
+/// Bytes as text, invalid UTF-8 replaced.
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// `drover exec ARGS...` in `dir`, fed `input` on stdin.
+pub fn exec_with_stdin(dir: &Path, args: &[&str], input: &[u8]) -> Output {
+    use std::io::Write;
+    let mut child = drover()
+        .arg("exec")
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn drover exec");
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// `drover exec ARGS...` with stdin from /dev/null: its stdout, which must
+/// succeed.
+pub fn exec_stdout<S: AsRef<std::ffi::OsStr>>(args: impl IntoIterator<Item = S>) -> String {
+    let out = drover()
+        .arg("exec")
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run drover exec");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    text(&out.stdout)
+}
