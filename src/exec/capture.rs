@@ -3,7 +3,7 @@
 
 use std::future::Future;
 use std::io;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
@@ -106,8 +106,9 @@ enum Stream {
     Done(Captured),
     /// Read into a tail buffer, here.
     Tail(pipe::Receiver, TailBuffer),
-    /// Lines to a printer: a reader of its own, which may wait on the printer.
-    Lines(Pin<Box<dyn Future<Output = Captured> + Send>>),
+    /// Lines to a printer: a reader of its own, which may wait on the printer,
+    /// and the pipe it reads (owned by the reader, valid while it lives).
+    Lines(RawFd, Pin<Box<dyn Future<Output = Captured> + Send>>),
 }
 
 impl Output {
@@ -131,7 +132,8 @@ impl Output {
                 },
                 Keep::Lines(sink) => {
                     let token = stop.get_or_insert_with(CancellationToken::new).clone();
-                    Stream::Lines(Box::pin(drain_lines(fd, sink, token)))
+                    let raw = fd.as_fd().as_raw_fd();
+                    Stream::Lines(raw, Box::pin(drain_lines(fd, sink, token)))
                 }
             }
         };
@@ -188,19 +190,66 @@ impl Output {
         std::future::poll_fn(|cx| self.poll_drain(cx)).await
     }
 
-    /// Stops reading (after a leak timeout): what was read so far.
+    /// Whether no process holds a write end of the pipes not yet read to
+    /// their end: what is left in them is then all there will be, however
+    /// long a reader that is behind (waiting on its consumer) takes to read
+    /// it. A pipe reports POLLHUP once its last writer is gone, even while
+    /// it still holds data.
+    pub fn writers_gone(&self) -> bool {
+        self.streams.iter().all(|stream| {
+            let fd = match stream {
+                Stream::Done(_) => return true,
+                Stream::Tail(rx, _) => rx.as_fd(),
+                // SAFETY: the reader owns the pipe and is alive: it is
+                // still in `stream`.
+                Stream::Lines(raw, _) => unsafe { BorrowedFd::borrow_raw(*raw) },
+            };
+            pipe_writers_gone(fd)
+        })
+    }
+
+    /// Stops reading (a descendant outside the job's group holds a pipe
+    /// open): what was read so far and what the pipes hold now. Bytes
+    /// written before drover gave up are never dropped.
     pub async fn stop(mut self) -> [Captured; 2] {
         if let Some(stop) = &self.stop {
             stop.cancel();
         }
         for stream in &mut self.streams {
-            // A lines reader ends soon once stopped: it hands on its last,
-            // partial line first.
-            if let Stream::Lines(reader) = stream {
-                *stream = Stream::Done(reader.await);
+            match stream {
+                // A lines reader ends soon once stopped: it hands on what
+                // the pipe holds and its last, partial line first.
+                Stream::Lines(_, reader) => *stream = Stream::Done(reader.await),
+                Stream::Tail(rx, tail) => {
+                    // Only what is there now: a writer may go on forever.
+                    let mut left = rustix::io::ioctl_fionread(rx.as_fd()).unwrap_or(0);
+                    let mut chunk = [0u8; 16 * 1024];
+                    while left > 0 {
+                        let want = chunk.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+                        match rustix::io::read(rx.as_fd(), &mut chunk[..want]) {
+                            Ok(0) => break,
+                            Ok(n) => {
+                                tail.push(&chunk[..n]);
+                                left -= n as u64;
+                            }
+                            Err(rustix::io::Errno::INTR) => {}
+                            Err(_) => break,
+                        }
+                    }
+                }
+                Stream::Done(_) => {}
             }
         }
         self.streams.map(Stream::finish)
+    }
+
+    /// What was read: everything, if both streams ended, else what was read
+    /// and what the pipes hold now (see `stop`).
+    pub async fn finish_or_stop(self) -> [Captured; 2] {
+        match self.is_done() {
+            true => self.finish(),
+            false => self.stop().await,
+        }
     }
 
     /// Everything read; call once `is_done`.
@@ -213,7 +262,7 @@ impl Stream {
     fn poll_drain(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         let captured = match self {
             Stream::Done(_) => return Poll::Ready(()),
-            Stream::Lines(reader) => ready!(reader.as_mut().poll(cx)),
+            Stream::Lines(_, reader) => ready!(reader.as_mut().poll(cx)),
             Stream::Tail(rx, tail) => {
                 loop {
                     // Readiness first: it keeps to tokio's cooperative budget,
@@ -246,8 +295,19 @@ impl Stream {
             Stream::Done(c) => c,
             Stream::Tail(_, tail) => tail.finish(),
             // Dropped unfinished only if `stop` was not awaited.
-            Stream::Lines(_) => Captured::default(),
+            Stream::Lines(..) => Captured::default(),
         }
+    }
+}
+
+/// Whether no process holds the write end of the pipe `read_end` any more
+/// (POLLHUP, which a pipe reports even while it still holds data).
+pub fn pipe_writers_gone(read_end: BorrowedFd<'_>) -> bool {
+    use rustix::event::{PollFd, PollFlags, Timespec, poll};
+    let mut fds = [PollFd::new(&read_end, PollFlags::IN)];
+    match poll(&mut fds, Some(&Timespec::default())) {
+        Ok(_) => fds[0].revents().contains(PollFlags::HUP),
+        Err(_) => false,
     }
 }
 
@@ -266,14 +326,37 @@ async fn drain_lines(fd: PipeEnd, sink: LineSink, stop: CancellationToken) -> Ca
     let stopped = stop.cancelled();
     tokio::pin!(stopped);
     let mut buf: Vec<u8> = Vec::new();
+    // Once stopped, how much more to read: what the pipe held then.
+    let mut last: Option<u64> = None;
     loop {
         if buf.len() == buf.capacity() && buf.capacity() > 0 {
             buf.reserve(buf.len().clamp(4096, MAX_READ));
         }
-        let read = tokio::select! {
-            biased;
-            _ = &mut stopped => break,
-            read = rx.read_buf(&mut buf) => read,
+        let read = match last {
+            Some(0) => break,
+            Some(left) => {
+                let before = buf.len();
+                let want = usize::try_from(left).unwrap_or(usize::MAX).min(MAX_READ);
+                buf.resize(before + want, 0);
+                let read =
+                    rustix::io::read(rx.as_fd(), &mut buf[before..]).map_err(io::Error::from);
+                buf.truncate(before + *read.as_ref().unwrap_or(&0));
+                match read {
+                    Ok(n) => last = Some(left.saturating_sub(n as u64)),
+                    // Another reader took it (a descendant holds the read end).
+                    Err(ref e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(_) => {}
+                }
+                read
+            }
+            None => tokio::select! {
+                biased;
+                _ = &mut stopped => {
+                    last = Some(rustix::io::ioctl_fionread(rx.as_fd()).unwrap_or(0));
+                    continue;
+                }
+                read = rx.read_buf(&mut buf) => read,
+            },
         };
         if !keep_reading(read) {
             break;

@@ -362,21 +362,9 @@ fn supervise<'a>(
         let [mut out, mut err] = match output.is_done() {
             true => output.finish(),
             false => {
-                let mut rest = Box::pin(async {
-                    if tokio::time::timeout(LEAK_TIMEOUT, output.drained())
-                        .await
-                        .is_err()
-                    {
-                        leaked = true;
-                        group.signal(Sig::KILL);
-                        // The holders are dead now, unless one left the group:
-                        // then stop reading rather than hang.
-                        let _ = tokio::time::timeout(Duration::from_millis(100), output.drained())
-                            .await;
-                    }
-                    output.stop().await
-                });
-                rest.as_mut().await
+                // Boxed: most jobs' pipes have ended by now.
+                Box::pin(read_to_end(&mut output, group, &mut leaked)).await;
+                Box::pin(output.finish_or_stop()).await
             }
         };
         // A job is its process group: nothing of it outlives it.
@@ -414,6 +402,30 @@ fn supervise<'a>(
             stderr: err,
             leaked,
         }
+    }
+}
+
+/// Reads a job's pipes to their end once its leader has exited. A reader
+/// that is behind (waiting on its consumer, as a pipeline's items are) reads
+/// on however long that takes: what the job wrote is all kept. Only a pipe
+/// that a descendant still holds open LEAK_TIMEOUT after the leader exited
+/// is a leak: the group is killed, and the pipes are read to their end, or,
+/// if a process that left the group still holds one, what they hold is read
+/// and the rest given up (`finish_or_stop`).
+async fn read_to_end(output: &mut capture::Output, group: ProcessGroup, leaked: &mut bool) {
+    if tokio::time::timeout(LEAK_TIMEOUT, output.drained())
+        .await
+        .is_ok()
+        || output.writers_gone()
+    {
+        return output.drained().await;
+    }
+    *leaked = true;
+    group.signal(Sig::KILL);
+    // The holders in the group are dead now.
+    let _ = tokio::time::timeout(Duration::from_millis(100), output.drained()).await;
+    if output.writers_gone() {
+        output.drained().await;
     }
 }
 

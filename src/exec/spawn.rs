@@ -105,6 +105,12 @@ impl Child {
 /// tokio makes of a descriptor of unknown kind.
 pub struct PipeEnd(OwnedFd);
 
+impl AsFd for PipeEnd {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.0.as_fd()
+    }
+}
+
 impl PipeEnd {
     /// The read end, for the runtime. Must be called within a runtime.
     pub fn into_receiver(self) -> io::Result<tokio::net::unix::pipe::Receiver> {

@@ -11,7 +11,7 @@
 
 use std::collections::VecDeque;
 use std::io::PipeReader;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
@@ -299,6 +299,8 @@ async fn worker(
     }
 
     // The worker has exited (unreaped): take what it printed, then judge.
+    // Read from a pipe `drain_rest` owns while it lives.
+    let out_fd = output.as_raw_fd();
     let drain_rest = async {
         while out_open {
             match output.read_buf(&mut read_buf).await {
@@ -321,15 +323,35 @@ async fn worker(
             }
         }
     };
-    if tokio::time::timeout(LEAK_TIMEOUT, drain_rest)
-        .await
-        .is_err()
+    // The leak timeout is for a descendant holding the pipe, not for lines
+    // waiting on a full queue: once no process holds the pipe, what is left
+    // in it is read to the end, however long the next stage takes.
+    // SAFETY: `output` lives until the end of this function.
+    let writers_gone = || capture::pipe_writers_gone(unsafe { BorrowedFd::borrow_raw(out_fd) });
     {
-        ctx.error(format!(
-            "stage `{}`: a descendant of worker {pid} still held its stdout {} ms after it exited; it was killed",
-            stage.name,
-            LEAK_TIMEOUT.as_millis()
-        ));
+        let mut drain_rest = Box::pin(drain_rest);
+        if tokio::time::timeout(LEAK_TIMEOUT, &mut drain_rest)
+            .await
+            .is_err()
+        {
+            if !writers_gone() {
+                ctx.error(format!(
+                    "stage `{}`: a descendant of worker {pid} still held its stdout {} ms after it exited; it was killed",
+                    stage.name,
+                    LEAK_TIMEOUT.as_millis()
+                ));
+                group.signal(Sig::KILL);
+            }
+            // The holders in the group are dead now; one that left the group
+            // is given up on, rather than hang.
+            if tokio::time::timeout(Duration::from_millis(100), &mut drain_rest)
+                .await
+                .is_err()
+                && writers_gone()
+            {
+                drain_rest.await;
+            }
+        }
     }
     group.signal(Sig::KILL);
     let exit = child
