@@ -45,6 +45,43 @@ impl ProcessGroup {
     }
 }
 
+/// The groups of drover's running children (every job's leader is one),
+/// for Ctrl-Z. Children already stopped (held back by drover while their
+/// output waits) are left out: they stay stopped, and are not continued.
+pub fn running_children() -> Vec<ProcessGroup> {
+    let mut groups = Vec::new();
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return groups;
+    };
+    for task in tasks.flatten() {
+        let Ok(children) = std::fs::read_to_string(task.path().join("children")) else {
+            continue;
+        };
+        for pid in children
+            .split_whitespace()
+            .filter_map(|p| p.parse::<i32>().ok())
+        {
+            let Some(pid) = Pid::from_raw(pid) else {
+                continue;
+            };
+            // The state follows the parenthesised command name.
+            let stat = std::fs::read_to_string(format!("/proc/{}/stat", pid.as_raw_nonzero()))
+                .unwrap_or_default();
+            let state = stat
+                .rsplit_once(')')
+                .and_then(|(_, rest)| rest.trim_start().chars().next());
+            if !matches!(state, Some('R' | 'S' | 'D')) {
+                continue;
+            }
+            // Every job leads its group.
+            if rustix::process::getpgid(Some(pid)).is_ok_and(|g| g == pid) {
+                groups.push(ProcessGroup { pgid: pid });
+            }
+        }
+    }
+    groups
+}
+
 /// Tells when a process has exited, leaving it unreaped.
 pub struct ExitWatch {
     pid: Pid,
@@ -96,6 +133,15 @@ impl ExitWatch {
                 self.next_look = None;
             },
         }
+    }
+
+    /// Whether the process has exited, now (whatever a pidfd has said yet).
+    pub fn has_exited(&self) -> bool {
+        let opts = WaitIdOptions::EXITED | WaitIdOptions::NOWAIT | WaitIdOptions::NOHANG;
+        matches!(
+            rustix::process::waitid(WaitId::Pid(self.pid), opts),
+            Ok(Some(_))
+        )
     }
 
     /// Resolves once the process has exited.

@@ -9,6 +9,7 @@
 pub mod capture;
 pub mod fdlimit;
 pub mod group;
+pub mod pause;
 pub mod spawn;
 pub mod spool;
 pub mod vfork;
@@ -305,11 +306,7 @@ fn supervise<'a>(
     };
     let mut output = capture::Output::new([stdout, stderr], [keep_out, keep_err]);
     let mut watch = ExitWatch::new(pid);
-    let mut timer = spec.timeout.map(|t| {
-        Box::pin(tokio::time::sleep_until(tokio::time::Instant::from_std(
-            started + t,
-        )))
-    });
+    let mut timer = spec.timeout.map(|t| pause::Deadline::at(started + t));
 
     #[derive(PartialEq)]
     enum Phase {
@@ -326,13 +323,21 @@ fn supervise<'a>(
             if watch.poll_exited(cx).is_ready() {
                 return Poll::Ready(Phase::Exited);
             }
+            // A job that exited before drover saw its deadline pass or the
+            // run stop (drover was stopped, or busy) is judged by its exit.
             if let Some(timer) = &mut timer
-                && timer.as_mut().poll(cx).is_ready()
+                && timer.poll_expired(cx).is_ready()
             {
-                return Poll::Ready(Phase::TimedOut);
+                return Poll::Ready(match watch.has_exited() {
+                    true => Phase::Exited,
+                    false => Phase::TimedOut,
+                });
             }
             if cancelled.as_mut().poll(cx).is_ready() {
-                return Poll::Ready(Phase::Cancelled);
+                return Poll::Ready(match watch.has_exited() {
+                    true => Phase::Exited,
+                    false => Phase::Cancelled,
+                });
             }
             Poll::Pending
         })

@@ -365,7 +365,7 @@ pub async fn run(
     let timer = job.timeout.map(|t| {
         let (cancel, timed_out) = (local.cancel.clone(), timed_out.clone());
         tokio::spawn(async move {
-            tokio::time::sleep(t).await;
+            crate::exec::pause::Deadline::after(t).expired().await;
             timed_out.store(true, Relaxed);
             cancel.cancel();
         })

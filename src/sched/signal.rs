@@ -1,4 +1,4 @@
-//! SIGINT and SIGTERM as events for the dispatcher. Installed before the
+//! SIGINT and SIGTERM as events for the dispatcher, and Ctrl-Z. Installed before the
 //! first job starts, so that a Ctrl-C never kills drover before it has
 //! stopped its jobs and written the report.
 
@@ -42,6 +42,20 @@ pub fn listen() -> mpsc::UnboundedReceiver<Interrupt> {
             return rx;
         }
     };
+    // Ctrl-Z stops the jobs with drover (their groups do not get the
+    // terminal's SIGTSTP) and does not count against their timeouts.
+    match signal(SignalKind::from_raw(libc::SIGTSTP)) {
+        Ok(mut tstp) => {
+            tokio::spawn(async move {
+                while tstp.recv().await.is_some() {
+                    // Blocks this runtime thread while drover is stopped:
+                    // every other thread is stopped too.
+                    crate::exec::pause::ctrl_z();
+                }
+            });
+        }
+        Err(e) => tracing::warn!("cannot listen for SIGTSTP: {e}"),
+    }
     tokio::spawn(async move {
         loop {
             let which = tokio::select! {
