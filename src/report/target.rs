@@ -225,9 +225,11 @@ impl Target {
                 .map_err(|e| TargetError::NotWritable(path.clone(), e.into()))?;
         }
         let dir = path.parent().unwrap_or(Path::new("/"));
-        temp_in(dir, path)
-            .map(drop)
-            .map_err(|e| TargetError::NotWritable(dir.to_path_buf(), e))
+        // The OS error alone: tempfile's names the random temp path.
+        temp_in(dir, path).map(drop).map_err(|e| {
+            let e = io::Error::from(e.kind());
+            TargetError::NotWritable(dir.to_path_buf(), e)
+        })
     }
 
     /// Writes `text` as the whole report: by a rename for a file, through
