@@ -336,3 +336,26 @@ fn replace(path: &Path, text: &str) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn descriptor_folders_name_their_process() {
+        assert_eq!(proc_fd_owner(Path::new("/proc/42/fd")), Some(42));
+        assert_eq!(proc_fd_owner(Path::new("/proc/42/task/43/fd")), Some(42));
+        assert_eq!(proc_fd_owner(Path::new("/proc/42")), None);
+        assert_eq!(proc_fd_owner(Path::new("/tmp/proc/42/fd")), None);
+        assert_eq!(proc_fd_owner(Path::new("/proc/self/fd")), None);
+    }
+
+    #[test]
+    fn dash_is_stdout_and_a_trailing_slash_a_folder() {
+        assert!(matches!(resolve(Path::new("-")), Ok(Target::Stdout)));
+        assert!(matches!(
+            resolve(Path::new("report/")),
+            Err(TargetError::IsAFolder(_))
+        ));
+    }
+}
