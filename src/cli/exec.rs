@@ -4,7 +4,8 @@
 //! checked, before anything runs.
 
 use std::num::NonZeroUsize;
-use std::path::PathBuf;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,6 +19,7 @@ use crate::plan::template::{Fill, Template};
 use crate::plan::{DEFAULT_KILL_GRACE, cpus};
 use crate::report::json;
 use crate::report::printer::{Printer, PrinterOptions};
+use crate::report::target;
 use crate::sched::fanout::{self, Fanout, Halt, HaltOn, OutputMode, Stopped, Threshold, Work};
 use crate::sched::{blocks, signal};
 
@@ -459,18 +461,21 @@ pub fn exec(args: ExecArgs) -> u8 {
         }
     }
 
-    let joblog = match &args.joblog {
-        Some(path) => match open_joblog(path) {
-            Ok(f) => Some(f),
-            Err(e) => {
-                eprintln!(
-                    "drover exec: cannot create the joblog {}: {e}",
-                    path.display()
-                );
-                return EXIT_ERROR;
-            }
-        },
-        None => None,
+    // The report's and the joblog's paths are bad input too: checked (the
+    // joblog opened) before any job runs.
+    let report = match args.report.as_deref().map(super::report_target).transpose() {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("drover exec: {e}");
+            return EXIT_ERROR;
+        }
+    };
+    let joblog = match args.joblog.as_deref().map(open_joblog).transpose() {
+        Ok(log) => log,
+        Err(e) => {
+            eprintln!("drover exec: {e}");
+            return EXIT_ERROR;
+        }
     };
     // With only ::: lists the total is known up front (for --bar and
     // --halt P%); they are in argv already, so holding them costs nothing.
@@ -602,7 +607,7 @@ pub fn exec(args: ExecArgs) -> u8 {
         eprintln!("drover exec: writing the joblog failed: {e}");
         code = EXIT_ERROR;
     }
-    if let Some(target) = &args.report {
+    if let Some(target) = report {
         // Jobs in input order, as in `drover run`'s report.
         let mut outcome = outcome;
         outcome.records.sort_by_key(|d| d.seq);
@@ -610,7 +615,7 @@ pub fn exec(args: ExecArgs) -> u8 {
         let names: Vec<&str> = names.iter().map(String::as_str).collect();
         let results: Vec<JobResult> = outcome.records.iter().map(|d| d.result.clone()).collect();
         let text = json::render_named(&names, &results, outcome.started_at, outcome.duration);
-        if let Err(e) = json::write(target, &text) {
+        if let Err(e) = target.write_whole(&text) {
             eprintln!("drover exec: {e:#}");
             code = EXIT_ERROR;
         }
@@ -618,17 +623,18 @@ pub fn exec(args: ExecArgs) -> u8 {
     code
 }
 
-/// `--joblog FILE` starts the file anew; `--joblog +FILE` appends (no header).
-fn open_joblog(path: &std::path::Path) -> std::io::Result<(std::fs::File, bool)> {
-    let text = path.to_string_lossy();
-    match text.strip_prefix('+') {
-        Some(rest) => std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(rest)
-            .map(|f| (f, false)),
-        None => std::fs::File::create(path).map(|f| (f, true)),
-    }
+/// `--joblog FILE` starts the file anew; `--joblog +FILE` appends (no
+/// header). The same targets as a report's, but written as jobs finish.
+fn open_joblog(path: &Path) -> Result<(std::fs::File, bool), String> {
+    let text = path.as_os_str().as_bytes();
+    let (file, append) = match text.strip_prefix(b"+") {
+        Some(rest) => (Path::new(std::ffi::OsStr::from_bytes(rest)), true),
+        None => (path, false),
+    };
+    target::resolve(file)
+        .and_then(|t| t.into_log(append))
+        .map(|f| (f, !append))
+        .map_err(|e| format!("--joblog {}: {e}", path.display()))
 }
 
 fn progress_bar(total: Option<u64>) -> ProgressBar {

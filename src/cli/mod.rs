@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::num::NonZeroUsize;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -18,6 +18,7 @@ use crate::plan::pipeline::{Emit, ItemSource, Mode as StageMode, Output, Pipelin
 use crate::plan::{OutputSpec, Plan, Program, StdinSpec};
 use crate::report::human::{Human, Mode};
 use crate::report::json;
+use crate::report::target::{self, Target};
 use crate::sched::{self, RunOptions, Stop};
 
 /// Exit code for invalid input (a bad job file, bad arguments).
@@ -168,6 +169,14 @@ fn run(args: RunArgs) -> u8 {
     if args.fail_fast {
         plan.fail_fast = true;
     }
+    // Where the report goes is bad input too: checked before any job runs.
+    let report = match args.report.as_deref().map(report_target).transpose() {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_INVALID;
+        }
+    };
     let plan = Arc::new(plan);
     // Parsing and planning a big job file leaves freed memory in this
     // thread's malloc arena, which the runtime's worker threads (arenas of
@@ -232,14 +241,14 @@ fn run(args: RunArgs) -> u8 {
         }
         _ => 1,
     };
-    if let Some(target) = &args.report {
+    if let Some(target) = report {
         let text = json::render(
             &plan,
             &outcome.results,
             outcome.started_at,
             outcome.duration,
         );
-        if let Err(e) = json::write(target, &text) {
+        if let Err(e) = target.write_whole(&text) {
             eprintln!("error: {e:#}");
             if code == 0 {
                 code = 1;
@@ -249,6 +258,13 @@ fn run(args: RunArgs) -> u8 {
     // Jobs' processes are all reaped; do not wait for stray blocking tasks.
     runtime.shutdown_background();
     code
+}
+
+/// The `--report` target, resolved and checked, or what is wrong with it.
+pub fn report_target(path: &Path) -> Result<Target, String> {
+    target::resolve(path)
+        .and_then(|t| t.check_replaceable().map(|()| t))
+        .map_err(|e| format!("--report {}: {e}", path.display()))
 }
 
 fn check(args: CheckArgs) -> u8 {

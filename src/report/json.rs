@@ -1,12 +1,9 @@
 //! The JSON report of DESIGN.md: version 1. Written even when the run was
-//! interrupted; to a file it is written whole or not at all (temp + rename).
+//! interrupted; where it goes is `target`'s concern.
 
 use std::borrow::Cow;
-use std::io::Write;
-use std::path::Path;
 use std::time::{Duration, SystemTime};
 
-use anyhow::Context;
 use serde::Serialize;
 
 use crate::outcome::{Exit, JobResult, Status};
@@ -154,28 +151,4 @@ pub fn render_named(
     let mut text = serde_json::to_string_pretty(&report).expect("report serializes");
     text.push('\n');
     text
-}
-
-/// Writes the report to `target`: a path, or `-` for stdout.
-pub fn write(target: &Path, text: &str) -> anyhow::Result<()> {
-    if target == Path::new("-") {
-        let mut out = std::io::stdout().lock();
-        return match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
-            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-            other => other.context("failed to write the report to stdout"),
-        };
-    }
-    let dir = target
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).with_context(|| format!("failed to create {}", dir.display()))?;
-    let file_name = target
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "report".into());
-    let tmp = dir.join(format!(".{file_name}.{}.tmp", std::process::id()));
-    std::fs::write(&tmp, text).with_context(|| format!("failed to write {}", tmp.display()))?;
-    std::fs::rename(&tmp, target)
-        .with_context(|| format!("failed to write the report to {}", target.display()))
 }

@@ -224,3 +224,107 @@ pub fn exec_stdout<S: AsRef<std::ffi::OsStr>>(args: impl IntoIterator<Item = S>)
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     text(&out.stdout)
 }
+
+/// Whether the tests run as root (CI does); some need it (mknod).
+pub fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// Makes a character device like /dev/null (1:3) at `path`; false (with a
+/// note printed) where that is not allowed, for the caller to skip.
+pub fn mknod_null(path: &Path) -> bool {
+    if !is_root() {
+        eprintln!("note: not root, so no mknod: skipped");
+        return false;
+    }
+    let made = Command::new("mknod")
+        .arg(path)
+        .args(["c", "1", "3"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !made {
+        eprintln!("note: mknod is not allowed here: skipped");
+    }
+    made
+}
+
+/// Makes a FIFO at `path`.
+pub fn mkfifo(path: &Path) {
+    let status = Command::new("mkfifo").arg(path).status().expect("mkfifo");
+    assert!(status.success(), "mkfifo {} failed", path.display());
+}
+
+/// The file type of `path` itself (a symlink is not followed).
+pub fn file_type(path: &Path) -> std::fs::FileType {
+    std::fs::symlink_metadata(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .file_type()
+}
+
+/// `cat FIFO > FILE`, started before the writer. Once it is reading, the
+/// test holds a write end of its own (opened without blocking), so that
+/// the reader sees EOF only after `finish`, whenever the writer under test
+/// opens and closes the FIFO.
+pub struct FifoReader {
+    cat: Child,
+    held: Option<std::fs::File>,
+    out: PathBuf,
+}
+
+impl FifoReader {
+    pub fn start(fifo: &Path, out: &Path) -> Self {
+        use std::os::unix::fs::OpenOptionsExt;
+        let cat = Command::new("cat")
+            .arg(fifo)
+            .stdout(std::fs::File::create(out).expect("create the reader's output"))
+            .spawn()
+            .expect("spawn cat");
+        let mut held = None;
+        // A write end opens without blocking only once a reader is there.
+        let reading = wait_until(Duration::from_secs(10), || {
+            held = std::fs::OpenOptions::new()
+                .write(true)
+                .custom_flags(libc::O_NONBLOCK)
+                .open(fifo)
+                .ok();
+            held.is_some()
+        });
+        let mut reader = Self {
+            cat,
+            held,
+            out: out.to_path_buf(),
+        };
+        if !reading {
+            reader.kill();
+            panic!("cat never opened {}", fifo.display());
+        }
+        reader
+    }
+
+    /// Lets the reader see EOF; what it read, once it has exited.
+    pub fn finish(mut self) -> Vec<u8> {
+        self.held = None;
+        let done = wait_until(Duration::from_secs(10), || {
+            self.cat.try_wait().expect("wait cat").is_some()
+        });
+        if !done {
+            self.kill();
+            panic!("the FIFO's reader did not see EOF");
+        }
+        std::fs::read(&self.out).expect("read the reader's output")
+    }
+
+    fn kill(&mut self) {
+        let _ = self.cat.kill();
+        let _ = self.cat.wait();
+    }
+}
+
+impl Drop for FifoReader {
+    fn drop(&mut self) {
+        if matches!(self.cat.try_wait(), Ok(None)) {
+            self.kill();
+        }
+    }
+}
