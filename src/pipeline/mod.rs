@@ -264,16 +264,22 @@ pub(crate) fn took(stats: &StageStats, n: usize) {
 /// Where the items leaving the last stage go.
 pub(crate) enum Sink {
     Null,
-    Write(Mutex<Box<dyn std::io::Write + Send>>),
+    Write(Mutex<Writer>),
+}
+
+/// The output and what could not be written to it: an item that cannot be
+/// written is never dropped without a word.
+pub(crate) struct Writer {
+    out: Box<dyn std::io::Write + Send>,
+    failed: Option<std::io::Error>,
+    lost: u64,
 }
 
 impl Sink {
     fn open(output: &Output) -> Result<Self, String> {
-        Ok(match output {
-            Output::Null => Sink::Null,
-            Output::Inherit => Sink::Write(Mutex::new(Box::new(std::io::LineWriter::new(
-                std::io::stdout(),
-            )))),
+        let out: Box<dyn std::io::Write + Send> = match output {
+            Output::Null => return Ok(Sink::Null),
+            Output::Inherit => Box::new(std::io::LineWriter::new(std::io::stdout())),
             Output::File { path, append } => {
                 let file = std::fs::OpenOptions::new()
                     .create(true)
@@ -282,29 +288,57 @@ impl Sink {
                     .truncate(!*append)
                     .open(path)
                     .map_err(|e| format!("cannot open output file {}: {e}", path.display()))?;
-                Sink::Write(Mutex::new(Box::new(std::io::BufWriter::new(file))))
+                Box::new(std::io::BufWriter::new(file))
             }
-        })
+        };
+        Ok(Sink::Write(Mutex::new(Writer {
+            out,
+            failed: None,
+            lost: 0,
+        })))
     }
 
     fn write(&self, item: &str) {
         if let Sink::Write(w) = self
             && let Ok(mut w) = w.lock()
         {
-            let _ = w.write_all(item.as_bytes());
-            let _ = w.write_all(b"\n");
+            // After a failed write, the rest is counted, not tried: the
+            // output's order is already broken.
+            if w.failed.is_some() {
+                w.lost += 1;
+                return;
+            }
+            let wrote = w
+                .out
+                .write_all(item.as_bytes())
+                .and_then(|()| w.out.write_all(b"\n"));
+            if let Err(e) = wrote {
+                w.failed = Some(e);
+                w.lost += 1;
+            }
         }
     }
 
+    /// Flushes; an error names what was lost.
     fn flush(&self) -> Result<(), String> {
-        match self {
-            Sink::Null => Ok(()),
-            Sink::Write(w) => match w.lock() {
-                Ok(mut w) => w
-                    .flush()
-                    .map_err(|e| format!("cannot write the output: {e}")),
-                Err(_) => Ok(()),
-            },
+        let Sink::Write(w) = self else { return Ok(()) };
+        let Ok(mut w) = w.lock() else { return Ok(()) };
+        if w.failed.is_none()
+            && let Err(e) = w.out.flush()
+        {
+            w.failed = Some(e);
+        }
+        match &w.failed {
+            None => Ok(()),
+            Some(e) if w.lost > 0 => Err(format!(
+                "cannot write the output: {e}; {} item{} that left the last stage {} lost",
+                w.lost,
+                if w.lost == 1 { "" } else { "s" },
+                if w.lost == 1 { "was" } else { "were" }
+            )),
+            Some(e) => Err(format!(
+                "cannot write the output: {e}; items written before may be lost"
+            )),
         }
     }
 }
