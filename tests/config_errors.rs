@@ -827,3 +827,36 @@ needs = ["a"]
     );
     assert_help(&err, "needs");
 }
+
+#[test]
+fn a_job_without_a_name_gets_one_error() {
+    let (ws, err) = refused(
+        r#"[[job]]
+cmd = ["true"]
+matrix = { n = ["1"] }
+"#,
+    );
+    // One error about the missing name, none about the `#1` that labels it.
+    assert_headline(&err, None, Some("name"), "has no `name`");
+    assert_at(&ws, &err, 1, 1);
+    assert_help(&err, "name = \"build\"");
+}
+
+#[test]
+fn a_bare_number_is_not_a_duration() {
+    for (value, says, fix) in [
+        ("1", "1 is a bare number", "\"1s\""),
+        ("2.5", "2.5 is a bare number", "\"2s 500ms\""),
+        ("\"1\"", "\"1\" is not a duration", "\"1s\""),
+    ] {
+        let (ws, err) = refused(&format!(
+            "[[job]]\nname = \"a\"\ncmd = [\"true\"]\ntimeout = {value}\n"
+        ));
+        assert_headline(&err, Some("a"), Some("timeout"), says);
+        assert_at(&ws, &err, 4, 11);
+        assert_help(&err, &format!("timeout = {fix}"));
+    }
+    let (_, err) = refused("[defaults]\nkill_grace = 3\n\n[[job]]\nname = \"a\"\ncmd = [\"true\"]\n");
+    assert_headline(&err, None, Some("kill_grace"), "3 is a bare number");
+    assert_help(&err, "kill_grace = \"3s\"");
+}

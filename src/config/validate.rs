@@ -135,7 +135,11 @@ pub(super) fn merged_env(defaults: &Settings, own: &Settings) -> Vec<(String, St
 /// A `[[job]]` before matrix expansion.
 struct Template<'a> {
     raw: &'a RawJob,
+    /// The job's name, or `#N` to label the errors of a job without one.
     name: String,
+    /// False when `name` is missing: its label is not a name to check or
+    /// expand, which would only repeat the "no `name`" error.
+    named: bool,
     name_span: Span,
     program: Option<Program>,
     stdin: Option<RawStdin>,
@@ -564,6 +568,7 @@ fn template<'a>(
     Some(Template {
         raw: rj,
         name,
+        named: rj.name.is_some(),
         name_span,
         program,
         stdin,
@@ -580,7 +585,10 @@ fn template_texts<'t>(
     cwd: &'t Option<String>,
 ) -> Vec<(&'t str, &'static str, Span)> {
     let rj = t.raw;
-    let mut texts: Vec<(&str, &str, Span)> = vec![(t.name.as_str(), "name", t.name_span.clone())];
+    let mut texts: Vec<(&str, &str, Span)> = Vec::new();
+    if t.named {
+        texts.push((t.name.as_str(), "name", t.name_span.clone()));
+    }
     if let Some(cmd) = &rj.cmd {
         texts.extend(
             cmd.get_ref()
@@ -676,7 +684,7 @@ fn expand(
             }
         }
     }
-    if !t.matrix.is_empty() && matrix::placeholders(&t.name).is_empty() {
+    if t.named && !t.matrix.is_empty() && matrix::placeholders(&t.name).is_empty() {
         ok = false;
         errs.push(
             ConfigError::new(
@@ -692,7 +700,7 @@ fn expand(
         );
     }
     let Some(program) = &t.program else { return };
-    if !ok {
+    if !ok || !t.named {
         return;
     }
 
@@ -774,7 +782,7 @@ fn expand(
                 .map(|(k, v)| (k.clone(), matrix::fill(v, combo)))
                 .collect(),
             cwd: value::resolve_path(base, &matrix::fill(cwd.as_deref().unwrap_or("."), combo)),
-            timeout: s.timeout.or(defaults.timeout),
+            timeout: value::no_zero(s.timeout.or(defaults.timeout)),
             kill_grace: s
                 .kill_grace
                 .or(defaults.kill_grace)
