@@ -330,6 +330,24 @@ fn describe_pipeline(out: &mut String, p: &PipelineSpec) {
     }
 }
 
+/// The jobs of a unit in pipe order, as a shell writes them: `a | b | c`.
+fn pipe_chain(plan: &Plan, jobs: &[usize]) -> String {
+    // The head is the one job of the unit whose stdin is not another job's.
+    let mut next = jobs
+        .iter()
+        .copied()
+        .find(|&j| !matches!(plan.jobs[j].stdin, StdinSpec::From(_)));
+    let mut names = Vec::with_capacity(jobs.len());
+    while let Some(j) = next {
+        names.push(plan.jobs[j].name.as_str());
+        next = match plan.jobs[j].stdout {
+            OutputSpec::Pipe(to) if names.len() < jobs.len() => Some(to),
+            _ => None,
+        };
+    }
+    names.join(" | ")
+}
+
 /// The expanded plan, as `drover check` prints it.
 pub fn describe_plan(plan: &Plan) -> String {
     let mut out = String::new();
@@ -338,14 +356,24 @@ pub fn describe_plan(plan: &Plan) -> String {
         .map_or("unlimited".to_string(), |n| n.to_string());
     let _ = writeln!(
         out,
-        "{}: {} job{} in {} unit{}; max_parallel = {parallel}, fail_fast = {}",
+        "{}: {} job{}; max_parallel = {parallel}, fail_fast = {}",
         plan.file.display(),
         plan.jobs.len(),
         if plan.jobs.len() == 1 { "" } else { "s" },
-        plan.units.len(),
-        if plan.units.len() == 1 { "" } else { "s" },
         plan.fail_fast
     );
+    // Jobs joined by `stdin = { from }` are scheduled as one: say so, as the
+    // shell pipeline they are.
+    let piped: Vec<_> = plan.units.iter().filter(|u| u.jobs.len() > 1).collect();
+    if !piped.is_empty() {
+        let _ = writeln!(
+            out,
+            "jobs joined by pipes (`stdin = {{ from }}`) start together, each taking a max_parallel slot:"
+        );
+        for unit in piped {
+            let _ = writeln!(out, "  {}", pipe_chain(plan, &unit.jobs));
+        }
+    }
     for job in &plan.jobs {
         let _ = writeln!(out, "\n[{}]", job.name);
         match &job.program {
