@@ -299,7 +299,10 @@ stdin = { from = "hello" }
         "{plan}"
     );
     assert!(
-        plan.lines().next().unwrap_or_default().contains(": 2 jobs;"),
+        plan.lines()
+            .next()
+            .unwrap_or_default()
+            .contains(": 2 jobs;"),
         "{plan}"
     );
 }
@@ -330,7 +333,10 @@ cmd = ["true"]
     let mut lines = plan.lines();
     let head = lines.next().unwrap_or_default();
     assert!(head.contains(": 4 jobs;"), "{plan}");
-    assert!(!plan.contains("unit"), "`unit` is drover's word, not the user's:\n{plan}");
+    assert!(
+        !plan.contains("unit"),
+        "`unit` is drover's word, not the user's:\n{plan}"
+    );
     let joined = lines.next().unwrap_or_default();
     assert!(joined.contains("start together"), "{plan}");
     assert_eq!(lines.next(), Some("  hello | upper | count"), "{plan}");

@@ -856,7 +856,8 @@ fn a_bare_number_is_not_a_duration() {
         assert_at(&ws, &err, 4, 11);
         assert_help(&err, &format!("timeout = {fix}"));
     }
-    let (_, err) = refused("[defaults]\nkill_grace = 3\n\n[[job]]\nname = \"a\"\ncmd = [\"true\"]\n");
+    let (_, err) =
+        refused("[defaults]\nkill_grace = 3\n\n[[job]]\nname = \"a\"\ncmd = [\"true\"]\n");
     assert_headline(&err, None, Some("kill_grace"), "3 is a bare number");
     assert_help(&err, "kill_grace = \"3s\"");
 }

@@ -209,7 +209,10 @@ mode = "stream"
     let job = run.job("p");
     let p = &job["pipeline"];
     assert_eq!(p["items"], 10, "{p}");
-    assert_eq!(p["stages"][0]["failed"], 10, "every item is accounted for: {p}");
+    assert_eq!(
+        p["stages"][0]["failed"], 10,
+        "every item is accounted for: {p}"
+    );
     let errors: Vec<&str> = p["errors"]
         .as_array()
         .unwrap()

@@ -111,7 +111,10 @@ cmd = ["drover-test-no-such-program"]
         ("absolute", vec!["`/no/such/folder/prog`: no such file"]),
         (
             "relative",
-            vec!["`./no-such-prog`: no such file in the job's cwd", folder.to_str().unwrap()],
+            vec![
+                "`./no-such-prog`: no such file in the job's cwd",
+                folder.to_str().unwrap(),
+            ],
         ),
         ("interpreter", vec!["interpreter `/no/such/interpreter`"]),
         ("searched", vec!["no such program (searched PATH)"]),

@@ -34,7 +34,15 @@ sh = "sleep 5; echo done"
 #[test]
 fn exec_timeout_zero_is_none() {
     let out = drover()
-        .args(["exec", "--timeout", "0", "--", "sh", "-c", "sleep 0.5; echo $0"])
+        .args([
+            "exec",
+            "--timeout",
+            "0",
+            "--",
+            "sh",
+            "-c",
+            "sleep 0.5; echo $0",
+        ])
         .args([":::", "done"])
         .stdin(Stdio::null())
         .output()

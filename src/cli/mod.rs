@@ -134,10 +134,38 @@ fn init_logging(verbose: u8) {
 }
 
 fn load(file: &std::path::Path) -> Result<Plan, u8> {
-    config::load(file).map_err(|e| {
+    let plan = config::load(file).map_err(|e| {
         eprintln!("{e}");
         EXIT_INVALID
-    })
+    })?;
+    if let Some(warning) = large_plan_warning(&plan) {
+        eprintln!("{warning}");
+    }
+    Ok(plan)
+}
+
+/// Past this many jobs, `check` and `run` say what the plan will cost.
+const LARGE_PLAN: usize = 100_000;
+/// drover's peak memory per job of a `run` of `true` jobs: 284 MB at
+/// 200 000 jobs (release build), rounded up.
+const MEMORY_PER_JOB: u64 = 1536;
+/// Report bytes per job of a `true` job (no output): 75 MB at 200 000.
+const REPORT_PER_JOB: u64 = 400;
+
+/// A warning for a plan of more than `LARGE_PLAN` jobs: each is held in
+/// memory for the whole run and has an entry in the report.
+fn large_plan_warning(plan: &Plan) -> Option<String> {
+    let jobs = plan.jobs.len();
+    if jobs <= LARGE_PLAN {
+        return None;
+    }
+    let size = |bytes: u64| bytesize::ByteSize::b(bytes).display().iec().to_string();
+    Some(format!(
+        "warning: {}: {jobs} jobs (more than {LARGE_PLAN}); drover keeps every job and its result in memory, about {} for this plan, and its report takes about {} plus what the jobs print; for long lists of items, `drover exec` or a [[pipeline]] reads them as it goes",
+        plan.file.display(),
+        size(jobs as u64 * MEMORY_PER_JOB),
+        size(jobs as u64 * REPORT_PER_JOB),
+    ))
 }
 
 /// The most descriptors `plan` can have open at once: its costliest jobs,

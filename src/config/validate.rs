@@ -21,6 +21,10 @@ use crate::plan::{
 
 pub(super) type Span = Option<Range<usize>>;
 
+/// The most jobs one matrix may make: each is held in memory (a few hundred
+/// bytes) for the whole run.
+const MAX_MATRIX_JOBS: usize = 100_000_000;
+
 /// Settings a job may inherit from `[defaults]`.
 #[derive(Debug, Default, Clone)]
 pub(super) struct Settings {
@@ -142,7 +146,7 @@ struct Template<'a> {
     named: bool,
     name_span: Span,
     program: Option<Program>,
-    stdin: Option<RawStdin>,
+    stdin: Option<RawStdin<'a>>,
     matrix: Vec<(String, Vec<String>)>,
     settings: Settings,
 }
@@ -602,7 +606,7 @@ fn template_texts<'t>(
     let stdin_span = rj.stdin.as_ref().map(Sp::span);
     match &t.stdin {
         Some(RawStdin::Text(s) | RawStdin::File(s) | RawStdin::From(s)) => {
-            texts.push((s.as_str(), "stdin", stdin_span))
+            texts.push((s, "stdin", stdin_span))
         }
         None => {}
     }
@@ -704,19 +708,49 @@ fn expand(
         return;
     }
 
-    let combos = matrix::combinations(&t.matrix);
+    match matrix::count(&t.matrix) {
+        Some(n) if n <= MAX_MATRIX_JOBS => {}
+        n => {
+            errs.push(
+                ConfigError::new(format!(
+                    "this matrix makes {} jobs; drover holds every job of a file in memory, and takes at most {MAX_MATRIX_JOBS}",
+                    n.map_or("more than 2^64".to_string(), |n| n.to_string())
+                ))
+                .at(t.raw.matrix.as_ref().map(Sp::span))
+                .job(&t.name)
+                .key("matrix")
+                .help("split the work over several job files, or feed the items to `drover exec` or a [[pipeline]], which read them as they go"),
+            );
+            return;
+        }
+    }
+    // Repeated matrix values (`n = ["1", "1"]`) give the same name; number
+    // the repeats rather than reject the file. Only a key with a repeated
+    // value can repeat a combination, so only then are names remembered.
+    let repeats = t.matrix.iter().any(|(_, values)| {
+        let mut seen = std::collections::HashSet::new();
+        !values.iter().all(|v| seen.insert(v))
+    });
     let mut names_here: HashMap<String, (Combination, u32)> = HashMap::new();
-    for combo in &combos {
+    // The same bytes for every job when the text has no placeholder.
+    let shared_stdin: Option<Arc<[u8]>> = match &t.stdin {
+        Some(RawStdin::Text(s)) if matrix::placeholders(s).is_empty() => {
+            Some(Arc::from(s.as_bytes()))
+        }
+        _ => None,
+    };
+    for combo in matrix::combinations(&t.matrix) {
+        let combo = &combo;
         let mut name = matrix::fill(&t.name, combo);
-        // Repeated matrix values (`n = ["1", "1"]`) give the same name;
-        // number the repeats rather than reject the file.
-        if let Some((first_combo, count)) = names_here.get_mut(&name) {
-            if first_combo == combo {
-                *count += 1;
-                name = format!("{name}:{count}");
+        if repeats {
+            if let Some((first_combo, count)) = names_here.get_mut(&name) {
+                if first_combo == combo {
+                    *count += 1;
+                    name = format!("{name}:{count}");
+                }
+            } else {
+                names_here.insert(name.clone(), (combo.clone(), 1));
             }
-        } else {
-            names_here.insert(name.clone(), (combo.clone(), 1));
         }
         let name = match JobName::parse(&name) {
             Ok(n) => n,
@@ -741,7 +775,10 @@ fn expand(
         let (stdin, from) = match &t.stdin {
             None => (StdinSpec::Null, None),
             Some(RawStdin::Text(s)) => (
-                StdinSpec::Bytes(Arc::from(matrix::fill(s, combo).into_bytes())),
+                StdinSpec::Bytes(match &shared_stdin {
+                    Some(bytes) => bytes.clone(),
+                    None => Arc::from(matrix::fill(s, combo).into_bytes()),
+                }),
                 None,
             ),
             Some(RawStdin::File(f)) => (

@@ -50,10 +50,9 @@ pub fn duration(v: &Sp<Value>, key: &str) -> Result<Duration, ConfigError> {
             "{i} is a bare number; a duration needs a unit"
         ))
         .help(in_seconds(*i as f64))),
-        Value::Float(x) if x.is_finite() && *x >= 0.0 => Err(bad(format!(
-            "{x} is a bare number; a duration needs a unit"
-        ))
-        .help(in_seconds(*x))),
+        Value::Float(x) if x.is_finite() && *x >= 0.0 => {
+            Err(bad(format!("{x} is a bare number; a duration needs a unit")).help(in_seconds(*x)))
+        }
         other => Err(bad(format!(
             "expected a duration, found {}",
             describe(other)
@@ -96,15 +95,16 @@ pub fn scalar_string(v: &Value) -> Option<String> {
     }
 }
 
-/// `stdin` before placeholders are filled and targets resolved.
-#[derive(Debug, Clone)]
-pub enum RawStdin {
-    Text(String),
-    File(String),
-    From(String),
+/// `stdin` before placeholders are filled and targets resolved; borrowed
+/// from the parsed file (a `stdin` text may be large).
+#[derive(Debug, Clone, Copy)]
+pub enum RawStdin<'a> {
+    Text(&'a str),
+    File(&'a str),
+    From(&'a str),
 }
 
-pub fn stdin(v: &Sp<Value>) -> Result<RawStdin, ConfigError> {
+pub fn stdin(v: &Sp<Value>) -> Result<RawStdin<'_>, ConfigError> {
     let bad = |why: String| {
         ConfigError::new(why)
             .at(span(v))
@@ -112,12 +112,12 @@ pub fn stdin(v: &Sp<Value>) -> Result<RawStdin, ConfigError> {
             .help("write `stdin = \"text\"`, `stdin = { file = \"path\" }` or `stdin = { from = \"job\" }`")
     };
     match v.get_ref() {
-        Value::String(s) => Ok(RawStdin::Text(s.clone())),
+        Value::String(s) => Ok(RawStdin::Text(s)),
         Value::Table(t) => {
             let keys: Vec<&String> = t.keys().collect();
             match (keys.as_slice(), t.get("file"), t.get("from")) {
-                ([_], Some(Value::String(f)), None) => Ok(RawStdin::File(f.clone())),
-                ([_], None, Some(Value::String(j))) => Ok(RawStdin::From(j.clone())),
+                ([_], Some(Value::String(f)), None) => Ok(RawStdin::File(f)),
+                ([_], None, Some(Value::String(j))) => Ok(RawStdin::From(j)),
                 ([_], Some(other), None) | ([_], None, Some(other)) => {
                     Err(bad(format!("expected a string, found {}", describe(other))))
                 }

@@ -292,7 +292,10 @@ fn not_found(argv0: &str, program: &Path, cwd: &Path) -> String {
                 "cannot run `{argv0}`: its interpreter `{interpreter}` (the #! line) does not exist"
             )
         }
-        None => format!("cannot run `{argv0}`: {} exists, but the system could not run it (a missing loader or interpreter?)", path.display()),
+        None => format!(
+            "cannot run `{argv0}`: {} exists, but the system could not run it (a missing loader or interpreter?)",
+            path.display()
+        ),
     }
 }
 
