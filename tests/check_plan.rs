@@ -302,9 +302,44 @@ stdin = { from = "hello" }
         plan.lines()
             .next()
             .unwrap_or_default()
-            .contains("2 jobs in 1 unit"),
+            .contains(": 2 jobs;"),
         "{plan}"
     );
+}
+
+#[test]
+fn jobs_joined_by_pipes_are_shown_as_a_pipeline() {
+    // In the file the consumer comes first; the plan shows the data's order.
+    let (_ws, plan) = check(
+        r#"[[job]]
+name = "count"
+cmd = ["wc", "-l"]
+stdin = { from = "upper" }
+
+[[job]]
+name = "upper"
+cmd = ["tr", "a-z", "A-Z"]
+stdin = { from = "hello" }
+
+[[job]]
+name = "hello"
+cmd = ["echo", "hello"]
+
+[[job]]
+name = "alone"
+cmd = ["true"]
+"#,
+    );
+    let mut lines = plan.lines();
+    let head = lines.next().unwrap_or_default();
+    assert!(head.contains(": 4 jobs;"), "{plan}");
+    assert!(
+        !plan.contains("unit"),
+        "`unit` is drover's word, not the user's:\n{plan}"
+    );
+    let joined = lines.next().unwrap_or_default();
+    assert!(joined.contains("start together"), "{plan}");
+    assert_eq!(lines.next(), Some("  hello | upper | count"), "{plan}");
 }
 
 #[test]

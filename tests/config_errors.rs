@@ -827,3 +827,48 @@ needs = ["a"]
     );
     assert_help(&err, "needs");
 }
+
+#[test]
+fn a_job_without_a_name_gets_one_error() {
+    let (ws, err) = refused(
+        r#"[[job]]
+cmd = ["true"]
+matrix = { n = ["1"] }
+"#,
+    );
+    // One error about the missing name, none about the `#1` that labels it.
+    assert_headline(&err, None, Some("name"), "has no `name`");
+    assert_at(&ws, &err, 1, 1);
+    assert_help(&err, "name = \"build\"");
+}
+
+#[test]
+fn a_bare_number_is_not_a_duration() {
+    for (value, says, fix) in [
+        ("1", "1 is a bare number", "\"1s\""),
+        ("2.5", "2.5 is a bare number", "\"2s 500ms\""),
+        ("\"1\"", "\"1\" is not a duration", "\"1s\""),
+    ] {
+        let (ws, err) = refused(&format!(
+            "[[job]]\nname = \"a\"\ncmd = [\"true\"]\ntimeout = {value}\n"
+        ));
+        assert_headline(&err, Some("a"), Some("timeout"), says);
+        assert_at(&ws, &err, 4, 11);
+        assert_help(&err, &format!("timeout = {fix}"));
+    }
+    let (_, err) =
+        refused("[defaults]\nkill_grace = 3\n\n[[job]]\nname = \"a\"\ncmd = [\"true\"]\n");
+    assert_headline(&err, None, Some("kill_grace"), "3 is a bare number");
+    assert_help(&err, "kill_grace = \"3s\"");
+}
+
+#[test]
+fn a_matrix_of_more_than_100_million_jobs_is_refused() {
+    let thousand: Vec<String> = (0..1000).map(|i| i.to_string()).collect();
+    let thousand = thousand.join(",");
+    let (_, err) = refused(&format!(
+        "[[job]]\nname = \"t-{{a}}-{{b}}-{{c}}\"\ncmd = [\"true\"]\nmatrix = {{ a = [{thousand}], b = [{thousand}], c = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40, 41, 42, 43, 44, 45, 46, 47, 48, 49, 50, 51, 52, 53, 54, 55, 56, 57, 58, 59, 60, 61, 62, 63, 64, 65, 66, 67, 68, 69, 70, 71, 72, 73, 74, 75, 76, 77, 78, 79, 80, 81, 82, 83, 84, 85, 86, 87, 88, 89, 90, 91, 92, 93, 94, 95, 96, 97, 98, 99, 100, 101] }}\n"
+    ));
+    assert_headline(&err, None, Some("matrix"), "makes 101000000 jobs");
+    assert_help(&err, "drover exec");
+}

@@ -185,3 +185,44 @@ mode = "stream"
     let error = p["failed_items"][0]["error"].as_str().unwrap();
     assert!(error.contains("/no/such/worker"), "{error}");
 }
+
+#[test]
+fn lines_from_a_worker_that_never_reads_answer_no_item() {
+    // The worker prints without reading its stdin (once drover has had time
+    // to write the items): its lines answer none of them, so none is
+    // dropped as answered; all end failed, and the error names the worker.
+    let ws = Workspace::new(
+        r#"
+[[pipeline]]
+name = "p"
+items = { sh = "seq 1 10" }
+output = { file = "out.txt" }
+
+[[pipeline.stage]]
+name = "deaf"
+sh = "sleep 0.3; echo hi; echo ho"
+mode = "stream"
+"#,
+    );
+    let run = ws.run(&[]);
+    assert_eq!(run.code(), 1, "{}", run.stderr());
+    let job = run.job("p");
+    let p = &job["pipeline"];
+    assert_eq!(p["items"], 10, "{p}");
+    assert_eq!(
+        p["stages"][0]["failed"], 10,
+        "every item is accounted for: {p}"
+    );
+    let errors: Vec<&str> = p["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e.as_str().unwrap())
+        .collect();
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.contains("stage `deaf`: worker ") && e.contains("before reading the items")),
+        "{errors:?}"
+    );
+}

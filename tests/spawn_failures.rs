@@ -76,3 +76,57 @@ stdin = { file = "does-not-exist.txt" }
         "{job}"
     );
 }
+
+#[test]
+fn a_program_path_is_not_searched_in_path() {
+    let ws = Workspace::new("");
+    let script = ws.path("bad-interpreter.sh");
+    std::fs::write(&script, "#!/no/such/interpreter -x\necho hi\n").unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::write(
+        ws.jobs(),
+        r#"
+[[job]]
+name = "absolute"
+cmd = ["/no/such/folder/prog"]
+
+[[job]]
+name = "relative"
+cmd = ["./no-such-prog"]
+
+[[job]]
+name = "interpreter"
+cmd = ["./bad-interpreter.sh"]
+
+[[job]]
+name = "searched"
+cmd = ["drover-test-no-such-program"]
+"#,
+    )
+    .unwrap();
+    let run = ws.run(&[]);
+    assert_eq!(run.code(), 1);
+    let folder = ws.dir.path();
+    for (name, needles) in [
+        ("absolute", vec!["`/no/such/folder/prog`: no such file"]),
+        (
+            "relative",
+            vec![
+                "`./no-such-prog`: no such file in the job's cwd",
+                folder.to_str().unwrap(),
+            ],
+        ),
+        ("interpreter", vec!["interpreter `/no/such/interpreter`"]),
+        ("searched", vec!["no such program (searched PATH)"]),
+    ] {
+        let job = run.job(name);
+        assert_eq!(job["status"], "spawn_failed", "{job}");
+        let error = job["error"].as_str().unwrap();
+        for needle in needles {
+            assert!(error.contains(needle), "{name}: {error:?} lacks {needle:?}");
+        }
+        if name != "searched" {
+            assert!(!error.contains("PATH"), "{name}: {error}");
+        }
+    }
+}

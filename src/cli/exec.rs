@@ -65,7 +65,7 @@ pub struct ExecArgs {
         allow_hyphen_values = true
     )]
     jobs: Option<String>,
-    /// Stop a job after this long: SIGTERM to its process group, then SIGKILL after --kill-grace (e.g. 30, 1.5, 30s, 2m).
+    /// Stop a job after this long: SIGTERM to its process group, then SIGKILL after --kill-grace (e.g. 30, 1.5, 30s, 2m; 0: none).
     #[arg(long, value_name = "DURATION")]
     timeout: Option<String>,
     /// Time between SIGTERM and SIGKILL [default: 5s].
@@ -328,7 +328,9 @@ fn resolve(args: &ExecArgs) -> Result<Resolved, String> {
         .timeout
         .as_deref()
         .map(|t| parse_duration("--timeout", t))
-        .transpose()?;
+        .transpose()?
+        // 0 is no timeout, as for GNU parallel and timeout(1).
+        .filter(|t| !t.is_zero());
     let kill_grace = args
         .kill_grace
         .as_deref()

@@ -135,10 +135,38 @@ fn init_logging(verbose: u8) {
 }
 
 fn load(file: &std::path::Path) -> Result<Plan, u8> {
-    config::load(file).map_err(|e| {
+    let plan = config::load(file).map_err(|e| {
         eprintln!("{e}");
         EXIT_INVALID
-    })
+    })?;
+    if let Some(warning) = large_plan_warning(&plan) {
+        eprintln!("{warning}");
+    }
+    Ok(plan)
+}
+
+/// Past this many jobs, `check` and `run` say what the plan will cost.
+const LARGE_PLAN: usize = 100_000;
+/// drover's peak memory per job of a `run` of `true` jobs: 284 MB at
+/// 200 000 jobs (release build), rounded up.
+const MEMORY_PER_JOB: u64 = 1536;
+/// Report bytes per job of a `true` job (no output): 75 MB at 200 000.
+const REPORT_PER_JOB: u64 = 400;
+
+/// A warning for a plan of more than `LARGE_PLAN` jobs: each is held in
+/// memory for the whole run and has an entry in the report.
+fn large_plan_warning(plan: &Plan) -> Option<String> {
+    let jobs = plan.jobs.len();
+    if jobs <= LARGE_PLAN {
+        return None;
+    }
+    let size = |bytes: u64| bytesize::ByteSize::b(bytes).display().iec().to_string();
+    Some(format!(
+        "warning: {}: {jobs} jobs (more than {LARGE_PLAN}); drover keeps every job and its result in memory, about {} for this plan, and its report takes about {} plus what the jobs print; for long lists of items, `drover exec` or a [[pipeline]] reads them as it goes",
+        plan.file.display(),
+        size(jobs as u64 * MEMORY_PER_JOB),
+        size(jobs as u64 * REPORT_PER_JOB),
+    ))
 }
 
 /// The most descriptors `plan` can have open at once: its costliest jobs,
@@ -346,6 +374,24 @@ fn describe_pipeline(out: &mut String, p: &PipelineSpec) {
     }
 }
 
+/// The jobs of a unit in pipe order, as a shell writes them: `a | b | c`.
+fn pipe_chain(plan: &Plan, jobs: &[usize]) -> String {
+    // The head is the one job of the unit whose stdin is not another job's.
+    let mut next = jobs
+        .iter()
+        .copied()
+        .find(|&j| !matches!(plan.jobs[j].stdin, StdinSpec::From(_)));
+    let mut names = Vec::with_capacity(jobs.len());
+    while let Some(j) = next {
+        names.push(plan.jobs[j].name.as_str());
+        next = match plan.jobs[j].stdout {
+            OutputSpec::Pipe(to) if names.len() < jobs.len() => Some(to),
+            _ => None,
+        };
+    }
+    names.join(" | ")
+}
+
 /// The expanded plan, as `drover check` prints it.
 pub fn describe_plan(plan: &Plan) -> String {
     let mut out = String::new();
@@ -354,14 +400,24 @@ pub fn describe_plan(plan: &Plan) -> String {
         .map_or("unlimited".to_string(), |n| n.to_string());
     let _ = writeln!(
         out,
-        "{}: {} job{} in {} unit{}; max_parallel = {parallel}, fail_fast = {}",
+        "{}: {} job{}; max_parallel = {parallel}, fail_fast = {}",
         plan.file.display(),
         plan.jobs.len(),
         if plan.jobs.len() == 1 { "" } else { "s" },
-        plan.units.len(),
-        if plan.units.len() == 1 { "" } else { "s" },
         plan.fail_fast
     );
+    // Jobs joined by `stdin = { from }` are scheduled as one: say so, as the
+    // shell pipeline they are.
+    let piped: Vec<_> = plan.units.iter().filter(|u| u.jobs.len() > 1).collect();
+    if !piped.is_empty() {
+        let _ = writeln!(
+            out,
+            "jobs joined by pipes (`stdin = {{ from }}`) start together, each taking a max_parallel slot:"
+        );
+        for unit in piped {
+            let _ = writeln!(out, "  {}", pipe_chain(plan, &unit.jobs));
+        }
+    }
     for job in &plan.jobs {
         let _ = writeln!(out, "\n[{}]", job.name);
         match &job.program {

@@ -106,6 +106,7 @@ pub(super) fn pipeline(
         .timeout
         .as_ref()
         .and_then(|v| take(errs, value::duration(v, "timeout")));
+    let timeout = value::no_zero(timeout);
     let output = raw
         .output
         .as_ref()
@@ -488,7 +489,7 @@ fn stage(
         timeout: if stream {
             None
         } else {
-            own.timeout.or(defaults.timeout)
+            value::no_zero(own.timeout.or(defaults.timeout))
         },
         kill_grace: own
             .kill_grace

@@ -21,6 +21,10 @@ use crate::plan::{
 
 pub(super) type Span = Option<Range<usize>>;
 
+/// The most jobs one matrix may make: each is held in memory (a few hundred
+/// bytes) for the whole run.
+const MAX_MATRIX_JOBS: usize = 100_000_000;
+
 /// Settings a job may inherit from `[defaults]`.
 #[derive(Debug, Default, Clone)]
 pub(super) struct Settings {
@@ -135,10 +139,14 @@ pub(super) fn merged_env(defaults: &Settings, own: &Settings) -> Vec<(String, St
 /// A `[[job]]` before matrix expansion.
 struct Template<'a> {
     raw: &'a RawJob,
+    /// The job's name, or `#N` to label the errors of a job without one.
     name: String,
+    /// False when `name` is missing: its label is not a name to check or
+    /// expand, which would only repeat the "no `name`" error.
+    named: bool,
     name_span: Span,
     program: Option<Program>,
-    stdin: Option<RawStdin>,
+    stdin: Option<RawStdin<'a>>,
     matrix: Vec<(String, Vec<String>)>,
     settings: Settings,
 }
@@ -564,6 +572,7 @@ fn template<'a>(
     Some(Template {
         raw: rj,
         name,
+        named: rj.name.is_some(),
         name_span,
         program,
         stdin,
@@ -580,7 +589,10 @@ fn template_texts<'t>(
     cwd: &'t Option<String>,
 ) -> Vec<(&'t str, &'static str, Span)> {
     let rj = t.raw;
-    let mut texts: Vec<(&str, &str, Span)> = vec![(t.name.as_str(), "name", t.name_span.clone())];
+    let mut texts: Vec<(&str, &str, Span)> = Vec::new();
+    if t.named {
+        texts.push((t.name.as_str(), "name", t.name_span.clone()));
+    }
     if let Some(cmd) = &rj.cmd {
         texts.extend(
             cmd.get_ref()
@@ -594,7 +606,7 @@ fn template_texts<'t>(
     let stdin_span = rj.stdin.as_ref().map(Sp::span);
     match &t.stdin {
         Some(RawStdin::Text(s) | RawStdin::File(s) | RawStdin::From(s)) => {
-            texts.push((s.as_str(), "stdin", stdin_span))
+            texts.push((s, "stdin", stdin_span))
         }
         None => {}
     }
@@ -676,7 +688,7 @@ fn expand(
             }
         }
     }
-    if !t.matrix.is_empty() && matrix::placeholders(&t.name).is_empty() {
+    if t.named && !t.matrix.is_empty() && matrix::placeholders(&t.name).is_empty() {
         ok = false;
         errs.push(
             ConfigError::new(
@@ -692,23 +704,53 @@ fn expand(
         );
     }
     let Some(program) = &t.program else { return };
-    if !ok {
+    if !ok || !t.named {
         return;
     }
 
-    let combos = matrix::combinations(&t.matrix);
+    match matrix::count(&t.matrix) {
+        Some(n) if n <= MAX_MATRIX_JOBS => {}
+        n => {
+            errs.push(
+                ConfigError::new(format!(
+                    "this matrix makes {} jobs; drover holds every job of a file in memory, and takes at most {MAX_MATRIX_JOBS}",
+                    n.map_or("more than 2^64".to_string(), |n| n.to_string())
+                ))
+                .at(t.raw.matrix.as_ref().map(Sp::span))
+                .job(&t.name)
+                .key("matrix")
+                .help("split the work over several job files, or feed the items to `drover exec` or a [[pipeline]], which read them as they go"),
+            );
+            return;
+        }
+    }
+    // Repeated matrix values (`n = ["1", "1"]`) give the same name; number
+    // the repeats rather than reject the file. Only a key with a repeated
+    // value can repeat a combination, so only then are names remembered.
+    let repeats = t.matrix.iter().any(|(_, values)| {
+        let mut seen = std::collections::HashSet::new();
+        !values.iter().all(|v| seen.insert(v))
+    });
     let mut names_here: HashMap<String, (Combination, u32)> = HashMap::new();
-    for combo in &combos {
+    // The same bytes for every job when the text has no placeholder.
+    let shared_stdin: Option<Arc<[u8]>> = match &t.stdin {
+        Some(RawStdin::Text(s)) if matrix::placeholders(s).is_empty() => {
+            Some(Arc::from(s.as_bytes()))
+        }
+        _ => None,
+    };
+    for combo in matrix::combinations(&t.matrix) {
+        let combo = &combo;
         let mut name = matrix::fill(&t.name, combo);
-        // Repeated matrix values (`n = ["1", "1"]`) give the same name;
-        // number the repeats rather than reject the file.
-        if let Some((first_combo, count)) = names_here.get_mut(&name) {
-            if first_combo == combo {
-                *count += 1;
-                name = format!("{name}:{count}");
+        if repeats {
+            if let Some((first_combo, count)) = names_here.get_mut(&name) {
+                if first_combo == combo {
+                    *count += 1;
+                    name = format!("{name}:{count}");
+                }
+            } else {
+                names_here.insert(name.clone(), (combo.clone(), 1));
             }
-        } else {
-            names_here.insert(name.clone(), (combo.clone(), 1));
         }
         let name = match JobName::parse(&name) {
             Ok(n) => n,
@@ -733,7 +775,10 @@ fn expand(
         let (stdin, from) = match &t.stdin {
             None => (StdinSpec::Null, None),
             Some(RawStdin::Text(s)) => (
-                StdinSpec::Bytes(Arc::from(matrix::fill(s, combo).into_bytes())),
+                StdinSpec::Bytes(match &shared_stdin {
+                    Some(bytes) => bytes.clone(),
+                    None => Arc::from(matrix::fill(s, combo).into_bytes()),
+                }),
                 None,
             ),
             Some(RawStdin::File(f)) => (
@@ -774,7 +819,7 @@ fn expand(
                 .map(|(k, v)| (k.clone(), matrix::fill(v, combo)))
                 .collect(),
             cwd: value::resolve_path(base, &matrix::fill(cwd.as_deref().unwrap_or("."), combo)),
-            timeout: s.timeout.or(defaults.timeout),
+            timeout: value::no_zero(s.timeout.or(defaults.timeout)),
             kill_grace: s
                 .kill_grace
                 .or(defaults.kill_grace)

@@ -25,23 +25,45 @@ fn describe(v: &Value) -> String {
     }
 }
 
-/// `"30s"`, `"1m 30s"`, `"250ms"`, or a number of seconds.
+/// `"30s"`, `"1m 30s"`, `"250ms"`: always a string with a unit. A bare
+/// number is refused (its unit would be a guess), and so is `"1"`.
 pub fn duration(v: &Sp<Value>, key: &str) -> Result<Duration, ConfigError> {
     let bad = |why: String| {
         ConfigError::new(why).at(span(v)).key(key).help(format!(
             "write a duration such as `{key} = \"30s\"`, \"1m 30s\" or \"250ms\""
         ))
     };
+    // The fix for a bare number of seconds, e.g. `"1s"` for `1`.
+    let in_seconds = |secs: f64| {
+        let fix = humantime::format_duration(Duration::from_secs_f64(secs));
+        format!("write the unit: `{key} = \"{fix}\"`")
+    };
     match v.get_ref() {
-        Value::String(s) => humantime::parse_duration(s.trim())
-            .map_err(|e| bad(format!("{s:?} is not a duration: {e}"))),
-        Value::Integer(i) if *i >= 0 => Ok(Duration::from_secs(*i as u64)),
-        Value::Float(x) if x.is_finite() && *x >= 0.0 => Ok(Duration::from_secs_f64(*x)),
+        Value::String(s) => humantime::parse_duration(s.trim()).map_err(|e| {
+            let e = bad(format!("{s:?} is not a duration: {e}"));
+            match s.trim().parse::<f64>() {
+                Ok(secs) if secs.is_finite() && secs >= 0.0 => e.help(in_seconds(secs)),
+                _ => e,
+            }
+        }),
+        Value::Integer(i) if *i >= 0 => Err(bad(format!(
+            "{i} is a bare number; a duration needs a unit"
+        ))
+        .help(in_seconds(*i as f64))),
+        Value::Float(x) if x.is_finite() && *x >= 0.0 => {
+            Err(bad(format!("{x} is a bare number; a duration needs a unit")).help(in_seconds(*x)))
+        }
         other => Err(bad(format!(
             "expected a duration, found {}",
             describe(other)
         ))),
     }
+}
+
+/// A `timeout`: zero means none, as for timeout(1); a job can so lift the
+/// timeout of `[defaults]`.
+pub fn no_zero(timeout: Option<Duration>) -> Option<Duration> {
+    timeout.filter(|t| !t.is_zero())
 }
 
 /// `"4MiB"`, `"512 KiB"`, `"1MB"`, or a number of bytes.
@@ -73,15 +95,16 @@ pub fn scalar_string(v: &Value) -> Option<String> {
     }
 }
 
-/// `stdin` before placeholders are filled and targets resolved.
-#[derive(Debug, Clone)]
-pub enum RawStdin {
-    Text(String),
-    File(String),
-    From(String),
+/// `stdin` before placeholders are filled and targets resolved; borrowed
+/// from the parsed file (a `stdin` text may be large).
+#[derive(Debug, Clone, Copy)]
+pub enum RawStdin<'a> {
+    Text(&'a str),
+    File(&'a str),
+    From(&'a str),
 }
 
-pub fn stdin(v: &Sp<Value>) -> Result<RawStdin, ConfigError> {
+pub fn stdin(v: &Sp<Value>) -> Result<RawStdin<'_>, ConfigError> {
     let bad = |why: String| {
         ConfigError::new(why)
             .at(span(v))
@@ -89,12 +112,12 @@ pub fn stdin(v: &Sp<Value>) -> Result<RawStdin, ConfigError> {
             .help("write `stdin = \"text\"`, `stdin = { file = \"path\" }` or `stdin = { from = \"job\" }`")
     };
     match v.get_ref() {
-        Value::String(s) => Ok(RawStdin::Text(s.clone())),
+        Value::String(s) => Ok(RawStdin::Text(s)),
         Value::Table(t) => {
             let keys: Vec<&String> = t.keys().collect();
             match (keys.as_slice(), t.get("file"), t.get("from")) {
-                ([_], Some(Value::String(f)), None) => Ok(RawStdin::File(f.clone())),
-                ([_], None, Some(Value::String(j))) => Ok(RawStdin::From(j.clone())),
+                ([_], Some(Value::String(f)), None) => Ok(RawStdin::File(f)),
+                ([_], None, Some(Value::String(j))) => Ok(RawStdin::From(j)),
                 ([_], Some(other), None) | ([_], None, Some(other)) => {
                     Err(bad(format!("expected a string, found {}", describe(other))))
                 }

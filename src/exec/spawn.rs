@@ -266,6 +266,45 @@ fn output<'a>(
     })
 }
 
+/// Why execve said ENOENT for `program` (`argv0` as written, found on PATH
+/// or not). Only a name without a slash is searched in PATH; a path names a
+/// file, and a file that is there but still "not found" has a `#!`
+/// interpreter that is not.
+fn not_found(argv0: &str, program: &Path, cwd: &Path) -> String {
+    // Relative paths are relative to the job's cwd, as in the child.
+    let path = cwd.join(program);
+    if !path.exists() {
+        return if argv0.contains('/') && !program.is_absolute() {
+            format!(
+                "cannot run `{argv0}`: no such file in the job's cwd {}",
+                cwd.display()
+            )
+        } else if argv0.contains('/') {
+            format!("cannot run `{argv0}`: no such file")
+        } else {
+            format!("cannot run `{argv0}`: no such program (searched PATH)")
+        };
+    }
+    let mut head = [0u8; 256];
+    let n = File::open(&path)
+        .and_then(|mut f| io::Read::read(&mut f, &mut head))
+        .unwrap_or(0);
+    match head[..n].strip_prefix(b"#!") {
+        Some(line) => {
+            let line = line.split(|&b| b == b'\n').next().unwrap_or_default();
+            let interpreter = String::from_utf8_lossy(line);
+            let interpreter = interpreter.split_whitespace().next().unwrap_or_default();
+            format!(
+                "cannot run `{argv0}`: its interpreter `{interpreter}` (the #! line) does not exist"
+            )
+        }
+        None => format!(
+            "cannot run `{argv0}`: {} exists, but the system could not run it (a missing loader or interpreter?)",
+            path.display()
+        ),
+    }
+}
+
 fn c_string(text: &OsStr, what: &str) -> Result<CString, SpawnError> {
     CString::new(text.as_bytes())
         .map_err(|_| SpawnError::Failed(format!("{what} contains a NUL byte: {text:?}")))
@@ -442,9 +481,7 @@ pub fn spawn(
             SpawnError::Failed(format!("cannot change to cwd {}: {e}", spec.cwd.display()))
         }
         Failure::Exec(e) => SpawnError::Failed(match e.kind() {
-            io::ErrorKind::NotFound => {
-                format!("cannot run `{}`: no such program (searched PATH)", argv[0])
-            }
+            io::ErrorKind::NotFound => not_found(argv[0], &program, &spec.cwd),
             io::ErrorKind::PermissionDenied => format!(
                 "cannot run `{}`: permission denied (is it executable?)",
                 argv[0]

@@ -5,7 +5,9 @@
 //! remembers where each one ends in the byte stream. The pipe's fill level
 //! (FIONREAD) says how far the worker has read. Each stdout line answers the
 //! oldest item not yet answered (a `cat`-like worker prints a line per item,
-//! in order). When a worker dies before its input ended, the items it had
+//! in order), if the worker has read that item: a line printed before is
+//! passed on but answers nothing, and is a stage error naming the worker.
+//! When a worker dies before its input ended, the items it had
 //! read and not answered are recorded as failed, the items still unread in
 //! the pipe go to its replacement, and a new worker is started.
 
@@ -189,22 +191,45 @@ async fn worker(
     let mut out_open = true;
     let mut busy_since: Option<Instant> = None;
 
-    // Answers the oldest unanswered item (one stdout line each).
+    let consumed = |written: u64| -> u64 {
+        let unread = rustix::io::ioctl_fionread(&probe).unwrap_or(0);
+        written.saturating_sub(unread)
+    };
+    // How far the worker had read when last asked: it only grows, so the
+    // pipe is asked again only when a line would answer an item past it.
+    let mut read_to: u64 = 0;
+    // Lines printed while the next unanswered item was still unread.
+    let mut unasked: u64 = 0;
+    let mut first_unasked: Option<String> = None;
+    // Items forgotten unanswered (HELD_CAP): lines may then belong to them,
+    // so a line before the next item is read no longer proves a fault.
+    let mut forgot = false;
+
+    // A stdout line answers the oldest unanswered item, if the worker has
+    // read all of it. A line with no item outstanding (a summary at the
+    // end) is output only; one printed before the worker read the item it
+    // would answer is counted, and reported when the worker ends.
     macro_rules! answer {
-        () => {
-            if sent.pop_front().is_some() {
+        ($line:expr) => {
+            let read_whole = sent.front().map(|s| s.start + s.item.len() as u64 + 1);
+            if read_whole.is_some_and(|end| end > read_to) {
+                read_to = consumed(written);
+            }
+            if read_whole.is_some_and(|end| end <= read_to) {
+                sent.pop_front();
                 if sent.is_empty()
                     && let Some(t) = busy_since.take()
                 {
                     idle(stats, t);
                 }
+            } else if read_whole.is_some() && !forgot {
+                unasked += 1;
+                if first_unasked.is_none() {
+                    first_unasked = Some(String::from_utf8_lossy($line).trim_end().to_string());
+                }
             }
         };
     }
-    let consumed = |written: u64| -> u64 {
-        let unread = rustix::io::ioctl_fionread(&probe).unwrap_or(0);
-        written.saturating_sub(unread)
-    };
 
     let cancelled = loop {
         tokio::select! {
@@ -217,7 +242,7 @@ async fn worker(
                     Ok(_) => {
                         let lines = split_lines(&mut line, &mut read_buf);
                         for l in lines {
-                            answer!();
+                            answer!(&l);
                             if let Some(item) = super::item_of(&l) {
                                 ctx.emit(index, next, item).await;
                             }
@@ -267,6 +292,7 @@ async fn worker(
                                 && sent.front().is_some_and(|s| s.start + (s.item.len() as u64) < read_to)
                             {
                                 sent.pop_front();
+                                forgot = true;
                             }
                         }
                     }
@@ -307,7 +333,7 @@ async fn worker(
                 Ok(0) | Err(_) => out_open = false,
                 Ok(_) => {
                     for l in split_lines(&mut line, &mut read_buf) {
-                        answer!();
+                        answer!(&l);
                         if let Some(item) = super::item_of(&l) {
                             ctx.emit(index, next, item).await;
                         }
@@ -317,7 +343,7 @@ async fn worker(
         }
         if !line.is_empty() {
             let l = std::mem::take(&mut line);
-            answer!();
+            answer!(&l);
             if let Some(item) = super::item_of(&l) {
                 ctx.emit(index, next, item).await;
             }
@@ -364,6 +390,13 @@ async fn worker(
     let [_, stderr_tail] = errors.stop().await;
     if let Some(t) = busy_since {
         idle(stats, t);
+    }
+    if unasked > 0 {
+        ctx.error(format!(
+            "stage `{}`: worker {pid} printed {unasked} line(s) before reading the items they would answer (the first: {:?}); they were passed on and answer no item: a stream worker prints a line for an item after reading it",
+            stage.name,
+            first_unasked.unwrap_or_default()
+        ));
     }
     let ok = matches!(exit, Exit::Code(c) if spec.ok_codes.contains(&c));
     let read_to = consumed(written);

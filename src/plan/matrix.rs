@@ -7,25 +7,26 @@
 
 use std::collections::BTreeSet;
 
-/// One combination of matrix values, in key order.
-pub type Combination = Vec<(String, String)>;
+/// One combination of matrix values, in key order: (key, value).
+pub type Combination<'a> = Vec<(&'a str, &'a str)>;
 
-/// All combinations; the first key varies slowest. No keys: one empty
-/// combination.
-pub fn combinations(keys: &[(String, Vec<String>)]) -> Vec<Combination> {
-    let mut out: Vec<Combination> = vec![Vec::new()];
-    for (key, values) in keys {
-        let mut next = Vec::with_capacity(out.len() * values.len());
-        for combo in &out {
-            for value in values {
-                let mut c = combo.clone();
-                c.push((key.clone(), value.clone()));
-                next.push(c);
-            }
+/// How many combinations `keys` make; None past `usize::MAX`.
+pub fn count(keys: &[(String, Vec<String>)]) -> Option<usize> {
+    keys.iter()
+        .try_fold(1usize, |n, (_, values)| n.checked_mul(values.len()))
+}
+
+/// All combinations, made one at a time (a million-job matrix is not held
+/// twice); the first key varies slowest. No keys: one empty combination.
+pub fn combinations(keys: &[(String, Vec<String>)]) -> impl Iterator<Item = Combination<'_>> {
+    (0..count(keys).unwrap_or(usize::MAX)).map(move |mut n| {
+        let mut combo = vec![("", ""); keys.len()];
+        for (slot, (key, values)) in combo.iter_mut().zip(keys).rev() {
+            *slot = (key.as_str(), values[n % values.len()].as_str());
+            n /= values.len();
         }
-        out = next;
-    }
-    out
+        combo
+    })
 }
 
 enum Piece<'a> {
@@ -87,12 +88,12 @@ pub fn placeholders(text: &str) -> BTreeSet<String> {
 
 /// `text` with its placeholders filled from `combo`. Placeholders without a
 /// value are left as written (validation reports them first).
-pub fn fill(text: &str, combo: &Combination) -> String {
+pub fn fill(text: &str, combo: &[(&str, &str)]) -> String {
     let mut out = String::with_capacity(text.len());
     for piece in pieces(text) {
         match piece {
             Piece::Text(t) => out.push_str(t),
-            Piece::Placeholder(name) => match combo.iter().find(|(k, _)| k == name) {
+            Piece::Placeholder(name) => match combo.iter().find(|(k, _)| *k == name) {
                 Some((_, value)) => out.push_str(value),
                 None => {
                     out.push('{');
@@ -109,11 +110,8 @@ pub fn fill(text: &str, combo: &Combination) -> String {
 mod tests {
     use super::*;
 
-    fn combo(pairs: &[(&str, &str)]) -> Combination {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+    fn combo<'a>(pairs: &[(&'a str, &'a str)]) -> Combination<'a> {
+        pairs.to_vec()
     }
 
     #[test]
@@ -125,10 +123,7 @@ mod tests {
             ),
             ("n".to_string(), vec!["1".to_string(), "2".to_string()]),
         ];
-        let names: Vec<String> = combinations(&keys)
-            .iter()
-            .map(|c| fill("{os}-{n}", c))
-            .collect();
+        let names: Vec<String> = combinations(&keys).map(|c| fill("{os}-{n}", &c)).collect();
         assert_eq!(names, ["linux-1", "linux-2", "mac-1", "mac-2"]);
     }
 

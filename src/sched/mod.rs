@@ -151,6 +151,8 @@ pub async fn run(
     });
     let ctl = &shared.ctl;
     let mut running = 0usize;
+    // Jobs in the running units, for the user (who knows jobs, not units).
+    let mut running_jobs = 0usize;
     let mut stop: Option<Stop> = None;
     let mut signals_seen = 0;
     let mut blocked_on_fds;
@@ -175,6 +177,7 @@ pub async fn run(
             };
             ready.pop_front();
             running += 1;
+            running_jobs += unit.jobs.len();
             busy_slots += slots_of(unit);
             // Holding the job's ends of its captured pipes saves a wake-up
             // per job, but makes them held rather than transient: only
@@ -248,7 +251,7 @@ pub async fn run(
                 if signals_seen == 1 || !matches!(stop, Some(Stop::Interrupted(_))) {
                     stop = Some(Stop::Interrupted(interrupt));
                     observer.stopping(&format!(
-                        "{}: stopping {running} running unit(s) (SIGTERM, then SIGKILL after kill_grace); press Ctrl-C again to kill at once",
+                        "{}: stopping {running_jobs} running job(s) (SIGTERM, then SIGKILL after kill_grace); press Ctrl-C again to kill at once",
                         interrupt.name()
                     ));
                     ctl.cancel.cancel();
@@ -263,6 +266,7 @@ pub async fn run(
                 Event::Retrying { job, attempt, result } => observer.job_retrying(job, attempt, &result),
                 Event::UnitDone { unit, held, results: done } => {
                     running -= 1;
+                    running_jobs -= plan.units[unit].jobs.len();
                     let mut finished: Vec<usize> = Vec::new();
                     for (job, result) in done {
                         if result.status != Status::Succeeded && plan.fail_fast && stop.is_none() {
