@@ -208,8 +208,18 @@ pub fn exec_with_stdin(dir: &Path, args: &[&str], input: &[u8]) -> Output {
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn drover exec");
-    child.stdin.take().unwrap().write_all(input).unwrap();
-    child.wait_with_output().unwrap()
+    // From a thread of its own, so that drover's output cannot fill up
+    // while the input is written; drover may refuse its arguments and exit
+    // before reading any of it (a broken pipe is no failure).
+    let mut stdin = child.stdin.take().unwrap();
+    let input = input.to_vec();
+    let writer = std::thread::spawn(move || match stdin.write_all(&input) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => panic!("writing stdin: {e}"),
+        _ => {}
+    });
+    let output = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    output
 }
 
 /// `drover exec ARGS...` with stdin from /dev/null: its stdout, which must
