@@ -14,7 +14,7 @@ use tokio::sync::mpsc;
 use crate::exec::fdlimit;
 use crate::outcome::JobResult;
 use crate::plan::items::{self, Origin, Source};
-use crate::plan::template::{Fill, Template};
+use crate::plan::template::{Fill, Template, TemplateError};
 use crate::plan::{DEFAULT_KILL_GRACE, cpus};
 use crate::report::json;
 use crate::report::printer::{Printer, PrinterOptions};
@@ -379,7 +379,12 @@ fn resolve(args: &ExecArgs) -> Result<Resolved, String> {
         && args.retries.unwrap_or(1) <= 1
         && !discard_stdout;
     let shell = args.shell || needs_shell(&command);
-    let template = Template::parse(&command);
+    let template = Template::parse(&command).map_err(|e| match e {
+        TemplateError::Perl(_) => {
+            format!("{e}, e.g. --shell -- 'echo \"$(printf %s {{}} | sed s/b/B/)\"'")
+        }
+        _ => e.to_string(),
+    })?;
     let cwd =
         std::env::current_dir().map_err(|e| format!("cannot read the current directory: {e}"))?;
     Ok(Resolved {
