@@ -44,6 +44,8 @@ Replacement strings: {} item, {.} without extension, {/} basename, {//} dirname,
 {/.} basename without extension, {#} job number, {%} slot number, {1} {2}.. per
 input source ({2.} {1/} ... too). Output is grouped per job: never interleaved.
 Exit code: 0 all succeeded, 1-100 the number of failed jobs, 101 more, 255 error.
+GNU parallel options and replacement strings drover lacks ({= perl =}, -X,
+--colsep, ...) are refused by name before anything runs.
 Differences from GNU parallel: commands run without a shell unless --shell is
 given or the command is a single word with spaces or shell syntax in it; every
 job runs in its own process group, stopped whole on --timeout or Ctrl-C.";
