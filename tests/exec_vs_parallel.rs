@@ -688,3 +688,83 @@ fn jobs_option_forms() {
         same_sorted(&["-j", j, "echo", ":::", "a", "b", "c"], None);
     }
 }
+
+#[test]
+fn v_prints_each_command_before_its_output() {
+    same(&["-k", "-v", "echo", ":::", "a", "b c"], None);
+    same(&["-kv", "echo {}; echo err >&2", ":::", "a", "it's"], None);
+    same(&["-k", "-v", "--tag", "echo", ":::", "a", "b"], None);
+    same(&["-k", "-v", "printf", "[%s]", ":::", "a"], None);
+    same(&["-j", "1", "-v", "-u", "echo", ":::", "a", "b"], None);
+    same(&["-j", "1", "-v", "--lb", "echo", ":::", "a", "b"], None);
+    same(&["-k", "-v", "--pipe", "wc", "-l"], Some("1\n2\n"));
+    same(&["-v", "--dry-run", "echo", ":::", "a"], None);
+    // A failed job is shown too, and counted.
+    same(&["-k", "-v", "exit {}", ":::", "0", "3"], None);
+}
+
+#[test]
+fn t_prints_each_command_on_stderr_as_it_starts() {
+    for args in [
+        &["-j", "1", "-t", "echo", ":::", "a", "b c"][..],
+        &["-j", "1", "-t", "--tag", "echo", ":::", "a"],
+        &["-j", "1", "--verbose", "-u", "echo", ":::", "a"],
+    ] {
+        let (gnu, ours) = both(args, None, |_| {});
+        assert_eq!(ours.stdout, gnu.stdout, "stdout of {args:?}");
+        assert_eq!(ours.stderr, gnu.stderr, "stderr of {args:?}");
+        assert_eq!(ours.code, gnu.code);
+    }
+}
+
+#[test]
+fn q_passes_the_words_as_written() {
+    same(&["-k", "-q", "echo", "a  b|c", "{}", ":::", "x y"], None);
+    same(&["-k", "-q", "-v", "echo", "a b", ":::", "x"], None);
+    same(&["-q", "--dry-run", "echo", "a b", ":::", "x"], None);
+    // One word with shell syntax is a program's name with -q.
+    let (gnu, ours) = both(&["-q", "echo {}", ":::", "a"], None, |_| {});
+    assert_eq!((ours.stdout.as_str(), ours.code), ("", gnu.code));
+}
+
+#[test]
+fn arg_files_are_the_first_input_sources() {
+    let args = ["-k", "-a", "f1", "-a", "f2", "echo", ":::", "x", "y"];
+    let (gnu, ours) = both(&args, None, |d| {
+        std::fs::write(d.join("f1"), "a\nb\n").unwrap();
+        std::fs::write(d.join("f2"), "1\n").unwrap();
+    });
+    assert_eq!(ours.stdout, gnu.stdout, "{}", ours.stderr);
+    assert_eq!(ours.code, gnu.code);
+    // A first :::+ does not link to an -a file (GNU: the product).
+    let args = ["-k", "-a", "f1", "echo", ":::+", "x", "y"];
+    let (gnu, ours) = both(&args, None, |d| {
+        std::fs::write(d.join("f1"), "a\nb\n").unwrap();
+    });
+    assert_eq!(ours.stdout, gnu.stdout, "{}", ours.stderr);
+}
+
+#[test]
+fn gnu_spellings_of_drovers_options() {
+    same(
+        &[
+            "--keeporder",
+            "--lb",
+            "--will-cite",
+            "echo",
+            ":::",
+            "a",
+            "b",
+        ],
+        None,
+    );
+    same(
+        &["--dr", "--halt-on-error", "now,fail=1", "echo", ":::", "a"],
+        None,
+    );
+    let input: String = (1..=100).map(|i| format!("{i}\n")).collect();
+    same(
+        &["--spreadstdin", "--block-size", "100", "-k", "wc", "-l"],
+        Some(&input),
+    );
+}

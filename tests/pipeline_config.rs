@@ -48,6 +48,15 @@ fn pipeline_errors_are_located_and_say_the_fix() {
             "[[pipeline]]\nname = \"p\"\nitems = [\"a\"]\n",
             &["the pipeline has no stages", "[[pipeline.stage]]"],
         ),
+        // GNU parallel's replacement strings drover cannot fill.
+        (
+            "[[pipeline]]\nname = \"p\"\nitems = [\"a\"]\n[[pipeline.stage]]\nname = \"s\"\nsh = \"echo {= s/a/b/ =}\"\n",
+            &["jobs.toml:6:", "{= s/a/b/ =}", "perl", "sed"],
+        ),
+        (
+            "[[pipeline]]\nname = \"p\"\nitems = [\"a\"]\n[[pipeline.stage]]\nname = \"s\"\ncmd = [\"echo\", \"{-1}\"]\n",
+            &["jobs.toml:6:", "{-1}", "from the start"],
+        ),
         (
             "[[pipeline]]\nname = \"p\"\nitems = [\"a\"]\n[[pipeline.stage]]\nname = \"s\"\ncmd = [\"true\"]\nworkrs = 2\n",
             &[

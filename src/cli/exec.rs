@@ -15,12 +15,14 @@ use tokio::sync::mpsc;
 use crate::exec::fdlimit;
 use crate::outcome::JobResult;
 use crate::plan::items::{self, Origin, Source};
-use crate::plan::template::{Fill, Template};
+use crate::plan::template::{Fill, Template, TemplateError};
 use crate::plan::{DEFAULT_KILL_GRACE, cpus};
 use crate::report::json;
 use crate::report::printer::{Printer, PrinterOptions};
 use crate::report::target;
-use crate::sched::fanout::{self, Fanout, Halt, HaltOn, OutputMode, Stopped, Threshold, Work};
+use crate::sched::fanout::{
+    self, Fanout, Halt, HaltOn, OutputMode, ShowCommands, Stopped, Threshold, Work,
+};
 use crate::sched::{blocks, signal};
 
 /// GNU parallel's exit code for errors of drover itself (bad options, ...).
@@ -44,6 +46,8 @@ Replacement strings: {} item, {.} without extension, {/} basename, {//} dirname,
 {/.} basename without extension, {#} job number, {%} slot number, {1} {2}.. per
 input source ({2.} {1/} ... too). Output is grouped per job: never interleaved.
 Exit code: 0 all succeeded, 1-100 the number of failed jobs, 101 more, 255 error.
+GNU parallel options and replacement strings drover lacks ({= perl =}, -X,
+--colsep, ...) are refused by name before anything runs.
 Differences from GNU parallel: commands run without a shell unless --shell is
 given or the command is a single word with spaces or shell syntax in it; every
 job runs in its own process group, stopped whole on --timeout or Ctrl-C.";
@@ -60,6 +64,7 @@ pub struct ExecArgs {
         short = 'j',
         long = "jobs",
         visible_alias = "max-procs",
+        alias = "maxprocs",
         short_alias = 'P',
         value_name = "N",
         allow_hyphen_values = true
@@ -75,32 +80,36 @@ pub struct ExecArgs {
     #[arg(long, value_name = "N")]
     retries: Option<u32>,
     /// Print output in the order of the input, not the order jobs finish.
-    #[arg(short = 'k', long)]
+    #[arg(short = 'k', long, alias = "keeporder")]
     keep_order: bool,
     /// Prefix each output line with the item(s) and a TAB.
     #[arg(long)]
     tag: bool,
     /// Print complete lines as soon as jobs write them (lines are never mixed).
-    #[arg(long)]
+    #[arg(long, aliases = ["line-buffered", "linebuffer", "linebuffered", "lb"])]
     line_buffer: bool,
     /// Let jobs write straight to the terminal (output may interleave).
     #[arg(short = 'u', long)]
     ungroup: bool,
     /// Stop early: never, now,fail=N, soon,fail=N, now,success=N, soon,success=N (N may be N%).
-    #[arg(long, value_name = "WHEN")]
+    #[arg(long, value_name = "WHEN", aliases = ["halt-on-error", "haltonerror"])]
     halt: Option<String>,
     /// Run the command line through /bin/sh -c, items shell-quoted.
     #[arg(long)]
     shell: bool,
+    /// Never run the command through a shell, even one word with shell
+    /// syntax in it (GNU parallel's -q: the words reach the program as written).
+    #[arg(short = 'q', long, conflicts_with = "shell")]
+    quote: bool,
     /// Split stdin into blocks at line boundaries and feed each to a job's stdin.
-    #[arg(long)]
+    #[arg(long, alias = "spreadstdin")]
     pipe: bool,
     /// Block size for --pipe (e.g. 1M, 512K, 10k) [default: 1M].
-    #[arg(long, value_name = "SIZE")]
+    #[arg(long, value_name = "SIZE", aliases = ["block-size", "blocksize"])]
     block: Option<String>,
     /// With --pipe: at most -j jobs, each fed block after block (for
     /// commands slow to start, or one stream split between N workers).
-    #[arg(long, visible_alias = "round")]
+    #[arg(long, visible_alias = "round", alias = "roundrobin")]
     round_robin: bool,
     /// Items from stdin and files end at a NUL byte, not a newline (`find
     /// -print0`, `xargs -0`).
@@ -111,17 +120,32 @@ pub struct ExecArgs {
     #[arg(short = 'd', long, value_name = "CHAR")]
     delimiter: Option<String>,
     /// Read items from FILE (one per line), like `:::: FILE`.
-    #[arg(short = 'a', long = "arg-file", value_name = "FILE")]
+    #[arg(short = 'a', long = "arg-file", alias = "argfile", value_name = "FILE")]
     arg_file: Vec<PathBuf>,
     /// Write the JSON report to FILE (- for stdout, after the jobs' output).
     #[arg(long, value_name = "FILE")]
     report: Option<PathBuf>,
     /// Log each finished job to FILE in GNU parallel's joblog format.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", alias = "jl")]
     joblog: Option<PathBuf>,
     /// Print the commands that would run; run nothing.
-    #[arg(long)]
+    #[arg(long, aliases = ["dryrun", "dr"])]
     dry_run: bool,
+    /// Print each command on stdout before its output (GNU parallel's -v).
+    #[arg(short = 'v', action = clap::ArgAction::Count)]
+    print_commands: u8,
+    /// Print each command on stderr as it starts (GNU parallel's -t).
+    #[arg(short = 't', long = "verbose")]
+    trace_commands: bool,
+    /// GNU parallel's own: drover has no citation notice to silence.
+    #[arg(long = "will-cite", aliases = ["willcite", "nn", "nonotice", "no-notice"], hide = true)]
+    _will_cite: bool,
+    /// GNU parallel's: ignore $PARALLEL and ~/.parallel, which drover never reads.
+    #[arg(long = "plain", hide = true)]
+    _plain: bool,
+    /// GNU parallel's: grouped output, drover's default.
+    #[arg(long = "group", hide = true, conflicts_with_all = ["ungroup", "line_buffer"])]
+    _group: bool,
     /// Show progress with an ETA on stderr.
     #[arg(long)]
     bar: bool,
@@ -290,23 +314,31 @@ struct Resolved {
 }
 
 fn resolve(args: &ExecArgs) -> Result<Resolved, String> {
-    let (command, mut sources) = items::split_command(&args.command);
+    let (command, listed) = items::split_command(&args.command);
     if command.is_empty() {
         return Err(
             "no command given; usage: drover exec [OPTIONS] -- COMMAND [ARG...] [::: ITEM...]"
                 .into(),
         );
     }
-    for file in &args.arg_file {
-        sources.push(Source {
+    // As GNU parallel: -a files are the first input sources, before the
+    // ::: and :::: ones (a first `:::+` does not link to them).
+    let mut sources: Vec<Source> = args
+        .arg_file
+        .iter()
+        .map(|file| Source {
             origin: if file.as_os_str() == "-" {
                 Origin::Stdin
             } else {
                 Origin::File(file.clone())
             },
             linked: false,
-        });
-    }
+        })
+        .collect();
+    sources.extend(listed.into_iter().enumerate().map(|(i, mut s)| {
+        s.linked &= i > 0;
+        s
+    }));
     if args.pipe && !sources.is_empty() {
         return Err("--pipe reads its input from stdin; it takes no ::: or :::: sources".into());
     }
@@ -372,24 +404,37 @@ fn resolve(args: &ExecArgs) -> Result<Resolved, String> {
         && args.joblog.is_none()
         && !args.ungroup
         && is_dev_null(std::io::stdout());
+    let show = ShowCommands {
+        stdout: args.print_commands > 0,
+        stderr: args.trace_commands,
+    };
     // The job printed next is known: its stdout is written out as it comes.
-    // Not with --tag (lines are tagged whole), --report (it keeps the tail
-    // of each output, which following frees) or --retries (a failed
-    // attempt's output is not printed).
+    // Not with --tag (lines are tagged whole), -v (its command comes
+    // first, when it ends), --report (it keeps the tail of each output,
+    // which following frees) or --retries (a failed attempt's output is
+    // not printed).
     let follow = output == OutputMode::Group
         && keep_order
         && !args.tag
+        && !show.stdout
         && args.report.is_none()
         && args.retries.unwrap_or(1) <= 1
         && !discard_stdout;
-    let shell = args.shell || needs_shell(&command);
-    let template = Template::parse(&command);
+    let shell = args.shell || (!args.quote && needs_shell(&command));
+    let template = Template::parse(&command).map_err(|e| match e {
+        TemplateError::Perl(_) => {
+            format!("{e}, e.g. --shell -- 'echo \"$(printf %s {{}} | sed s/b/B/)\"'")
+        }
+        _ => e.to_string(),
+    })?;
     let cwd =
         std::env::current_dir().map_err(|e| format!("cannot read the current directory: {e}"))?;
     Ok(Resolved {
         fanout: Fanout {
             template,
             shell,
+            quote: args.quote,
+            show,
             jobs,
             timeout,
             kill_grace,
@@ -520,6 +565,8 @@ pub fn exec(args: ExecArgs) -> u8 {
         joblog,
         bar,
         follow: fanout.board.clone(),
+        show: fanout.show,
+        grouped: fanout.output == OutputMode::Group,
     });
 
     let runtime = match crate::sched::runtime_for(fanout.jobs.map(NonZeroUsize::get)) {
@@ -663,7 +710,7 @@ fn dry_run(
 ) -> u8 {
     use std::io::Write;
     let mut out = std::io::stdout().lock();
-    let line = |args: &[String], seq: u64| fanout.template.shell_line(&Fill { args, seq, slot: 1 });
+    let line = |args: &[String], seq: u64| fanout.command_line(&Fill { args, seq, slot: 1 });
     if block.is_some() {
         let _ = writeln!(out, "{}", line(&[], 1));
         return 0;

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use clap::{Parser, Subcommand};
 
 pub mod exec;
+mod gnu;
 
 use crate::config;
 use crate::exec::fdlimit;
@@ -31,11 +32,19 @@ pub const EXIT_INVALID: u8 = 2;
     about = "Run many child processes at once and say exactly what happened to each."
 )]
 struct Cli {
-    /// More logging on stderr (-v info, -vv debug, -vvv trace); RUST_LOG also works.
-    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
-    verbose: u8,
+    #[command(flatten)]
+    logging: Logging,
     #[command(subcommand)]
     command: Command,
+}
+
+/// drover's own logging. Not global: after `exec`, `-v` is GNU parallel's
+/// (print each command), as in `parallel -v`.
+#[derive(clap::Args, Debug)]
+struct Logging {
+    /// More logging on stderr (-v info, -vv debug, -vvv trace); RUST_LOG also works.
+    #[arg(short, long, action = clap::ArgAction::Count)]
+    verbose: u8,
 }
 
 #[derive(Subcommand, Debug)]
@@ -55,6 +64,8 @@ enum Command {
 struct RunArgs {
     /// The job file (TOML).
     file: PathBuf,
+    #[command(flatten)]
+    logging: Logging,
     /// Write the JSON report to FILE, or to stdout with `-`.
     #[arg(long, value_name = "FILE")]
     report: Option<PathBuf>,
@@ -73,6 +84,8 @@ struct RunArgs {
 struct CheckArgs {
     /// The job file (TOML).
     file: PathBuf,
+    #[command(flatten)]
+    logging: Logging,
 }
 
 pub fn main() -> ExitCode {
@@ -89,6 +102,16 @@ pub fn main() -> ExitCode {
         if argv.get(i + 1).is_some_and(|a| a == "--") {
             argv.remove(i + 1);
         }
+        // GNU parallel's options drover lacks: refused by name, before clap
+        // would take them for something else or call them unknown.
+        let args: Vec<String> = argv[i + 1..]
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        if let Err(e) = gnu::check_options(&args) {
+            eprintln!("drover exec: {e}");
+            return ExitCode::from(exec::EXIT_ERROR);
+        }
     }
     let cli = match Cli::try_parse_from(argv) {
         Ok(cli) => cli,
@@ -103,7 +126,12 @@ pub fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
-    init_logging(cli.verbose);
+    let own = match &cli.command {
+        Command::Run(args) => args.logging.verbose,
+        Command::Check(args) => args.logging.verbose,
+        Command::Exec(_) => 0,
+    };
+    init_logging(cli.logging.verbose.saturating_add(own));
     // Before drover opens anything: the spawn's reserved descriptors sit
     // just above those it inherited.
     crate::exec::vfork::init();

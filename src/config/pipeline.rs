@@ -16,7 +16,7 @@ use super::value::{self, RawOutput, span};
 use crate::plan::pipeline::{
     DEFAULT_QUEUE, Emit, ItemSource, Mode, Output, PipelineSpec, StageSpec,
 };
-use crate::plan::template::Template;
+use crate::plan::template::{Template, TemplateError};
 use crate::plan::{
     DEFAULT_CAPTURE_LIMIT, DEFAULT_KILL_GRACE, JobName, JobSpec, OutputSpec, Program, StdinSpec,
 };
@@ -308,6 +308,14 @@ fn output(v: &Sp<Value>, base: &Path, errs: &mut Vec<ConfigError>) -> Option<Out
     }
 }
 
+/// A GNU parallel replacement string drover does not know, in `cmd`/`sh`.
+fn template_error(e: &TemplateError, span: Span, key: &str) -> ConfigError {
+    ConfigError::new(e.message())
+        .at(span)
+        .key(key)
+        .help(e.help())
+}
+
 fn stage(
     pipeline: &str,
     index: usize,
@@ -442,14 +450,22 @@ fn stage(
                 );
                 None
             } else {
-                let template = Template::parse(&argv);
-                Some((Program::Argv(argv), template))
+                match Template::parse(&argv) {
+                    Ok(template) => Some((Program::Argv(argv), template)),
+                    Err(e) => {
+                        errs.push(template_error(&e, Some(cmd.span()), "cmd"));
+                        None
+                    }
+                }
             }
         }
-        (None, Some(sh)) => Some((
-            Program::Shell(sh.get_ref().clone()),
-            Template::parse(std::slice::from_ref(sh.get_ref())),
-        )),
+        (None, Some(sh)) => match Template::parse(std::slice::from_ref(sh.get_ref())) {
+            Ok(template) => Some((Program::Shell(sh.get_ref().clone()), template)),
+            Err(e) => {
+                errs.push(template_error(&e, Some(sh.span()), "sh"));
+                None
+            }
+        },
     };
     if let Some((_, template)) = &program
         && stream

@@ -2,6 +2,13 @@
 //! `{//}` `{/.}` `{#}` `{%}` and `{n}` `{n.}` `{n/}` `{n//}` `{n/.}` for the
 //! n-th input source. A command with none of them gets the arguments
 //! appended, one per input source.
+//!
+//! What GNU parallel would fill but drover cannot (`{= perl =}`, `{-1}`,
+//! `{0}`, `{1#}`) is refused, never passed on as text; braces GNU leaves
+//! alone (`awk '{print $1}'`, `${HOME}`, `{a,b}`, `{+/}` without `--plus`)
+//! stay text here too.
+
+use std::fmt;
 
 /// How a replacement string transforms an argument.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,6 +44,99 @@ pub struct Template {
     append: bool,
 }
 
+/// A replacement string GNU parallel would fill that drover does not know.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TemplateError {
+    /// `{= perl expression =}` or `{=N perl expression =}`.
+    Perl(String),
+    /// `{-1}`, `{0}`, `{1#}`, `{2%}`: the string and the drover form to use.
+    Unsupported {
+        string: String,
+        instead: &'static str,
+    },
+}
+
+impl TemplateError {
+    /// What is wrong, naming the string.
+    pub fn message(&self) -> String {
+        match self {
+            Self::Perl(expr) => format!(
+                "{expr} is a GNU parallel perl expression; drover does not run perl expressions"
+            ),
+            Self::Unsupported { string, .. } => format!(
+                "{string} is a GNU parallel replacement string that drover does not support"
+            ),
+        }
+    }
+
+    /// What to write instead.
+    pub fn help(&self) -> String {
+        match self {
+            Self::Perl(expr) => {
+                let general = "use {.} {/} {//} {/.} (with a source number: {2.} ...), or a shell command that runs sed on the item";
+                match nearest_for_perl(expr) {
+                    Some(form) => format!("here {form} comes nearest; in general {general}"),
+                    None => general.to_string(),
+                }
+            }
+            Self::Unsupported { instead, .. } => instead.to_string(),
+        }
+    }
+}
+
+impl fmt::Display for TemplateError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}; {}", self.message(), self.help())
+    }
+}
+
+impl std::error::Error for TemplateError {}
+
+/// The drover string closest to a perl expression, for the usual ones:
+/// GNU's own definitions of `{.}` `{/}` `{//}` `{/.}` and deletions of an
+/// extension or a folder (`s/\.gz$//`, `s:.*/::`).
+fn nearest_for_perl(expr: &str) -> Option<String> {
+    let inner = expr.strip_prefix("{=")?.strip_suffix("=}")?;
+    let digits = inner.chars().take_while(char::is_ascii_digit).count();
+    let (source, code) = inner.split_at(digits);
+    let code = code.trim().trim_end_matches(';').trim();
+    let mut base = false;
+    let mut no_ext = false;
+    let mut dir = false;
+    for part in code.split(';').map(str::trim) {
+        // s<d>PATTERN<d><d>: a deletion.
+        let mut chars = part.chars();
+        let (Some('s'), Some(d)) = (chars.next(), chars.next()) else {
+            return None;
+        };
+        let rest: Vec<&str> = chars.as_str().split(d).collect();
+        let [pattern, "", flags] = rest.as_slice() else {
+            return None;
+        };
+        if !flags.chars().all(|c| c.is_ascii_alphabetic()) {
+            return None;
+        }
+        let pattern = pattern.trim_start_matches('^');
+        if matches!(pattern, ".*/" | ".*\\/") {
+            base = true;
+        } else if pattern.starts_with("\\.") && pattern.ends_with('$') {
+            no_ext = true;
+        } else if matches!(pattern, "/[^/]*$" | "\\/[^\\/]*$" | "/[^/]+$") {
+            dir = true;
+        } else {
+            return None;
+        }
+    }
+    let op = match (base, no_ext, dir) {
+        (true, false, false) => "/",
+        (false, true, false) => ".",
+        (true, true, false) => "/.",
+        (false, false, true) => "//",
+        _ => return None,
+    };
+    Some(format!("{{{source}{op}}}"))
+}
+
 /// Values for one job.
 pub struct Fill<'a> {
     pub args: &'a [String],
@@ -45,13 +145,19 @@ pub struct Fill<'a> {
 }
 
 impl Template {
-    pub fn parse(tokens: &[String]) -> Self {
-        let tokens: Vec<Vec<Piece>> = tokens.iter().map(|t| parse_token(t)).collect();
+    pub fn parse(tokens: &[String]) -> Result<Self, TemplateError> {
+        if let Some(expr) = perl_expression(tokens) {
+            return Err(TemplateError::Perl(expr));
+        }
+        let tokens: Vec<Vec<Piece>> = tokens
+            .iter()
+            .map(|t| parse_token(t))
+            .collect::<Result<_, _>>()?;
         let append = !tokens
             .iter()
             .flatten()
             .any(|p| !matches!(p, Piece::Text(_)));
-        Self { tokens, append }
+        Ok(Self { tokens, append })
     }
 
     /// Whether the command line has a replacement string (else the item is
@@ -101,7 +207,17 @@ impl Template {
     }
 }
 
-fn parse_token(token: &str) -> Vec<Piece> {
+/// The first `{= ... =}` in the command, as GNU parallel finds it: the
+/// words are joined first, so that one may span several of them.
+fn perl_expression(tokens: &[String]) -> Option<String> {
+    let line = tokens.join(" ");
+    let open = line.find("{=")?;
+    // `{=}` is text: the two ends may not share the `=`.
+    let close = line[open + 2..].find("=}")? + open + 2;
+    Some(line[open..close + 2].to_string())
+}
+
+fn parse_token(token: &str) -> Result<Vec<Piece>, TemplateError> {
     let mut pieces = Vec::new();
     let mut text = String::new();
     let mut rest = token;
@@ -109,7 +225,9 @@ fn parse_token(token: &str) -> Vec<Piece> {
         let after = &rest[open + 1..];
         let parsed = after
             .find('}')
-            .and_then(|close| replacement(&after[..close]).map(|p| (p, close)));
+            .map(|close| replacement(&after[..close]).map(|p| p.map(|p| (p, close))))
+            .transpose()?
+            .flatten();
         match parsed {
             Some((piece, close)) => {
                 text.push_str(&rest[..open]);
@@ -129,20 +247,20 @@ fn parse_token(token: &str) -> Vec<Piece> {
     if !text.is_empty() || pieces.is_empty() {
         pieces.push(Piece::Text(text));
     }
-    pieces
+    Ok(pieces)
 }
 
-/// The replacement string inside `{...}`, if it is one.
-fn replacement(inner: &str) -> Option<Piece> {
-    let digits = inner.chars().take_while(char::is_ascii_digit).count();
-    let (number, op) = inner.split_at(digits);
-    let source = if number.is_empty() {
-        None
-    } else {
-        match number.parse::<usize>() {
-            Ok(n) if n > 0 => Some(n),
-            _ => return None,
-        }
+/// The replacement string inside `{...}`, if it is one. As GNU parallel, a
+/// source number may be negative and be followed by white space (`{1 .}`).
+fn replacement(inner: &str) -> Result<Option<Piece>, TemplateError> {
+    let unsigned = inner.strip_prefix('-').unwrap_or(inner);
+    let digits = unsigned.chars().take_while(char::is_ascii_digit).count();
+    let (number, op) = unsigned.split_at(digits);
+    let (source, op) = match number {
+        // `{-}` `{-x}`: text to GNU too.
+        "" if unsigned.len() != inner.len() => return Ok(None),
+        "" => (None, op),
+        _ => (Some(number), op.trim_start()),
     };
     let transform = match op {
         "" => Transform::Whole,
@@ -150,11 +268,37 @@ fn replacement(inner: &str) -> Option<Piece> {
         "/" => Transform::Base,
         "//" => Transform::Dir,
         "/." => Transform::BaseNoExt,
-        "#" if source.is_none() => return Some(Piece::Seq),
-        "%" if source.is_none() => return Some(Piece::Slot),
-        _ => return None,
+        "#" | "%" if source.is_some() => {
+            return Err(TemplateError::Unsupported {
+                string: format!("{{{inner}}}"),
+                instead: "use {#} (the job number) or {%} (the slot number), without a source number",
+            });
+        }
+        "#" => return Ok(Some(Piece::Seq)),
+        "%" => return Ok(Some(Piece::Slot)),
+        _ => return Ok(None),
     };
-    Some(Piece::Arg(source, transform))
+    let Some(number) = source else {
+        return Ok(Some(Piece::Arg(None, transform)));
+    };
+    let unsupported = |instead| {
+        Err(TemplateError::Unsupported {
+            string: format!("{{{inner}}}"),
+            instead,
+        })
+    };
+    if unsigned.len() != inner.len() {
+        return unsupported(
+            "it counts input sources from the end; write the source's number from the start, e.g. {2}",
+        );
+    }
+    match number.parse::<usize>() {
+        Ok(n) if n > 0 => Ok(Some(Piece::Arg(Some(n), transform))),
+        Ok(_) => unsupported(
+            "input sources are numbered from 1; for all of them use {} (or {.} {/} ...)",
+        ),
+        Err(_) => unsupported("that input source number is too large"),
+    }
 }
 
 fn render(pieces: &[Piece], fill: &Fill<'_>, quote: bool) -> String {
@@ -264,7 +408,7 @@ mod tests {
 
     fn argv(tokens: &[&str], a: &[&str]) -> Vec<String> {
         let a = args(a);
-        Template::parse(&args(tokens)).argv(&Fill {
+        Template::parse(&args(tokens)).unwrap().argv(&Fill {
             args: &a,
             seq: 7,
             slot: 2,
@@ -353,16 +497,99 @@ mod tests {
             argv(&["awk", "{print $1}", "{}"], &["f"]),
             ["awk", "{print $1}", "f"]
         );
+        assert_eq!(argv(&["echo", "{x}"], &["f"]), ["echo", "{x}", "f"]);
+    }
+
+    fn refused(tokens: &[&str]) -> TemplateError {
+        Template::parse(&args(tokens)).expect_err("refused")
+    }
+
+    #[test]
+    fn perl_expressions_are_refused_with_the_nearest_form() {
+        for (tokens, expr, nearest) in [
+            (&["echo", "{= s/b/B/ =}"][..], "{= s/b/B/ =}", None),
+            (&["echo", "{=", "s/b/B/", "=}"], "{= s/b/B/ =}", None),
+            (&["echo {==}"], "{==}", None),
+            (&["x{=y=}z"], "{=y=}", None),
+            (
+                &["echo", "{= s/\\.gz$// =}"],
+                "{= s/\\.gz$// =}",
+                Some("{.}"),
+            ),
+            (&["echo", "{=2 s:.*/:: =}"], "{=2 s:.*/:: =}", Some("{2/}")),
+            (
+                &["echo", "{= s:.*/::; s:\\.[^/.]*$::; =}"],
+                "{= s:.*/::; s:\\.[^/.]*$::; =}",
+                Some("{/.}"),
+            ),
+            (
+                &["echo", "{=s:/[^/]*$::=}"],
+                "{=s:/[^/]*$::=}",
+                Some("{//}"),
+            ),
+        ] {
+            let e = refused(tokens);
+            assert_eq!(e, TemplateError::Perl(expr.to_string()), "{tokens:?}");
+            let help = e.help();
+            match nearest {
+                Some(form) => assert!(
+                    help.starts_with(&format!("here {form} comes nearest")),
+                    "{help}"
+                ),
+                None => assert!(!help.contains("nearest"), "{help}"),
+            }
+            assert!(e.to_string().contains(expr));
+        }
+    }
+
+    #[test]
+    fn gnu_only_replacement_strings_are_refused() {
+        for s in [
+            "{-1}", "{-2.}", "{0}", "{0/}", "{00}", "{1#}", "{2%}", "{1 #}",
+        ] {
+            let e = refused(&["echo", &format!("x{s}y")]);
+            assert!(
+                matches!(&e, TemplateError::Unsupported { string, .. } if string == s),
+                "{s}: {e:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn braces_gnu_leaves_alone_stay_text() {
+        for t in [
+            "{=}",
+            "{= s/b/B/",
+            "=}",
+            "{1= }",
+            "{ 1}",
+            "{#1}",
+            "{+/}",
+            "{..}",
+            "{##}",
+            "{choose_k}",
+            "{-}",
+            "{+1}",
+            "${HOME}",
+            "{a,b}",
+            "{1..3}",
+        ] {
+            assert_eq!(argv(&["echo", t], &["f"]), ["echo", t, "f"], "{t}");
+        }
+    }
+
+    #[test]
+    fn source_numbers_may_be_followed_by_white_space() {
         assert_eq!(
-            argv(&["echo", "{0}", "{x}"], &["f"]),
-            ["echo", "{0}", "{x}", "f"]
+            argv(&["echo", "{2 .}", "{01}"], &["a", "b.c"]),
+            ["echo", "b", "a"]
         );
     }
 
     #[test]
     fn shell_line_quotes_arguments_only() {
         let a = args(&["a b", "it's"]);
-        let t = Template::parse(&args(&["echo {1} | tr a-z A-Z;", "echo", "{2}"]));
+        let t = Template::parse(&args(&["echo {1} | tr a-z A-Z;", "echo", "{2}"])).unwrap();
         assert_eq!(
             t.shell_line(&Fill {
                 args: &a,

@@ -23,7 +23,7 @@ use tokio::sync::Notify;
 use super::joblog;
 use crate::exec::spool::{Board, Spool};
 use crate::outcome::{Captured, Status};
-use crate::sched::fanout::{Done, Sink};
+use crate::sched::fanout::{Done, ShowCommands, Sink};
 
 /// Printing may lag behind finished jobs by this much output in memory
 /// before new jobs wait.
@@ -55,6 +55,8 @@ pub struct Printer {
     joblog: bool,
     bar: Option<ProgressBar>,
     follow: bool,
+    show: ShowCommands,
+    grouped: bool,
 }
 
 struct Shared {
@@ -72,6 +74,11 @@ pub struct PrinterOptions {
     pub bar: Option<ProgressBar>,
     /// Follow the output of the job printed next (jobs finish in order).
     pub follow: Option<Arc<Board>>,
+    /// Print each job's command (-v, -t).
+    pub show: ShowCommands,
+    /// Output is grouped: -v prints the command with the job's output, not
+    /// as the job starts.
+    pub grouped: bool,
 }
 
 impl Printer {
@@ -90,9 +97,10 @@ impl Printer {
             let joblog = opts.joblog;
             let bar = opts.bar.clone();
             let board = opts.follow;
+            let with_output = opts.show.stdout && opts.grouped;
             std::thread::Builder::new()
                 .name("drover-printer".into())
-                .spawn(move || print_loop(rx, &shared, tag, joblog, bar, board))
+                .spawn(move || print_loop(rx, &shared, tag, joblog, bar, board, with_output))
                 .ok()
         };
         Self {
@@ -103,6 +111,8 @@ impl Printer {
             joblog: has_joblog,
             bar: opts.bar,
             follow,
+            show: opts.show,
+            grouped: opts.grouped,
         }
     }
 
@@ -143,6 +153,7 @@ impl Sink for Printer {
         let silent = done.result.stdout.is_empty()
             && done.result.stderr.is_empty()
             && !self.joblog
+            && !(self.show.stdout && self.grouped)
             && !matches!(done.result.status, Status::SpawnFailed | Status::TimedOut);
         let next = self.follow.then_some(done.seq + 1);
         if !silent {
@@ -174,6 +185,26 @@ impl Sink for Printer {
 
     fn notice(&mut self, text: &str) {
         self.send(Msg::Notice(text.to_string()));
+    }
+
+    fn started(&mut self, args: &[String], command: &str) {
+        let line = || format!("{command}\n").into_bytes();
+        // As GNU parallel: -t's line is not tagged, -v's is.
+        if self.show.stderr {
+            self.send(Msg::Lines {
+                tag: None,
+                stderr: true,
+                bytes: line(),
+            });
+        }
+        if self.show.stdout && !self.grouped {
+            let tag = self.tag.then(|| tag_of(args));
+            self.send(Msg::Lines {
+                tag,
+                stderr: false,
+                bytes: line(),
+            });
+        }
     }
 }
 
@@ -312,6 +343,8 @@ fn print_loop(
     joblog: Option<(File, bool)>,
     bar: Option<ProgressBar>,
     board: Option<Arc<Board>>,
+    // -v: each job's command comes first in its output.
+    command_with_output: bool,
 ) -> io::Result<()> {
     let mut stdout = BufWriter::with_capacity(64 * 1024, io::stdout());
     let header = joblog.as_ref().is_some_and(|(_, h)| *h);
@@ -394,6 +427,20 @@ fn print_loop(
                 // Printed in part while it ran: the rest.
                 let followed = live.take_if(|l| l.seq == done.seq);
                 let skip = followed.as_ref().map_or(0, |l| l.sent);
+                if command_with_output && !shared.stdout_closed.load(Ordering::Relaxed) {
+                    let line = Captured {
+                        bytes: format!("{}\n", done.command).into_bytes(),
+                        ..Default::default()
+                    };
+                    let fd = io::stdout();
+                    on_stdout(write_output(
+                        &mut stdout,
+                        fd.as_fd(),
+                        &line,
+                        t.as_deref(),
+                        0,
+                    ));
+                }
                 if !shared.stdout_closed.load(Ordering::Relaxed) {
                     on_stdout(write_output(
                         &mut stdout,

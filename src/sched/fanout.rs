@@ -18,7 +18,7 @@ use super::signal::Interrupt;
 use crate::exec::capture::{Keep, LineSink};
 use crate::exec::{self, Control};
 use crate::outcome::{JobResult, Status};
-use crate::plan::template::{Fill, Template};
+use crate::plan::template::{Fill, Template, shell_quote};
 use crate::plan::{DEFAULT_CAPTURE_LIMIT, JobName, JobSpec, OutputSpec, Program, StdinSpec};
 
 /// How output reaches drover's stdout/stderr.
@@ -57,10 +57,22 @@ pub enum Threshold {
     Percent(f64),
 }
 
+/// Where each job's command is printed (GNU parallel's -v and -t).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ShowCommands {
+    /// `-v`: on stdout, before the job's output.
+    pub stdout: bool,
+    /// `-t`: on stderr, as the job starts.
+    pub stderr: bool,
+}
+
 /// Everything `drover exec` decided from its command line.
 pub struct Fanout {
     pub template: Template,
     pub shell: bool,
+    /// `-q`: the words go to the program as written, and are shown quoted.
+    pub quote: bool,
+    pub show: ShowCommands,
     /// None: as many as possible.
     pub jobs: Option<NonZeroUsize>,
     pub timeout: Option<Duration>,
@@ -117,6 +129,9 @@ pub trait Sink: Send {
     fn progress(&self) -> Arc<tokio::sync::Notify>;
     /// Something the person should know (halting, interrupts).
     fn notice(&mut self, text: &str);
+    /// A job starts, with this command (GNU parallel's -t, and -v with
+    /// --line-buffer); not called with -u, whose jobs write directly.
+    fn started(&mut self, _args: &[String], _command: &str) {}
 }
 
 /// Why the run stopped before its input ran out.
@@ -144,6 +159,22 @@ enum Event {
 }
 
 impl Fanout {
+    /// The command as GNU parallel shows it (-v, -t, --dry-run, joblog,
+    /// --halt notices): the words as written, the values quoted; with -q
+    /// every word quoted.
+    pub fn command_line(&self, fill: &Fill<'_>) -> String {
+        if self.quote && !self.shell {
+            let words: Vec<String> = self
+                .template
+                .argv(fill)
+                .iter()
+                .map(|w| shell_quote(w))
+                .collect();
+            return words.join(" ");
+        }
+        self.template.shell_line(fill)
+    }
+
     fn spec(&self, work: &Work, seq: u64, slot: usize) -> (JobSpec, String) {
         let fill = Fill {
             args: if work.block.is_some() {
@@ -154,9 +185,7 @@ impl Fanout {
             seq,
             slot,
         };
-        // The command as GNU parallel shows it (joblog, --halt notices):
-        // the words as written, the values quoted.
-        let command = self.template.shell_line(&fill);
+        let command = self.command_line(&fill);
         let program = if self.shell {
             Program::Shell(command.clone())
         } else {
@@ -319,6 +348,19 @@ pub async fn run(
                     out.started += 1;
                     running_args.insert(seq, w.args.clone());
                     let (spec, command) = fanout.spec(&w, seq, slot);
+                    // -u: jobs write to drover's stdout and stderr directly,
+                    // so their command is written before they start.
+                    let announce = match fanout.output {
+                        OutputMode::Ungroup if fanout.show != ShowCommands::default() => {
+                            Some(format!("{command}\n"))
+                        }
+                        OutputMode::Ungroup => None,
+                        _ => {
+                            sink.started(&w.args, &command);
+                            None
+                        }
+                    };
+                    let show = fanout.show;
                     // Only --line-buffer reads pipes; grouped jobs write to files.
                     let keep = |stderr: bool| match fanout.output {
                         OutputMode::LineBuffer => Keep::Lines(LineSink { job: seq as usize, stderr, tx: line_tx.clone() }),
@@ -327,6 +369,9 @@ pub async fn run(
                     let keep = (keep(false), keep(true));
                     let (ctl, tx) = (ctl.clone(), tx.clone());
                     tokio::spawn(async move {
+                        if let Some(line) = announce {
+                            write_directly(line, show).await;
+                        }
                         let result = run_with_retries(seq, &spec, &ctl, keep).await;
                         let sent = w.block.as_ref().map_or(0, Block::sent);
                         let done = Done { seq, args: w.args, command, sent, result };
@@ -444,6 +489,22 @@ fn check_halt(
             "Starting no more jobs. Waiting for {running} jobs to finish."
         ));
     }
+}
+
+/// Writes a job's command to drover's stdout (-v) and stderr (-t) before
+/// the job starts, off the runtime: the reader may be slow.
+async fn write_directly(line: String, show: ShowCommands) {
+    use std::io::Write;
+    let _ = tokio::task::spawn_blocking(move || {
+        // A closed stdout stops the jobs elsewhere; nothing to add here.
+        if show.stdout {
+            let _ = std::io::stdout().lock().write_all(line.as_bytes());
+        }
+        if show.stderr {
+            let _ = std::io::stderr().lock().write_all(line.as_bytes());
+        }
+    })
+    .await;
 }
 
 /// One job with its retries (`spec.retries` extra attempts).
