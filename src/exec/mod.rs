@@ -59,6 +59,8 @@ pub enum AttemptEnd {
     TimedOut(Exit),
     Cancelled(Exit),
     SpawnFailed(String),
+    /// Stopped while it waited to start (descriptors, a FIFO's reader).
+    NotStarted(String),
 }
 
 /// One attempt of one job.
@@ -100,7 +102,7 @@ pub fn run_unit(
             on_spawned();
             // Matched as a temporary, so that no part of it is kept beside
             // the job's supervision below (80 bytes).
-            let spawned = match spawned.map_err(|why| spawn_failed(j, why)) {
+            let spawned = match spawned.map_err(|why| not_spawned(j, why)) {
                 Ok(spawned) => spawned,
                 Err(failed) => return vec![failed],
             };
@@ -159,7 +161,7 @@ async fn run_joined(
                 on_start(j, spawned.pid);
                 running.push((j, spawned));
             }
-            Err(why) => failed.push(spawn_failed(j, why)),
+            Err(why) => failed.push(not_spawned(j, why)),
         }
     }
     // Close drover's copies of the joining pipes, so that EOF and EPIPE
@@ -191,7 +193,24 @@ fn tails(spec: &JobSpec) -> (Keep, Keep) {
 pub async fn run_one(job: usize, spec: &JobSpec, ctl: &Control, keep: (Keep, Keep)) -> Attempt {
     match spawn_waiting_for_fds(spec, None, None, false, ctl).await {
         Ok(spawned) => supervise(job, spec, spawned, ctl, keep).await,
-        Err(why) => spawn_failed(job, why),
+        Err(why) => not_spawned(job, why),
+    }
+}
+
+/// Why a job did not start.
+pub enum Unspawned {
+    Failed(String),
+    /// The run stopped while the job waited to start.
+    Cancelled(String),
+}
+
+fn not_spawned(job: usize, why: Unspawned) -> Attempt {
+    match why {
+        Unspawned::Failed(why) => spawn_failed(job, why),
+        Unspawned::Cancelled(why) => Attempt {
+            end: AttemptEnd::NotStarted(why),
+            ..spawn_failed(job, String::new())
+        },
     }
 }
 
@@ -209,59 +228,78 @@ fn spawn_failed(job: usize, why: String) -> Attempt {
 }
 
 /// Spawns, holding the job back (never failing it) while the process is out
-/// of file descriptors. The waiting is boxed: it is rare, and a future that
-/// held its timer inline would make every running job's task bigger.
+/// of file descriptors, or while its stdout/stderr FIFO has no reader (as a
+/// shell's `> fifo` waits, but without holding a thread). The waiting is
+/// boxed: it is rare, and a future that held its timer inline would make
+/// every running job's task bigger.
 pub(crate) async fn spawn_waiting_for_fds(
     spec: &JobSpec,
     stdin_from: Option<&PipeReader>,
     stdout_to: Option<&PipeWriter>,
     hold_writers: bool,
     ctl: &Control,
-) -> Result<Spawned, String> {
+) -> Result<Spawned, Unspawned> {
     match spawn::spawn(spec, stdin_from, stdout_to, hold_writers) {
         Ok(s) => Ok(s),
-        Err(SpawnError::Failed(why)) => Err(why),
-        Err(SpawnError::NoFds(e)) => {
-            Box::pin(wait_for_fds(
+        Err(SpawnError::Failed(why)) => Err(Unspawned::Failed(why)),
+        Err(waiting) => {
+            Box::pin(wait_to_spawn(
                 spec,
                 stdin_from,
                 stdout_to,
                 hold_writers,
                 ctl,
-                e,
+                waiting,
             ))
             .await
         }
     }
 }
 
-/// Tries the spawn again, backing off, until descriptors are free.
-async fn wait_for_fds(
+/// Tries the spawn again, backing off, until descriptors are free (for at
+/// most FD_WAIT_LIMIT) or an output FIFO has a reader (for as long as it
+/// takes, as a shell would: Ctrl-C stops it).
+async fn wait_to_spawn(
     spec: &JobSpec,
     stdin_from: Option<&PipeReader>,
     stdout_to: Option<&PipeWriter>,
     hold_writers: bool,
     ctl: &Control,
-    mut error: std::io::Error,
-) -> Result<Spawned, String> {
+    mut waiting: SpawnError,
+) -> Result<Spawned, Unspawned> {
     let first = Instant::now();
     let mut backoff = Duration::from_millis(5);
+    let mut said = false;
     loop {
-        if first.elapsed() > FD_WAIT_LIMIT {
-            return Err(format!(
-                "out of file descriptors for {FD_WAIT_LIMIT:?}: {error}"
-            ));
-        }
-        tracing::debug!(job = %spec.name, "out of file descriptors; waiting: {error}");
+        let why = match &waiting {
+            SpawnError::NoFds(e) if first.elapsed() > FD_WAIT_LIMIT => {
+                return Err(Unspawned::Failed(format!(
+                    "out of file descriptors for {FD_WAIT_LIMIT:?}: {e}"
+                )));
+            }
+            SpawnError::NoFds(e) => {
+                tracing::debug!(job = %spec.name, "out of file descriptors; waiting: {e}");
+                "file descriptors"
+            }
+            SpawnError::NoReader(path) => {
+                if !said {
+                    tracing::info!(job = %spec.name, "waiting for a reader of the FIFO {}", path.display());
+                    said = true;
+                }
+                "a reader of its output FIFO"
+            }
+            SpawnError::Failed(why) => return Err(Unspawned::Failed(why.clone())),
+        };
         tokio::select! {
             _ = tokio::time::sleep(backoff) => {}
-            _ = ctl.cancel.cancelled() => return Err("cancelled while waiting for file descriptors".into()),
+            _ = ctl.cancel.cancelled() => {
+                return Err(Unspawned::Cancelled(format!("not started: the run was stopped while it waited for {why}")));
+            }
         }
         backoff = (backoff * 2).min(Duration::from_millis(100));
         match spawn::spawn(spec, stdin_from, stdout_to, hold_writers) {
             Ok(s) => return Ok(s),
-            Err(SpawnError::Failed(why)) => return Err(why),
-            Err(SpawnError::NoFds(e)) => error = e,
+            Err(e) => waiting = e,
         }
     }
 }

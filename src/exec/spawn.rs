@@ -10,6 +10,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, PipeReader, PipeWriter};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitStatus;
@@ -148,6 +149,8 @@ pub struct Spawned {
 pub enum SpawnError {
     /// Out of file descriptors: try again once others are freed.
     NoFds(io::Error),
+    /// Its stdout/stderr is a FIFO no process reads yet: try again later.
+    NoReader(PathBuf),
     /// The job cannot be started: the report's `error`.
     Failed(String),
 }
@@ -234,16 +237,28 @@ fn output<'a>(
                     })
                 })?;
             }
+            // Non-blocking: a FIFO with no reader would block this thread
+            // in open(2); it is ENXIO instead, and the job waits its turn.
             let file = OpenOptions::new()
                 .create(true)
                 .write(true)
                 .append(*append)
                 .truncate(!*append)
+                .custom_flags(libc::O_NONBLOCK)
                 .open(path)
-                .map_err(|e| {
-                    classify(e, |e| {
+                .map_err(|e| match e.raw_os_error() {
+                    Some(libc::ENXIO) => SpawnError::NoReader(path.clone()),
+                    _ => classify(e, |e| {
                         format!("cannot open {stream} file {}: {e}", path.display())
-                    })
+                    }),
+                })?;
+            rustix::fs::fcntl_getfl(&file)
+                .and_then(|f| rustix::fs::fcntl_setfl(&file, f - rustix::fs::OFlags::NONBLOCK))
+                .map_err(|e| {
+                    SpawnError::Failed(format!(
+                        "cannot set up {stream} file {}: {e}",
+                        path.display()
+                    ))
                 })?;
             (ChildFd::Owned(file.into()), None)
         }

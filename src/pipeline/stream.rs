@@ -147,7 +147,8 @@ async fn worker(
     };
     let spawned = match spawn_waiting_for_fds(&spec, Some(&pipe_r), None, false, &ctx.ctl).await {
         Ok(s) => s,
-        Err(why) => return End::SpawnFailed(why),
+        Err(crate::exec::Unspawned::Failed(why)) => return End::SpawnFailed(why),
+        Err(crate::exec::Unspawned::Cancelled(_)) => return End::Cancelled,
     };
     let crate::exec::spawn::Spawned {
         mut child,

@@ -498,6 +498,7 @@ pub fn to_result(spec: &JobSpec, a: Attempt, attempts: u32) -> JobResult {
             )),
         ),
         AttemptEnd::SpawnFailed(why) => (Status::SpawnFailed, None, Some(why)),
+        AttemptEnd::NotStarted(why) => (Status::Skipped, None, Some(why)),
     };
     if a.leaked {
         let note = format!(
