@@ -84,6 +84,9 @@ pub struct Spooled {
     /// Why (some of) the output could not be kept: an error of drover's
     /// that names the job when its output is printed.
     pub lost: Option<String>,
+    /// Dropped with the output: tells the spool's watchdog that the memory
+    /// it held is free.
+    pub memory: Option<Box<dyn Send + Sync>>,
 }
 
 impl Spooled {
@@ -91,7 +94,7 @@ impl Spooled {
     pub fn whole(file: std::fs::File) -> Self {
         Self {
             parts: vec![(file, 0)],
-            lost: None,
+            ..Self::default()
         }
     }
 }

@@ -18,12 +18,14 @@
 //! No byte is dropped when $TMPDIR fills up (or fails): a move that fails
 //! is undone (the bytes stay in memory, the disk file is cut back) and the
 //! watchdog tries again at most every [`RETRY_SPILL`]. Meanwhile memory
-//! files may hold up to [`ROOM_FACTOR`] × the budget; past that, every job
-//! that writes more is stopped but the one holding the most, which runs on
-//! (so that some job always gets to its end and frees its output), and it
-//! too is stopped once the machine's memory is short. Stopped jobs go on
-//! when there is room again. A spool that cannot move its rest to disk when
-//! its job ends hands back both files.
+//! files (of running jobs, and of ended ones waiting to be printed) may
+//! hold up to [`ROOM_FACTOR`] × the budget; past that, every job that
+//! writes more is stopped but the oldest, which runs on (so that some job
+//! always gets to its end and frees its output), and it too while the
+//! printer writes out an ended job's output from memory, or once the
+//! machine's memory is short. Stopped jobs go on when there is room again.
+//! A spool that cannot move its rest to disk when its job ends hands back
+//! both files.
 //!
 //! Where the order of output is fixed (`-k`, `-j 1`), the job printed next
 //! need not wait: the printer *follows* its stdout spool, copying out what
@@ -54,6 +56,34 @@ static BUDGET: AtomicU64 = AtomicU64::new(MEMORY_BUDGET);
 pub const ROOM_FACTOR: u64 = 4;
 /// How often a failed move to disk is tried again.
 const RETRY_SPILL: Duration = Duration::from_secs(1);
+/// Bytes in memory files of jobs that ended, until their output is printed
+/// (dropped).
+static FINISHED_IN_MEMORY: AtomicU64 = AtomicU64::new(0);
+
+/// The printer is writing out an ended job's output.
+static PRINTING: AtomicBool = AtomicBool::new(false);
+
+/// The printer starts (`true`) or ends writing out an ended job's output,
+/// which frees the memory it held: meanwhile jobs stopped for room wait.
+pub fn printing(busy: bool) {
+    PRINTING.store(busy, Ordering::Relaxed);
+}
+
+/// Counts a finished job's bytes in memory while its output waits.
+struct FinishedInMemory(u64);
+
+impl FinishedInMemory {
+    fn count(bytes: u64) -> Box<dyn Send + Sync> {
+        FINISHED_IN_MEMORY.fetch_add(bytes, Ordering::Relaxed);
+        Box::new(FinishedInMemory(bytes))
+    }
+}
+
+impl Drop for FinishedInMemory {
+    fn drop(&mut self) {
+        FINISHED_IN_MEMORY.fetch_sub(self.0, Ordering::Relaxed);
+    }
+}
 /// How often the watchdog looks: within budget, and over it.
 const TICK: Duration = Duration::from_millis(50);
 const TICK_OVER: Duration = Duration::from_millis(10);
@@ -171,13 +201,17 @@ impl Spool {
     /// The job has ended: the files holding all it wrote, from offset 0.
     pub fn finish(self: Arc<Self>) -> io::Result<Spooled> {
         let mut disk = lock(&self.disk);
+        let in_memory = self.unprinted(&disk);
         disk.finished = true;
         let memory = disk
             .memory
             .take()
             .ok_or_else(|| io::Error::other("a spool finished twice"))?;
         let Some(file) = disk.file.take() else {
-            return Ok(Spooled::whole(memory));
+            return Ok(Spooled {
+                memory: Some(FinishedInMemory::count(in_memory)),
+                ..Spooled::whole(memory)
+            });
         };
         let moved = memory
             .metadata()
@@ -193,6 +227,7 @@ impl Spool {
                 Ok(Spooled {
                     parts: vec![(file, 0), (memory, disk.moved)],
                     lost: None,
+                    memory: Some(FinishedInMemory::count(in_memory)),
                 })
             }
         }
@@ -459,7 +494,9 @@ fn watch() {
             list.iter().filter_map(Weak::upgrade).collect()
         };
         let budget = budget();
-        let mut total = 0;
+        // Output of ended jobs waiting to be printed holds memory too.
+        let waiting = FINISHED_IN_MEMORY.load(Ordering::Relaxed);
+        let mut total = waiting;
         let mut sizes: Vec<(u64, bool, &Arc<Spool>)> = Vec::with_capacity(live.len());
         for spool in &live {
             let (size, followed, grew) = spool.in_memory();
@@ -472,16 +509,21 @@ fn watch() {
             }
         }
         tick = if total > budget { TICK_OVER } else { TICK };
-        sizes.sort_unstable_by_key(|&(size, _, _)| std::cmp::Reverse(size));
         if total > budget && room.may_spill() {
             tracing::trace!(total, spools = sizes.len(), "spools in memory");
-            match spill_largest(&sizes, total, budget) {
+            let mut largest = sizes.clone();
+            largest.sort_unstable_by_key(|&(size, _, _)| std::cmp::Reverse(size));
+            match spill_largest(&largest, total, budget) {
                 Ok(()) => room.ok(),
                 Err((e, spool)) => room.failed(&e, spool),
             }
         }
         match room.failed_at {
-            Some(_) => make_room(&sizes, total, budget),
+            // Oldest first, as the spools were made.
+            Some(_) => {
+                let freeing = waiting > 0 && PRINTING.load(Ordering::Relaxed);
+                make_room(&sizes, total, budget, freeing)
+            }
             None => sizes.iter().for_each(|(_, _, s)| s.release()),
         }
     }
@@ -523,22 +565,24 @@ fn spill_largest<'a>(
 }
 
 /// Output cannot move to disk: past [`ROOM_FACTOR`] × `budget` in memory,
-/// stops every job that wrote more since the last look but the one holding
-/// the most, and that one too when the machine's memory is short. Short of
-/// that, one writer always runs, so that some job ends and frees its
-/// output. Within one budget of the bound, stopped jobs all go on.
-fn make_room(sizes: &[(u64, bool, &Arc<Spool>)], total: u64, budget: u64) {
+/// stops every job that wrote more since the last look but the oldest
+/// (`by_age` is oldest first), which runs on: some job always gets to its
+/// end, and with `-k` it is the one whose output comes next, which frees
+/// the output waiting for it. That one too while the printer is `freeing`
+/// memory (writing out an ended job's), or when the machine's memory is
+/// short. Within one budget of the bound, stopped jobs all go on.
+fn make_room(by_age: &[(u64, bool, &Arc<Spool>)], total: u64, budget: u64, freeing: bool) {
     let ceiling = budget.saturating_mul(ROOM_FACTOR);
     if total <= ceiling.saturating_sub(budget) {
-        sizes.iter().for_each(|(_, _, s)| s.release());
+        by_age.iter().for_each(|(_, _, s)| s.release());
         return;
     }
     let short = total > ceiling && memory_is_short();
+    let stop_all = short || freeing;
     let writing = |&&(_, grew, s): &&(u64, bool, &Arc<Spool>)| grew && !s.is_room_held();
     if total > ceiling {
-        // Largest first: the first that wrote runs on.
         let mut stopped = Vec::new();
-        for &(_, _, spool) in sizes.iter().filter(writing).skip(usize::from(!short)) {
+        for &(_, _, spool) in by_age.iter().filter(writing).skip(usize::from(!stop_all)) {
             if spool.hold_for_room() {
                 stopped.push(spool.label().to_string());
             }
@@ -553,10 +597,10 @@ fn make_room(sizes: &[(u64, bool, &Arc<Spool>)], total: u64, budget: u64) {
             );
         }
     }
-    if !short && !sizes.iter().any(|s| writing(&s)) {
-        // No job wrote: let the largest stopped one go on, so that the run
+    if !stop_all && !by_age.iter().any(|s| writing(&s)) {
+        // No job wrote: let the oldest stopped one go on, so that the run
         // is never stuck with every writer stopped.
-        if let Some(&(_, _, s)) = sizes.iter().find(|(_, _, s)| s.is_room_held()) {
+        if let Some(&(_, _, s)) = by_age.iter().find(|(_, _, s)| s.is_room_held()) {
             s.release();
         }
     }

@@ -24,7 +24,7 @@ use indicatif::ProgressBar;
 use tokio::sync::Notify;
 
 use super::joblog;
-use crate::exec::spool::{Board, Spool};
+use crate::exec::spool::{self, Board, Spool};
 use crate::outcome::{Captured, Status};
 use crate::sched::fanout::{Done, Sink};
 
@@ -451,6 +451,7 @@ fn print_loop(
                         why.push(format!("its {stream} was not kept: {e}"));
                     }
                 }
+                spool::printing(true);
                 if !shared.stdout_closed.load(Ordering::Relaxed) {
                     let result = write_output(
                         &mut stdout,
@@ -471,6 +472,8 @@ fn print_loop(
                         0,
                     )
                 }));
+                // Its memory is freed as `done` is dropped, below.
+                spool::printing(false);
                 if !why.is_empty() {
                     // Following and the rest may fail alike.
                     why.dedup();
