@@ -70,9 +70,33 @@ pub struct Captured {
     pub bytes: Vec<u8>,
     /// Bytes were dropped from the front (tail mode).
     pub truncated: bool,
-    /// The whole output, written by the job into an anonymous file
+    /// The whole output, written by the job into anonymous files
     /// (`OutputSpec::Spooled`).
-    pub file: Option<Arc<std::fs::File>>,
+    pub file: Option<Arc<Spooled>>,
+}
+
+/// A job's whole output in the files it wrote, at the offsets it wrote it.
+#[derive(Default)]
+pub struct Spooled {
+    /// Each file with the offset its part starts at, in order: a spool
+    /// whose move to disk failed keeps its rest in memory, a second part.
+    pub parts: Vec<(std::fs::File, u64)>,
+    /// Why (some of) the output could not be kept: an error of drover's
+    /// that names the job when its output is printed.
+    pub lost: Option<String>,
+    /// Dropped with the output: tells the spool's watchdog that the memory
+    /// it held is free.
+    pub memory: Option<Box<dyn Send + Sync>>,
+}
+
+impl Spooled {
+    /// One file holding it all.
+    pub fn whole(file: std::fs::File) -> Self {
+        Self {
+            parts: vec![(file, 0)],
+            ..Self::default()
+        }
+    }
 }
 
 impl std::fmt::Debug for Captured {
@@ -80,20 +104,42 @@ impl std::fmt::Debug for Captured {
         f.debug_struct("Captured")
             .field("bytes", &self.bytes.len())
             .field("truncated", &self.truncated)
-            .field("file", &self.file.is_some())
+            .field("file", &self.file.as_ref().map(|f| f.parts.len()))
+            .field("lost", &self.lost())
             .finish()
     }
 }
 
 impl Captured {
+    /// Why some of the output was not kept, if so.
+    pub fn lost(&self) -> Option<&str> {
+        self.file.as_ref().and_then(|f| f.lost.as_deref())
+    }
+
+    /// The file parts: each file with the range of offsets it holds.
+    fn parts(&self) -> std::io::Result<Vec<(&std::fs::File, u64, u64)>> {
+        let Some(spooled) = &self.file else {
+            return Ok(Vec::new());
+        };
+        let mut parts = Vec::with_capacity(spooled.parts.len());
+        for (i, (file, from)) in spooled.parts.iter().enumerate() {
+            let to = match spooled.parts.get(i + 1) {
+                Some(&(_, next)) => next,
+                None => file.metadata()?.len(),
+            };
+            parts.push((file, *from, to.max(*from)));
+        }
+        Ok(parts)
+    }
+
     /// Total length in bytes.
     pub fn len(&self) -> u64 {
-        let file = self
-            .file
-            .as_ref()
-            .and_then(|f| f.metadata().ok())
-            .map_or(0, |m| m.len());
-        self.bytes.len() as u64 + file
+        // A file that cannot be measured counts as one byte: the printer
+        // then tries to write it, and says so when that fails.
+        let files = self
+            .parts()
+            .map_or(1, |parts| parts.last().map_or(0, |&(_, _, end)| end));
+        self.bytes.len() as u64 + files
     }
 
     pub fn is_empty(&self) -> bool {
@@ -105,42 +151,52 @@ impl Captured {
     pub fn write_to(&self, out: &mut dyn std::io::Write, skip: u64) -> std::io::Result<()> {
         let held = self.bytes.len() as u64;
         out.write_all(&self.bytes[skip.min(held) as usize..])?;
-        if let Some(file) = &self.file {
-            read_and_write(out, file, skip.saturating_sub(held), u64::MAX)?;
+        let skip = skip.saturating_sub(held);
+        for (file, from, to) in self.parts()? {
+            if to > skip {
+                copy_exactly(out, file, from.max(skip), to)?;
+            }
         }
         Ok(())
     }
 
     /// As [`write_to`](Self::write_to), to the descriptor `out`: the file
-    /// part with sendfile(2), no copy through drover.
+    /// parts with sendfile(2), no copy through drover.
     pub fn send_to(&self, out: std::os::fd::BorrowedFd<'_>, skip: u64) -> std::io::Result<()> {
-        let Some(file) = self.file.as_ref().filter(|_| self.bytes.is_empty()) else {
+        if !self.bytes.is_empty() {
             return self.write_to(&mut std::fs::File::from(out.try_clone_to_owned()?), skip);
-        };
-        send_file(out, file, skip, file.metadata()?.len()).map(|_| ())
+        }
+        for (file, from, to) in self.parts()? {
+            if to > skip && send_file(out, file, from.max(skip), to)? < to {
+                return Err(shrank());
+            }
+        }
+        Ok(())
     }
 
     /// The last `limit` bytes, and whether that is less than all of it.
     pub fn tail(&self, limit: usize) -> (Vec<u8>, bool) {
+        use std::os::unix::fs::FileExt;
         let total = self.len();
         let truncated = self.truncated || total > limit as u64;
-        let from_file = match &self.file {
-            Some(file) => {
-                use std::os::unix::fs::FileExt;
-                let len = file.metadata().map_or(0, |m| m.len());
-                let take = len.min(limit as u64);
-                let mut buf = vec![0u8; take as usize];
-                match file.read_exact_at(&mut buf, len - take) {
-                    Ok(()) => buf,
-                    Err(_) => Vec::new(),
-                }
+        // The file parts' last bytes, last part first.
+        let mut from_files: Vec<u8> = Vec::new();
+        for (file, from, to) in self.parts().unwrap_or_default().into_iter().rev() {
+            let take = (to - from).min((limit - from_files.len()) as u64);
+            let mut buf = vec![0u8; take as usize];
+            if file.read_exact_at(&mut buf, to - take).is_err() {
+                break;
             }
-            None => Vec::new(),
-        };
-        let need = limit.saturating_sub(from_file.len());
+            buf.extend_from_slice(&from_files);
+            from_files = buf;
+            if from_files.len() >= limit {
+                break;
+            }
+        }
+        let need = limit.saturating_sub(from_files.len());
         let start = self.bytes.len().saturating_sub(need);
         let mut out = self.bytes[start..].to_vec();
-        out.extend_from_slice(&from_file);
+        out.extend_from_slice(&from_files);
         (out, truncated)
     }
 }
@@ -210,6 +266,27 @@ pub fn send_file(
         }
     }
     Ok(offset)
+}
+
+/// Copies bytes `from..to` of `file` to `out`, all of them: a file that
+/// ends short is an error, not a quiet end.
+fn copy_exactly(
+    out: &mut dyn std::io::Write,
+    file: &std::fs::File,
+    from: u64,
+    to: u64,
+) -> std::io::Result<()> {
+    match read_and_write(out, file, from, to)? < to {
+        true => Err(shrank()),
+        false => Ok(()),
+    }
+}
+
+fn shrank() -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::UnexpectedEof,
+        "the job's output file is shorter than it was",
+    )
 }
 
 /// Copies bytes `from..to` of `file` through a buffer to `out`; returns the

@@ -15,21 +15,6 @@ use std::time::Duration;
 
 const JOB_BYTES: u64 = 400_000_000;
 
-/// Bytes of memory held by drover's memory files right now.
-fn memfd_bytes(pid: u32) -> u64 {
-    let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
-        return 0;
-    };
-    dir.filter_map(|e| e.ok())
-        .filter(|e| {
-            std::fs::read_link(e.path())
-                .is_ok_and(|t| t.to_string_lossy().contains("memfd:drover-output"))
-        })
-        .filter_map(|e| std::fs::metadata(e.path()).ok())
-        .map(|m| std::os::unix::fs::MetadataExt::blocks(&m) * 512)
-        .sum()
-}
-
 #[test]
 fn three_jobs_of_400_mb_stay_within_the_memory_budget() {
     let mut child = drover()
@@ -63,21 +48,7 @@ fn three_jobs_of_400_mb_stay_within_the_memory_budget() {
         })
     };
     // Runs of one letter: each job's output must be one run of JOB_BYTES.
-    let mut stdout = child.stdout.take().unwrap();
-    let mut runs: Vec<(u8, u64)> = Vec::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = stdout.read(&mut buf).unwrap();
-        if n == 0 {
-            break;
-        }
-        for &b in &buf[..n] {
-            match runs.last_mut() {
-                Some((letter, len)) if *letter == b => *len += 1,
-                _ => runs.push((b, 1)),
-            }
-        }
-    }
+    let runs = byte_runs(child.stdout.take().unwrap());
     let status = child.wait().unwrap();
     done.store(true, Ordering::Relaxed);
     sampler.join().unwrap();

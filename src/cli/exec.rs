@@ -313,7 +313,22 @@ struct Resolved {
     round_robin: bool,
 }
 
+/// `DROVER_SPOOL_MEMORY`: how much grouped output running jobs may hold in
+/// memory before it moves to $TMPDIR (default 128M).
+fn spool_memory() -> Result<Option<u64>, String> {
+    match std::env::var("DROVER_SPOOL_MEMORY") {
+        Err(std::env::VarError::NotPresent) => Ok(None),
+        Ok(text) => parse_block(&text).map(|n| Some(n as u64)).map_err(|_| {
+            format!("DROVER_SPOOL_MEMORY={text}: expected a size such as 64M, 1G or 1048576")
+        }),
+        Err(_) => Err("DROVER_SPOOL_MEMORY: expected a size such as 64M, 1G or 1048576".into()),
+    }
+}
+
 fn resolve(args: &ExecArgs) -> Result<Resolved, String> {
+    if let Some(bytes) = spool_memory()? {
+        crate::exec::spool::set_memory_budget(bytes);
+    }
     let (command, listed) = items::split_command(&args.command);
     if command.is_empty() {
         return Err(
@@ -560,14 +575,20 @@ pub fn exec(args: ExecArgs) -> u8 {
         nofile_limit,
     );
     let bar = args.bar.then(|| progress_bar(total));
-    let mut printer = Printer::new(PrinterOptions {
+    let mut printer = match Printer::new(PrinterOptions {
         tag: fanout.tag,
         joblog,
         bar,
         follow: fanout.board.clone(),
         show: fanout.show,
         grouped: fanout.output == OutputMode::Group,
-    });
+    }) {
+        Ok(printer) => printer,
+        Err(e) => {
+            eprintln!("drover exec: cannot start the printer thread: {e}");
+            return EXIT_ERROR;
+        }
+    };
 
     let runtime = match crate::sched::runtime_for(fanout.jobs.map(NonZeroUsize::get)) {
         Ok(rt) => rt,
@@ -633,7 +654,7 @@ pub fn exec(args: ExecArgs) -> u8 {
     };
     // The input reader may be blocked on stdin: do not wait for it.
     runtime.shutdown_background();
-    let joblog_result = printer.close();
+    let printed = printer.close();
 
     let mut code = match (outcome.stopped, outcome.halt_exit) {
         (Some(Stopped::Interrupted(i)), _) => i.exit_code(),
@@ -649,11 +670,19 @@ pub fn exec(args: ExecArgs) -> u8 {
         },
     };
     if let Some(e) = input_error.lock().unwrap_or_else(|p| p.into_inner()).take() {
-        eprintln!("drover exec: reading the input failed: {e}");
+        say(format_args!("drover exec: reading the input failed: {e}"));
         code = EXIT_ERROR;
     }
-    if let Err(e) = joblog_result {
-        eprintln!("drover exec: writing the joblog failed: {e}");
+    if let Some(e) = printed.joblog_error {
+        say(format_args!("drover exec: writing the joblog failed: {e}"));
+        code = EXIT_ERROR;
+    }
+    // Each was named as it happened; the count last, where it is seen.
+    if let Some(first) = printed.lost.first() {
+        say(format_args!(
+            "drover exec: the output of {} job(s) is lost (first: {first})",
+            printed.lost.len(),
+        ));
         code = EXIT_ERROR;
     }
     if let Some(target) = report {
@@ -665,11 +694,18 @@ pub fn exec(args: ExecArgs) -> u8 {
         let results: Vec<JobResult> = outcome.records.iter().map(|d| d.result.clone()).collect();
         let text = json::render_named(&names, &results, outcome.started_at, outcome.duration);
         if let Err(e) = target.write_whole(&text) {
-            eprintln!("drover exec: {e:#}");
+            say(format_args!("drover exec: {e:#}"));
             code = EXIT_ERROR;
         }
     }
     code
+}
+
+/// Writes a line to stderr after the jobs ran. Not eprintln!: it panics
+/// when stderr is what failed, and the exit code must still say so.
+fn say(line: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "{line}");
 }
 
 /// `--joblog FILE` starts the file anew; `--joblog +FILE` appends (no

@@ -25,7 +25,7 @@ use std::task::Poll;
 use futures::future::join_all;
 use tokio_util::sync::CancellationToken;
 
-use crate::outcome::{Captured, Exit};
+use crate::outcome::{Captured, Exit, Spooled};
 use crate::plan::{JobSpec, Plan, StdinSpec};
 use capture::Keep;
 use group::{ExitWatch, ProcessGroup, Sig};
@@ -472,7 +472,9 @@ async fn read_to_end(output: &mut capture::Output, group: ProcessGroup, leaked: 
     }
 }
 
-/// Takes the files of a job's spooled output into what it captured.
+/// Takes the files of a job's spooled output into what it captured. What
+/// cannot be taken is marked lost: an error that names the job when its
+/// output is printed.
 async fn finish_spools(
     spools: [Option<Arc<Spool>>; 2],
     mut captured: [Captured; 2],
@@ -488,10 +490,17 @@ async fn finish_spools(
                 .unwrap_or_else(|e| Err(std::io::Error::other(e))),
             false => spool.finish(),
         };
-        match finished {
-            Ok(file) => captured.file = Some(Arc::new(file)),
-            Err(e) => tracing::warn!(job = %spec.name, "a job's output is lost: {e}"),
-        }
+        let spooled = match finished {
+            Ok(f) => f,
+            Err(e) => {
+                tracing::debug!(job = %spec.name, "a job's output is lost: {e}");
+                Spooled {
+                    lost: Some(e.to_string()),
+                    ..Spooled::default()
+                }
+            }
+        };
+        captured.file = Some(Arc::new(spooled));
     }
     captured
 }

@@ -19,7 +19,7 @@ use std::time::{Instant, SystemTime};
 
 use super::spool::Spool;
 use super::vfork::{self, Failure};
-use crate::plan::{JobSpec, OutputSpec, StdinSpec};
+use crate::plan::{JobSpec, OutputSpec, Program, StdinSpec};
 
 /// Programs already found on a PATH: (name, PATH, cwd) → full path. Only hits are
 /// kept, so a program that a job installs later is still found.
@@ -153,6 +153,16 @@ pub enum SpawnError {
     NoReader(PathBuf),
     /// The job cannot be started: the report's `error`.
     Failed(String),
+}
+
+/// How warnings name a job: `job NAME: COMMAND` (for `drover exec` the
+/// name is its sequence number).
+pub(crate) fn job_label(spec: &JobSpec) -> String {
+    match &spec.program {
+        Program::Argv(argv) => format!("job {}: {}", spec.name, argv.join(" ")),
+        Program::Shell(line) => format!("job {}: {line}", spec.name),
+        Program::Pipeline(_) => format!("job {}", spec.name),
+    }
 }
 
 fn is_fd_exhaustion(e: &io::Error) -> bool {
@@ -508,7 +518,7 @@ pub fn spawn(
         fd.close();
     }
     for spool in [&stdout_file, &stderr_file].into_iter().flatten() {
-        spool.set_owner(pid);
+        spool.set_owner(pid, || job_label(spec));
     }
     // The job's ends of captured pipes, for the caller to keep or close.
     let writer = |child_end: ChildFd<'_>, reader: &Option<PipeEnd>| match child_end {

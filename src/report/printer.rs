@@ -2,6 +2,9 @@
 //! (and the joblog), so that blocking writes to a slow pipe never stall the
 //! dispatcher, and a job's output is written whole, never interleaved with
 //! another's. A closed stdout (`| head -1`) is noticed and reported back.
+//! A job's output that cannot be written for any other reason (a full
+//! disk, an I/O error), or that was not kept, is lost: the printer says so,
+//! naming the job, and [`Printer::close`] lists it for drover's exit code.
 //!
 //! Where the order of output is fixed (`-k`, `-j 1`), the printer follows
 //! the stdout of the job whose output comes next, writing out what it has
@@ -21,7 +24,7 @@ use indicatif::ProgressBar;
 use tokio::sync::Notify;
 
 use super::joblog;
-use crate::exec::spool::{Board, Spool};
+use crate::exec::spool::{self, Board, Spool};
 use crate::outcome::{Captured, Status};
 use crate::sched::fanout::{Done, ShowCommands, Sink};
 
@@ -38,6 +41,8 @@ const FOLLOW_IDLE: (Duration, Duration) = (Duration::from_millis(1), Duration::f
 enum Msg {
     Job(Box<Done>),
     Lines {
+        /// The job, for an error naming it.
+        job: String,
         tag: Option<String>,
         stderr: bool,
         bytes: Vec<u8>,
@@ -49,7 +54,7 @@ enum Msg {
 
 pub struct Printer {
     tx: Option<std_mpsc::Sender<Msg>>,
-    thread: Option<JoinHandle<io::Result<()>>>,
+    thread: Option<JoinHandle<Printed>>,
     shared: Arc<Shared>,
     tag: bool,
     joblog: bool,
@@ -64,6 +69,15 @@ struct Shared {
     /// Bytes held in memory by jobs handed over and not yet printed.
     backlog: AtomicU64,
     progress: Arc<Notify>,
+}
+
+/// What the printer could not do, when it is done.
+#[derive(Default)]
+pub struct Printed {
+    /// The first error writing the joblog.
+    pub joblog_error: Option<io::Error>,
+    /// The jobs whose output is lost (in part or whole), each with why.
+    pub lost: Vec<String>,
 }
 
 /// Options of the printer.
@@ -82,7 +96,9 @@ pub struct PrinterOptions {
 }
 
 impl Printer {
-    pub fn new(opts: PrinterOptions) -> Self {
+    /// Starts the printer's thread: an error if it cannot start, as no
+    /// output could be printed.
+    pub fn new(opts: PrinterOptions) -> io::Result<Self> {
         let (tx, rx) = std_mpsc::channel::<Msg>();
         let shared = Arc::new(Shared {
             stdout_closed: AtomicBool::new(false),
@@ -100,12 +116,11 @@ impl Printer {
             let with_output = opts.show.stdout && opts.grouped;
             std::thread::Builder::new()
                 .name("drover-printer".into())
-                .spawn(move || print_loop(rx, &shared, tag, joblog, bar, board, with_output))
-                .ok()
+                .spawn(move || print_loop(rx, &shared, tag, joblog, bar, board, with_output))?
         };
-        Self {
+        Ok(Self {
             tx: Some(tx),
-            thread,
+            thread: Some(thread),
             shared,
             tag: opts.tag,
             joblog: has_joblog,
@@ -113,18 +128,19 @@ impl Printer {
             follow,
             show: opts.show,
             grouped: opts.grouped,
-        }
+        })
     }
 
-    /// Waits until everything handed over is written; returns the first
-    /// error of the joblog, if any.
-    pub fn close(mut self) -> io::Result<()> {
+    /// Waits until everything handed over is written; returns what could
+    /// not be.
+    pub fn close(mut self) -> Printed {
         drop(self.tx.take());
         let result = match self.thread.take() {
-            Some(t) => t
-                .join()
-                .unwrap_or_else(|_| Err(io::Error::other("the printer thread panicked"))),
-            None => Ok(()),
+            Some(t) => t.join().unwrap_or_else(|_| Printed {
+                lost: vec!["the printer stopped (it panicked): output may be missing".into()],
+                ..Printed::default()
+            }),
+            None => Printed::default(),
         };
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
@@ -152,6 +168,8 @@ impl Sink for Printer {
         // Nothing to print or log: no need to wake the printer thread.
         let silent = done.result.stdout.is_empty()
             && done.result.stderr.is_empty()
+            && done.result.stdout.lost().is_none()
+            && done.result.stderr.lost().is_none()
             && !self.joblog
             && !(self.show.stdout && self.grouped)
             && !matches!(done.result.status, Status::SpawnFailed | Status::TimedOut);
@@ -166,9 +184,15 @@ impl Sink for Printer {
         }
     }
 
-    fn lines(&mut self, _seq: u64, args: &[String], stderr: bool, bytes: Vec<u8>) {
+    fn lines(&mut self, seq: u64, args: &[String], stderr: bool, bytes: Vec<u8>) {
         let tag = self.tag.then(|| tag_of(args));
-        self.send(Msg::Lines { tag, stderr, bytes });
+        let job = format!("job {seq} (item {})", tag_of(args));
+        self.send(Msg::Lines {
+            job,
+            tag,
+            stderr,
+            bytes,
+        });
     }
 
     fn stdout_closed(&self) -> bool {
@@ -190,8 +214,10 @@ impl Sink for Printer {
     fn started(&mut self, args: &[String], command: &str) {
         let line = || format!("{command}\n").into_bytes();
         // As GNU parallel: -t's line is not tagged, -v's is.
+        let job = || format!("the command line of {command}");
         if self.show.stderr {
             self.send(Msg::Lines {
+                job: job(),
                 tag: None,
                 stderr: true,
                 bytes: line(),
@@ -200,6 +226,7 @@ impl Sink for Printer {
         if self.show.stdout && !self.grouped {
             let tag = self.tag.then(|| tag_of(args));
             self.send(Msg::Lines {
+                job: job(),
                 tag,
                 stderr: false,
                 bytes: line(),
@@ -289,6 +316,9 @@ struct Live {
     /// Writing failed: no more until the job ends, when the rest (from
     /// `sent`: what is before is freed) is printed or not as any output.
     failed: bool,
+    /// Why writing failed, other than a closed stdout: the job's output
+    /// is lost in part.
+    lost: Option<String>,
 }
 
 impl Live {
@@ -303,6 +333,7 @@ impl Live {
             handle,
             sent: 0,
             failed: false,
+            lost: None,
         })
     }
 
@@ -345,38 +376,56 @@ fn print_loop(
     board: Option<Arc<Board>>,
     // -v: each job's command comes first in its output.
     command_with_output: bool,
-) -> io::Result<()> {
+) -> Printed {
     let mut stdout = BufWriter::with_capacity(64 * 1024, io::stdout());
     let header = joblog.as_ref().is_some_and(|(_, h)| *h);
     let mut joblog = joblog.map(|(f, _)| BufWriter::new(f));
-    let mut joblog_error: Option<io::Error> = None;
+    let mut printed = Printed::default();
     if let Some(log) = joblog.as_mut().filter(|_| header) {
         if let Err(e) = log
             .write_all(joblog::HEADER.as_bytes())
             .and_then(|()| log.flush())
         {
-            joblog_error = Some(e);
+            printed.joblog_error = Some(e);
         }
     }
-    let on_stdout = |result: io::Result<()>| {
-        if let Err(e) = result {
-            if e.kind() == io::ErrorKind::BrokenPipe {
-                shared.stdout_closed.store(true, Ordering::Relaxed);
-                shared.progress.notify_one();
-            } else {
-                tracing::warn!("cannot write to stdout: {e}");
-            }
+    // A closed stdout stops the run (the reader's choice); any other
+    // failure is returned: the output being written is lost.
+    let on_stdout = |result: io::Result<()>, stdout: &mut BufWriter<io::Stdout>| match result {
+        Ok(()) => None,
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {
+            shared.stdout_closed.store(true, Ordering::Relaxed);
+            shared.progress.notify_one();
+            None
+        }
+        Err(e) => {
+            // What is left in the buffer belongs to the lost output: not
+            // to be written ahead of the next job's.
+            let failed =
+                std::mem::replace(stdout, BufWriter::with_capacity(64 * 1024, io::stdout()));
+            let _ = failed.into_parts();
+            Some(format!("cannot write to stdout: {e}"))
         }
     };
     let write_err = |f: &mut dyn FnMut(&mut dyn Write) -> io::Result<()>| {
         let mut run = || {
             let mut err = io::stderr().lock();
-            let _ = f(&mut err);
+            match f(&mut err) {
+                Err(e) if e.kind() != io::ErrorKind::BrokenPipe => {
+                    Some(format!("cannot write to stderr: {e}"))
+                }
+                _ => None,
+            }
         };
         match &bar {
             Some(bar) => bar.suspend(run),
             None => run(),
         }
+    };
+    // Says that `job`'s output is lost, and why; kept for the exit code.
+    let mut lose = |job: &str, why: String| {
+        write_err(&mut |err| writeln!(err, "drover: the output of {job} is lost: {why}"));
+        printed.lost.push(format!("{job}: {why}"));
     };
     // Following: the job printed next, and what is written of it so far.
     let mut next = 1u64;
@@ -396,7 +445,7 @@ fn print_loop(
                     Some(l) => match l.pump(&mut stdout) {
                         Ok(busy) => busy,
                         Err(e) => {
-                            on_stdout(Err(e));
+                            l.lost = on_stdout(Err(e), &mut stdout);
                             // Kept for what it wrote out; the job goes on.
                             l.failed = true;
                             l.spool.unfollow();
@@ -419,39 +468,47 @@ fn print_loop(
         match msg {
             Msg::Job(done) => {
                 let t = tag.then(|| tag_of(&done.args));
+                let job = format!("job {}: {}", done.seq, done.command);
                 // A job before this one that is never printed (killed by
                 // `--halt now`): what of it was written out stays so.
                 if live.as_ref().is_some_and(|l| l.seq < done.seq) {
                     live = None;
                 }
                 // Printed in part while it ran: the rest.
-                let followed = live.take_if(|l| l.seq == done.seq);
+                let mut followed = live.take_if(|l| l.seq == done.seq);
                 let skip = followed.as_ref().map_or(0, |l| l.sent);
+                let mut why: Vec<String> = Vec::new();
+                why.extend(followed.as_mut().and_then(|l| l.lost.take()));
+                for (stream, data) in [
+                    ("stdout", &done.result.stdout),
+                    ("stderr", &done.result.stderr),
+                ] {
+                    if let Some(e) = data.lost() {
+                        why.push(format!("its {stream} was not kept: {e}"));
+                    }
+                }
+                spool::printing(true);
                 if command_with_output && !shared.stdout_closed.load(Ordering::Relaxed) {
                     let line = Captured {
                         bytes: format!("{}\n", done.command).into_bytes(),
                         ..Default::default()
                     };
                     let fd = io::stdout();
-                    on_stdout(write_output(
-                        &mut stdout,
-                        fd.as_fd(),
-                        &line,
-                        t.as_deref(),
-                        0,
-                    ));
+                    let result = write_output(&mut stdout, fd.as_fd(), &line, t.as_deref(), 0);
+                    why.extend(on_stdout(result, &mut stdout));
                 }
                 if !shared.stdout_closed.load(Ordering::Relaxed) {
-                    on_stdout(write_output(
+                    let result = write_output(
                         &mut stdout,
                         io::stdout().as_fd(),
                         &done.result.stdout,
                         t.as_deref(),
                         skip,
-                    ));
+                    );
+                    why.extend(on_stdout(result, &mut stdout));
                 }
                 drop(followed);
-                write_err(&mut |err| {
+                why.extend(write_err(&mut |err| {
                     write_output(
                         err,
                         io::stderr().as_fd(),
@@ -459,7 +516,14 @@ fn print_loop(
                         t.as_deref(),
                         0,
                     )
-                });
+                }));
+                // Its memory is freed as `done` is dropped, below.
+                spool::printing(false);
+                if !why.is_empty() {
+                    // Following and the rest may fail alike.
+                    why.dedup();
+                    lose(&job, why.join("; "));
+                }
                 match done.result.status {
                     Status::SpawnFailed => {
                         let why = done
@@ -469,19 +533,21 @@ fn print_loop(
                             .unwrap_or("cannot start the job");
                         write_err(&mut |err| writeln!(err, "drover: {why}"));
                     }
-                    Status::TimedOut => write_err(&mut |err| {
-                        writeln!(
-                            err,
-                            "drover: this job was stopped because it timed out:\ndrover: {}",
-                            done.command
-                        )
-                    }),
+                    Status::TimedOut => {
+                        write_err(&mut |err| {
+                            writeln!(
+                                err,
+                                "drover: this job was stopped because it timed out:\ndrover: {}",
+                                done.command
+                            )
+                        });
+                    }
                     _ => {}
                 }
                 if let Some(log) = &mut joblog {
                     let line = joblog::line(&done);
                     if let Err(e) = log.write_all(line.as_bytes()).and_then(|()| log.flush()) {
-                        joblog_error.get_or_insert(e);
+                        printed.joblog_error.get_or_insert(e);
                     }
                 }
                 let held = (done.result.stdout.bytes.len() + done.result.stderr.bytes.len()) as u64;
@@ -490,26 +556,34 @@ fn print_loop(
                     shared.progress.notify_one();
                 }
             }
-            Msg::Lines { tag, stderr, bytes } => {
+            Msg::Lines {
+                job,
+                tag,
+                stderr,
+                bytes,
+            } => {
                 let data = Captured {
                     bytes,
                     ..Default::default()
                 };
-                if stderr {
+                let why = if stderr {
                     write_err(&mut |err| {
                         write_output(err, io::stderr().as_fd(), &data, tag.as_deref(), 0)
-                    });
+                    })
                 } else if !shared.stdout_closed.load(Ordering::Relaxed) {
-                    on_stdout(write_output(
-                        &mut stdout,
-                        io::stdout().as_fd(),
-                        &data,
-                        tag.as_deref(),
-                        0,
-                    ));
+                    let result =
+                        write_output(&mut stdout, io::stdout().as_fd(), &data, tag.as_deref(), 0);
+                    on_stdout(result, &mut stdout)
+                } else {
+                    None
+                };
+                if let Some(why) = why {
+                    lose(&job, why);
                 }
             }
-            Msg::Notice(text) => write_err(&mut |err| writeln!(err, "drover: {text}")),
+            Msg::Notice(text) => {
+                write_err(&mut |err| writeln!(err, "drover: {text}"));
+            }
             Msg::Next(seq) => {
                 next = seq;
                 // A job printed without a word (it wrote nothing).
@@ -520,8 +594,5 @@ fn print_loop(
         }
     }
     drop(live);
-    match joblog_error {
-        Some(e) => Err(e),
-        None => Ok(()),
-    }
+    printed
 }

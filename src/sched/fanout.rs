@@ -400,7 +400,17 @@ fn finish(sink: &mut dyn Sink, done: Done, fanout: &Fanout, out: &mut Outcome) {
     if fanout.keep_records {
         // The report keeps the tail, as `drover run` does.
         let mut result = done.result.clone();
-        for c in [&mut result.stdout, &mut result.stderr] {
+        for (stream, c) in [
+            ("stdout", &mut result.stdout),
+            ("stderr", &mut result.stderr),
+        ] {
+            if let Some(why) = c.lost() {
+                let lost = format!("its {stream} is lost: {why}");
+                result.error = Some(match result.error.take() {
+                    Some(e) => format!("{e}; {lost}"),
+                    None => lost,
+                });
+            }
             let (bytes, truncated) = c.tail(DEFAULT_CAPTURE_LIMIT);
             *c = crate::outcome::Captured {
                 bytes,

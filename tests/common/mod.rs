@@ -335,6 +335,38 @@ impl Drop for FifoReader {
     fn drop(&mut self) {
         if matches!(self.cat.try_wait(), Ok(None)) {
             self.kill();
+
+/// Bytes of memory held by drover's memory files (its grouped output) in
+/// process `pid` right now.
+pub fn memfd_bytes(pid: u32) -> u64 {
+    let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return 0;
+    };
+    dir.filter_map(|e| e.ok())
+        .filter(|e| {
+            std::fs::read_link(e.path())
+                .is_ok_and(|t| t.to_string_lossy().contains("memfd:drover-output"))
+        })
+        .filter_map(|e| std::fs::metadata(e.path()).ok())
+        .map(|m| std::os::unix::fs::MetadataExt::blocks(&m) * 512)
+        .sum()
+}
+
+/// Runs of equal bytes read from `r` to its end: (byte, length) in order.
+/// Counted as they come, so a test of large outputs holds none of them.
+pub fn byte_runs(mut r: impl std::io::Read) -> Vec<(u8, u64)> {
+    let mut runs: Vec<(u8, u64)> = Vec::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = r.read(&mut buf).expect("read drover's stdout");
+        if n == 0 {
+            return runs;
+        }
+        for &b in &buf[..n] {
+            match runs.last_mut() {
+                Some((byte, len)) if *byte == b => *len += 1,
+                _ => runs.push((b, 1)),
+            }
         }
     }
 }
