@@ -335,6 +335,9 @@ impl Drop for FifoReader {
     fn drop(&mut self) {
         if matches!(self.cat.try_wait(), Ok(None)) {
             self.kill();
+        }
+    }
+}
 
 /// Bytes of memory held by drover's memory files (its grouped output) in
 /// process `pid` right now.
