@@ -10,16 +10,9 @@
 pub mod cli;
 pub mod config;
 pub mod exec;
+pub mod model;
 pub mod outcome;
 pub mod pipeline;
 pub mod plan;
 pub mod report;
 pub mod sched;
-
-#[doc(hidden)]
-pub fn sz<F>(name: &str, f: F) -> F {
-    if std::env::var_os("DROVER_PROBE").is_some() {
-        eprintln!("PROBE {name} {}", size_of_val(&f));
-    }
-    f
-}
