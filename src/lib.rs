@@ -11,7 +11,6 @@ pub mod cli;
 pub mod config;
 pub mod exec;
 pub mod model;
-pub mod outcome;
 pub mod pipeline;
 pub mod plan;
 pub mod report;

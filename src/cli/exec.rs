@@ -13,7 +13,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tokio::sync::mpsc;
 
 use crate::exec::fdlimit;
-use crate::outcome::JobResult;
+use crate::model::JobResult;
 use crate::plan::items::{self, Origin, Source};
 use crate::plan::template::{Fill, Template, TemplateError};
 use crate::plan::{DEFAULT_KILL_GRACE, cpus};

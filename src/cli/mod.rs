@@ -291,7 +291,7 @@ fn run(args: RunArgs) -> u8 {
         _ if outcome
             .results
             .iter()
-            .all(|r| r.status == crate::outcome::Status::Succeeded) =>
+            .all(|r| r.status == crate::model::Status::Succeeded) =>
         {
             0
         }

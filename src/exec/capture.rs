@@ -14,7 +14,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::spawn::PipeEnd;
-use crate::outcome::Captured;
+use crate::model::Captured;
 
 /// Keeps the last `limit` bytes of a stream. Memory stays below about twice
 /// `limit` however much the stream carries: the front is dropped in bulk,

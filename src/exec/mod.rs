@@ -10,9 +10,12 @@ pub mod capture;
 pub mod fdlimit;
 pub mod group;
 pub mod pause;
+mod result;
 pub mod spawn;
 pub mod spool;
 pub mod vfork;
+
+pub use result::to_result;
 
 use std::collections::HashMap;
 use std::io::{PipeReader, PipeWriter};
@@ -25,7 +28,7 @@ use std::task::Poll;
 use futures::future::join_all;
 use tokio_util::sync::CancellationToken;
 
-use crate::outcome::{Captured, Exit, Spooled};
+use crate::model::{Captured, Exit, Spooled};
 use crate::plan::{JobSpec, Plan, StdinSpec};
 use capture::Keep;
 use group::{ExitWatch, ProcessGroup, Sig};

@@ -45,7 +45,7 @@ use std::time::{Duration, Instant};
 
 use rustix::fs::{FallocateFlags, MemfdFlags};
 
-use crate::outcome::Spooled;
+use crate::model::Spooled;
 
 /// How much grouped output running jobs may hold in memory between them,
 /// by default (see [`set_memory_budget`]).

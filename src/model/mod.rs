@@ -1,5 +1,12 @@
 //! What every layer shares, as data only: the ids that name jobs and
-//! batches across the engine, its events, the report and (later) the store.
+//! batches across the engine, its events, the report and (later) the store;
+//! how a job ended (`outcome`); what a pipeline did (`pipeline`).
+
+mod outcome;
+mod pipeline;
+
+pub use outcome::*;
+pub use pipeline::{FailedItem, PipelineReport, StageReport};
 
 use std::fmt;
 

@@ -11,7 +11,7 @@ use tokio::task::JoinSet;
 
 use super::{Ctx, ITEM_STDERR_TAIL, add_busy, split_lines, took};
 use crate::exec::capture::{Keep, LineSink};
-use crate::outcome::{JobResult, Status};
+use crate::model::{JobResult, Status};
 use crate::plan::pipeline::Emit;
 use crate::plan::template::Fill;
 use crate::plan::{JobSpec, OutputSpec, Program};
@@ -100,7 +100,7 @@ async fn one(
             Emit::Item => {
                 let a = crate::exec::run_one(0, &spec, &ctx.ctl, (Keep::Tail(0), err_keep.clone()))
                     .await;
-                (crate::sched::to_result(&spec, a, attempt), Vec::new())
+                (crate::exec::to_result(&spec, a, attempt), Vec::new())
             }
             Emit::Lines => run_collecting(ctx, index, &spec, attempt, err_keep.clone(), next).await,
         };
@@ -183,5 +183,5 @@ async fn run_collecting(
         held
     };
     let (a, lines) = futures::join!(crate::exec::run_one(0, spec, &ctx.ctl, keep), collect);
-    (crate::sched::to_result(spec, a, attempt), lines)
+    (crate::exec::to_result(spec, a, attempt), lines)
 }

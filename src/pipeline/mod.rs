@@ -16,13 +16,12 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime};
 
-use serde::Serialize;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::mpsc;
 
 use crate::exec::Control;
 use crate::exec::capture::{Keep, LineSink};
-use crate::outcome::{Exit, JobResult, Status};
+use crate::model::{Exit, FailedItem, JobResult, PipelineReport, StageReport, Status};
 use crate::plan::JobSpec;
 use crate::plan::pipeline::{ItemSource, Mode, Output, PipelineSpec};
 
@@ -47,18 +46,6 @@ pub struct StageStats {
     pub queued: AtomicUsize,
     pub max_queue: AtomicUsize,
     pub restarts: AtomicU64,
-}
-
-/// One item that did not make it through.
-#[derive(Debug, Clone, Serialize)]
-pub struct FailedItem {
-    pub stage: String,
-    pub item: String,
-    pub status: Status,
-    pub exit_code: Option<i32>,
-    pub signal: Option<i32>,
-    pub stderr: String,
-    pub error: String,
 }
 
 /// Live state of a pipeline, shared with the progress view.
@@ -101,65 +88,38 @@ impl PipelineStats {
     }
 }
 
-/// What the report says of a pipeline, beside its job entry.
-#[derive(Debug, Clone, Serialize)]
-pub struct PipelineReport {
-    pub items: u64,
-    pub delivered: u64,
-    pub queue: usize,
-    pub stages: Vec<StageReport>,
-    pub failed_items: Vec<FailedItem>,
-    /// Failed items past the first MAX_LISTED_FAILURES, counted only.
-    pub failed_items_omitted: u64,
-    pub errors: Vec<String>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct StageReport {
-    pub name: String,
-    pub mode: &'static str,
-    pub workers: usize,
-    pub items_in: u64,
-    pub items_out: u64,
-    pub failed: u64,
-    pub busy_ms: u64,
-    pub max_queue_depth: usize,
-    pub restarts: u64,
-}
-
-impl PipelineReport {
-    fn of(stats: &PipelineStats) -> Self {
-        let failed_items = stats
-            .failed_items
-            .lock()
-            .map(|l| l.clone())
-            .unwrap_or_default();
-        Self {
-            items: stats.items.load(Relaxed),
-            delivered: stats.delivered.load(Relaxed),
-            queue: stats.queue,
-            stages: stats
-                .stages
-                .iter()
-                .map(|s| StageReport {
-                    name: s.name.clone(),
-                    mode: s.mode,
-                    workers: s.workers,
-                    items_in: s.items_in.load(Relaxed),
-                    items_out: s.items_out.load(Relaxed),
-                    failed: s.failed.load(Relaxed),
-                    busy_ms: s.busy_ns.load(Relaxed) / 1_000_000,
-                    max_queue_depth: s.max_queue.load(Relaxed),
-                    restarts: s.restarts.load(Relaxed),
-                })
-                .collect(),
-            failed_items_omitted: stats
-                .failed_total
-                .load(Relaxed)
-                .saturating_sub(failed_items.len() as u64),
-            failed_items,
-            errors: stats.errors.lock().map(|e| e.clone()).unwrap_or_default(),
-        }
+/// What the report says of a pipeline, from its live state.
+fn report_of(stats: &PipelineStats) -> PipelineReport {
+    let failed_items = stats
+        .failed_items
+        .lock()
+        .map(|l| l.clone())
+        .unwrap_or_default();
+    PipelineReport {
+        items: stats.items.load(Relaxed),
+        delivered: stats.delivered.load(Relaxed),
+        queue: stats.queue,
+        stages: stats
+            .stages
+            .iter()
+            .map(|s| StageReport {
+                name: s.name.clone(),
+                mode: s.mode,
+                workers: s.workers,
+                items_in: s.items_in.load(Relaxed),
+                items_out: s.items_out.load(Relaxed),
+                failed: s.failed.load(Relaxed),
+                busy_ms: s.busy_ns.load(Relaxed) / 1_000_000,
+                max_queue_depth: s.max_queue.load(Relaxed),
+                restarts: s.restarts.load(Relaxed),
+            })
+            .collect(),
+        failed_items_omitted: stats
+            .failed_total
+            .load(Relaxed)
+            .saturating_sub(failed_items.len() as u64),
+        failed_items,
+        errors: stats.errors.lock().map(|e| e.clone()).unwrap_or_default(),
     }
 }
 
@@ -464,7 +424,7 @@ pub async fn run(
         stderr: Default::default(),
         error,
         leaked: false,
-        pipeline: Some(Box::new(PipelineReport::of(&stats))),
+        pipeline: Some(Box::new(report_of(&stats))),
     }
 }
 
@@ -543,7 +503,7 @@ async fn produce(ctx: &Ctx, tx: mpsc::Sender<String>) -> Result<(), String> {
             };
             let (attempt, ()) =
                 futures::join!(crate::exec::run_one(0, job, &ctx.ctl, keep), forward);
-            let result = crate::sched::to_result(job, attempt, 1);
+            let result = crate::exec::to_result(job, attempt, 1);
             match result.status {
                 Status::Succeeded | Status::Cancelled => Ok(()),
                 _ => {

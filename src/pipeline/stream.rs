@@ -26,7 +26,7 @@ use super::{Ctx, ITEM_STDERR_TAIL, StageStats, add_busy, split_lines, took};
 use crate::exec::capture::{self, Keep};
 use crate::exec::group::{self, ExitWatch, ProcessGroup, Sig};
 use crate::exec::{LEAK_TIMEOUT, spawn_waiting_for_fds};
-use crate::outcome::{Exit, JobResult, Status};
+use crate::model::{Exit, JobResult, Status};
 use crate::plan::StdinSpec;
 
 /// Items taken from the queue at once by a worker.

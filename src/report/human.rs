@@ -12,8 +12,9 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressState, P
 
 use super::json::Summary;
 use crate::exec::group::signal_name;
-use crate::outcome::{Exit, JobResult, Status};
-use crate::pipeline::{PipelineReport, PipelineStats};
+use crate::model::{Exit, JobResult, Status};
+use crate::model::PipelineReport;
+use crate::pipeline::PipelineStats;
 use crate::plan::Plan;
 use crate::sched::Observer;
 
@@ -242,7 +243,7 @@ fn failed_items(p: &PipelineReport) -> String {
 }
 
 /// A stage's counts on one line.
-fn stage_line(name: &str, s: &crate::pipeline::StageReport) -> String {
+fn stage_line(name: &str, s: &crate::model::StageReport) -> String {
     format!(
         "{name}  in {} out {} failed {}  busy {:.1}s  max queue {}{}",
         s.items_in,

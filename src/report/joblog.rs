@@ -3,7 +3,7 @@
 
 use std::time::UNIX_EPOCH;
 
-use crate::outcome::{Exit, Status};
+use crate::model::{Exit, Status};
 use crate::sched::fanout::Done;
 
 pub const HEADER: &str =

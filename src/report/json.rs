@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 
-use crate::outcome::{Exit, JobResult, Status};
+use crate::model::{Exit, JobResult, Status};
 use crate::plan::Plan;
 
 #[derive(Serialize, Default)]
@@ -83,7 +83,7 @@ struct Job<'a> {
     leaked: bool,
     /// Only for a pipeline: its stages and failed items.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pipeline: Option<&'a crate::pipeline::PipelineReport>,
+    pipeline: Option<&'a crate::model::PipelineReport>,
 }
 
 pub fn rfc3339(t: SystemTime) -> String {

@@ -25,7 +25,7 @@ use tokio::sync::Notify;
 
 use super::joblog;
 use crate::exec::spool::{self, Board, Spool};
-use crate::outcome::{Captured, Status};
+use crate::model::{Captured, Status};
 use crate::sched::fanout::{Done, ShowCommands, Sink};
 
 /// Printing may lag behind finished jobs by this much output in memory
@@ -354,7 +354,7 @@ impl Live {
             return Ok(false);
         }
         let to = end.min(from + FOLLOW_CHUNK);
-        self.sent = crate::outcome::read_and_write(out, &self.handle, from, to)?;
+        self.sent = crate::model::read_and_write(out, &self.handle, from, to)?;
         out.flush()?;
         self.spool.printed(&self.handle, from, self.sent);
         Ok(self.sent > from)

@@ -17,7 +17,7 @@ use super::blocks::Block;
 use super::signal::Interrupt;
 use crate::exec::capture::{Keep, LineSink};
 use crate::exec::{self, Control};
-use crate::outcome::{JobResult, Status};
+use crate::model::{JobResult, Status};
 use crate::plan::template::{Fill, Template, shell_quote};
 use crate::plan::{DEFAULT_CAPTURE_LIMIT, JobName, JobSpec, OutputSpec, Program, StdinSpec};
 
@@ -412,7 +412,7 @@ fn finish(sink: &mut dyn Sink, done: Done, fanout: &Fanout, out: &mut Outcome) {
                 });
             }
             let (bytes, truncated) = c.tail(DEFAULT_CAPTURE_LIMIT);
-            *c = crate::outcome::Captured {
+            *c = crate::model::Captured {
                 bytes,
                 truncated,
                 ..Default::default()
@@ -482,8 +482,8 @@ fn check_halt(
     out.halt_exit = Some(match (halt.on, halt.threshold) {
         (HaltOn::Success, _) => 0,
         (_, Threshold::Count(1)) => match done.result.exit {
-            Some(crate::outcome::Exit::Code(c)) => c,
-            Some(crate::outcome::Exit::Signal(sig)) => 128 + sig,
+            Some(crate::model::Exit::Code(c)) => c,
+            Some(crate::model::Exit::Signal(sig)) => 128 + sig,
             None => 1,
         },
         (_, Threshold::Count(_)) => out.failed.min(101) as i32,
@@ -527,7 +527,7 @@ async fn run_with_retries(
     let mut attempt = 1u32;
     loop {
         let a = exec::run_one(seq as usize, spec, ctl, keep.clone()).await;
-        let result = super::to_result(spec, a, attempt);
+        let result = exec::to_result(spec, a, attempt);
         let retry = matches!(result.status, Status::Failed | Status::TimedOut)
             && attempt <= spec.retries
             && !ctl.cancel.is_cancelled();

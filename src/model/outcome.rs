@@ -218,7 +218,7 @@ pub struct JobResult {
     /// exited; it was killed.
     pub leaked: bool,
     /// For a pipeline: its stages and failed items.
-    pub pipeline: Option<Box<crate::pipeline::PipelineReport>>,
+    pub pipeline: Option<Box<super::PipelineReport>>,
 }
 
 impl JobResult {
