@@ -9,6 +9,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod engine;
 pub mod exec;
 pub mod model;
 pub mod pipeline;

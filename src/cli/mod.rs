@@ -20,7 +20,8 @@ use crate::plan::{OutputSpec, Plan, Program, StdinSpec};
 use crate::report::human::{Human, Mode};
 use crate::report::json;
 use crate::report::target::{self, Target};
-use crate::sched::{self, RunOptions, Stop};
+use crate::engine::{self, Engine, Event, How, StopReason};
+use crate::sched::{self, Observer};
 
 /// Exit code for invalid input (a bad job file, bad arguments).
 pub const EXIT_INVALID: u8 = 2;
@@ -260,36 +261,51 @@ fn run(args: RunArgs) -> u8 {
         }
     };
     let human = Human::new(Mode::detect(args.quiet), plan.clone());
-    let dispatcher = {
+    let limits = engine::Limits {
+        slots: plan.max_parallel,
+        nofile_limit,
+    };
+    let batch = {
         let plan = plan.clone();
         async move {
             let mut human = human;
             let interrupts = sched::signal::listen();
-            let outcome =
-                sched::run(plan, RunOptions { nofile_limit }, &mut human, interrupts).await;
-            (human, outcome)
+            let done = run_batch(plan, limits, &mut human, interrupts).await;
+            (human, done)
         }
     };
-    // The dispatcher runs on a worker thread, beside the jobs' tasks, rather
+    // The engine runs on a worker thread, beside the jobs' tasks, rather
     // than on this thread: its wake-ups stay inside the worker pool.
-    let (mut human, outcome) = match runtime.block_on(runtime.spawn(dispatcher)) {
-        Ok(done) => done,
-        Err(e) => {
-            eprintln!("error: drover's dispatcher failed: {e}");
+    let (mut human, done) = match runtime.block_on(runtime.spawn(batch)) {
+        Ok((human, Some(done))) => (human, done),
+        Ok((_, None)) | Err(_) => {
+            eprintln!("error: drover's engine failed");
             return 1;
         }
     };
-    let stopped = match outcome.stop {
-        Some(Stop::Interrupted(i)) => Some(format!("interrupted by {}", i.name())),
-        Some(Stop::FailFast) => Some("fail_fast: a job did not succeed".to_string()),
+    let stopped = match &done.stop {
+        Some(StopReason::Interrupted(signal)) => Some(format!("interrupted by {signal}")),
+        Some(StopReason::FailFast { .. }) => Some("fail_fast: a job did not succeed".to_string()),
+        Some(StopReason::Cancelled | StopReason::Shutdown) => Some("stopped".to_string()),
         None => None,
     };
-    human.finish(&outcome.results, outcome.duration, stopped.as_deref());
+    // Each result once: the engine's events are gone, its copies with them.
+    let done = Arc::try_unwrap(done).unwrap_or_else(|shared| engine::BatchDone {
+        results: shared.results.clone(),
+        stop: shared.stop.clone(),
+        ..*shared
+    });
+    let results: Vec<crate::model::JobResult> = done
+        .results
+        .into_iter()
+        .map(|r| Arc::try_unwrap(r).unwrap_or_else(|shared| (*shared).clone()))
+        .collect();
+    human.finish(&results, done.duration, stopped.as_deref());
 
-    let mut code = match outcome.stop {
-        Some(Stop::Interrupted(i)) => i.exit_code(),
-        _ if outcome
-            .results
+    let mut code = match &done.stop {
+        Some(StopReason::Interrupted("SIGINT")) => 130,
+        Some(StopReason::Interrupted(_)) => 143,
+        _ if results
             .iter()
             .all(|r| r.status == crate::model::Status::Succeeded) =>
         {
@@ -298,12 +314,7 @@ fn run(args: RunArgs) -> u8 {
         _ => 1,
     };
     if let Some(target) = report {
-        let text = json::render(
-            &plan,
-            &outcome.results,
-            outcome.started_at,
-            outcome.duration,
-        );
+        let text = json::render(&plan, &results, done.started_at, done.duration);
         if let Err(e) = target.write_whole(&text) {
             eprintln!("error: {e:#}");
             if code == 0 {
@@ -314,6 +325,62 @@ fn run(args: RunArgs) -> u8 {
     // Jobs' processes are all reaped; do not wait for stray blocking tasks.
     runtime.shutdown_background();
     code
+}
+
+/// Runs `plan` as one batch of a new engine, showing it on `human`; stops
+/// it on the first SIGINT/SIGTERM and kills at once on a second SIGINT.
+async fn run_batch(
+    plan: Arc<Plan>,
+    limits: engine::Limits,
+    human: &mut Human,
+    mut interrupts: tokio::sync::mpsc::UnboundedReceiver<sched::signal::Interrupt>,
+) -> Option<Arc<engine::BatchDone>> {
+    let engine = Engine::start(limits);
+    let mut events = engine.subscribe(human.wants_starts()).await.ok()?;
+    let submitted = engine.submit(plan).await.ok()?;
+    let first = submitted.jobs.first().map_or(0, |j| j.0);
+    let index = |job: crate::model::JobId| (job.0 - first) as usize;
+    let batch = engine::Target::Batch(submitted.batch);
+    let mut signals_seen = 0;
+    let done = loop {
+        tokio::select! {
+            biased;
+            Some(interrupt) = interrupts.recv() => {
+                signals_seen += 1;
+                let how = match signals_seen {
+                    1 => How::Graceful,
+                    _ => {
+                        human.stopping(&format!("{}: killing every job now", interrupt.name()));
+                        How::Now
+                    }
+                };
+                let reason = StopReason::Interrupted(interrupt.name());
+                let _ = engine.cancel(batch, how, reason).await;
+            }
+            event = events.recv() => match event? {
+                Event::Started { job, pid } => human.job_started(index(job), pid),
+                Event::PipelineStarted { job, stats } => human.pipeline_started(index(job), stats),
+                Event::Retrying { job, attempt, result } => {
+                    human.job_retrying(index(job), attempt, &result);
+                }
+                Event::Finished { job, result } => human.job_finished(index(job), &result),
+                Event::Stopping { reason, running_jobs, .. } => human.stopping(&match reason {
+                    StopReason::Interrupted(signal) => format!(
+                        "{signal}: stopping {running_jobs} running job(s) (SIGTERM, then SIGKILL after kill_grace); press Ctrl-C again to kill at once"
+                    ),
+                    StopReason::FailFast { name, status, .. } => {
+                        format!("fail_fast: `{name}` {}; stopping the run", status.as_str())
+                    }
+                    StopReason::Cancelled | StopReason::Shutdown => "stopping".to_string(),
+                }),
+                Event::BatchDone(done) if done.batch == submitted.batch => break done,
+                Event::Accepted { .. } | Event::BatchDone(_) => {}
+            },
+        }
+    };
+    drop(events);
+    let _ = engine.shutdown(How::Graceful).await;
+    Some(done)
 }
 
 /// The `--report` target, resolved and checked, or what is wrong with it.
