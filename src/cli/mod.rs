@@ -14,13 +14,13 @@ pub mod exec;
 mod gnu;
 
 use crate::config;
+use crate::engine::{self, Engine, Event, How, StopReason};
 use crate::exec::fdlimit;
 use crate::plan::pipeline::{Emit, ItemSource, Mode as StageMode, Output, PipelineSpec};
 use crate::plan::{OutputSpec, Plan, Program, StdinSpec};
 use crate::report::human::{Human, Mode};
 use crate::report::json;
 use crate::report::target::{self, Target};
-use crate::engine::{self, Engine, Event, How, StopReason};
 use crate::sched::{self, Observer};
 
 /// Exit code for invalid input (a bad job file, bad arguments).

@@ -10,6 +10,8 @@
 //! results, so a stop can never lose the race to a waiting unit. Batches
 //! may arrive while others run; each has its own policy and its own stop.
 
+#[cfg(test)]
+mod tests;
 mod unit;
 
 use std::collections::{HashMap, VecDeque};
@@ -49,7 +51,11 @@ pub enum StopReason {
     /// Interrupted by a signal (its name, e.g. "SIGINT").
     Interrupted(&'static str),
     /// A job did not succeed and the batch has `fail_fast`.
-    FailFast { job: JobId, name: String, status: Status },
+    FailFast {
+        job: JobId,
+        name: String,
+        status: Status,
+    },
     /// Cancelled by a command.
     Cancelled,
     /// The engine was shut down.
@@ -118,6 +124,14 @@ pub struct BatchDone {
     pub duration: Duration,
 }
 
+/// How a batch is run beyond what its plan says.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SubmitOptions {
+    /// Each running job can be cancelled by its id (a cancellation of its
+    /// own per unit, which a batch that never needs it does without).
+    pub cancel_jobs: bool,
+}
+
 /// The ids a submitted batch got.
 #[derive(Debug, Clone)]
 pub struct Submitted {
@@ -129,6 +143,7 @@ pub struct Submitted {
 enum Command {
     Submit {
         plan: Arc<Plan>,
+        options: SubmitOptions,
         reply: oneshot::Sender<Submitted>,
     },
     Cancel {
@@ -179,8 +194,22 @@ impl Engine {
     /// Submits a batch: the jobs and pipelines of `plan`, with its needs,
     /// pipes and fail_fast. Returns the ids given.
     pub async fn submit(&self, plan: Arc<Plan>) -> Result<Submitted, Gone> {
+        self.submit_with(plan, SubmitOptions::default()).await
+    }
+
+    /// [`Engine::submit`] with options.
+    pub async fn submit_with(
+        &self,
+        plan: Arc<Plan>,
+        options: SubmitOptions,
+    ) -> Result<Submitted, Gone> {
         let (reply, answer) = oneshot::channel();
-        self.send(Command::Submit { plan, reply }).await?;
+        self.send(Command::Submit {
+            plan,
+            options,
+            reply,
+        })
+        .await?;
         answer.await.map_err(|_| Gone)
     }
 
@@ -269,6 +298,8 @@ struct Batch {
     stop: Option<StopReason>,
     started_at: SystemTime,
     started: Instant,
+    /// With `cancel_jobs`: the cancellation of each running unit.
+    unit_ctl: Option<HashMap<usize, Control>>,
 }
 
 impl Batch {
@@ -361,8 +392,12 @@ impl Dispatcher {
 
     fn command(&mut self, command: Command) {
         match command {
-            Command::Submit { plan, reply } => {
-                let submitted = self.submit(plan);
+            Command::Submit {
+                plan,
+                options,
+                reply,
+            } => {
+                let submitted = self.submit(plan, options);
                 let _ = reply.send(submitted);
             }
             Command::Cancel {
@@ -381,7 +416,7 @@ impl Dispatcher {
         }
     }
 
-    fn submit(&mut self, plan: Arc<Plan>) -> Submitted {
+    fn submit(&mut self, plan: Arc<Plan>, options: SubmitOptions) -> Submitted {
         let id = BatchId(self.next_batch);
         self.next_batch += 1;
         let first = self.next_job;
@@ -425,6 +460,7 @@ impl Dispatcher {
             stop: None,
             started_at: SystemTime::now(),
             started: Instant::now(),
+            unit_ctl: options.cancel_jobs.then(HashMap::new),
         };
         let jobs: Vec<JobId> = (0..n).map(|j| batch.job_id(j)).collect();
         self.batches.insert(id, batch);
@@ -447,7 +483,7 @@ impl Dispatcher {
         let b = match target {
             Target::Batch(b) => b,
             Target::Job(job) => match self.find(job) {
-                Some((b, j)) => return self.cancel_job(b, j),
+                Some((b, j)) => return self.cancel_job(b, j, how),
                 None => return,
             },
         };
@@ -473,10 +509,11 @@ impl Dispatcher {
         }
     }
 
-    /// Cancels one job that has not started yet: it and the jobs joined to
-    /// it by pipes end `cancelled`, and their dependants are skipped. (A
-    /// running job is stopped with its batch.)
-    fn cancel_job(&mut self, b: BatchId, job: usize) {
+    /// Cancels one job: one not started yet ends `cancelled` with the jobs
+    /// joined to it by pipes, and their dependants are skipped; a running
+    /// one is stopped (TERM, grace, KILL; or KILL now) if its batch was
+    /// submitted with `cancel_jobs`.
+    fn cancel_job(&mut self, b: BatchId, job: usize, how: How) {
         let Some(batch) = self.batches.get_mut(&b) else {
             return;
         };
@@ -491,7 +528,16 @@ impl Dispatcher {
         self.ready.retain(|&(rb, ru)| !(rb == b && ru == u));
         let unqueued = before - self.ready.len();
         if unqueued == 0 && batch.unfinished_needs[u] == 0 {
-            // Running (or started and done): stopped only with its batch.
+            // Running: stopped, if the batch lets its jobs be cancelled.
+            match batch.unit_ctl.as_ref().and_then(|c| c.get(&u)) {
+                Some(ctl) => {
+                    ctl.cancel.cancel();
+                    if how == How::Now {
+                        ctl.kill_now.cancel();
+                    }
+                }
+                None => tracing::debug!("job {job} of batch {b} cannot be cancelled alone"),
+            }
             return;
         }
         batch.queued -= unqueued;
@@ -563,7 +609,9 @@ impl Dispatcher {
                         let why = format!(
                             "needs `{}`, which {}",
                             plan.jobs[n].name,
-                            batch.results[n].as_ref().map_or("did not run", |r| verb(r.status))
+                            batch.results[n]
+                                .as_ref()
+                                .map_or("did not run", |r| verb(r.status))
                         );
                         for &j in &unit.jobs {
                             let r = Arc::new(JobResult::not_started(Status::Skipped, why.clone()));
@@ -624,6 +672,9 @@ impl Dispatcher {
                     self.busy_slots -= slots_of(max, u);
                     batch.running -= 1;
                     batch.running_jobs -= u.jobs.len();
+                    if let Some(ctls) = &mut batch.unit_ctl {
+                        ctls.remove(&unit);
+                    }
                 }
                 self.fds.semaphore.add_permits(held as usize);
                 self.finished(b, results);
@@ -650,7 +701,8 @@ impl Dispatcher {
             }
             let plan = &batch.shared.plan;
             let unit = &plan.units[u];
-            if max.is_some_and(|max| self.busy_slots.saturating_add(slots_of(Some(max), unit)) > max)
+            if max
+                .is_some_and(|max| self.busy_slots.saturating_add(slots_of(Some(max), unit)) > max)
             {
                 return false;
             }
@@ -681,8 +733,21 @@ impl Dispatcher {
             let transient = fd_permit.split(transient.min(want as usize));
             let held = fd_permit.num_permits() as u32;
             fd_permit.forget();
+            let ctl = match &mut batch.unit_ctl {
+                None => batch.shared.ctl.clone(),
+                Some(ctls) => {
+                    let ctl = Control {
+                        cancel: batch.shared.ctl.cancel.child_token(),
+                        kill_now: batch.shared.ctl.kill_now.child_token(),
+                        board: None,
+                    };
+                    ctls.insert(u, ctl.clone());
+                    ctl
+                }
+            };
             tokio::spawn(unit::task(
                 batch.shared.clone(),
+                ctl,
                 u,
                 hold_writers,
                 transient,

@@ -9,7 +9,7 @@ use futures::FutureExt;
 use tokio::sync::OwnedSemaphorePermit;
 
 use super::{Shared, UnitEvent};
-use crate::exec::{self, to_result};
+use crate::exec::{self, Control, to_result};
 use crate::model::{JobResult, Status};
 use crate::pipeline::{self, PipelineStats};
 use crate::plan::{Plan, Program};
@@ -19,6 +19,7 @@ use crate::plan::{Plan, Program};
 /// supervision: 640 bytes, in a 768-byte task).
 pub(super) async fn task(
     shared: Arc<Shared>,
+    ctl: Control,
     unit: usize,
     hold_writers: bool,
     mut transient: Option<OwnedSemaphorePermit>,
@@ -34,6 +35,7 @@ pub(super) async fn task(
     // as failed jobs.
     let results = AssertUnwindSafe(run_unit(
         &shared,
+        &ctl,
         unit,
         hold_writers,
         &mut on_spawned,
@@ -75,6 +77,7 @@ pub(super) async fn task(
 #[allow(clippy::manual_async_fn)]
 fn run_unit(
     shared: &Shared,
+    ctl: &Control,
     unit: usize,
     hold_writers: bool,
     on_spawned: &mut impl FnMut(),
@@ -82,7 +85,7 @@ fn run_unit(
 ) -> impl Future<Output = Vec<(usize, JobResult)>> {
     async move {
         let Shared {
-            plan, ctl, tx, batch, ..
+            plan, tx, batch, ..
         } = shared;
         let batch = *batch;
         let jobs = &plan.units[unit].jobs;

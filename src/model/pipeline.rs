@@ -41,4 +41,3 @@ pub struct StageReport {
     pub max_queue_depth: usize,
     pub restarts: u64,
 }
-

@@ -12,8 +12,8 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressState, P
 
 use super::json::Summary;
 use crate::exec::group::signal_name;
-use crate::model::{Exit, JobResult, Status};
 use crate::model::PipelineReport;
+use crate::model::{Exit, JobResult, Status};
 use crate::pipeline::PipelineStats;
 use crate::plan::Plan;
 use crate::sched::Observer;
