@@ -2,10 +2,12 @@
 //! without deadlock, stops the ones that overstay, and says exactly what
 //! happened to each.
 //!
-//! `config` parses and validates a job file into a `plan`; `sched` runs the
-//! plan's units through `exec`, which owns every process; `report` shows the
-//! run to a person and writes the JSON report; `pipeline` runs the
-//! `[[pipeline]]` nodes of a plan (items through stages of processes).
+//! Data flows one way: `model` (ids, statuses, results: data only) ←
+//! `exec` (spawn, pipes, timeouts, process groups: every process) ←
+//! `pipeline` (items through stages) ← `engine` (the one dispatcher:
+//! batches submitted over time, cancelled by id, events out) ← `report`
+//! (progress view, summary, JSON) ← `cli`. `config` parses and validates a
+//! job file into a `plan`. `sched` holds `drover exec`'s fan-out.
 
 pub mod cli;
 pub mod config;
