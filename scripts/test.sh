@@ -18,4 +18,9 @@ if ! command -v parallel >/dev/null 2>&1; then
 fi
 mkdir -p "$HOME/.parallel" && touch "$HOME/.parallel/will-cite"
 
+# The memory tests read drover's peak RSS from GNU time (tests/it/common.rs).
+if ! [ -x /usr/bin/time ]; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq time >/dev/null
+fi
+
 cargo test --locked --all-targets "$@"

@@ -1,0 +1,769 @@
+//! Differential tests: the same command lines through the real GNU parallel
+//! and through `drover exec --`, comparing output (in order with `-k`, as
+//! sorted lines otherwise) and exit codes. scripts/test.sh installs Debian's
+//! `parallel`; without it these tests fail rather than pass vacuously.
+//!
+//! Where drover deliberately differs, the test says why.
+
+use crate::common::*;
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+struct Out {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn run(mut cmd: Command, dir: &Path, stdin: Option<&str>) -> Out {
+    cmd.current_dir(dir)
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn");
+    if let Some(input) = stdin {
+        let mut pipe = child.stdin.take().unwrap();
+        pipe.write_all(input.as_bytes()).unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    Out {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+fn gnu_parallel() -> Command {
+    let found = Command::new("parallel")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .status();
+    assert!(
+        found.is_ok_and(|s| s.success()),
+        "GNU parallel is not installed: run scripts/test.sh, which installs it"
+    );
+    let mut cmd = Command::new("parallel");
+    cmd.arg("--will-cite");
+    cmd
+}
+
+/// Runs `args` through both, in a temp dir prepared by `setup`.
+fn both(args: &[&str], stdin: Option<&str>, setup: impl Fn(&Path)) -> (Out, Out) {
+    let dir = tempfile::tempdir().unwrap();
+    setup(dir.path());
+    let mut gnu = gnu_parallel();
+    gnu.args(args);
+    let gnu = run(gnu, dir.path(), stdin);
+    let mut ours = drover();
+    ours.arg("exec").arg("--").args(args);
+    let ours = run(ours, dir.path(), stdin);
+    (gnu, ours)
+}
+
+fn sorted(text: &str) -> Vec<&str> {
+    let mut lines: Vec<&str> = text.lines().collect();
+    lines.sort_unstable();
+    lines
+}
+
+/// Same stdout byte for byte and the same exit code.
+fn same(args: &[&str], stdin: Option<&str>) {
+    let (gnu, ours) = both(args, stdin, |_| {});
+    assert_eq!(
+        ours.stdout, gnu.stdout,
+        "stdout of {args:?}\ndrover stderr: {}",
+        ours.stderr
+    );
+    assert_eq!(
+        ours.code, gnu.code,
+        "exit code of {args:?}\ndrover stderr: {}\nparallel stderr: {}",
+        ours.stderr, gnu.stderr
+    );
+}
+
+/// Same lines in any order and the same exit code.
+fn same_sorted(args: &[&str], stdin: Option<&str>) {
+    let (gnu, ours) = both(args, stdin, |_| {});
+    assert_eq!(
+        sorted(&ours.stdout),
+        sorted(&gnu.stdout),
+        "stdout lines of {args:?}\ndrover stderr: {}",
+        ours.stderr
+    );
+    assert_eq!(
+        ours.code, gnu.code,
+        "exit code of {args:?}\ndrover stderr: {}",
+        ours.stderr
+    );
+}
+
+#[test]
+fn replacement_strings() {
+    same(
+        &[
+            "-k",
+            "echo",
+            "{}",
+            "{.}",
+            "{/}",
+            "{//}",
+            "{/.}",
+            ":::",
+            "dir/sub/file.tar.gz",
+            "file",
+            "/abs/x.y",
+            "a.b/c",
+        ],
+        None,
+    );
+    same(&["-k", "echo", "{#}", "{}", ":::", "a", "b", "c"], None);
+    same(
+        &[
+            "-k", "echo", "{2}", "{1}", "{2.}", "{1/}", ":::", "d/x.c", "y", ":::", "p.q", "r/s.t",
+        ],
+        None,
+    );
+}
+
+#[test]
+fn several_input_sources_are_a_cartesian_product() {
+    same(
+        &[
+            "-k", "echo", "{1}-{2}", ":::", "a", "b", ":::", "1", "2", "3",
+        ],
+        None,
+    );
+    same(&["-k", "echo", ":::", "a", "b", ":::", "1", "2"], None);
+    same(
+        &["-k", "echo", "{}", ":::", "a", "b", ":::", "1", "2"],
+        None,
+    );
+}
+
+#[test]
+fn linked_sources_go_side_by_side() {
+    same(
+        &[
+            "-k", "echo", "{1}", "{2}", ":::", "a", "b", "c", ":::+", "1", "2", "3",
+        ],
+        None,
+    );
+}
+
+#[test]
+fn items_from_files() {
+    let args = ["-k", "echo", "{1}+{2}", "::::", "f1", "f2"];
+    let (gnu, ours) = both(&args, None, |d| {
+        std::fs::write(d.join("f1"), "a\nb\n").unwrap();
+        std::fs::write(d.join("f2"), "1\n2").unwrap();
+    });
+    assert_eq!(ours.stdout, gnu.stdout, "{}", ours.stderr);
+    assert_eq!(ours.code, gnu.code);
+    let args = ["-k", "echo", ":::", "x", "y", "::::", "f1"];
+    let (gnu, ours) = both(&args, None, |d| {
+        std::fs::write(d.join("f1"), "a\nb\n").unwrap()
+    });
+    assert_eq!(ours.stdout, gnu.stdout, "{}", ours.stderr);
+}
+
+#[test]
+fn items_from_stdin() {
+    same(&["-k", "echo"], Some("a\nb\nc\n"));
+    // drover runs argv without a shell, so `<{}>` would differ (GNU's shell
+    // reads it as a redirection): plain text around the item instead.
+    same(
+        &["-k", "echo", "x{}x"],
+        Some("with space\nlast-without-newline"),
+    );
+    same(&["echo", "x"], Some(""));
+}
+
+#[test]
+fn keep_order_against_finishing_order() {
+    same(
+        &["-j", "3", "-k", "sleep 0.{}; echo {}", ":::", "3", "2", "1"],
+        None,
+    );
+}
+
+#[test]
+fn unordered_output_has_the_same_lines() {
+    same_sorted(
+        &[
+            "-j", "4", "echo", "line-{}", ":::", "1", "2", "3", "4", "5", "6",
+        ],
+        None,
+    );
+}
+
+#[test]
+fn grouped_output_is_never_interleaved() {
+    // Each job prints three lines with pauses; grouped, they stay together.
+    let args = [
+        "-j",
+        "3",
+        "for i in 1 2 3; do echo {}-$i; sleep 0.05; done",
+        ":::",
+        "a",
+        "b",
+        "c",
+    ];
+    let (gnu, ours) = both(&args, None, |_| {});
+    for out in [&gnu, &ours] {
+        let lines: Vec<&str> = out.stdout.lines().collect();
+        assert_eq!(lines.len(), 9);
+        for block in lines.chunks(3) {
+            let job = &block[0][..1];
+            assert!(
+                block.iter().all(|l| l.starts_with(job)),
+                "interleaved: {lines:?}"
+            );
+        }
+    }
+    assert_eq!(sorted(&ours.stdout), sorted(&gnu.stdout));
+}
+
+#[test]
+fn tag_prefixes_lines() {
+    same(&["-k", "--tag", "echo", "out", ":::", "a", "b"], None);
+    // A single word with shell syntax runs through the shell in both.
+    same(
+        &["-k", "--tag", "printf 'one\\ntwo\\n'; true", ":::", "x"],
+        None,
+    );
+    same(&["-k", "--tag", "echo", ":::", "a", ":::", "1", "2"], None);
+}
+
+#[test]
+fn exit_code_counts_failed_jobs() {
+    same(&["true", ":::", "1", "2"], None);
+    same(&["false", ":::", "1", "2", "3"], None);
+    same(&["exit {}", ":::", "0", "1", "2", "0", "3"], None);
+    let many: String = (1..=150).map(|i| format!("{i}\n")).collect();
+    same(&["-j", "50", "false"], Some(&many));
+}
+
+#[test]
+fn halt_stops_early() {
+    // One job at a time makes the jobs that run deterministic.
+    same(
+        &[
+            "-j",
+            "1",
+            "-k",
+            "--halt",
+            "now,fail=1",
+            "echo {}; exit {}",
+            ":::",
+            "0",
+            "0",
+            "4",
+            "0",
+            "0",
+        ],
+        None,
+    );
+    same(
+        &[
+            "-j",
+            "1",
+            "-k",
+            "--halt",
+            "soon,fail=1",
+            "echo {}; exit {}",
+            ":::",
+            "0",
+            "3",
+            "0",
+        ],
+        None,
+    );
+    same(
+        &[
+            "-j",
+            "1",
+            "-k",
+            "--halt",
+            "now,success=1",
+            "echo {}; exit {}",
+            ":::",
+            "1",
+            "0",
+            "1",
+        ],
+        None,
+    );
+    same(
+        &[
+            "-j",
+            "1",
+            "-k",
+            "--halt",
+            "never",
+            "echo {}; exit {}",
+            ":::",
+            "1",
+            "0",
+            "1",
+        ],
+        None,
+    );
+}
+
+#[test]
+fn pipe_splits_stdin_into_blocks_at_line_boundaries() {
+    let input: String = (1..=2000).map(|i| format!("{i}\n")).collect();
+    same(&["--pipe", "--block", "1k", "-k", "wc", "-l"], Some(&input));
+    same(&["--pipe", "-k", "wc", "-c"], Some(&input));
+}
+
+#[test]
+fn round_robin_feeds_one_job_every_block_in_order() {
+    // With -j 1 there is one job, fed every block: both give the input back
+    // as it was. With more jobs GNU parallel deals blocks at random: only
+    // the total is compared.
+    let input: String = (1..=300_000).map(|i| format!("{i}\n")).collect();
+    for block in ["100k", "300k"] {
+        let (gnu, ours) = both(
+            &[
+                "--pipe",
+                "--round-robin",
+                "-j",
+                "1",
+                "--block",
+                block,
+                "cat",
+            ],
+            Some(&input),
+            |_| {},
+        );
+        assert_eq!(gnu.code, 0, "{}", gnu.stderr);
+        assert_eq!(ours.code, 0, "{}", ours.stderr);
+        assert!(gnu.stdout == input, "GNU parallel gave the input back");
+        assert!(
+            ours.stdout == input,
+            "drover gave the input back (--block {block})"
+        );
+    }
+    let (gnu, ours) = both(
+        &[
+            "--pipe",
+            "--round-robin",
+            "-j",
+            "3",
+            "--block",
+            "100k",
+            "wc",
+            "-l",
+        ],
+        Some(&input),
+        |_| {},
+    );
+    let total = |out: &Out| -> (usize, u64) {
+        let counts: Vec<u64> = out
+            .stdout
+            .lines()
+            .map(|l| l.trim().parse().unwrap())
+            .collect();
+        (counts.len(), counts.iter().sum())
+    };
+    assert_eq!(total(&ours), total(&gnu), "jobs and lines");
+}
+
+#[test]
+fn pipe_big_blocks_are_cut_where_gnu_parallel_cuts_them() {
+    // Blocks of 256 KiB and up move by splice; drover reads only their last
+    // 64 KiB, to find the cut. About 2 MB of lines: 7 blocks.
+    let input: String = (1..=300_000).map(|i| format!("{i}\n")).collect();
+    same(
+        &["--pipe", "--block", "300k", "-k", "wc", "-c"],
+        Some(&input),
+    );
+    // Bigger than a pipe is made without privilege: memory files.
+    same(
+        &["--pipe", "--block", "1500k", "-k", "wc", "-c"],
+        Some(&input),
+    );
+    // Jobs that stop reading at once: the rest of each block is dropped and
+    // the next block still starts where it should. Not compared with GNU
+    // parallel, whose cuts then vary from run to run (a block is sometimes
+    // skipped under load), and which counts such jobs as failed: the blocks
+    // come from the `wc -c` run above instead.
+    let (gnu_sizes, _) = both(
+        &["--pipe", "--block", "300k", "-k", "wc", "-c"],
+        Some(&input),
+        |_| {},
+    );
+    let mut expected = String::new();
+    let mut start = 0usize;
+    for size in gnu_sizes.stdout.lines() {
+        let size: usize = size.trim().parse().unwrap();
+        expected.push_str(&input[start..start + 12.min(size)]);
+        start += size;
+    }
+    let mut cmd = drover();
+    cmd.args([
+        "exec", "--pipe", "--block", "300k", "-k", "head", "-c", "12",
+    ]);
+    let ours = run(cmd, std::path::Path::new("."), Some(&input));
+    assert_eq!(ours.code, 0, "{}", ours.stderr);
+    assert_eq!(ours.stdout, expected);
+}
+
+#[test]
+fn joblog_has_gnu_columns() {
+    let args = [
+        "-k", "-j", "1", "--joblog", "log", "exit {}", ":::", "0", "3",
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let mut gnu = gnu_parallel();
+    gnu.args(args);
+    run(gnu, dir.path(), None);
+    let gnu_log = std::fs::read_to_string(dir.path().join("log")).unwrap();
+    let mut ours = drover();
+    ours.arg("exec").arg("--").args(args);
+    run(ours, dir.path(), None);
+    let our_log = std::fs::read_to_string(dir.path().join("log")).unwrap();
+
+    let rows = |log: &str| -> Vec<Vec<String>> {
+        log.lines()
+            .map(|l| l.split('\t').map(str::to_string).collect())
+            .collect()
+    };
+    let (g, o) = (rows(&gnu_log), rows(&our_log));
+    assert_eq!(o[0], g[0], "header");
+    assert_eq!(o.len(), g.len());
+    for (gr, or) in g.iter().zip(&o).skip(1) {
+        assert_eq!(or.len(), gr.len(), "columns: {or:?} vs {gr:?}");
+        // Seq, Host, Send, Receive, Exitval, Signal, Command are equal;
+        // Starttime and JobRuntime are clock readings.
+        for col in [0, 1, 4, 5, 6, 7, 8] {
+            assert_eq!(or[col], gr[col], "column {col}: {or:?} vs {gr:?}");
+        }
+        assert_eq!(
+            or[3].len(),
+            gr[3].len(),
+            "JobRuntime is padded the same: {or:?} vs {gr:?}"
+        );
+        assert!(or[2].parse::<f64>().is_ok() && or[2].contains('.'));
+    }
+}
+
+#[test]
+fn empty_input_runs_nothing() {
+    same(&["echo", "never"], Some(""));
+    // GNU parallel probes /dev/tty here; without a controlling terminal its
+    // shell prints "cannot open /dev/tty" on stdout. That noise is the
+    // environment's, not output of a job: compare without it.
+    let (gnu, ours) = both(&["echo", ":::"], None, |_| {});
+    let gnu_out: String = gnu
+        .stdout
+        .lines()
+        .filter(|l| !l.contains("/dev/tty"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert_eq!(ours.stdout, gnu_out, "drover stderr: {}", ours.stderr);
+    assert_eq!(ours.code, gnu.code);
+}
+
+#[test]
+fn dry_run_quotes_as_gnu_parallel() {
+    same(
+        &[
+            "--dry-run",
+            "-k",
+            "echo",
+            ":::",
+            "a b",
+            "it's",
+            "$HOME",
+            "*",
+            "x\"y",
+            "",
+            "-n",
+            "a=b",
+            "@:%+-_./",
+        ],
+        None,
+    );
+    same(&["--dry-run", "echo", "pre{}post", ":::", "a b"], None);
+    same(
+        &[
+            "--dry-run",
+            "-k",
+            "echo",
+            "{.}",
+            "{/}",
+            "{//}",
+            ":::",
+            "a b/c d.e",
+        ],
+        None,
+    );
+}
+
+#[test]
+fn path_replacements_on_odd_items() {
+    same(
+        &[
+            "-k",
+            "echo",
+            "[{}]",
+            "[{.}]",
+            "[{/}]",
+            "[{//}]",
+            "[{/.}]",
+            ":::",
+            ".hidden",
+            "dir/",
+            "/",
+            "./x.y",
+            "../z",
+            "x.",
+            "a/.hidden",
+            "//x",
+            "a//b",
+            "dir//",
+            "..",
+            ".",
+        ],
+        None,
+    );
+}
+
+#[test]
+fn linked_sources_of_unequal_length_stop_at_the_shorter() {
+    same(
+        &[
+            "-k", "echo", "{1}", "{2}", ":::", "a", "b", "c", ":::+", "1", "2",
+        ],
+        None,
+    );
+    same(
+        &[
+            "-k", "echo", ":::", "a", "b", "c", ":::+", "1", "2", ":::", "x", "y",
+        ],
+        None,
+    );
+}
+
+#[test]
+fn an_empty_source_beside_others_is_one_empty_argument() {
+    let args = ["-k", "echo", "[{1}][{2}]", "::::", "empty", "g1"];
+    let (gnu, ours) = both(&args, None, |d| {
+        std::fs::write(d.join("empty"), "").unwrap();
+        std::fs::write(d.join("g1"), "a\nb\n").unwrap();
+    });
+    assert_eq!(ours.stdout, gnu.stdout, "{}", ours.stderr);
+}
+
+#[test]
+fn separate_sources_stay_separate_words() {
+    same(
+        &["-k", "printf", "[%s]", "{}", ":::", "a", "b", ":::", "1 2"],
+        None,
+    );
+}
+
+#[test]
+fn halt_exit_statuses() {
+    same(
+        &[
+            "-j",
+            "2",
+            "--halt",
+            "now,fail=1",
+            "sleep 0.{}; exit {}",
+            ":::",
+            "7",
+            "3",
+        ],
+        None,
+    );
+    same(
+        &[
+            "-j",
+            "1",
+            "--halt",
+            "now,fail=30%",
+            "exit {}",
+            ":::",
+            "0",
+            "0",
+            "0",
+            "0",
+            "0",
+            "4",
+            "4",
+            "4",
+            "4",
+            "4",
+        ],
+        None,
+    );
+    same(
+        &[
+            "-j",
+            "1",
+            "--halt",
+            "soon,fail=2",
+            "exit {}",
+            ":::",
+            "7",
+            "3",
+            "4",
+            "5",
+        ],
+        None,
+    );
+    same(
+        &[
+            "-j",
+            "1",
+            "-k",
+            "--halt",
+            "2",
+            "echo {}; exit {}",
+            ":::",
+            "0",
+            "5",
+            "0",
+        ],
+        None,
+    );
+    same(
+        &[
+            "-j",
+            "1",
+            "--halt",
+            "now,fail=1",
+            "kill -9 $$; : {}",
+            ":::",
+            "1",
+        ],
+        None,
+    );
+}
+
+#[test]
+fn retries_count_attempts_in_all() {
+    // Each attempt appends a line; GNU's --retries 3 is three attempts.
+    let args = [
+        "--retries",
+        "3",
+        "echo try >> attempts; false; : {}",
+        ":::",
+        "x",
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let mut gnu = gnu_parallel();
+    gnu.args(args);
+    let g = run(gnu, dir.path(), None);
+    let gnu_attempts = std::fs::read_to_string(dir.path().join("attempts"))
+        .unwrap()
+        .lines()
+        .count();
+    std::fs::remove_file(dir.path().join("attempts")).unwrap();
+    let mut ours = drover();
+    ours.arg("exec").arg("--").args(args);
+    let o = run(ours, dir.path(), None);
+    let our_attempts = std::fs::read_to_string(dir.path().join("attempts"))
+        .unwrap()
+        .lines()
+        .count();
+    assert_eq!(our_attempts, gnu_attempts);
+    assert_eq!(o.code, g.code);
+}
+
+#[test]
+fn jobs_option_forms() {
+    for j in ["1", "2", "+1", "-1", "50%", "0"] {
+        same_sorted(&["-j", j, "echo", ":::", "a", "b", "c"], None);
+    }
+}
+
+#[test]
+fn v_prints_each_command_before_its_output() {
+    same(&["-k", "-v", "echo", ":::", "a", "b c"], None);
+    same(&["-kv", "echo {}; echo err >&2", ":::", "a", "it's"], None);
+    same(&["-k", "-v", "--tag", "echo", ":::", "a", "b"], None);
+    same(&["-k", "-v", "printf", "[%s]", ":::", "a"], None);
+    same(&["-j", "1", "-v", "-u", "echo", ":::", "a", "b"], None);
+    same(&["-j", "1", "-v", "--lb", "echo", ":::", "a", "b"], None);
+    same(&["-k", "-v", "--pipe", "wc", "-l"], Some("1\n2\n"));
+    same(&["-v", "--dry-run", "echo", ":::", "a"], None);
+    // A failed job is shown too, and counted.
+    same(&["-k", "-v", "exit {}", ":::", "0", "3"], None);
+}
+
+#[test]
+fn t_prints_each_command_on_stderr_as_it_starts() {
+    for args in [
+        &["-j", "1", "-t", "echo", ":::", "a", "b c"][..],
+        &["-j", "1", "-t", "--tag", "echo", ":::", "a"],
+        &["-j", "1", "--verbose", "-u", "echo", ":::", "a"],
+    ] {
+        let (gnu, ours) = both(args, None, |_| {});
+        assert_eq!(ours.stdout, gnu.stdout, "stdout of {args:?}");
+        assert_eq!(ours.stderr, gnu.stderr, "stderr of {args:?}");
+        assert_eq!(ours.code, gnu.code);
+    }
+}
+
+#[test]
+fn q_passes_the_words_as_written() {
+    same(&["-k", "-q", "echo", "a  b|c", "{}", ":::", "x y"], None);
+    same(&["-k", "-q", "-v", "echo", "a b", ":::", "x"], None);
+    same(&["-q", "--dry-run", "echo", "a b", ":::", "x"], None);
+    // One word with shell syntax is a program's name with -q.
+    let (gnu, ours) = both(&["-q", "echo {}", ":::", "a"], None, |_| {});
+    assert_eq!((ours.stdout.as_str(), ours.code), ("", gnu.code));
+}
+
+#[test]
+fn arg_files_are_the_first_input_sources() {
+    let args = ["-k", "-a", "f1", "-a", "f2", "echo", ":::", "x", "y"];
+    let (gnu, ours) = both(&args, None, |d| {
+        std::fs::write(d.join("f1"), "a\nb\n").unwrap();
+        std::fs::write(d.join("f2"), "1\n").unwrap();
+    });
+    assert_eq!(ours.stdout, gnu.stdout, "{}", ours.stderr);
+    assert_eq!(ours.code, gnu.code);
+    // A first :::+ does not link to an -a file (GNU: the product).
+    let args = ["-k", "-a", "f1", "echo", ":::+", "x", "y"];
+    let (gnu, ours) = both(&args, None, |d| {
+        std::fs::write(d.join("f1"), "a\nb\n").unwrap();
+    });
+    assert_eq!(ours.stdout, gnu.stdout, "{}", ours.stderr);
+}
+
+#[test]
+fn gnu_spellings_of_drovers_options() {
+    same(
+        &[
+            "--keeporder",
+            "--lb",
+            "--will-cite",
+            "echo",
+            ":::",
+            "a",
+            "b",
+        ],
+        None,
+    );
+    same(
+        &["--dr", "--halt-on-error", "now,fail=1", "echo", ":::", "a"],
+        None,
+    );
+    let input: String = (1..=100).map(|i| format!("{i}\n")).collect();
+    same(
+        &["--spreadstdin", "--block-size", "100", "-k", "wc", "-l"],
+        Some(&input),
+    );
+}
