@@ -6,6 +6,7 @@
 pub mod error;
 mod pipeline;
 pub mod raw;
+mod settings;
 mod validate;
 mod value;
 

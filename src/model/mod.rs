@@ -1,6 +1,8 @@
 //! What every layer shares, as data only: the ids that name jobs and
 //! batches across the engine, its events, the report and (later) the store.
 
+pub mod job;
+
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
