@@ -158,7 +158,7 @@ pub use crate::model::job::nearest;
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::config::error::{line_col, nearest};
 
     #[test]
     fn line_col_counts_from_one() {

@@ -494,10 +494,7 @@ fn template_texts<'t>(
         Some(StdinDef::Stream { .. }) | None => {}
     }
     let env_span = rj.env.as_ref().map(Sp::span);
-    texts.extend(
-        env.iter()
-            .map(|(_, v)| (v.as_str(), "env", env_span.clone())),
-    );
+    texts.extend(env.values().map(|v| (v.as_str(), "env", env_span.clone())));
     if let Some(c) = cwd {
         texts.push((c.as_str(), "cwd", rj.cwd.as_ref().map(Sp::span)));
     }

@@ -472,6 +472,13 @@ impl<'de> Deserialize<'de> for Size {
             fn visit_u64<E: de::Error>(self, n: u64) -> Result<Size, E> {
                 Ok(Size(usize::try_from(n).unwrap_or(usize::MAX)))
             }
+            // TOML's integers are signed.
+            fn visit_i64<E: de::Error>(self, n: i64) -> Result<Size, E> {
+                match u64::try_from(n) {
+                    Ok(n) => self.visit_u64(n),
+                    Err(_) => Err(E::custom(format!("{n} is not a size"))),
+                }
+            }
         }
         d.deserialize_any(V)
     }
@@ -647,5 +654,264 @@ pub fn resolve_path(base: &Path, p: &str) -> PathBuf {
         base.to_path_buf()
     } else {
         base.join(p.strip_prefix("./").unwrap_or(p))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every key set, each to something other than its default.
+    fn full() -> JobDef {
+        JobDef {
+            name: "count-1".into(),
+            cmd: Some(vec!["wc".into(), "-l".into()]),
+            sh: None,
+            stdin: Some(StdinDef::File {
+                file: "in/1.txt".into(),
+            }),
+            stdout: Some(OutputDef::File {
+                file: "out/1.txt".into(),
+                append: true,
+            }),
+            stderr: Some(OutputDef::Null),
+            env: BTreeMap::from([("LANG".into(), "C".into()), ("N".into(), "1".into())]),
+            cwd: Some("work".into()),
+            timeout: Some(HumanDuration(Duration::from_millis(1500))),
+            kill_grace: Some(HumanDuration(Duration::from_secs(2))),
+            retries: Some(3),
+            retry_delay: Some(HumanDuration(Duration::from_millis(250))),
+            ok_codes: Some(vec![0, 1]),
+            capture_limit: Some(Size(4 << 20)),
+            needs: vec!["build".into(), "test-*".into()],
+        }
+    }
+
+    #[test]
+    fn json_round_trip_keeps_every_key() {
+        let jobs = [
+            full(),
+            JobDef {
+                cmd: None,
+                sh: Some("echo hi".into()),
+                stdin: Some(StdinDef::Text("x\n".into())),
+                stdout: Some(OutputDef::Inherit),
+                stderr: Some(OutputDef::Capture),
+                ..full()
+            },
+            JobDef {
+                stdin: Some(StdinDef::From {
+                    from: "make".into(),
+                }),
+                ..full()
+            },
+            JobDef {
+                stdin: Some(StdinDef::Stream { stream: true }),
+                ..full()
+            },
+            JobDef {
+                name: "bare".into(),
+                cmd: Some(vec!["true".into()]),
+                ..JobDef::default()
+            },
+        ];
+        for job in jobs {
+            let json = serde_json::to_string(&job).unwrap();
+            assert_eq!(JobDef::from_json(&json).unwrap(), job, "{json}");
+            let toml = toml::to_string(&job).unwrap();
+            assert_eq!(toml::from_str::<JobDef>(&toml).unwrap(), job, "{toml}");
+        }
+        let json = serde_json::to_value(full()).unwrap();
+        assert_eq!(json["timeout"], "1s 500ms");
+        assert_eq!(json["capture_limit"], 4 << 20);
+    }
+
+    #[test]
+    fn toml_and_json_with_the_same_keys_give_the_same_spec() {
+        let toml = r#"
+            name = "count-1"
+            cmd = ["wc", "-l"]
+            stdin = { file = "in/1.txt" }
+            stdout = { file = "out/1.txt", append = true }
+            stderr = "null"
+            env = { N = "1" }
+            cwd = "work"
+            timeout = "1m 30s"
+            retries = 3
+            retry_delay = "250ms"
+            ok_codes = [0, 1]
+            capture_limit = "4MiB"
+            needs = ["build"]
+        "#;
+        let json = r#"{
+            "name": "count-1", "cmd": ["wc", "-l"], "stdin": {"file": "in/1.txt"},
+            "stdout": {"file": "out/1.txt", "append": true}, "stderr": "null",
+            "env": {"N": "1"}, "cwd": "work", "timeout": "1m 30s", "retries": 3,
+            "retry_delay": "250ms", "ok_codes": [0, 1], "capture_limit": "4MiB",
+            "needs": ["build"]
+        }"#;
+        let from_toml = toml::from_str::<JobDef>(toml).unwrap();
+        let from_json = JobDef::from_json(json).unwrap();
+        assert_eq!(from_toml, from_json);
+        let defaults = JobDefaults {
+            env: BTreeMap::from([("LANG".into(), "C".into()), ("N".into(), "0".into())]),
+            kill_grace: Some(HumanDuration(Duration::from_secs(1))),
+            ..JobDefaults::default()
+        };
+        let base = Path::new("/jobs");
+        let a = from_toml.into_spec(base, &defaults).unwrap();
+        let b = from_json.into_spec(base, &defaults).unwrap();
+        assert_eq!(format!("{a:?}"), format!("{b:?}"));
+        assert_eq!(a.timeout, Some(Duration::from_secs(90)));
+        assert_eq!(a.kill_grace, Duration::from_secs(1));
+        assert_eq!(a.capture_limit, 4 << 20);
+        assert_eq!(a.cwd, Path::new("/jobs/work"));
+        assert_eq!(
+            a.env,
+            [("LANG".into(), "C".into()), ("N".into(), "1".into())]
+        );
+        assert!(matches!(&a.stdin, StdinSpec::File(p) if p == Path::new("/jobs/in/1.txt")));
+        assert_eq!(
+            a.stdout,
+            OutputSpec::File {
+                path: "/jobs/out/1.txt".into(),
+                append: true
+            }
+        );
+    }
+
+    #[test]
+    fn zero_timeout_is_none_and_lifts_the_default() {
+        let defaults = JobDefaults {
+            timeout: Some(HumanDuration(Duration::from_secs(30))),
+            ..JobDefaults::default()
+        };
+        let job = JobDef::from_json(r#"{"name": "a", "sh": "true", "timeout": "0s"}"#).unwrap();
+        let spec = job.into_spec(Path::new("/"), &defaults).unwrap();
+        assert_eq!(spec.timeout, None);
+    }
+
+    #[test]
+    fn an_unknown_key_is_refused_with_the_nearest_key() {
+        let e = JobDef::from_json(r#"{"name": "a", "cmd": ["true"], "timout": "1s"}"#).unwrap_err();
+        assert_eq!(e.field, "timout");
+        assert_eq!(e.message, "unknown key `timout`");
+        assert_eq!(e.help.as_deref(), Some("did you mean `timeout`?"));
+        let e = JobDef::from_json(r#"{"name": "a", "cmd": ["true"], "zzz": 1}"#).unwrap_err();
+        assert!(e.help.unwrap().contains("kill_grace"));
+        // serde's own list of keys is the one suggestions come from.
+        let serde = serde_json::from_str::<JobDef>(r#"{"zzz": 1}"#)
+            .unwrap_err()
+            .to_string();
+        let listed: Vec<&str> = serde.split('`').skip(3).step_by(2).collect();
+        assert_eq!(listed, JOB_DEF_KEYS);
+    }
+
+    #[test]
+    fn each_bad_value_is_refused_naming_its_field() {
+        let cases = [
+            (
+                r#""timeout": 1"#,
+                "timeout",
+                "a duration needs a unit: \"1s\"",
+            ),
+            (r#""timeout": "1""#, "timeout", "is not a duration"),
+            (
+                r#""kill_grace": "5 parsecs""#,
+                "kill_grace",
+                "is not a duration",
+            ),
+            (r#""retry_delay": -1"#, "retry_delay", "is not a duration"),
+            (r#""retries": -1"#, "retries", "expected u32"),
+            (
+                r#""ok_codes": [300]"#,
+                "ok_codes",
+                "300 is not an exit code",
+            ),
+            (r#""ok_codes": []"#, "ok_codes", "could never succeed"),
+            (
+                r#""capture_limit": "4 MiBs""#,
+                "capture_limit",
+                "is not a size",
+            ),
+            (
+                r#""capture_limit": -4"#,
+                "capture_limit",
+                "-4 is not a size",
+            ),
+            (
+                r#""capture_limit": true"#,
+                "capture_limit",
+                "expected a size",
+            ),
+            (r#""env": {"N": 1}"#, "env", "expected a string"),
+            (r#""cwd": ["a"]"#, "cwd", "expected a string"),
+            (r#""needs": "build""#, "needs", "expected a sequence"),
+            (r#""stdin": {"fil": "x"}"#, "stdin", "did you mean `file`?"),
+            (
+                r#""stdin": {"file": "x", "from": "y"}"#,
+                "stdin",
+                "exactly one of",
+            ),
+            (r#""stdin": 5"#, "stdin", "expected a string, {\"file\""),
+            (
+                r#""stdout": "captur""#,
+                "stdout",
+                "did you mean \"capture\"?",
+            ),
+            (r#""stderr": {"append": true}"#, "stderr", "needs `file`"),
+            (
+                r#""stdout": {"file": "x", "apend": true}"#,
+                "stdout",
+                "did you mean `append`?",
+            ),
+        ];
+        for (pair, field, says) in cases {
+            let json = format!(r#"{{"name": "a", "cmd": ["true"], {pair}}}"#);
+            let e = JobDef::from_json(&json).unwrap_err();
+            assert_eq!(e.field, field, "{json}: {e}");
+            assert!(e.to_string().contains(says), "{json}: {e}");
+            assert!(e.to_string().starts_with(&format!("{field}: ")), "{e}");
+        }
+        let e = JobDef::from_json(r#"{"cmd": ["true"]}"#).unwrap_err();
+        assert_eq!(e.field, "name");
+    }
+
+    #[test]
+    fn into_spec_refuses_what_cannot_run() {
+        let spec = |json: &str| {
+            JobDef::from_json(json)
+                .unwrap()
+                .into_spec(Path::new("/"), &JobDefaults::default())
+        };
+        let cases = [
+            (
+                r#"{"name": "a b", "sh": "true"}"#,
+                "name",
+                "the character ' '",
+            ),
+            (
+                r#"{"name": "a", "sh": "x", "cmd": ["y"]}"#,
+                "sh",
+                "both `cmd` and `sh`",
+            ),
+            (r#"{"name": "a"}"#, "", "neither `cmd` nor `sh`"),
+            (r#"{"name": "a", "cmd": []}"#, "cmd", "`cmd` is empty"),
+            (
+                r#"{"name": "a", "cmd": [""]}"#,
+                "cmd",
+                "program name in `cmd` is empty",
+            ),
+            (
+                r#"{"name": "a", "sh": "cat", "stdin": {"stream": true}}"#,
+                "stdin",
+                "stream",
+            ),
+        ];
+        for (json, field, says) in cases {
+            let e = spec(json).unwrap_err();
+            assert_eq!(e.field, field, "{json}: {e}");
+            assert!(e.message.contains(says), "{json}: {e}");
+        }
     }
 }
