@@ -260,23 +260,31 @@ fn items(
                     return None;
                 }
             };
-            let env = defaults.env.clone().into_iter().collect();
+            // The items command takes `[defaults]` but no timeout or retry:
+            // it runs once, as long as the pipeline reads from it.
+            let r = JobDefaults {
+                stdout: None,
+                stderr: None,
+                timeout: None,
+                retries: None,
+                retry_delay: None,
+                ..defaults.clone()
+            }
+            .resolve(base);
             Some(ItemSource::Command(Box::new(JobSpec {
                 name: JobName::parse("items").expect("a valid name"),
                 program,
                 stdin: StdinSpec::Null,
-                stdout: OutputSpec::Capture,
-                stderr: OutputSpec::Capture,
-                env,
-                cwd: value::resolve_path(base, defaults.cwd.as_deref().unwrap_or(".")),
-                timeout: None,
-                kill_grace: defaults.kill_grace.map_or(DEFAULT_KILL_GRACE, |d| d.0),
-                retries: 0,
-                retry_delay: Duration::ZERO,
-                ok_codes: defaults.ok_codes.clone().unwrap_or_else(|| vec![0]),
-                capture_limit: defaults
-                    .capture_limit
-                    .map_or(DEFAULT_CAPTURE_LIMIT, |s| s.0),
+                stdout: r.stdout,
+                stderr: r.stderr,
+                env: r.env,
+                cwd: r.cwd,
+                timeout: r.timeout,
+                kill_grace: r.kill_grace,
+                retries: r.retries,
+                retry_delay: r.retry_delay,
+                ok_codes: r.ok_codes,
+                capture_limit: r.capture_limit,
                 needs: Vec::new(),
             })))
         }

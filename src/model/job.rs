@@ -217,7 +217,7 @@ impl JobDef {
         defaults: &JobDefaults,
     ) -> Result<JobSpec, JobDefError> {
         let name = JobName::parse(&self.name).map_err(|why| JobDefError::new("name", why))?;
-        let program = match (&self.cmd, &self.sh) {
+        let program = match (self.cmd.take(), self.sh.take()) {
             (Some(_), Some(_)) => {
                 return Err(
                     JobDefError::new("sh", "the job has both `cmd` and `sh`").help(
@@ -240,14 +240,9 @@ impl JobDef {
                             .help("the first element of `cmd` is the program to run"),
                     );
                 }
-                Some(_) => Program::Argv(Vec::new()),
+                Some(_) => Program::Argv(cmd),
             },
-            (None, Some(_)) => Program::Shell(String::new()),
-        };
-        // Checked above; moved, not copied (a `cmd` may be long).
-        let program = match program {
-            Program::Argv(_) => Program::Argv(self.cmd.take().unwrap_or_default()),
-            _ => Program::Shell(self.sh.take().unwrap_or_default()),
+            (None, Some(sh)) => Program::Shell(sh),
         };
         if let Some(codes) = &self.ok_codes {
             check_ok_codes(codes)?;
