@@ -532,7 +532,7 @@ fn expand(
 ) {
     // `[defaults]` merged in before placeholders are filled, so that its
     // `env`, `cwd` and output files take the job's matrix values too.
-    let settings = t.settings.over(defaults);
+    let settings = t.settings.clone().over(defaults);
     let env = &settings.env;
     let cwd = &settings.cwd;
 

@@ -122,20 +122,25 @@ pub struct Resolved {
 
 impl JobDefaults {
     /// These settings over `defaults`: own keys win, `env` is merged key by
-    /// key.
-    pub fn over(&self, defaults: &JobDefaults) -> JobDefaults {
-        let mut env = defaults.env.clone();
-        env.extend(self.env.iter().map(|(k, v)| (k.clone(), v.clone())));
+    /// key. Only what `defaults` adds is copied.
+    pub fn over(self, defaults: &JobDefaults) -> JobDefaults {
+        let env = if defaults.env.is_empty() {
+            self.env
+        } else {
+            let mut env = defaults.env.clone();
+            env.extend(self.env);
+            env
+        };
         JobDefaults {
-            stdout: self.stdout.clone().or_else(|| defaults.stdout.clone()),
-            stderr: self.stderr.clone().or_else(|| defaults.stderr.clone()),
+            stdout: self.stdout.or_else(|| defaults.stdout.clone()),
+            stderr: self.stderr.or_else(|| defaults.stderr.clone()),
             env,
-            cwd: self.cwd.clone().or_else(|| defaults.cwd.clone()),
+            cwd: self.cwd.or_else(|| defaults.cwd.clone()),
             timeout: self.timeout.or(defaults.timeout),
             kill_grace: self.kill_grace.or(defaults.kill_grace),
             retries: self.retries.or(defaults.retries),
             retry_delay: self.retry_delay.or(defaults.retry_delay),
-            ok_codes: self.ok_codes.clone().or_else(|| defaults.ok_codes.clone()),
+            ok_codes: self.ok_codes.or_else(|| defaults.ok_codes.clone()),
             capture_limit: self.capture_limit.or(defaults.capture_limit),
         }
     }
