@@ -152,19 +152,13 @@ impl fmt::Display for ConfigErrors {
     }
 }
 
-/// The candidate closest to `word`, if it is close enough to be a likely typo.
-pub fn nearest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
-    candidates
-        .into_iter()
-        .map(|c| (strsim::jaro_winkler(word, c), c))
-        .filter(|(score, _)| *score >= 0.8)
-        .max_by(|a, b| a.0.total_cmp(&b.0))
-        .map(|(_, c)| c)
-}
+/// The candidate closest to `word`, if it is close enough to be a likely
+/// typo: the job model's rule, so the API suggests the same keys.
+pub use crate::model::job::nearest;
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::config::error::{line_col, nearest};
 
     #[test]
     fn line_col_counts_from_one() {

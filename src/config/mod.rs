@@ -6,6 +6,7 @@
 pub mod error;
 mod pipeline;
 pub mod raw;
+mod settings;
 mod validate;
 mod value;
 
@@ -182,4 +183,71 @@ fn key_on_line(source: &str, offset: usize) -> Option<String> {
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-'))
     .then(|| key.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use crate::config::raw::JOB_KEYS;
+    use crate::model::job::{JOB_DEF_KEYS, JobDef, JobDefaults};
+
+    #[test]
+    fn a_job_file_after_matrix_expansion_is_the_json_job_with_the_same_keys() {
+        let file = r#"
+[defaults]
+timeout = "30s"
+env = { LANG = "C", N = "none" }
+capture_limit = 1024
+
+[[job]]
+name = "sort-{n}"
+cmd = ["sort", "-k{n}"]
+matrix = { n = [1, 2] }
+stdin = "b\na\n"
+stdout = { file = "out/{n}.txt" }
+env = { N = "{n}" }
+cwd = "work/{n}"
+timeout = "0s"
+ok_codes = [0, 2]
+"#;
+        let plan = crate::config::parse(Path::new("/jobs/jobs.toml"), file.to_string()).unwrap();
+        let defaults: JobDefaults = toml::from_str(
+            "timeout = \"30s\"\nenv = { LANG = \"C\", N = \"none\" }\ncapture_limit = 1024",
+        )
+        .unwrap();
+        for (n, spec) in (1..=2).zip(&plan.jobs) {
+            let json = format!(
+                r#"{{"name": "sort-{n}", "cmd": ["sort", "-k{n}"], "stdin": "b\na\n",
+                    "stdout": {{"file": "out/{n}.txt"}}, "env": {{"N": "{n}"}},
+                    "cwd": "work/{n}", "timeout": "0s", "ok_codes": [0, 2]}}"#
+            );
+            let from_json = JobDef::from_json(&json)
+                .unwrap()
+                .into_spec(Path::new("/jobs"), &defaults)
+                .unwrap();
+            assert_eq!(format!("{spec:?}"), format!("{from_json:?}"));
+        }
+    }
+
+    #[test]
+    fn a_streamed_stdin_is_refused_in_a_job_file() {
+        let file = "[[job]]\nname = \"a\"\ncmd = [\"cat\"]\nstdin = { stream = true }\n";
+        let e = crate::config::parse(Path::new("jobs.toml"), file.to_string())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("error: job `a`, key `stdin`: `stdin = { stream = true }` is for jobs sent to `drover serve`"), "{e}");
+        assert!(e.contains("--> jobs.toml:4:9"), "{e}");
+        assert!(e.contains("help: write `stdin = \"text\"`"), "{e}");
+    }
+
+    #[test]
+    fn the_job_file_keys_are_the_job_model_keys_and_matrix() {
+        let mut keys: Vec<&str> = JOB_DEF_KEYS.to_vec();
+        keys.push("matrix");
+        keys.sort_unstable();
+        let mut file_keys = JOB_KEYS.to_vec();
+        file_keys.sort_unstable();
+        assert_eq!(keys, file_keys);
+    }
 }

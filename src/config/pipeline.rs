@@ -11,8 +11,9 @@ use toml::Value;
 
 use super::error::{ConfigError, nearest};
 use super::raw::{RawPipeline, RawStage, Sp};
-use super::validate::{Expanded, Settings, Span, merged_env, settings, take};
-use super::value::{self, RawOutput, span};
+use super::settings::{Expanded, Span, settings, take};
+use super::value::{self, span};
+use crate::model::job::{JobDefaults, OutputDef};
 use crate::plan::pipeline::{
     DEFAULT_QUEUE, Emit, ItemSource, Mode, Output, PipelineSpec, StageSpec,
 };
@@ -44,7 +45,7 @@ pub(super) fn pipeline(
     source: &str,
     index: usize,
     raw: RawPipeline,
-    defaults: &Settings,
+    defaults: &JobDefaults,
     base: &Path,
     errs: &mut Vec<ConfigError>,
 ) -> Option<Expanded> {
@@ -183,7 +184,7 @@ pub(super) fn pipeline(
         env: Vec::new(),
         cwd: base.to_path_buf(),
         timeout,
-        kill_grace: defaults.kill_grace.unwrap_or(DEFAULT_KILL_GRACE),
+        kill_grace: defaults.kill_grace.map_or(DEFAULT_KILL_GRACE, |d| d.0),
         retries: 0,
         retry_delay: Duration::ZERO,
         ok_codes: vec![0],
@@ -202,7 +203,7 @@ pub(super) fn pipeline(
 
 fn items(
     v: &Sp<Value>,
-    defaults: &Settings,
+    defaults: &JobDefaults,
     base: &Path,
     errs: &mut Vec<ConfigError>,
 ) -> Option<ItemSource> {
@@ -259,21 +260,31 @@ fn items(
                     return None;
                 }
             };
-            let env = merged_env(defaults, &Settings::default());
+            // The items command takes `[defaults]` but no timeout or retry:
+            // it runs once, as long as the pipeline reads from it.
+            let r = JobDefaults {
+                stdout: None,
+                stderr: None,
+                timeout: None,
+                retries: None,
+                retry_delay: None,
+                ..defaults.clone()
+            }
+            .resolve(base);
             Some(ItemSource::Command(Box::new(JobSpec {
                 name: JobName::parse("items").expect("a valid name"),
                 program,
                 stdin: StdinSpec::Null,
-                stdout: OutputSpec::Capture,
-                stderr: OutputSpec::Capture,
-                env,
-                cwd: value::resolve_path(base, defaults.cwd.as_deref().unwrap_or(".")),
-                timeout: None,
-                kill_grace: defaults.kill_grace.unwrap_or(DEFAULT_KILL_GRACE),
-                retries: 0,
-                retry_delay: Duration::ZERO,
-                ok_codes: defaults.ok_codes.clone().unwrap_or_else(|| vec![0]),
-                capture_limit: defaults.capture_limit.unwrap_or(DEFAULT_CAPTURE_LIMIT),
+                stdout: r.stdout,
+                stderr: r.stderr,
+                env: r.env,
+                cwd: r.cwd,
+                timeout: r.timeout,
+                kill_grace: r.kill_grace,
+                retries: r.retries,
+                retry_delay: r.retry_delay,
+                ok_codes: r.ok_codes,
+                capture_limit: r.capture_limit,
                 needs: Vec::new(),
             })))
         }
@@ -286,13 +297,13 @@ fn items(
 
 fn output(v: &Sp<Value>, base: &Path, errs: &mut Vec<ConfigError>) -> Option<Output> {
     match value::output(v, "output") {
-        Ok(RawOutput::Null) => Some(Output::Null),
-        Ok(RawOutput::Inherit) => Some(Output::Inherit),
-        Ok(RawOutput::File { path, append }) => Some(Output::File {
-            path: value::resolve_path(base, &path),
+        Ok(OutputDef::Null) => Some(Output::Null),
+        Ok(OutputDef::Inherit) => Some(Output::Inherit),
+        Ok(OutputDef::File { file, append }) => Some(Output::File {
+            path: value::resolve_path(base, &file),
             append,
         }),
-        Ok(RawOutput::Capture) => {
+        Ok(OutputDef::Capture) => {
             errs.push(
                 ConfigError::new("a pipeline's output cannot be captured into the report")
                     .at(span(v))
@@ -321,7 +332,7 @@ fn stage(
     index: usize,
     mut raw: RawStage,
     table: Span,
-    defaults: &Settings,
+    defaults: &JobDefaults,
     base: &Path,
     errs: &mut Vec<ConfigError>,
 ) -> Option<StageSpec> {
@@ -493,42 +504,29 @@ fn stage(
         return None;
     }
     let (program, template) = program?;
-    let cwd = own.cwd.clone().or_else(|| defaults.cwd.clone());
+    // A stage's output is its items: always captured, whatever `[defaults]`
+    // says of a job's stdout.
+    let own = JobDefaults {
+        stdout: Some(OutputDef::Capture),
+        stderr: Some(OutputDef::Capture),
+        ..own
+    };
+    let r = own.over(defaults).resolve(base);
     let job = JobSpec {
         name: JobName::parse(&format!("{pipeline}:{name}")).ok()?,
         program,
         stdin: StdinSpec::Null,
-        stdout: OutputSpec::Capture,
-        stderr: OutputSpec::Capture,
-        env: merged_env(defaults, &own),
-        cwd: value::resolve_path(base, cwd.as_deref().unwrap_or(".")),
-        timeout: if stream {
-            None
-        } else {
-            value::no_zero(own.timeout.or(defaults.timeout))
-        },
-        kill_grace: own
-            .kill_grace
-            .or(defaults.kill_grace)
-            .unwrap_or(DEFAULT_KILL_GRACE),
-        retries: if stream {
-            0
-        } else {
-            own.retries.or(defaults.retries).unwrap_or(0)
-        },
-        retry_delay: own
-            .retry_delay
-            .or(defaults.retry_delay)
-            .unwrap_or(Duration::ZERO),
-        ok_codes: own
-            .ok_codes
-            .clone()
-            .or_else(|| defaults.ok_codes.clone())
-            .unwrap_or_else(|| vec![0]),
-        capture_limit: own
-            .capture_limit
-            .or(defaults.capture_limit)
-            .unwrap_or(DEFAULT_CAPTURE_LIMIT),
+        stdout: r.stdout,
+        stderr: r.stderr,
+        env: r.env,
+        cwd: r.cwd,
+        // A stream stage's workers live as long as the items last.
+        timeout: if stream { None } else { r.timeout },
+        kill_grace: r.kill_grace,
+        retries: if stream { 0 } else { r.retries },
+        retry_delay: r.retry_delay,
+        ok_codes: r.ok_codes,
+        capture_limit: r.capture_limit,
         needs: Vec::new(),
     };
     Some(StageSpec {

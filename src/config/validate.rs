@@ -4,137 +4,21 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::num::NonZeroUsize;
-use std::ops::Range;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 
 use super::error::ConfigError;
 use super::raw::{JOB_ONLY_KEYS, RawFile, RawJob, Sp};
-use super::value::{self, RawOutput, RawStdin, span};
+use super::settings::{Expanded, Span, settings};
+use super::value::{self, span};
+use crate::model::job::{JobDef, JobDefError, JobDefaults, OutputDef, StdinDef};
 use crate::plan::graph::{self, GraphError};
 use crate::plan::matrix::{self, Combination};
-use crate::plan::{
-    DEFAULT_CAPTURE_LIMIT, DEFAULT_KILL_GRACE, JobName, JobSpec, OutputSpec, Plan, Program,
-    StdinSpec, cpus,
-};
-
-pub(super) type Span = Option<Range<usize>>;
+use crate::plan::{JobName, JobSpec, OutputSpec, Plan, Program, StdinSpec, cpus};
 
 /// The most jobs one matrix may make: each is held in memory (a few hundred
 /// bytes) for the whole run.
 const MAX_MATRIX_JOBS: usize = 100_000_000;
-
-/// Settings a job may inherit from `[defaults]`.
-#[derive(Debug, Default, Clone)]
-pub(super) struct Settings {
-    pub(super) timeout: Option<Duration>,
-    pub(super) kill_grace: Option<Duration>,
-    pub(super) retries: Option<u32>,
-    pub(super) retry_delay: Option<Duration>,
-    pub(super) ok_codes: Option<Vec<i32>>,
-    pub(super) env: Vec<(String, String)>,
-    pub(super) cwd: Option<String>,
-    pub(super) capture_limit: Option<usize>,
-    pub(super) stdout: Option<RawOutput>,
-    pub(super) stderr: Option<RawOutput>,
-}
-
-pub(super) fn take<T>(errs: &mut Vec<ConfigError>, r: Result<T, ConfigError>) -> Option<T> {
-    r.map_err(|e| errs.push(e)).ok()
-}
-
-pub(super) fn settings(raw: &RawJob, errs: &mut Vec<ConfigError>) -> Settings {
-    let retries = raw.retries.as_ref().and_then(|v| {
-        let r = u32::try_from(*v.get_ref()).map_err(|_| {
-            ConfigError::new(format!("{} is not a number of retries", v.get_ref()))
-                .at(span(v))
-                .key("retries")
-                .help("write a whole number from 0 up, e.g. `retries = 2`")
-        });
-        take(errs, r)
-    });
-    let ok_codes = raw.ok_codes.as_ref().map(|codes| {
-        let mut out = Vec::new();
-        for c in codes.get_ref() {
-            match u8::try_from(*c.get_ref()) {
-                Ok(code) => out.push(i32::from(code)),
-                Err(_) => errs.push(
-                    ConfigError::new(format!("{} is not an exit code", c.get_ref()))
-                        .at(span(c))
-                        .key("ok_codes")
-                        .help(
-                            "exit codes are whole numbers from 0 to 255, e.g. `ok_codes = [0, 1]`",
-                        ),
-                ),
-            }
-        }
-        if codes.get_ref().is_empty() {
-            errs.push(
-                ConfigError::new("`ok_codes` is empty, so the job could never succeed")
-                    .at(span(codes))
-                    .key("ok_codes")
-                    .help("list the exit codes that count as success, e.g. `ok_codes = [0]`"),
-            );
-        }
-        out
-    });
-    let mut env = Vec::new();
-    if let Some(table) = &raw.env {
-        for (k, v) in table.get_ref() {
-            match value::scalar_string(v.get_ref()) {
-                Some(text) => env.push((k.clone(), text)),
-                None => errs.push(
-                    ConfigError::new(format!("the value of `{k}` must be a string"))
-                        .at(span(v))
-                        .key("env")
-                        .help(format!("write `env = {{ {k} = \"value\" }}`")),
-                ),
-            }
-        }
-    }
-    Settings {
-        timeout: raw
-            .timeout
-            .as_ref()
-            .and_then(|v| take(errs, value::duration(v, "timeout"))),
-        kill_grace: raw
-            .kill_grace
-            .as_ref()
-            .and_then(|v| take(errs, value::duration(v, "kill_grace"))),
-        retry_delay: raw
-            .retry_delay
-            .as_ref()
-            .and_then(|v| take(errs, value::duration(v, "retry_delay"))),
-        capture_limit: raw
-            .capture_limit
-            .as_ref()
-            .and_then(|v| take(errs, value::size(v, "capture_limit"))),
-        stdout: raw
-            .stdout
-            .as_ref()
-            .and_then(|v| take(errs, value::output(v, "stdout"))),
-        stderr: raw
-            .stderr
-            .as_ref()
-            .and_then(|v| take(errs, value::output(v, "stderr"))),
-        retries,
-        ok_codes,
-        env,
-        cwd: raw.cwd.as_ref().map(|c| c.get_ref().clone()),
-    }
-}
-
-/// The environment of a job or stage: `[defaults]` first, its own keys win.
-pub(super) fn merged_env(defaults: &Settings, own: &Settings) -> Vec<(String, String)> {
-    let mut env: BTreeMap<&str, &str> = BTreeMap::new();
-    for (k, v) in defaults.env.iter().chain(&own.env) {
-        env.insert(k, v);
-    }
-    env.into_iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
-}
 
 /// A `[[job]]` before matrix expansion.
 struct Template<'a> {
@@ -146,28 +30,16 @@ struct Template<'a> {
     named: bool,
     name_span: Span,
     program: Option<Program>,
-    stdin: Option<RawStdin<'a>>,
+    stdin: Option<StdinDef>,
     matrix: Vec<(String, Vec<String>)>,
-    settings: Settings,
-}
-
-/// One expanded job (or pipeline), with what is needed to resolve and to
-/// report errors.
-pub(super) struct Expanded {
-    /// The `[[job]]` it came from; None for a pipeline.
-    pub(super) template: Option<usize>,
-    pub(super) name_span: Span,
-    pub(super) needs_span: Span,
-    pub(super) spec: JobSpec,
-    pub(super) needs: Vec<(String, Span)>,
-    pub(super) from: Option<String>,
+    settings: JobDefaults,
 }
 
 pub(super) fn plan(
     file: &Path,
     source: &str,
     base: &Path,
-    raw: RawFile,
+    mut raw: RawFile,
 ) -> Result<Plan, Vec<ConfigError>> {
     let mut errs = Vec::new();
 
@@ -203,7 +75,7 @@ pub(super) fn plan(
             }
             settings(d, &mut errs)
         }
-        None => Settings::default(),
+        None => JobDefaults::default(),
     };
 
     if raw.job.is_empty() && raw.pipeline.is_empty() && errs.is_empty() {
@@ -216,7 +88,7 @@ pub(super) fn plan(
 
     // 1. Templates.
     let mut templates = Vec::new();
-    for (i, rj) in raw.job.iter().enumerate() {
+    for (i, rj) in raw.job.iter_mut().enumerate() {
         if let Some(t) = template(source, i, rj, &mut errs) {
             templates.push(t);
         }
@@ -423,6 +295,16 @@ fn job_key_span(j: &RawJob, key: &str) -> Span {
         "matrix" => j.matrix.as_ref().map(Sp::span),
         "needs" => j.needs.as_ref().map(Sp::span),
         "stdin" => j.stdin.as_ref().map(Sp::span),
+        "stdout" => j.stdout.as_ref().map(Sp::span),
+        "stderr" => j.stderr.as_ref().map(Sp::span),
+        "timeout" => j.timeout.as_ref().map(Sp::span),
+        "kill_grace" => j.kill_grace.as_ref().map(Sp::span),
+        "retries" => j.retries.as_ref().map(Sp::span),
+        "retry_delay" => j.retry_delay.as_ref().map(Sp::span),
+        "ok_codes" => j.ok_codes.as_ref().map(Sp::span),
+        "env" => j.env.as_ref().map(Sp::span),
+        "cwd" => j.cwd.as_ref().map(Sp::span),
+        "capture_limit" => j.capture_limit.as_ref().map(Sp::span),
         _ => None,
     }
 }
@@ -447,9 +329,13 @@ pub(super) fn job_header_span(source: &str, index: usize) -> Span {
 fn template<'a>(
     source: &str,
     index: usize,
-    rj: &'a RawJob,
+    rj: &'a mut RawJob,
     errs: &mut Vec<ConfigError>,
 ) -> Option<Template<'a>> {
+    // A `stdin` text is moved out of the parsed file, not copied: it may be
+    // large, and a matrix's jobs share it.
+    let stdin = rj.stdin.as_mut().map(value::stdin);
+    let rj: &'a RawJob = rj;
     let header = job_header_span(source, index);
     let before = errs.len();
     let (name, name_span) = match &rj.name {
@@ -511,10 +397,7 @@ fn template<'a>(
         }
         (None, Some(sh)) => Some(Program::Shell(sh.get_ref().clone())),
     };
-    let stdin = rj
-        .stdin
-        .as_ref()
-        .and_then(|v| value::stdin(v).map_err(|e| errs.push(e.job(&name))).ok());
+    let stdin = stdin.and_then(|r| r.map_err(|e| errs.push(e.job(&name))).ok());
     let mut matrix = Vec::new();
     if let Some(m) = &rj.matrix {
         if m.get_ref().is_empty() {
@@ -585,7 +468,7 @@ fn template<'a>(
 /// span to blame.
 fn template_texts<'t>(
     t: &'t Template<'_>,
-    env: &'t [(String, String)],
+    env: &'t BTreeMap<String, String>,
     cwd: &'t Option<String>,
 ) -> Vec<(&'t str, &'static str, Span)> {
     let rj = t.raw;
@@ -605,16 +488,13 @@ fn template_texts<'t>(
     }
     let stdin_span = rj.stdin.as_ref().map(Sp::span);
     match &t.stdin {
-        Some(RawStdin::Text(s) | RawStdin::File(s) | RawStdin::From(s)) => {
+        Some(StdinDef::Text(s) | StdinDef::File { file: s } | StdinDef::From { from: s }) => {
             texts.push((s, "stdin", stdin_span))
         }
-        None => {}
+        Some(StdinDef::Stream { .. }) | None => {}
     }
     let env_span = rj.env.as_ref().map(Sp::span);
-    texts.extend(
-        env.iter()
-            .map(|(_, v)| (v.as_str(), "env", env_span.clone())),
-    );
+    texts.extend(env.values().map(|v| (v.as_str(), "env", env_span.clone())));
     if let Some(c) = cwd {
         texts.push((c.as_str(), "cwd", rj.cwd.as_ref().map(Sp::span)));
     }
@@ -630,7 +510,7 @@ fn template_texts<'t>(
         ("stdout", &t.settings.stdout),
         ("stderr", &t.settings.stderr),
     ] {
-        if let Some(RawOutput::File { path, .. }) = out {
+        if let Some(OutputDef::File { file: path, .. }) = out {
             let sp = if key == "stdout" {
                 rj.stdout.as_ref()
             } else {
@@ -645,18 +525,20 @@ fn template_texts<'t>(
 fn expand(
     ti: usize,
     t: &Template<'_>,
-    defaults: &Settings,
+    defaults: &JobDefaults,
     base: &Path,
     out: &mut Vec<Expanded>,
     errs: &mut Vec<ConfigError>,
 ) {
-    let s = &t.settings;
-    let env = merged_env(defaults, s);
-    let cwd = s.cwd.clone().or_else(|| defaults.cwd.clone());
+    // `[defaults]` merged in before placeholders are filled, so that its
+    // `env`, `cwd` and output files take the job's matrix values too.
+    let settings = t.settings.clone().over(defaults);
+    let env = &settings.env;
+    let cwd = &settings.cwd;
 
     let keys: Vec<&str> = t.matrix.iter().map(|(k, _)| k.as_str()).collect();
     let mut ok = true;
-    for (text, key, sp) in template_texts(t, &env, &cwd) {
+    for (text, key, sp) in template_texts(t, env, cwd) {
         for ph in matrix::placeholders(text) {
             if !keys.contains(&ph.as_str()) {
                 ok = false;
@@ -734,11 +616,19 @@ fn expand(
     let mut names_here: HashMap<String, (Combination, u32)> = HashMap::new();
     // The same bytes for every job when the text has no placeholder.
     let shared_stdin: Option<Arc<[u8]>> = match &t.stdin {
-        Some(RawStdin::Text(s)) if matrix::placeholders(s).is_empty() => {
+        Some(StdinDef::Text(s)) if matrix::placeholders(s).is_empty() => {
             Some(Arc::from(s.as_bytes()))
         }
         _ => None,
     };
+    let fill_output = |o: &Option<OutputDef>, combo: &Combination| match o {
+        Some(OutputDef::File { file, append }) => Some(OutputDef::File {
+            file: matrix::fill(file, combo),
+            append: *append,
+        }),
+        other => other.clone(),
+    };
+    let no_defaults = JobDefaults::default();
     for combo in matrix::combinations(&t.matrix) {
         let combo = &combo;
         let mut name = matrix::fill(&t.name, combo);
@@ -752,50 +642,26 @@ fn expand(
                 names_here.insert(name.clone(), (combo.clone(), 1));
             }
         }
-        let name = match JobName::parse(&name) {
-            Ok(n) => n,
-            Err(why) => {
-                errs.push(
-                    ConfigError::new(why)
-                        .at(t.name_span.clone())
-                        .job(&name)
-                        .key("name")
-                        .help("use only letters, digits, `_`, `.`, `:` and `-` in names and in the matrix values they use"),
-                );
-                continue;
-            }
-        };
-        let program = match program {
-            Program::Argv(argv) => {
-                Program::Argv(argv.iter().map(|a| matrix::fill(a, combo)).collect())
-            }
-            Program::Shell(sh) => Program::Shell(matrix::fill(sh, combo)),
-            Program::Pipeline(p) => Program::Pipeline(p.clone()),
+        let (cmd, sh) = match program {
+            Program::Argv(argv) => (
+                Some(argv.iter().map(|a| matrix::fill(a, combo)).collect()),
+                None,
+            ),
+            Program::Shell(sh) => (None, Some(matrix::fill(sh, combo))),
+            // Only pipelines are pipelines; a [[job]] has `cmd` or `sh`.
+            Program::Pipeline(_) => (None, None),
         };
         let (stdin, from) = match &t.stdin {
-            None => (StdinSpec::Null, None),
-            Some(RawStdin::Text(s)) => (
-                StdinSpec::Bytes(match &shared_stdin {
-                    Some(bytes) => bytes.clone(),
-                    None => Arc::from(matrix::fill(s, combo).into_bytes()),
+            Some(StdinDef::From { from }) => (None, Some(matrix::fill(from, combo))),
+            Some(StdinDef::Text(_)) if shared_stdin.is_some() => (None, None),
+            Some(StdinDef::Text(s)) => (Some(StdinDef::Text(matrix::fill(s, combo))), None),
+            Some(StdinDef::File { file }) => (
+                Some(StdinDef::File {
+                    file: matrix::fill(file, combo),
                 }),
                 None,
             ),
-            Some(RawStdin::File(f)) => (
-                StdinSpec::File(value::resolve_path(base, &matrix::fill(f, combo))),
-                None,
-            ),
-            Some(RawStdin::From(j)) => (StdinSpec::Null, Some(matrix::fill(j, combo))),
-        };
-        let output = |o: &Option<RawOutput>, d: &Option<RawOutput>| match o.as_ref().or(d.as_ref())
-        {
-            None | Some(RawOutput::Capture) => OutputSpec::Capture,
-            Some(RawOutput::Null) => OutputSpec::Null,
-            Some(RawOutput::Inherit) => OutputSpec::Inherit,
-            Some(RawOutput::File { path, append }) => OutputSpec::File {
-                path: value::resolve_path(base, &matrix::fill(path, combo)),
-                append: *append,
-            },
+            Some(StdinDef::Stream { .. }) | None => (None, None),
         };
         let needs = t
             .raw
@@ -808,38 +674,38 @@ fn expand(
                     .collect()
             })
             .unwrap_or_default();
-        let spec = JobSpec {
+        let def = JobDef {
             name,
-            program,
+            cmd,
+            sh,
             stdin,
-            stdout: output(&s.stdout, &defaults.stdout),
-            stderr: output(&s.stderr, &defaults.stderr),
+            stdout: fill_output(&settings.stdout, combo),
+            stderr: fill_output(&settings.stderr, combo),
             env: env
                 .iter()
                 .map(|(k, v)| (k.clone(), matrix::fill(v, combo)))
                 .collect(),
-            cwd: value::resolve_path(base, &matrix::fill(cwd.as_deref().unwrap_or("."), combo)),
-            timeout: value::no_zero(s.timeout.or(defaults.timeout)),
-            kill_grace: s
-                .kill_grace
-                .or(defaults.kill_grace)
-                .unwrap_or(DEFAULT_KILL_GRACE),
-            retries: s.retries.or(defaults.retries).unwrap_or(0),
-            retry_delay: s
-                .retry_delay
-                .or(defaults.retry_delay)
-                .unwrap_or(Duration::ZERO),
-            ok_codes: s
-                .ok_codes
-                .clone()
-                .or_else(|| defaults.ok_codes.clone())
-                .unwrap_or_else(|| vec![0]),
-            capture_limit: s
-                .capture_limit
-                .or(defaults.capture_limit)
-                .unwrap_or(DEFAULT_CAPTURE_LIMIT),
+            cwd: Some(matrix::fill(cwd.as_deref().unwrap_or("."), combo)),
+            timeout: settings.timeout,
+            kill_grace: settings.kill_grace,
+            retries: settings.retries,
+            retry_delay: settings.retry_delay,
+            ok_codes: settings.ok_codes.clone(),
+            capture_limit: settings.capture_limit,
+            // Resolved against the whole file below, with their spans.
             needs: Vec::new(),
         };
+        let label = def.name.clone();
+        let mut spec = match def.into_spec(base, &no_defaults) {
+            Ok(spec) => spec,
+            Err(e) => {
+                errs.push(located(e, t, &label));
+                continue;
+            }
+        };
+        if let Some(bytes) = &shared_stdin {
+            spec.stdin = StdinSpec::Bytes(bytes.clone());
+        }
         out.push(Expanded {
             template: Some(ti),
             name_span: t.name_span.clone(),
@@ -849,4 +715,27 @@ fn expand(
             from,
         });
     }
+}
+
+/// An error of the job model, placed at its key in the job's table.
+fn located(e: JobDefError, t: &Template<'_>, job: &str) -> ConfigError {
+    let span = match e.field.as_str() {
+        "name" | "" => t.name_span.clone(),
+        key => job_key_span(t.raw, key).or_else(|| t.name_span.clone()),
+    };
+    let help = match e.field.as_str() {
+        "name" => Some(
+            "use only letters, digits, `_`, `.`, `:` and `-` in names and in the matrix values they use"
+                .to_string(),
+        ),
+        _ => e.help,
+    };
+    let mut error = ConfigError::new(e.message).at(span).job(job);
+    if !e.field.is_empty() {
+        error = error.key(e.field);
+    }
+    if let Some(help) = help {
+        error = error.help(help);
+    }
+    error
 }

@@ -1,13 +1,14 @@
 //! Typed values out of loosely typed TOML: durations, sizes, stdin and
 //! output specs. Each failure is a `ConfigError` that says what was expected.
 
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use toml::Value;
 
-use super::error::ConfigError;
+use super::error::{ConfigError, nearest};
 use super::raw::Sp;
+use crate::model::job::{self, OUTPUT_MODES, OutputDef, StdinDef};
+pub use crate::model::job::{no_zero, resolve_path};
 
 pub fn span<T>(v: &Sp<T>) -> Option<std::ops::Range<usize>> {
     Some(v.span())
@@ -35,12 +36,12 @@ pub fn duration(v: &Sp<Value>, key: &str) -> Result<Duration, ConfigError> {
     };
     // The fix for a bare number of seconds, e.g. `"1s"` for `1`.
     let in_seconds = |secs: f64| {
-        let fix = humantime::format_duration(Duration::from_secs_f64(secs));
+        let fix = job::seconds_with_unit(secs);
         format!("write the unit: `{key} = \"{fix}\"`")
     };
     match v.get_ref() {
-        Value::String(s) => humantime::parse_duration(s.trim()).map_err(|e| {
-            let e = bad(format!("{s:?} is not a duration: {e}"));
+        Value::String(s) => job::parse_duration(s).map_err(|why| {
+            let e = bad(why);
             match s.trim().parse::<f64>() {
                 Ok(secs) if secs.is_finite() && secs >= 0.0 => e.help(in_seconds(secs)),
                 _ => e,
@@ -60,12 +61,6 @@ pub fn duration(v: &Sp<Value>, key: &str) -> Result<Duration, ConfigError> {
     }
 }
 
-/// A `timeout`: zero means none, as for timeout(1); a job can so lift the
-/// timeout of `[defaults]`.
-pub fn no_zero(timeout: Option<Duration>) -> Option<Duration> {
-    timeout.filter(|t| !t.is_zero())
-}
-
 /// `"4MiB"`, `"512 KiB"`, `"1MB"`, or a number of bytes.
 pub fn size(v: &Sp<Value>, key: &str) -> Result<usize, ConfigError> {
     let bad = |why: String| {
@@ -74,11 +69,7 @@ pub fn size(v: &Sp<Value>, key: &str) -> Result<usize, ConfigError> {
         ))
     };
     match v.get_ref() {
-        Value::String(s) => s
-            .trim()
-            .parse::<bytesize::ByteSize>()
-            .map(|b| usize::try_from(b.as_u64()).unwrap_or(usize::MAX))
-            .map_err(|e| bad(format!("{s:?} is not a size: {e}"))),
+        Value::String(s) => job::parse_size(s).map_err(bad),
         Value::Integer(i) if *i >= 0 => Ok(*i as usize),
         other => Err(bad(format!("expected a size, found {}", describe(other)))),
     }
@@ -95,35 +86,33 @@ pub fn scalar_string(v: &Value) -> Option<String> {
     }
 }
 
-/// `stdin` before placeholders are filled and targets resolved; borrowed
-/// from the parsed file (a `stdin` text may be large).
-#[derive(Debug, Clone, Copy)]
-pub enum RawStdin<'a> {
-    Text(&'a str),
-    File(&'a str),
-    From(&'a str),
-}
-
-pub fn stdin(v: &Sp<Value>) -> Result<RawStdin<'_>, ConfigError> {
+/// `stdin`, before placeholders are filled and targets resolved; a text is
+/// moved out of `v`.
+pub fn stdin(v: &mut Sp<Value>) -> Result<StdinDef, ConfigError> {
+    let at = span(v);
     let bad = |why: String| {
         ConfigError::new(why)
-            .at(span(v))
+            .at(at.clone())
             .key("stdin")
             .help("write `stdin = \"text\"`, `stdin = { file = \"path\" }` or `stdin = { from = \"job\" }`")
     };
-    match v.get_ref() {
-        Value::String(s) => Ok(RawStdin::Text(s)),
+    match v.get_mut() {
+        Value::String(s) => Ok(StdinDef::Text(std::mem::take(s))),
         Value::Table(t) => {
             let keys: Vec<&String> = t.keys().collect();
             match (keys.as_slice(), t.get("file"), t.get("from")) {
-                ([_], Some(Value::String(f)), None) => Ok(RawStdin::File(f)),
-                ([_], None, Some(Value::String(j))) => Ok(RawStdin::From(j)),
+                ([_], Some(Value::String(f)), None) => Ok(StdinDef::File { file: f.clone() }),
+                ([_], None, Some(Value::String(j))) => Ok(StdinDef::From { from: j.clone() }),
                 ([_], Some(other), None) | ([_], None, Some(other)) => {
                     Err(bad(format!("expected a string, found {}", describe(other))))
                 }
+                // The API's streamed stdin: a job file has no one to feed it.
+                ([k], None, None) if k.as_str() == "stream" => Err(bad(
+                    "`stdin = { stream = true }` is for jobs sent to `drover serve`, which feeds their stdin over HTTP; a job file has no one to feed it".into(),
+                )),
                 ([other], None, None) => {
                     let mut e = bad(format!("unknown key `{other}` in a stdin table"));
-                    if let Some(near) = super::error::nearest(other, ["file", "from"]) {
+                    if let Some(near) = nearest(other, ["file", "from"]) {
                         e = e.help(format!("did you mean `{near}`?"));
                     }
                     Err(e)
@@ -148,36 +137,24 @@ pub fn stdin(v: &Sp<Value>) -> Result<RawStdin<'_>, ConfigError> {
     }
 }
 
-/// `stdout`/`stderr` before placeholders are filled.
-#[derive(Debug, Clone)]
-pub enum RawOutput {
-    Capture,
-    Null,
-    Inherit,
-    File { path: String, append: bool },
-}
-
-pub fn output(v: &Sp<Value>, key: &str) -> Result<RawOutput, ConfigError> {
+/// `stdout`/`stderr` (or a pipeline's `output`), before placeholders are
+/// filled.
+pub fn output(v: &Sp<Value>, key: &str) -> Result<OutputDef, ConfigError> {
     let bad = |why: String| {
         ConfigError::new(why).at(span(v)).key(key).help(format!(
             "write `{key} = \"capture\"`, \"null\", \"inherit\" or `{key} = {{ file = \"out.txt\", append = false }}`"
         ))
     };
     match v.get_ref() {
-        Value::String(s) => match s.as_str() {
-            "capture" => Ok(RawOutput::Capture),
-            "null" => Ok(RawOutput::Null),
-            "inherit" => Ok(RawOutput::Inherit),
-            other => {
-                let mut e = bad(format!("{other:?} is not an output mode"));
-                if let Some(near) = super::error::nearest(other, ["capture", "null", "inherit"]) {
-                    e = e.help(format!("did you mean \"{near}\"?"));
-                }
-                Err(e)
+        Value::String(s) => OutputDef::mode(s).ok_or_else(|| {
+            let mut e = bad(format!("{s:?} is not an output mode"));
+            if let Some(near) = nearest(s, OUTPUT_MODES) {
+                e = e.help(format!("did you mean \"{near}\"?"));
             }
-        },
+            e
+        }),
         Value::Table(t) => {
-            let path = match t.get("file") {
+            let file = match t.get("file") {
                 Some(Value::String(p)) => p.clone(),
                 Some(other) => {
                     return Err(bad(format!(
@@ -199,25 +176,16 @@ pub fn output(v: &Sp<Value>, key: &str) -> Result<RawOutput, ConfigError> {
             };
             if let Some(k) = t.keys().find(|k| *k != "file" && *k != "append") {
                 let mut e = bad(format!("unknown key `{k}` in an output table"));
-                if let Some(near) = super::error::nearest(k, ["file", "append"]) {
+                if let Some(near) = nearest(k, ["file", "append"]) {
                     e = e.help(format!("did you mean `{near}`?"));
                 }
                 return Err(e);
             }
-            Ok(RawOutput::File { path, append })
+            Ok(OutputDef::File { file, append })
         }
         other => Err(bad(format!(
             "expected a string or a table, found {}",
             describe(other)
         ))),
-    }
-}
-
-/// A path from the job file, relative to the job file's folder.
-pub fn resolve_path(base: &Path, p: &str) -> PathBuf {
-    if p == "." || p.is_empty() {
-        base.to_path_buf()
-    } else {
-        base.join(p.strip_prefix("./").unwrap_or(p))
     }
 }

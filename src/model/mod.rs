@@ -8,6 +8,8 @@ mod pipeline;
 pub use outcome::*;
 pub use pipeline::{FailedItem, PipelineReport, StageReport};
 
+pub mod job;
+
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
