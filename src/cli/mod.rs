@@ -17,7 +17,7 @@ use crate::config;
 use crate::engine::{self, Engine, Event, How, StopReason};
 use crate::exec::fdlimit;
 use crate::plan::pipeline::{Emit, ItemSource, Mode as StageMode, Output, PipelineSpec};
-use crate::plan::{OutputSpec, Plan, Program, StdinSpec};
+use crate::plan::{OutputSpec, Plan, Program, ShowOutput, StdinSpec};
 use crate::report::human::{Human, Mode};
 use crate::report::json;
 use crate::report::target::{self, Target};
@@ -79,6 +79,11 @@ struct RunArgs {
     /// Override `[run] fail_fast`: the first failure stops the run.
     #[arg(long)]
     fail_fast: bool,
+    /// Print each job's captured stdout and stderr under its status line as
+    /// it finishes: `all` (the default of the bare flag), `failures`, or
+    /// `none`. Overrides `[run] show_output`.
+    #[arg(long, value_name = "WHOSE", num_args = 0..=1, default_missing_value = "all", value_parser = ["all", "failures", "none"])]
+    show_output: Option<String>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -260,7 +265,13 @@ fn run(args: RunArgs) -> u8 {
             return 1;
         }
     };
-    let human = Human::new(Mode::detect(args.quiet), plan.clone());
+    let mut human = Human::new(Mode::detect(args.quiet), plan.clone());
+    if let Some(show) = args.show_output.as_deref().and_then(ShowOutput::parse) {
+        human.show_output(show);
+    }
+    if args.report.as_deref() == Some(Path::new("-")) {
+        human.stdout_taken();
+    }
     let limits = engine::Limits {
         slots: plan.max_parallel,
         nofile_limit,

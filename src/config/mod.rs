@@ -167,6 +167,7 @@ fn type_help(key: &str) -> String {
         "matrix" => "write a table of arrays: `matrix = { n = [\"1\", \"2\"] }`".into(),
         "max_parallel" => "write a whole number: `max_parallel = 8`, or 0 for no limit".into(),
         "fail_fast" => "write `fail_fast = true` or `fail_fast = false`".into(),
+        "show_output" => "write `show_output = \"all\"`, `\"failures\"` or `\"none\"`".into(),
         other => format!("see the job file format in the README for `{other}`"),
     }
 }

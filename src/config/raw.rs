@@ -29,6 +29,7 @@ pub struct RawFile {
 pub struct RawRun {
     pub max_parallel: Option<Sp<i64>>,
     pub fail_fast: Option<bool>,
+    pub show_output: Option<Sp<String>>,
 }
 
 /// A `[[job]]` table; `[defaults]` uses the same shape (job-only keys are

@@ -14,7 +14,7 @@ use super::value::{self, span};
 use crate::model::job::{JobDef, JobDefError, JobDefaults, OutputDef, StdinDef};
 use crate::plan::graph::{self, GraphError};
 use crate::plan::matrix::{self, Combination};
-use crate::plan::{JobName, JobSpec, OutputSpec, Plan, Program, StdinSpec, cpus};
+use crate::plan::{JobName, JobSpec, OutputSpec, Plan, Program, ShowOutput, StdinSpec, cpus};
 
 /// The most jobs one matrix may make: each is held in memory (a few hundred
 /// bytes) for the whole run.
@@ -60,6 +60,18 @@ pub(super) fn plan(
         },
     };
     let fail_fast = raw.run.fail_fast.unwrap_or(false);
+    let show_output = match &raw.run.show_output {
+        None => ShowOutput::None,
+        Some(v) => ShowOutput::parse(v.get_ref()).unwrap_or_else(|| {
+            errs.push(
+                ConfigError::new(format!("`{}` is not a choice of show_output", v.get_ref()))
+                    .at(span(v))
+                    .key("show_output")
+                    .help("write `show_output = \"all\"`, `\"failures\"` or `\"none\"`"),
+            );
+            ShowOutput::None
+        }),
+    };
 
     let defaults = match &raw.defaults {
         Some(d) => {
@@ -256,6 +268,7 @@ pub(super) fn plan(
             file: file.to_path_buf(),
             max_parallel,
             fail_fast,
+            show_output,
             jobs,
             units,
             unit_of,

@@ -164,10 +164,37 @@ pub struct Plan {
     /// None: unlimited.
     pub max_parallel: Option<NonZeroUsize>,
     pub fail_fast: bool,
+    /// Whose captured output `drover run` prints as jobs finish.
+    pub show_output: ShowOutput,
     pub jobs: Vec<JobSpec>,
     pub units: Vec<Unit>,
     /// For each job, the unit it belongs to.
     pub unit_of: Vec<usize>,
+}
+
+/// Whose captured stdout and stderr `drover run` prints, under each job's
+/// status line as it finishes (`[run] show_output`, `--show-output`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ShowOutput {
+    /// Nobody's: the report has it; the summary shows failures' stderr tails.
+    #[default]
+    None,
+    /// Jobs that did not succeed.
+    Failures,
+    /// Every job.
+    All,
+}
+
+impl ShowOutput {
+    /// The word of a job file or the command line.
+    pub fn parse(word: &str) -> Option<Self> {
+        match word {
+            "none" => Some(ShowOutput::None),
+            "failures" => Some(ShowOutput::Failures),
+            "all" => Some(ShowOutput::All),
+            _ => None,
+        }
+    }
 }
 
 pub const DEFAULT_KILL_GRACE: Duration = Duration::from_secs(5);

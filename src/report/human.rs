@@ -15,7 +15,7 @@ use crate::exec::group::signal_name;
 use crate::model::PipelineReport;
 use crate::model::{Exit, JobResult, Status};
 use crate::pipeline::PipelineStats;
-use crate::plan::Plan;
+use crate::plan::{Plan, ShowOutput};
 use crate::sched::Observer;
 
 /// Lines of a failed job's stderr shown in the summary.
@@ -54,6 +54,9 @@ pub struct Human {
     done: usize,
     unsuccessful: usize,
     width: usize,
+    show_output: ShowOutput,
+    /// Jobs' stdout goes to stderr too (the report is on stdout).
+    stdout_taken: bool,
 }
 
 impl Human {
@@ -73,6 +76,7 @@ impl Human {
             bar.enable_steady_tick(Duration::from_millis(100));
             bar
         });
+        let show_output = plan.show_output;
         let width = plan
             .jobs
             .iter()
@@ -90,6 +94,58 @@ impl Human {
             done: 0,
             unsuccessful: 0,
             width,
+            show_output,
+            stdout_taken: false,
+        }
+    }
+
+    /// Prints each shown job's stdout on drover's stderr instead of its
+    /// stdout (which the JSON report takes).
+    pub fn stdout_taken(&mut self) {
+        self.stdout_taken = true;
+    }
+
+    /// Overrides the job file's `show_output`.
+    pub fn show_output(&mut self, show: ShowOutput) {
+        self.show_output = show;
+    }
+
+    /// A finished job's captured stdout (on stdout) and stderr (on stderr),
+    /// whole and in that order, under its status line.
+    fn print_output(&self, result: &JobResult) {
+        let shown = match self.show_output {
+            ShowOutput::None => false,
+            ShowOutput::Failures => result.status != Status::Succeeded,
+            ShowOutput::All => true,
+        };
+        if !shown || (result.stdout.is_empty() && result.stderr.is_empty()) {
+            return;
+        }
+        let print = || {
+            // A closed stdout (`| head`) is the reader's choice: ignored.
+            let mut stdout = std::io::stdout().lock();
+            let mut stderr = std::io::stderr().lock();
+            let out: &mut dyn Write = match self.stdout_taken {
+                true => &mut stderr,
+                false => &mut stdout,
+            };
+            let _ = result.stdout.write_to(out, 0).and_then(|()| out.flush());
+            let _ = result
+                .stderr
+                .write_to(&mut stderr, 0)
+                .and_then(|()| stderr.flush());
+            for (stream, c) in [("stdout", &result.stdout), ("stderr", &result.stderr)] {
+                if c.truncated {
+                    let _ = writeln!(
+                        stderr,
+                        "(the start of its {stream} is not shown: more than capture_limit)"
+                    );
+                }
+            }
+        };
+        match &self.multi {
+            Some(multi) => multi.suspend(print),
+            None => print(),
         }
     }
 
@@ -349,6 +405,7 @@ impl Observer for Human {
                 }
             }
         }
+        self.print_output(result);
         for bar in self.stage_bars.remove(&job).into_iter().flatten() {
             bar.finish_and_clear();
         }

@@ -59,6 +59,7 @@ mod pipeline_stream_workers;
 mod report_format;
 mod report_targets;
 mod retries;
+mod run_show_output;
 mod spawn_descriptors;
 mod spawn_failures;
 mod spawn_posix_fallback;
