@@ -46,6 +46,32 @@ struct Logging {
     /// More logging on stderr (-v info, -vv debug, -vvv trace); RUST_LOG also works.
     #[arg(short, long, action = clap::ArgAction::Count)]
     verbose: u8,
+    /// Colour on stderr: auto (when stderr is a terminal and NO_COLOR is
+    /// not set), always, never.
+    #[arg(long, value_enum, value_name = "WHEN")]
+    color: Option<Color>,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum Color {
+    Auto,
+    Always,
+    Never,
+}
+
+impl Color {
+    /// Whether to colour drover's stderr.
+    fn on(self) -> bool {
+        match self {
+            Color::Always => true,
+            Color::Never => false,
+            Color::Auto => {
+                use std::io::IsTerminal;
+                std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+                    && std::io::stderr().is_terminal()
+            }
+        }
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -133,11 +159,19 @@ pub fn main() -> ExitCode {
         }
     };
     let own = match &cli.command {
-        Command::Run(args) => args.logging.verbose,
-        Command::Check(args) => args.logging.verbose,
-        Command::Exec(_) => 0,
+        Command::Run(args) => Some(&args.logging),
+        Command::Check(args) => Some(&args.logging),
+        Command::Exec(_) => None,
     };
-    init_logging(cli.logging.verbose.saturating_add(own));
+    let verbose = own.map_or(0, |l| l.verbose);
+    let color = own
+        .and_then(|l| l.color)
+        .or(cli.logging.color)
+        .unwrap_or(Color::Auto)
+        .on();
+    console::set_colors_enabled(color);
+    console::set_colors_enabled_stderr(color);
+    init_logging(cli.logging.verbose.saturating_add(verbose), color);
     // Before drover opens anything: the spawn's reserved descriptors sit
     // just above those it inherited.
     crate::exec::vfork::init();
@@ -149,7 +183,7 @@ pub fn main() -> ExitCode {
     ExitCode::from(code)
 }
 
-fn init_logging(verbose: u8) {
+fn init_logging(verbose: u8, color: bool) {
     use tracing_subscriber::EnvFilter;
     let default = match verbose {
         0 => "warn",
@@ -164,6 +198,7 @@ fn init_logging(verbose: u8) {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(color)
         .with_target(false)
         .init();
 }

@@ -10,6 +10,7 @@
 mod common;
 
 mod check_plan;
+mod color;
 mod config_errors;
 mod env_and_cwd;
 mod exec_closed_stdout;
