@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 pub mod exec;
 mod gnu;
@@ -83,6 +83,14 @@ enum Command {
     Run(RunArgs),
     /// Validate a job file and print the expanded plan; runs nothing.
     Check(CheckArgs),
+    /// Print a shell's completion script for drover, e.g.
+    /// `drover completions bash > ~/.local/share/bash-completion/completions/drover`.
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
+    /// Print drover's man page (roff), e.g. `drover man > drover.1; man ./drover.1`.
+    Man,
     /// Run a command for every item, many at once (xargs -P / GNU parallel).
     Exec(exec::ExecArgs),
 }
@@ -161,7 +169,7 @@ pub fn main() -> ExitCode {
     let own = match &cli.command {
         Command::Run(args) => Some(&args.logging),
         Command::Check(args) => Some(&args.logging),
-        Command::Exec(_) => None,
+        Command::Exec(_) | Command::Completions { .. } | Command::Man => None,
     };
     let verbose = own.map_or(0, |l| l.verbose);
     let color = own
@@ -179,8 +187,26 @@ pub fn main() -> ExitCode {
         Command::Run(args) => run(args),
         Command::Check(args) => check(args),
         Command::Exec(args) => exec::exec(args),
+        Command::Completions { shell } => print_with(|out| {
+            clap_complete::generate(shell, &mut Cli::command(), "drover", out);
+            Ok(())
+        }),
+        Command::Man => print_with(|out| clap_mangen::Man::new(Cli::command()).render(out)),
     };
     ExitCode::from(code)
+}
+
+/// Writes what `write` makes to stdout; `| head` is a clean exit.
+fn print_with(write: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<()>) -> u8 {
+    let mut out = std::io::stdout().lock();
+    match write(&mut out).and_then(|()| out.flush()) {
+        Ok(()) => 0,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => 0,
+        Err(e) => {
+            eprintln!("error: failed to write to stdout: {e}");
+            1
+        }
+    }
 }
 
 fn init_logging(verbose: u8, color: bool) {

@@ -11,6 +11,7 @@ mod common;
 
 mod check_plan;
 mod color;
+mod completions_and_man;
 mod config_errors;
 mod env_and_cwd;
 mod exec_closed_stdout;
