@@ -115,6 +115,10 @@ pub struct ExecArgs {
     /// -print0`, `xargs -0`).
     #[arg(short = '0', long = "null", conflicts_with = "delimiter")]
     null: bool,
+    /// No job for an input line (or a combination of arguments) that is
+    /// empty or only white space, as GNU parallel's -r.
+    #[arg(short = 'r', long = "no-run-if-empty", alias = "norunifempty")]
+    no_run_if_empty: bool,
     /// Items from stdin and files end at CHAR, not a newline (one byte;
     /// \n, \t, \0 and \\ as escapes), as `xargs -d`.
     #[arg(short = 'd', long, value_name = "CHAR")]
@@ -496,6 +500,11 @@ pub fn exec(args: ExecArgs) -> u8 {
     // Open every input source now: a missing file fails before any job runs.
     let arguments = if block.is_none() {
         match items::arguments(&sources, separator) {
+            // -r: no job for a record with a blank argument, as GNU.
+            Ok(it) if args.no_run_if_empty => Some(Box::new(it.filter(
+                |record| !matches!(record, Ok(args) if args.iter().any(|a| a.trim().is_empty())),
+            ))
+                as Box<dyn Iterator<Item = _> + Send>),
             Ok(it) => Some(it),
             Err(e) => {
                 eprintln!("drover exec: {e}");

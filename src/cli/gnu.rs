@@ -66,11 +66,6 @@ const UNSUPPORTED: &[(&[&str], &str, Option<&str>)] = &[
         "an end-of-file string that ends the input",
         None,
     ),
-    (
-        &["no-run-if-empty", "norunifempty", "r"],
-        "do not run for empty input lines",
-        None,
-    ),
     // Replacement strings.
     (
         &["plus"],

@@ -131,7 +131,6 @@ fn gnu_options_drover_lacks_are_refused_by_name() {
         (&["-i"], "-i"),
         (&["-E", "end"], "-E"),
         (&["-e"], "-e"),
-        (&["-r"], "-r"),
         (&["-p"], "-p"),
         (&["-S", "host"], "-S"),
         (&["-C", ","], "-C"),

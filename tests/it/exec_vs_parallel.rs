@@ -767,3 +767,39 @@ fn gnu_spellings_of_drovers_options() {
         Some(&input),
     );
 }
+
+#[test]
+fn no_run_if_empty_skips_blank_lines_and_blank_arguments_as_gnu() {
+    same(&["-r", "-k", "echo", "[{}]"], Some("a\n\n  \nb\n"));
+    same(
+        &[
+            "--no-run-if-empty",
+            "-k",
+            "echo",
+            "{#}",
+            "{}",
+            ":::",
+            "a",
+            "",
+            "b",
+        ],
+        None,
+    );
+    same(
+        &[
+            "-r",
+            "-k",
+            "echo",
+            "[{1}][{2}]",
+            ":::",
+            "",
+            "a",
+            ":::",
+            "x",
+            "",
+        ],
+        None,
+    );
+    // Without -r a blank line is a job, in both.
+    same(&["-k", "echo", "[{}]"], Some("a\n\n  \nb\n"));
+}
