@@ -115,6 +115,10 @@ pub struct ExecArgs {
     /// -print0`, `xargs -0`).
     #[arg(short = '0', long = "null", conflicts_with = "delimiter")]
     null: bool,
+    /// STR stands for the whole argument in the command instead of `{}`
+    /// (which is then text), as GNU parallel's and xargs' -I.
+    #[arg(short = 'I', value_name = "STR")]
+    replace_str: Option<String>,
     /// No job for an input line (or a combination of arguments) that is
     /// empty or only white space, as GNU parallel's -r.
     #[arg(short = 'r', long = "no-run-if-empty", alias = "norunifempty")]
@@ -440,7 +444,8 @@ fn resolve(args: &ExecArgs) -> Result<Resolved, String> {
         && args.retries.unwrap_or(1) <= 1
         && !discard_stdout;
     let shell = args.shell || (!args.quote && needs_shell(&command));
-    let template = Template::parse(&command).map_err(|e| match e {
+    let replace = args.replace_str.as_deref();
+    let template = Template::parse_with(&command, replace).map_err(|e| match e {
         TemplateError::Perl(_) => {
             format!("{e}, e.g. --shell -- 'echo \"$(printf %s {{}} | sed s/b/B/)\"'")
         }

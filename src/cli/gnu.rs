@@ -55,11 +55,10 @@ const UNSUPPORTED: &[(&[&str], &str, Option<&str>)] = &[
         None,
     ),
     // xargs compatibility.
-    (&["I"], "a replacement string other than {}", Some("use {}")),
     (
         &["replace", "i"],
-        "a replacement string other than {}",
-        Some("use {}"),
+        "a replacement string, attached: -iSTR (deprecated)",
+        Some("use -I STR"),
     ),
     (
         &["eof", "e", "E"],

@@ -146,12 +146,40 @@ pub struct Fill<'a> {
 
 impl Template {
     pub fn parse(tokens: &[String]) -> Result<Self, TemplateError> {
+        Self::parse_with(tokens, None)
+    }
+
+    /// [`Template::parse`] with `replace` standing for the whole argument
+    /// instead of `{}` (GNU parallel's `-I STR`; `{}` is then text).
+    pub fn parse_with(tokens: &[String], replace: Option<&str>) -> Result<Self, TemplateError> {
         if let Some(expr) = perl_expression(tokens) {
             return Err(TemplateError::Perl(expr));
         }
         let tokens: Vec<Vec<Piece>> = tokens
             .iter()
-            .map(|t| parse_token(t))
+            .map(|t| match replace.filter(|r| !r.is_empty() && *r != "{}") {
+                None => parse_token(t),
+                Some(r) => {
+                    let mut pieces = Vec::new();
+                    for (i, part) in t.split(r).enumerate() {
+                        if i > 0 {
+                            pieces.push(Piece::Arg(None, Transform::Whole));
+                        }
+                        if part.is_empty() {
+                            continue;
+                        }
+                        // `{}` is text now; the other strings keep their meaning.
+                        pieces.extend(parse_token(part)?.into_iter().map(|p| match p {
+                            Piece::Arg(None, Transform::Whole) => Piece::Text("{}".into()),
+                            p => p,
+                        }));
+                    }
+                    if pieces.is_empty() {
+                        pieces.push(Piece::Text(String::new()));
+                    }
+                    Ok(pieces)
+                }
+            })
             .collect::<Result<_, _>>()?;
         let append = !tokens
             .iter()

@@ -803,3 +803,20 @@ fn no_run_if_empty_skips_blank_lines_and_blank_arguments_as_gnu() {
     // Without -r a blank line is a job, in both.
     same(&["-k", "echo", "[{}]"], Some("a\n\n  \nb\n"));
 }
+
+#[test]
+fn replacement_string_i_as_gnu() {
+    // STR stands for the argument, `{}` is text, the other strings work.
+    same(
+        &[
+            "-I", "@@", "-k", "echo", "@@", "{}", "{.}", "{#}", ":::", "a.txt", "b",
+        ],
+        None,
+    );
+    same(
+        &["-I", ",,", "-k", "echo", ",,/x", "x,,y", ":::", "a"],
+        None,
+    );
+    same(&["-I@@", "echo", "@@", ":::", "b"], None);
+    same(&["-I", "@@", "-k", "echo", "[@@]"], Some("one\ntwo\n"));
+}
