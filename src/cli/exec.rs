@@ -115,6 +115,14 @@ pub struct ExecArgs {
     /// -print0`, `xargs -0`).
     #[arg(short = '0', long = "null", conflicts_with = "delimiter")]
     null: bool,
+    /// Every input source side by side (as `:::+` for all of them), the
+    /// shorter ones repeated to the length of the longest, as GNU parallel.
+    #[arg(long, visible_alias = "xapply")]
+    link: bool,
+    /// Take white space off the arguments: n (none), l (left), r (right),
+    /// lr (both), as GNU parallel.
+    #[arg(long, value_name = "n|l|r|lr", default_value = "n", value_parser = parse_trim)]
+    trim: items::Trim,
     /// STR stands for the whole argument in the command instead of `{}`
     /// (which is then text), as GNU parallel's and xargs' -I.
     #[arg(short = 'I', value_name = "STR")]
@@ -504,7 +512,11 @@ pub fn exec(args: ExecArgs) -> u8 {
 
     // Open every input source now: a missing file fails before any job runs.
     let arguments = if block.is_none() {
-        match items::arguments(&sources, separator) {
+        let reading = items::Reading {
+            link: args.link,
+            trim: args.trim,
+        };
+        match items::arguments_with(&sources, separator, reading) {
             // -r: no job for a record with a blank argument, as GNU.
             Ok(it) if args.no_run_if_empty => Some(Box::new(it.filter(
                 |record| !matches!(record, Ok(args) if args.iter().any(|a| a.trim().is_empty())),
@@ -713,6 +725,10 @@ pub fn exec(args: ExecArgs) -> u8 {
         }
     }
     code
+}
+
+fn parse_trim(word: &str) -> Result<items::Trim, String> {
+    items::Trim::parse(word).ok_or_else(|| format!("`{word}`: use n, l, r or lr"))
 }
 
 /// Writes a line to stderr after the jobs ran. Not eprintln!: it panics

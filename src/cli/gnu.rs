@@ -111,11 +111,6 @@ const UNSUPPORTED: &[(&[&str], &str, Option<&str>)] = &[
     ),
     (&["csv"], "read input as CSV columns", None),
     (
-        &["link", "xapply"],
-        "take the input sources side by side",
-        Some("link a source to the one before it with :::+ or ::::+"),
-    ),
-    (
         &["linkinputsource", "xapplyinputsource"],
         "link given input sources",
         Some("link a source to the one before it with :::+ or ::::+"),
@@ -126,7 +121,6 @@ const UNSUPPORTED: &[(&[&str], &str, Option<&str>)] = &[
         "another separator than ::::",
         None,
     ),
-    (&["trim"], "trim white space from input", None),
     (
         &["skip-first-line", "skipfirstline"],
         "skip the first input line",

@@ -104,11 +104,77 @@ fn open(
     })
 }
 
+/// White space taken off every argument (GNU parallel's `--trim`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Trim {
+    #[default]
+    None,
+    Left,
+    Right,
+    Both,
+}
+
+impl Trim {
+    /// `n`, `l`, `r`, `lr` or `rl`, as GNU parallel's `--trim`.
+    pub fn parse(word: &str) -> Option<Self> {
+        Some(match word {
+            "n" => Trim::None,
+            "l" => Trim::Left,
+            "r" => Trim::Right,
+            "lr" | "rl" => Trim::Both,
+            _ => return None,
+        })
+    }
+
+    fn apply(self, item: String) -> String {
+        let ws: &[char] = &[' ', '\t'];
+        match self {
+            Trim::None => item,
+            Trim::Left => item.trim_start_matches(ws).to_string(),
+            Trim::Right => item.trim_end_matches(ws).to_string(),
+            Trim::Both => item.trim_matches(ws).to_string(),
+        }
+    }
+}
+
+/// How the sources are read and combined, beyond `:::` and `:::+`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Reading {
+    /// `--link`: every source side by side, the shorter ones repeated
+    /// from their start to the length of the longest.
+    pub link: bool,
+    pub trim: Trim,
+}
+
 /// The argument lists of the jobs, in order. No source: stdin lines (or
 /// items ended by `separator`).
 pub fn arguments(
     sources: &[Source],
     separator: u8,
+) -> io::Result<Box<dyn Iterator<Item = io::Result<Vec<String>>> + Send>> {
+    arguments_with(sources, separator, Reading::default())
+}
+
+/// [`arguments`], read as `reading` says.
+pub fn arguments_with(
+    sources: &[Source],
+    separator: u8,
+    reading: Reading,
+) -> io::Result<Box<dyn Iterator<Item = io::Result<Vec<String>>> + Send>> {
+    let trim = reading.trim;
+    let rows = combine(sources, separator, reading.link)?;
+    Ok(match trim {
+        Trim::None => rows,
+        _ => Box::new(
+            rows.map(move |r| r.map(|row| row.into_iter().map(|a| trim.apply(a)).collect())),
+        ),
+    })
+}
+
+fn combine(
+    sources: &[Source],
+    separator: u8,
+    link_all: bool,
 ) -> io::Result<Box<dyn Iterator<Item = io::Result<Vec<String>>> + Send>> {
     let stdin = [Source {
         origin: Origin::Stdin,
@@ -123,6 +189,22 @@ pub fn arguments(
         return Ok(Box::new(
             open(&one.origin, separator)?.map(|r| r.map(|item| vec![item])),
         ));
+    }
+    if link_all {
+        let mut all: Vec<Vec<String>> = Vec::new();
+        for source in sources {
+            all.push(open(&source.origin, separator)?.collect::<io::Result<_>>()?);
+        }
+        let longest = match all.iter().any(Vec::is_empty) {
+            true => 0,
+            false => all.iter().map(Vec::len).max().unwrap_or(0),
+        };
+        return Ok(Box::new((0..longest).map(move |i| {
+            Ok(all
+                .iter()
+                .map(|items| items[i % items.len()].clone())
+                .collect())
+        })));
     }
     // Several sources: read each whole, link, then take the product.
     let mut groups: Vec<Vec<Vec<String>>> = Vec::new();

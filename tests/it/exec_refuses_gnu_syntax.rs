@@ -140,7 +140,6 @@ fn gnu_options_drover_lacks_are_refused_by_name() {
         (&["--nice", "10"], "--nice"),
         (&["--tmpdir", "/tmp"], "--tmpdir"),
         (&["--workdir", "."], "--workdir"),
-        (&["--link"], ":::+"),
         (&["--version"], "--version"),
         (&["-V"], "-V"),
         (&["--silent"], "--silent"),

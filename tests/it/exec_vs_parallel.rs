@@ -820,3 +820,39 @@ fn replacement_string_i_as_gnu() {
     same(&["-I@@", "echo", "@@", ":::", "b"], None);
     same(&["-I", "@@", "-k", "echo", "[@@]"], Some("one\ntwo\n"));
 }
+
+#[test]
+fn link_takes_every_source_side_by_side_repeating_the_shorter_as_gnu() {
+    same(
+        &[
+            "-k", "--link", "echo", ":::", "a", "b", "c", ":::", "1", "2",
+        ],
+        None,
+    );
+    same(
+        &[
+            "-k", "--link", "echo", ":::", "a", "b", ":::", "1", "2", ":::", "x", "y", "z",
+        ],
+        None,
+    );
+    same(
+        &["-k", "--xapply", "echo", ":::", "a", "b", ":::", "1"],
+        None,
+    );
+}
+
+#[test]
+fn trim_takes_white_space_off_the_arguments_as_gnu() {
+    for how in ["n", "l", "r", "lr", "rl"] {
+        same(
+            &[
+                "-k", "--trim", how, "echo", "[{}]", ":::", " a ", "\tb\t", "c",
+            ],
+            None,
+        );
+        same(
+            &["-k", "--trim", how, "echo", "[{}]"],
+            Some("  x  \n\ty\t\n"),
+        );
+    }
+}
