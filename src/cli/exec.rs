@@ -119,6 +119,10 @@ pub struct ExecArgs {
     /// shorter ones repeated to the length of the longest, as GNU parallel.
     #[arg(long, visible_alias = "xapply")]
     link: bool,
+    /// Split each input line (or argument) into columns at REGEX: they are
+    /// {1} {2} ..., as GNU parallel's --colsep.
+    #[arg(short = 'C', long, visible_alias = "col-sep", value_name = "REGEX", value_parser = parse_colsep)]
+    colsep: Option<regex::Regex>,
     /// Take white space off the arguments: n (none), l (left), r (right),
     /// lr (both), as GNU parallel.
     #[arg(long, value_name = "n|l|r|lr", default_value = "n", value_parser = parse_trim)]
@@ -515,6 +519,7 @@ pub fn exec(args: ExecArgs) -> u8 {
         let reading = items::Reading {
             link: args.link,
             trim: args.trim,
+            colsep: args.colsep.clone(),
         };
         match items::arguments_with(&sources, separator, reading) {
             // -r: no job for a record with a blank argument, as GNU.
@@ -725,6 +730,10 @@ pub fn exec(args: ExecArgs) -> u8 {
         }
     }
     code
+}
+
+fn parse_colsep(pattern: &str) -> Result<regex::Regex, String> {
+    regex::Regex::new(pattern).map_err(|e| format!("not a regular expression: {e}"))
 }
 
 fn parse_trim(word: &str) -> Result<items::Trim, String> {

@@ -104,11 +104,6 @@ const UNSUPPORTED: &[(&[&str], &str, Option<&str>)] = &[
     (&["seqreplace"], "another string for {#}", Some("use {#}")),
     (&["slotreplace"], "another string for {%}", Some("use {%}")),
     // Input.
-    (
-        &["col-sep", "colsep", "C"],
-        "split input lines into columns {1} {2} ...",
-        None,
-    ),
     (&["csv"], "read input as CSV columns", None),
     (
         &["linkinputsource", "xapplyinputsource"],
@@ -677,8 +672,8 @@ mod tests {
         for (args, named) in [
             (&["-X", "echo"][..], "-X (GNU parallel: "),
             (&["-kX", "echo"], "-X (GNU parallel: "),
-            (&["--colsep", ",", "echo"], "--colsep (GNU parallel: "),
-            (&["--colsep=,", "echo"], "--colsep (GNU parallel: "),
+            (&["--results", "out", "echo"], "--results (GNU parallel: "),
+            (&["--results=out", "echo"], "--results (GNU parallel: "),
             (
                 &["-j", "2", "-n", "2", "echo"],
                 "-n (GNU parallel: at most N",
@@ -686,9 +681,10 @@ mod tests {
             (&["--version"], "--version (GNU parallel: "),
             (&["--res", "out", "echo"], "--res (GNU parallel: "),
             (
-                &["--colse", ",", "echo"],
-                "GNU parallel reads it as --col-sep",
+                &["--resul", "out", "echo"],
+                "GNU parallel reads it as --results",
             ),
+            (&["--colse", ",", "echo"], "write --colsep"),
             (&["--keep", "echo"], "write --keep-order"),
             (
                 &["-c", "echo"],

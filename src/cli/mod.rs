@@ -92,7 +92,7 @@ enum Command {
     /// Print drover's man page (roff), e.g. `drover man > drover.1; man ./drover.1`.
     Man,
     /// Run a command for every item, many at once (xargs -P / GNU parallel).
-    Exec(exec::ExecArgs),
+    Exec(Box<exec::ExecArgs>),
 }
 
 #[derive(clap::Args, Debug)]
@@ -186,7 +186,7 @@ pub fn main() -> ExitCode {
     let code = match cli.command {
         Command::Run(args) => run(args),
         Command::Check(args) => check(args),
-        Command::Exec(args) => exec::exec(args),
+        Command::Exec(args) => exec::exec(*args),
         Command::Completions { shell } => print_with(|out| {
             clap_complete::generate(shell, &mut Cli::command(), "drover", out);
             Ok(())

@@ -138,12 +138,15 @@ impl Trim {
 }
 
 /// How the sources are read and combined, beyond `:::` and `:::+`.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Reading {
     /// `--link`: every source side by side, the shorter ones repeated
     /// from their start to the length of the longest.
     pub link: bool,
     pub trim: Trim,
+    /// `--colsep REGEX`: each item is split into columns, which are the
+    /// arguments `{1}` `{2}` ... (a record's columns in source order).
+    pub colsep: Option<regex::Regex>,
 }
 
 /// The argument lists of the jobs, in order. No source: stdin lines (or
@@ -161,8 +164,18 @@ pub fn arguments_with(
     separator: u8,
     reading: Reading,
 ) -> io::Result<Box<dyn Iterator<Item = io::Result<Vec<String>>> + Send>> {
-    let trim = reading.trim;
-    let rows = combine(sources, separator, reading.link)?;
+    let Reading { link, trim, colsep } = reading;
+    let rows = combine(sources, separator, link)?;
+    let rows = match colsep {
+        None => rows,
+        Some(sep) => Box::new(rows.map(move |r| {
+            r.map(|row| {
+                row.iter()
+                    .flat_map(|item| sep.split(item).map(str::to_string))
+                    .collect()
+            })
+        })),
+    };
     Ok(match trim {
         Trim::None => rows,
         _ => Box::new(

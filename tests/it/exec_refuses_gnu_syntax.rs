@@ -132,9 +132,6 @@ fn gnu_options_drover_lacks_are_refused_by_name() {
         (&["-e"], "-e"),
         (&["-p"], "-p"),
         (&["-S", "host"], "-S"),
-        (&["-C", ","], "-C"),
-        (&["--colsep", ","], "--colsep"),
-        (&["--colsep=,"], "--colsep"),
         (&["--plus"], "--plus"),
         (&["--results", "out"], "--results"),
         (&["--nice", "10"], "--nice"),
@@ -146,7 +143,7 @@ fn gnu_options_drover_lacks_are_refused_by_name() {
         // A cluster: -k is drover's, -X is not.
         (&["-kX"], "-X"),
         // GNU takes a unique abbreviation; drover names what it means.
-        (&["--colse", ","], "--col-sep"),
+        (&["--resul", "out"], "--results"),
     ];
     for (options, named) in cases {
         let mut after: Vec<&str> = vec!["--"];

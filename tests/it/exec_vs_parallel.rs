@@ -856,3 +856,44 @@ fn trim_takes_white_space_off_the_arguments_as_gnu() {
         );
     }
 }
+
+#[test]
+fn colsep_splits_arguments_into_columns_as_gnu() {
+    same(
+        &[
+            "-k",
+            "--colsep",
+            ",",
+            "echo",
+            "[{2}][{1}]",
+            ":::",
+            "a,b",
+            "c,d",
+        ],
+        None,
+    );
+    same(&["-k", "--colsep", ",", "echo", "[{}]", ":::", "a,b"], None);
+    same(
+        &["-k", "-C", "[,;]+", "echo", "[{3}]", ":::", "a,;b;c"],
+        None,
+    );
+    same(
+        &[
+            "-k",
+            "--colsep",
+            ",",
+            "echo",
+            "[{1}][{2}][{3}]",
+            ":::",
+            "a,b",
+            ":::",
+            "c,d",
+        ],
+        None,
+    );
+    same(&["-k", "--colsep", ",", "echo", "[{2}]", ":::", "a"], None);
+    same(
+        &["-k", "--colsep", "\t", "echo", "{2}-{1}"],
+        Some("a\tb\nc\td\n"),
+    );
+}
