@@ -123,6 +123,14 @@ pub struct ExecArgs {
     /// {1} {2} ..., as GNU parallel's --colsep.
     #[arg(short = 'C', long, visible_alias = "col-sep", value_name = "REGEX", value_parser = parse_colsep)]
     colsep: Option<regex::Regex>,
+    /// Run the jobs in a random order (all input is read first), as GNU
+    /// parallel's --shuf.
+    #[arg(long)]
+    shuf: bool,
+    /// Accepted as GNU parallel's --env VAR, which copies VAR to remote
+    /// jobs: local jobs get drover's whole environment anyway.
+    #[arg(long = "env", value_name = "VAR")]
+    env: Vec<String>,
     /// Take white space off the arguments: n (none), l (left), r (right),
     /// lr (both), as GNU parallel.
     #[arg(long, value_name = "n|l|r|lr", default_value = "n", value_parser = parse_trim)]
@@ -520,6 +528,7 @@ pub fn exec(args: ExecArgs) -> u8 {
             link: args.link,
             trim: args.trim,
             colsep: args.colsep.clone(),
+            shuffle: args.shuf,
         };
         match items::arguments_with(&sources, separator, reading) {
             // -r: no job for a record with a blank argument, as GNU.

@@ -129,7 +129,6 @@ const UNSUPPORTED: &[(&[&str], &str, Option<&str>)] = &[
         None,
     ),
     (&["filter"], "run only jobs whose filter is true", None),
-    (&["shuf"], "run the jobs in random order", None),
     (
         &["total-jobs", "totaljobs", "total"],
         "the number of jobs, for --bar and --eta",
@@ -270,11 +269,6 @@ const UNSUPPORTED: &[(&[&str], &str, Option<&str>)] = &[
         &["work-dir", "workdir", "wd"],
         "run the jobs in this folder",
         Some("cd there first"),
-    ),
-    (
-        &["env"],
-        "copy an environment variable to remote jobs",
-        Some("local jobs get drover's environment"),
     ),
     (&["semaphore"], "work as a counting semaphore (sem)", None),
     (

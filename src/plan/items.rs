@@ -147,6 +147,8 @@ pub struct Reading {
     /// `--colsep REGEX`: each item is split into columns, which are the
     /// arguments `{1}` `{2}` ... (a record's columns in source order).
     pub colsep: Option<regex::Regex>,
+    /// `--shuf`: the jobs in a random order (every input read first).
+    pub shuffle: bool,
 }
 
 /// The argument lists of the jobs, in order. No source: stdin lines (or
@@ -164,8 +166,18 @@ pub fn arguments_with(
     separator: u8,
     reading: Reading,
 ) -> io::Result<Box<dyn Iterator<Item = io::Result<Vec<String>>> + Send>> {
-    let Reading { link, trim, colsep } = reading;
-    let rows = combine(sources, separator, link)?;
+    let Reading {
+        link,
+        trim,
+        colsep,
+        shuffle,
+    } = reading;
+    let mut rows = combine(sources, separator, link)?;
+    if shuffle {
+        let mut all: Vec<io::Result<Vec<String>>> = rows.collect();
+        fastrand::shuffle(&mut all);
+        rows = Box::new(all.into_iter());
+    }
     let rows = match colsep {
         None => rows,
         Some(sep) => Box::new(rows.map(move |r| {

@@ -897,3 +897,32 @@ fn colsep_splits_arguments_into_columns_as_gnu() {
         Some("a\tb\nc\td\n"),
     );
 }
+
+#[test]
+fn shuf_runs_every_job_once_in_a_random_order() {
+    let items: Vec<String> = (1..=20).map(|i| i.to_string()).collect();
+    let mut args: Vec<&str> = vec!["--shuf", "-k", "echo", ":::"];
+    args.extend(items.iter().map(String::as_str));
+    same_sorted(&args, None);
+    let in_order: String = items.iter().map(|i| format!("{i}\n")).collect();
+    // 20! orders: three runs all in input order would be a broken shuffle.
+    let shuffled = (0..3).any(|_| exec_stdout(&args) != in_order);
+    assert!(shuffled, "--shuf kept the input order three times");
+}
+
+#[test]
+fn env_is_accepted_and_jobs_keep_the_environment_as_gnu() {
+    same(
+        &[
+            "--env",
+            "PATH",
+            "-k",
+            "sh",
+            "-c",
+            "test -n \"$PATH\" && echo {}",
+            ":::",
+            "a",
+        ],
+        None,
+    );
+}
