@@ -123,6 +123,11 @@ pub struct ExecArgs {
     /// {1} {2} ..., as GNU parallel's --colsep.
     #[arg(short = 'C', long, visible_alias = "col-sep", value_name = "REGEX", value_parser = parse_colsep)]
     colsep: Option<regex::Regex>,
+    /// `--header :`: the first line (or item) of each input source names
+    /// its arguments (with --colsep, its columns): `{name}` stands for them,
+    /// as GNU parallel's.
+    #[arg(long, value_name = ":", value_parser = parse_header)]
+    header: Option<String>,
     /// Run the jobs in a random order (all input is read first), as GNU
     /// parallel's --shuf.
     #[arg(long)]
@@ -465,7 +470,7 @@ fn resolve(args: &ExecArgs) -> Result<Resolved, String> {
         && !discard_stdout;
     let shell = args.shell || (!args.quote && needs_shell(&command));
     let replace = args.replace_str.as_deref();
-    let template = Template::parse_with(&command, replace).map_err(|e| match e {
+    let template = Template::parse_with(&command, replace, &[]).map_err(|e| match e {
         TemplateError::Perl(_) => {
             format!("{e}, e.g. --shell -- 'echo \"$(printf %s {{}} | sed s/b/B/)\"'")
         }
@@ -515,7 +520,7 @@ pub fn exec(args: ExecArgs) -> u8 {
         }
     };
     let Resolved {
-        fanout,
+        mut fanout,
         sources,
         separator,
         block,
@@ -529,8 +534,19 @@ pub fn exec(args: ExecArgs) -> u8 {
             trim: args.trim,
             colsep: args.colsep.clone(),
             shuffle: args.shuf,
+            header: args.header.is_some(),
         };
-        match items::arguments_with(&sources, separator, reading) {
+        let read = items::arguments_with(&sources, separator, reading).and_then(|(names, it)| {
+            // --header: the names are replacement strings now.
+            if !names.is_empty() {
+                let (command, _) = items::split_command(&args.command);
+                fanout.template =
+                    Template::parse_with(&command, args.replace_str.as_deref(), &names)
+                        .map_err(|e| std::io::Error::other(e.to_string()))?;
+            }
+            Ok(it)
+        });
+        match read {
             // -r: no job for a record with a blank argument, as GNU.
             Ok(it) if args.no_run_if_empty => Some(Box::new(it.filter(
                 |record| !matches!(record, Ok(args) if args.iter().any(|a| a.trim().is_empty())),
@@ -743,6 +759,13 @@ pub fn exec(args: ExecArgs) -> u8 {
 
 fn parse_colsep(pattern: &str) -> Result<regex::Regex, String> {
     regex::Regex::new(pattern).map_err(|e| format!("not a regular expression: {e}"))
+}
+
+fn parse_header(word: &str) -> Result<String, String> {
+    match word {
+        ":" => Ok(word.to_string()),
+        _ => Err("drover reads a header from the first line only: write --header :".into()),
+    }
 }
 
 fn parse_trim(word: &str) -> Result<items::Trim, String> {

@@ -121,7 +121,6 @@ const UNSUPPORTED: &[(&[&str], &str, Option<&str>)] = &[
         "skip the first input line",
         None,
     ),
-    (&["header"], "header lines of the input", None),
     (&["shebang", "hashbang"], "run as a #! interpreter", None),
     (
         &["_pipe-means-argfiles"],

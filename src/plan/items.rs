@@ -149,30 +149,42 @@ pub struct Reading {
     pub colsep: Option<regex::Regex>,
     /// `--shuf`: the jobs in a random order (every input read first).
     pub shuffle: bool,
+    /// `--header :`: each source's first item names its arguments.
+    pub header: bool,
 }
 
 /// The argument lists of the jobs, in order. No source: stdin lines (or
 /// items ended by `separator`).
-pub fn arguments(
-    sources: &[Source],
-    separator: u8,
-) -> io::Result<Box<dyn Iterator<Item = io::Result<Vec<String>>> + Send>> {
-    arguments_with(sources, separator, Reading::default())
+pub fn arguments(sources: &[Source], separator: u8) -> io::Result<Rows> {
+    arguments_with(sources, separator, Reading::default()).map(|(_, rows)| rows)
 }
 
-/// [`arguments`], read as `reading` says.
+/// The jobs' argument lists, one after another.
+pub type Rows = Box<dyn Iterator<Item = io::Result<Vec<String>>> + Send>;
+
+/// [`arguments`], read as `reading` says; with `header`, also the names of
+/// the arguments (each source's first item, split into columns as the
+/// rest).
 pub fn arguments_with(
     sources: &[Source],
     separator: u8,
     reading: Reading,
-) -> io::Result<Box<dyn Iterator<Item = io::Result<Vec<String>>> + Send>> {
+) -> io::Result<(Vec<String>, Rows)> {
     let Reading {
         link,
         trim,
         colsep,
         shuffle,
+        header,
     } = reading;
-    let mut rows = combine(sources, separator, link)?;
+    let (headers, mut rows) = combine(sources, separator, link, header)?;
+    let names: Vec<String> = headers
+        .iter()
+        .flat_map(|h| match &colsep {
+            Some(sep) => sep.split(h).map(|n| trim.apply(n.to_string())).collect(),
+            None => vec![trim.apply(h.clone())],
+        })
+        .collect();
     if shuffle {
         let mut all: Vec<io::Result<Vec<String>>> = rows.collect();
         fastrand::shuffle(&mut all);
@@ -188,19 +200,31 @@ pub fn arguments_with(
             })
         })),
     };
-    Ok(match trim {
+    let rows: Rows = match trim {
         Trim::None => rows,
         _ => Box::new(
             rows.map(move |r| r.map(|row| row.into_iter().map(|a| trim.apply(a)).collect())),
         ),
-    })
+    };
+    Ok((names, rows))
 }
+
+/// Each source's first item, taken as its header (`--header :`).
+type Headers = Vec<String>;
 
 fn combine(
     sources: &[Source],
     separator: u8,
     link_all: bool,
-) -> io::Result<Box<dyn Iterator<Item = io::Result<Vec<String>>> + Send>> {
+    header: bool,
+) -> io::Result<(Headers, Rows)> {
+    let mut headers = Headers::new();
+    // The first item of a source read whole, when it is a header.
+    let mut take_header = |items: &mut Vec<String>| {
+        if header && !items.is_empty() {
+            headers.push(items.remove(0));
+        }
+    };
     let stdin = [Source {
         origin: Origin::Stdin,
         linked: false,
@@ -211,30 +235,38 @@ fn combine(
         sources
     };
     if let [one] = sources {
-        return Ok(Box::new(
-            open(&one.origin, separator)?.map(|r| r.map(|item| vec![item])),
-        ));
+        let mut items = open(&one.origin, separator)?;
+        if header && let Some(first) = items.next() {
+            headers.push(first?);
+        }
+        let rows: Rows = Box::new(items.map(|r| r.map(|item| vec![item])));
+        return Ok((headers, rows));
     }
     if link_all {
         let mut all: Vec<Vec<String>> = Vec::new();
         for source in sources {
-            all.push(open(&source.origin, separator)?.collect::<io::Result<_>>()?);
+            let mut items: Vec<String> =
+                open(&source.origin, separator)?.collect::<io::Result<_>>()?;
+            take_header(&mut items);
+            all.push(items);
         }
         let longest = match all.iter().any(Vec::is_empty) {
             true => 0,
             false => all.iter().map(Vec::len).max().unwrap_or(0),
         };
-        return Ok(Box::new((0..longest).map(move |i| {
+        let rows: Rows = Box::new((0..longest).map(move |i| {
             Ok(all
                 .iter()
                 .map(|items| items[i % items.len()].clone())
                 .collect())
-        })));
+        }));
+        return Ok((headers, rows));
     }
     // Several sources: read each whole, link, then take the product.
     let mut groups: Vec<Vec<Vec<String>>> = Vec::new();
     for source in sources {
         let mut items: Vec<String> = open(&source.origin, separator)?.collect::<io::Result<_>>()?;
+        take_header(&mut items);
         // Beside other sources, an empty one is one empty argument (GNU).
         if items.is_empty() && !source.linked {
             items.push(String::new());
@@ -244,7 +276,8 @@ fn combine(
             _ => groups.push(items.into_iter().map(|i| vec![i]).collect()),
         }
     }
-    Ok(Box::new(Product::new(groups).map(Ok)))
+    let rows: Rows = Box::new(Product::new(groups).map(Ok));
+    Ok((headers, rows))
 }
 
 /// Links a group with the next source side by side; the shorter one decides

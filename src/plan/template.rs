@@ -146,19 +146,25 @@ pub struct Fill<'a> {
 
 impl Template {
     pub fn parse(tokens: &[String]) -> Result<Self, TemplateError> {
-        Self::parse_with(tokens, None)
+        Self::parse_with(tokens, None, &[])
     }
 
     /// [`Template::parse`] with `replace` standing for the whole argument
-    /// instead of `{}` (GNU parallel's `-I STR`; `{}` is then text).
-    pub fn parse_with(tokens: &[String], replace: Option<&str>) -> Result<Self, TemplateError> {
+    /// instead of `{}` (GNU parallel's `-I STR`; `{}` is then text), and
+    /// `names` naming the arguments (`--header :`: `{name}` is `{n}` of the
+    /// n-th name, with `.` `/` `//` `/.` as after a number).
+    pub fn parse_with(
+        tokens: &[String],
+        replace: Option<&str>,
+        names: &[String],
+    ) -> Result<Self, TemplateError> {
         if let Some(expr) = perl_expression(tokens) {
             return Err(TemplateError::Perl(expr));
         }
         let tokens: Vec<Vec<Piece>> = tokens
             .iter()
             .map(|t| match replace.filter(|r| !r.is_empty() && *r != "{}") {
-                None => parse_token(t),
+                None => parse_token(t, names),
                 Some(r) => {
                     let mut pieces = Vec::new();
                     for (i, part) in t.split(r).enumerate() {
@@ -169,7 +175,7 @@ impl Template {
                             continue;
                         }
                         // `{}` is text now; the other strings keep their meaning.
-                        pieces.extend(parse_token(part)?.into_iter().map(|p| match p {
+                        pieces.extend(parse_token(part, names)?.into_iter().map(|p| match p {
                             Piece::Arg(None, Transform::Whole) => Piece::Text("{}".into()),
                             p => p,
                         }));
@@ -245,7 +251,7 @@ fn perl_expression(tokens: &[String]) -> Option<String> {
     Some(line[open..close + 2].to_string())
 }
 
-fn parse_token(token: &str) -> Result<Vec<Piece>, TemplateError> {
+fn parse_token(token: &str, names: &[String]) -> Result<Vec<Piece>, TemplateError> {
     let mut pieces = Vec::new();
     let mut text = String::new();
     let mut rest = token;
@@ -253,7 +259,7 @@ fn parse_token(token: &str) -> Result<Vec<Piece>, TemplateError> {
         let after = &rest[open + 1..];
         let parsed = after
             .find('}')
-            .map(|close| replacement(&after[..close]).map(|p| p.map(|p| (p, close))))
+            .map(|close| replacement(&after[..close], names).map(|p| p.map(|p| (p, close))))
             .transpose()?
             .flatten();
         match parsed {
@@ -278,9 +284,32 @@ fn parse_token(token: &str) -> Result<Vec<Piece>, TemplateError> {
     Ok(pieces)
 }
 
+/// `{name}` (or `{name.}` `{name/}` `{name//}` `{name/.}`) of a header's
+/// column `name`.
+fn named(inner: &str, names: &[String]) -> Option<Piece> {
+    for (op, transform) in [
+        ("", Transform::Whole),
+        ("/.", Transform::BaseNoExt),
+        ("//", Transform::Dir),
+        (".", Transform::NoExt),
+        ("/", Transform::Base),
+    ] {
+        let Some(name) = inner.strip_suffix(op) else {
+            continue;
+        };
+        if let Some(i) = names.iter().position(|n| n == name) {
+            return Some(Piece::Arg(Some(i + 1), transform));
+        }
+    }
+    None
+}
+
 /// The replacement string inside `{...}`, if it is one. As GNU parallel, a
 /// source number may be negative and be followed by white space (`{1 .}`).
-fn replacement(inner: &str) -> Result<Option<Piece>, TemplateError> {
+fn replacement(inner: &str, names: &[String]) -> Result<Option<Piece>, TemplateError> {
+    if let Some(piece) = named(inner, names) {
+        return Ok(Some(piece));
+    }
     let unsigned = inner.strip_prefix('-').unwrap_or(inner);
     let digits = unsigned.chars().take_while(char::is_ascii_digit).count();
     let (number, op) = unsigned.split_at(digits);

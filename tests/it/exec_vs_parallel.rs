@@ -926,3 +926,38 @@ fn env_is_accepted_and_jobs_keep_the_environment_as_gnu() {
         None,
     );
 }
+
+#[test]
+fn header_names_the_arguments_as_gnu() {
+    same(
+        &[
+            "--header",
+            ":",
+            "--colsep",
+            ",",
+            "-k",
+            "echo",
+            "{a}={b} {1}",
+            ":::",
+            "a,b",
+            "x,y",
+            "1,2",
+        ],
+        None,
+    );
+    same(&["--header", ":", "-k", "echo", "{n}"], Some("n\nx\ny\n"));
+    same(
+        &[
+            "--header", ":", "-k", "echo", "{n}:{m}", ":::", "n", "a", "b", ":::", "m", "c",
+        ],
+        None,
+    );
+    same(
+        &["--header", ":", "-k", "echo", "{f.}", ":::", "f", "a.txt"],
+        None,
+    );
+    same(
+        &["--header", ":", "-k", "--colsep", "\t", "echo", "{y}-{x}"],
+        Some("x\ty\n1\t2\n"),
+    );
+}
