@@ -123,6 +123,25 @@ pub struct ExecArgs {
     /// {1} {2} ..., as GNU parallel's --colsep.
     #[arg(short = 'C', long, visible_alias = "col-sep", value_name = "REGEX", value_parser = parse_colsep)]
     colsep: Option<regex::Regex>,
+    /// At most N arguments (records) a job: `{}` is all of them, `{1}` ...
+    /// `{N}` each, as GNU parallel's -n.
+    #[arg(
+        short = 'n',
+        long = "max-args",
+        alias = "maxargs",
+        value_name = "N",
+        conflicts_with = "max_replace_args"
+    )]
+    max_args: Option<usize>,
+    /// N arguments a job, as GNU parallel's -N (0: none). `{}` inside a
+    /// longer word is refused: GNU repeats that word for each argument.
+    #[arg(
+        short = 'N',
+        long = "max-replace-args",
+        alias = "maxreplaceargs",
+        value_name = "N"
+    )]
+    max_replace_args: Option<usize>,
     /// `--header :`: the first line (or item) of each input source names
     /// its arguments (with --colsep, its columns): `{name}` stands for them,
     /// as GNU parallel's.
@@ -476,6 +495,14 @@ fn resolve(args: &ExecArgs) -> Result<Resolved, String> {
         }
         _ => e.to_string(),
     })?;
+    if args.max_replace_args.is_some_and(|n| n > 1) && template.has_arg_inside_a_word() {
+        return Err(
+            "-N with {} inside a longer word (GNU parallel repeats the word for each argument) is not supported yet; use {1} {2} ... or -n".into(),
+        );
+    }
+    if block.is_some() && (args.max_args.is_some() || args.max_replace_args.is_some()) {
+        return Err("-n/-N with --pipe (records per block) is not supported yet".into());
+    }
     let cwd =
         std::env::current_dir().map_err(|e| format!("cannot read the current directory: {e}"))?;
     Ok(Resolved {
@@ -535,6 +562,7 @@ pub fn exec(args: ExecArgs) -> u8 {
             colsep: args.colsep.clone(),
             shuffle: args.shuf,
             header: args.header.is_some(),
+            per_job: args.max_args.or(args.max_replace_args),
         };
         let read = items::arguments_with(&sources, separator, reading).and_then(|(names, it)| {
             // --header: the names are replacement strings now.

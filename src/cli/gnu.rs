@@ -25,16 +25,6 @@ const UNSUPPORTED: &[(&[&str], &str, Option<&str>)] = &[
         None,
     ),
     (
-        &["max-args", "maxargs", "n"],
-        "at most N arguments per command line",
-        None,
-    ),
-    (
-        &["max-replace-args", "maxreplaceargs", "N"],
-        "at most N arguments per command line, {1}..{N} filled",
-        None,
-    ),
-    (
         &["max-chars", "maxchars", "s"],
         "limit the length of a command line",
         None,
@@ -668,8 +658,8 @@ mod tests {
             (&["--results", "out", "echo"], "--results (GNU parallel: "),
             (&["--results=out", "echo"], "--results (GNU parallel: "),
             (
-                &["-j", "2", "-n", "2", "echo"],
-                "-n (GNU parallel: at most N",
+                &["-j", "2", "-L", "2", "echo"],
+                "-L (GNU parallel: lines per command line",
             ),
             (&["--version"], "--version (GNU parallel: "),
             (&["--res", "out", "echo"], "--res (GNU parallel: "),

@@ -151,6 +151,9 @@ pub struct Reading {
     pub shuffle: bool,
     /// `--header :`: each source's first item names its arguments.
     pub header: bool,
+    /// `-n N` / `-N N`: the arguments of N records make one job's (0: a
+    /// job a record, with no arguments).
+    pub per_job: Option<usize>,
 }
 
 /// The argument lists of the jobs, in order. No source: stdin lines (or
@@ -176,6 +179,7 @@ pub fn arguments_with(
         colsep,
         shuffle,
         header,
+        per_job,
     } = reading;
     let (headers, mut rows) = combine(sources, separator, link, header)?;
     let names: Vec<String> = headers
@@ -206,7 +210,34 @@ pub fn arguments_with(
             rows.map(move |r| r.map(|row| row.into_iter().map(|a| trim.apply(a)).collect())),
         ),
     };
+    let rows: Rows = match per_job {
+        None | Some(1) => rows,
+        Some(0) => Box::new(rows.map(|r| r.map(|_| Vec::new()))),
+        Some(n) => Box::new(Grouped { rows, n }),
+    };
     Ok((names, rows))
+}
+
+/// The arguments of `n` records at a time, as one job's.
+struct Grouped {
+    rows: Rows,
+    n: usize,
+}
+
+impl Iterator for Grouped {
+    type Item = io::Result<Vec<String>>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let mut args = Vec::new();
+        for _ in 0..self.n {
+            match self.rows.next() {
+                Some(Ok(row)) => args.extend(row),
+                Some(Err(e)) => return Some(Err(e)),
+                None => break,
+            }
+        }
+        (!args.is_empty()).then_some(Ok(args))
+    }
 }
 
 /// Each source's first item, taken as its header (`--header :`).

@@ -194,6 +194,14 @@ impl Template {
         Ok(Self { tokens, append })
     }
 
+    /// Whether `{}` (or `{.}` ...) is part of a longer word (`x{}`), where
+    /// GNU parallel's -N and -X repeat the word for each argument.
+    pub fn has_arg_inside_a_word(&self) -> bool {
+        self.tokens
+            .iter()
+            .any(|t| t.len() > 1 && t.iter().any(|p| matches!(p, Piece::Arg(None, _))))
+    }
+
     /// Whether the command line has a replacement string (else the item is
     /// appended).
     pub fn has_replacements(&self) -> bool {
@@ -221,6 +229,9 @@ impl Template {
             // as the separate shell words GNU parallel makes of it.
             match token.as_slice() {
                 [Piece::Arg(None, t)] => argv.extend(fill.args.iter().map(|a| transform(a, *t))),
+                // A word that is just an argument this job lacks (-N, a
+                // short last group, a missing column) is left out, as GNU.
+                [Piece::Arg(Some(n), _)] if *n > fill.args.len() => {}
                 _ => argv.push(render(token, fill, false)),
             }
         }
@@ -233,7 +244,12 @@ impl Template {
     /// A shell command line for one job: tokens joined by spaces as written,
     /// the arguments shell-quoted, as GNU parallel composes it.
     pub fn shell_line(&self, fill: &Fill<'_>) -> String {
-        let mut words: Vec<String> = self.tokens.iter().map(|t| render(t, fill, true)).collect();
+        let mut words: Vec<String> = self
+            .tokens
+            .iter()
+            .filter(|t| !matches!(t.as_slice(), [Piece::Arg(Some(n), _)] if *n > fill.args.len()))
+            .map(|t| render(t, fill, true))
+            .collect();
         if self.append {
             words.extend(fill.args.iter().map(|a| shell_quote(a)));
         }

@@ -913,15 +913,12 @@ fn shuf_runs_every_job_once_in_a_random_order() {
 #[test]
 fn env_is_accepted_and_jobs_keep_the_environment_as_gnu() {
     same(
+        &["--env", "PATH", "-k", "echo", "{}", ":::", "a", "b"],
+        None,
+    );
+    same(
         &[
-            "--env",
-            "PATH",
-            "-k",
-            "sh",
-            "-c",
-            "test -n \"$PATH\" && echo {}",
-            ":::",
-            "a",
+            "--env", "HOME", "--env", "PATH", "-k", "echo", "{}", ":::", "c",
         ],
         None,
     );
@@ -960,4 +957,65 @@ fn header_names_the_arguments_as_gnu() {
         &["--header", ":", "-k", "--colsep", "\t", "echo", "{y}-{x}"],
         Some("x\ty\n1\t2\n"),
     );
+}
+
+#[test]
+fn n_and_capital_n_give_a_job_several_arguments_as_gnu() {
+    same(
+        &[
+            "-k",
+            "-n2",
+            "echo",
+            "[{1}][{2}][{}]",
+            ":::",
+            "a",
+            "b",
+            "c",
+            "d",
+            "e",
+        ],
+        None,
+    );
+    same(
+        &["-k", "-n", "2", "echo", ":::", "a", "b", "c", "d", "e"],
+        None,
+    );
+    same(&["-k", "-n2", "echo", "{#}", "{}"], Some("a\nb\nc\n"));
+    same(&["-k", "-N0", "echo", "hi", ":::", "a", "b"], None);
+    same(
+        &[
+            "-k",
+            "-N2",
+            "echo",
+            "[{1}][{2}][{3}][{4}]",
+            ":::",
+            "a",
+            "b",
+            ":::",
+            "1",
+            "2",
+        ],
+        None,
+    );
+    same(
+        &[
+            "-k", "-N", "3", "echo", "{3}", "{1}", ":::", "a", "b", "c", "d",
+        ],
+        None,
+    );
+}
+
+#[test]
+fn capital_n_with_a_word_to_repeat_is_refused_not_misread() {
+    let out = drover()
+        .args(["exec", "-N2", "--", "echo", "[{}]", ":::", "a", "b"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(255));
+    assert!(
+        text(&out.stderr).contains("-N with {}"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(out.stdout.is_empty());
 }
