@@ -300,6 +300,8 @@ struct Batch {
     started: Instant,
     /// With `cancel_jobs`: the cancellation of each running unit.
     unit_ctl: Option<HashMap<usize, Control>>,
+    /// Running units cancelled by a job's id: their end is no failure.
+    cancelled_units: Vec<usize>,
 }
 
 impl Batch {
@@ -322,7 +324,8 @@ struct Dispatcher {
     root: Control,
     fd_freed: Arc<Notify>,
     tx: mpsc::UnboundedSender<UnitEvent>,
-    shutdown: Option<oneshot::Sender<()>>,
+    /// Who waits for the shutdown (empty: not shutting down).
+    shutdown: Vec<oneshot::Sender<()>>,
 }
 
 impl Dispatcher {
@@ -342,7 +345,7 @@ impl Dispatcher {
                 root: Control::default(),
                 fd_freed: Arc::new(Notify::new()),
                 tx,
-                shutdown: None,
+                shutdown: Vec::new(),
             },
             rx,
         )
@@ -364,12 +367,14 @@ impl Dispatcher {
         loop {
             let blocked_on_fds = self.start_ready();
             self.finish_batches();
-            if self.batches.is_empty() && (self.shutdown.is_some() || !commands_open) {
+            if self.batches.is_empty() && (!self.shutdown.is_empty() || !commands_open) {
                 break;
             }
             tokio::select! {
                 biased;
-                command = commands.recv(), if commands_open && self.shutdown.is_none() => match command {
+                // Read while shutting down too: a second shutdown or a
+                // cancel may ask to kill now.
+                command = commands.recv(), if commands_open => match command {
                     Some(command) => self.command(command),
                     // Every handle is gone: what runs is finished, then the
                     // dispatcher ends.
@@ -379,7 +384,7 @@ impl Dispatcher {
                 _ = self.fd_freed.notified(), if blocked_on_fds => {}
             }
         }
-        if let Some(done) = self.shutdown.take() {
+        for done in self.shutdown.drain(..) {
             let _ = done.send(());
         }
     }
@@ -392,6 +397,8 @@ impl Dispatcher {
 
     fn command(&mut self, command: Command) {
         match command {
+            // Shutting down: no new work (the reply is dropped: `Gone`).
+            Command::Submit { .. } if !self.shutdown.is_empty() => {}
             Command::Submit {
                 plan,
                 options,
@@ -411,7 +418,7 @@ impl Dispatcher {
                 for b in batches {
                     self.cancel(Target::Batch(b), how, StopReason::Shutdown);
                 }
-                self.shutdown = Some(done);
+                self.shutdown.push(done);
             }
         }
     }
@@ -461,6 +468,7 @@ impl Dispatcher {
             started_at: SystemTime::now(),
             started: Instant::now(),
             unit_ctl: options.cancel_jobs.then(HashMap::new),
+            cancelled_units: Vec::new(),
         };
         let jobs: Vec<JobId> = (0..n).map(|j| batch.job_id(j)).collect();
         self.batches.insert(id, batch);
@@ -491,7 +499,11 @@ impl Dispatcher {
             return;
         };
         let ctl = batch.shared.ctl.clone();
-        if batch.stop.is_none() {
+        // A signal says more than a fail_fast stop already under way (the
+        // exit code is the signal's): it is told, and replaces it.
+        let overrides = matches!(reason, StopReason::Interrupted(_))
+            && matches!(batch.stop, Some(StopReason::FailFast { .. }));
+        if batch.stop.is_none() || overrides {
             batch.stop = Some(reason.clone());
             let running_jobs = batch.running_jobs;
             // Units not started will not start.
@@ -531,6 +543,7 @@ impl Dispatcher {
             // Running: stopped, if the batch lets its jobs be cancelled.
             match batch.unit_ctl.as_ref().and_then(|c| c.get(&u)) {
                 Some(ctl) => {
+                    batch.cancelled_units.push(u);
                     ctl.cancel.cancel();
                     if how == How::Now {
                         ctl.kill_now.cancel();
@@ -546,12 +559,12 @@ impl Dispatcher {
             let r = JobResult::not_started(Status::Cancelled, StopReason::Cancelled.not_started());
             done.push((j, r));
         }
-        self.finished(b, done);
+        self.finished(b, done, true);
     }
 
     /// Records the results of finished jobs, and starts or skips what
     /// waited on them.
-    fn finished(&mut self, b: BatchId, results: Vec<(usize, JobResult)>) {
+    fn finished(&mut self, b: BatchId, results: Vec<(usize, JobResult)>, by_user: bool) {
         let Some(batch) = self.batches.get_mut(&b) else {
             return;
         };
@@ -559,7 +572,12 @@ impl Dispatcher {
         let mut finished: Vec<usize> = Vec::new();
         let mut events = Vec::new();
         for (job, result) in results {
-            if result.status != Status::Succeeded && plan.fail_fast && batch.stop.is_none() {
+            // A job cancelled by its id is no failure of the batch's.
+            if result.status != Status::Succeeded
+                && plan.fail_fast
+                && batch.stop.is_none()
+                && !by_user
+            {
                 let reason = StopReason::FailFast {
                     job: batch.job_id(job),
                     name: plan.jobs[job].name.to_string(),
@@ -567,6 +585,9 @@ impl Dispatcher {
                 };
                 batch.stop = Some(reason.clone());
                 batch.shared.ctl.cancel.cancel();
+                // Units not started will not start, wherever they wait.
+                self.ready.retain(|&(rb, _)| rb != b);
+                batch.queued = 0;
                 events.push(Event::Stopping {
                     batch: b,
                     reason,
@@ -677,7 +698,12 @@ impl Dispatcher {
                     }
                 }
                 self.fds.semaphore.add_permits(held as usize);
-                self.finished(b, results);
+                let by_user = self.batches.get_mut(&b).is_some_and(|batch| {
+                    let before = batch.cancelled_units.len();
+                    batch.cancelled_units.retain(|&c| c != unit);
+                    batch.cancelled_units.len() != before
+                });
+                self.finished(b, results, by_user);
             }
         }
     }

@@ -364,3 +364,97 @@ async fn shutdown_with_jobs_running_leaves_no_process() {
             .is_err()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_shutdown_kills_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine(4);
+    let p = plan(
+        dir.path(),
+        "p",
+        "[[job]]\nname = \"stubborn\"\nsh = \"trap '' TERM; echo $$ > {dir}/s.pid; while :; do sleep 0.1; done\"\nkill_grace = \"60s\"\n",
+    );
+    engine.submit(p).await.unwrap();
+    let pid = wait_for_pid(&dir.path().join("s.pid")).await;
+    let graceful = tokio::spawn({
+        let engine = engine.clone();
+        async move { engine.shutdown(How::Graceful).await }
+    });
+    // The graceful one waits out the 60 s grace; the second does not.
+    tokio::time::timeout(Duration::from_secs(20), engine.shutdown(How::Now))
+        .await
+        .expect("the second shutdown kills at once")
+        .unwrap();
+    graceful.await.unwrap().unwrap();
+    assert_gone(pid).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_cancelled_by_id_is_no_failure_of_a_fail_fast_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine(1);
+    let mut events = engine.subscribe(false).await.unwrap();
+    let p = plan(
+        dir.path(),
+        "p",
+        "[run]\nfail_fast = true\n\n[[job]]\nname = \"a\"\nsh = \"echo $$ > {dir}/a.pid; sleep 0.5\"\n\n\
+         [[job]]\nname = \"b\"\ncmd = [\"true\"]\n\n[[job]]\nname = \"c\"\ncmd = [\"true\"]\n",
+    );
+    let s = engine.submit(p).await.unwrap();
+    wait_for_pid(&dir.path().join("a.pid")).await;
+    engine
+        .cancel(Target::Job(s.jobs[1]), How::Graceful, StopReason::Cancelled)
+        .await
+        .unwrap();
+    let done = until_done(&mut events, s.batch, &mut Vec::new()).await;
+    assert!(done.stop.is_none(), "{:?}", done.stop);
+    assert_eq!(status_of(&done, 0), Status::Succeeded);
+    assert_eq!(status_of(&done, 1), Status::Cancelled);
+    assert_eq!(status_of(&done, 2), Status::Succeeded);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_batch_ends_without_waiting_for_another_batchs_unit() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine(3);
+    let mut events = engine.subscribe(false).await.unwrap();
+    let long = plan(
+        dir.path(),
+        "long",
+        "[[job]]\nname = \"x\"\nsh = \"echo $$ > {dir}/x.pid; exec sleep 30\"\n",
+    );
+    let failing = plan(
+        dir.path(),
+        "failing",
+        "[run]\nfail_fast = true\n\n[[job]]\nname = \"a0\"\nsh = \"sleep 1; exit 1\"\n\n\
+         [[job]]\nname = \"a1\"\nsh = \"sleep 0.3\"\n\n\
+         [[job]]\nname = \"a2\"\ncmd = [\"true\"]\nneeds = [\"a1\"]\n",
+    );
+    // Three jobs joined by pipes: one unit that needs every slot.
+    let wide = plan(
+        dir.path(),
+        "wide",
+        "[[job]]\nname = \"p1\"\nsh = \"echo x\"\n\n[[job]]\nname = \"p2\"\ncmd = [\"cat\"]\nstdin = { from = \"p1\" }\n\n\
+         [[job]]\nname = \"p3\"\ncmd = [\"cat\"]\nstdin = { from = \"p2\" }\n",
+    );
+    let x = engine.submit(long).await.unwrap();
+    wait_for_pid(&dir.path().join("x.pid")).await;
+    let started = Instant::now();
+    let a = engine.submit(failing).await.unwrap();
+    let w = engine.submit(wide).await.unwrap();
+    let mut seen = Vec::new();
+    let done = until_done(&mut events, a.batch, &mut seen).await;
+    assert!(matches!(done.stop, Some(StopReason::FailFast { .. })));
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "the stopped batch waited for the wide unit: {:?}",
+        started.elapsed()
+    );
+    assert_eq!(status_of(&done, 2), Status::Skipped);
+    engine
+        .cancel(Target::Batch(x.batch), How::Now, StopReason::Cancelled)
+        .await
+        .unwrap();
+    let done = until_done(&mut events, w.batch, &mut seen).await;
+    assert!(done.results.iter().all(|r| r.status == Status::Succeeded));
+}

@@ -40,6 +40,7 @@ mod fail_fast;
 mod fd_budget;
 mod fd_table;
 mod interrupt;
+mod interrupt_during_fail_fast;
 mod large_plan_warning;
 mod leaked_descendant;
 mod matrix_and_needs;
