@@ -242,7 +242,8 @@ pub(crate) async fn spawn_waiting_for_fds(
     hold_writers: bool,
     ctl: &Control,
 ) -> Result<Spawned, Unspawned> {
-    match spawn::spawn(spec, stdin_from, stdout_to, hold_writers) {
+    let mut opened = spawn::Opened::new();
+    match spawn::spawn(spec, stdin_from, stdout_to, hold_writers, &mut opened) {
         Ok(s) => Ok(s),
         Err(SpawnError::Failed(why)) => Err(Unspawned::Failed(why)),
         Err(waiting) => {
@@ -253,6 +254,7 @@ pub(crate) async fn spawn_waiting_for_fds(
                 hold_writers,
                 ctl,
                 waiting,
+                opened,
             ))
             .await
         }
@@ -269,6 +271,7 @@ async fn wait_to_spawn(
     hold_writers: bool,
     ctl: &Control,
     mut waiting: SpawnError,
+    mut opened: spawn::Opened,
 ) -> Result<Spawned, Unspawned> {
     let first = Instant::now();
     let mut backoff = Duration::from_millis(5);
@@ -283,6 +286,13 @@ async fn wait_to_spawn(
             SpawnError::NoFds(e) => {
                 tracing::debug!(job = %spec.name, "out of file descriptors; waiting: {e}");
                 "file descriptors"
+            }
+            SpawnError::NoReader(path) if spec.timeout.is_some_and(|t| first.elapsed() > t) => {
+                return Err(Unspawned::Failed(format!(
+                    "no process read the FIFO {} within the job's timeout ({})",
+                    path.display(),
+                    humantime::format_duration(spec.timeout.unwrap_or_default())
+                )));
             }
             SpawnError::NoReader(path) => {
                 if !said {
@@ -300,7 +310,7 @@ async fn wait_to_spawn(
             }
         }
         backoff = (backoff * 2).min(Duration::from_millis(100));
-        match spawn::spawn(spec, stdin_from, stdout_to, hold_writers) {
+        match spawn::spawn(spec, stdin_from, stdout_to, hold_writers, &mut opened) {
             Ok(s) => return Ok(s),
             Err(e) => waiting = e,
         }

@@ -213,14 +213,19 @@ fn drover_end(fd: OwnedFd) -> Result<PipeEnd, SpawnError> {
     Ok(PipeEnd(fd))
 }
 
+/// Output files a job's earlier try to spawn opened, kept for the next
+/// (see [`SpawnError::NoReader`]).
+pub type Opened = Vec<(PathBuf, OwnedFd)>;
+
 /// The child's end of a stdout/stderr spec, and drover's end of a captured
 /// pipe; `spooled_file` receives drover's handle on an `OutputSpec::Spooled`
-/// spool.
+/// spool; a file already opened by an earlier try is taken from `opened`.
 fn output<'a>(
     spec: &OutputSpec,
     stream: &str,
     pipe_to: Option<&'a PipeWriter>,
     spooled_file: &mut Option<Arc<Spool>>,
+    opened: &mut Opened,
 ) -> Result<(ChildFd<'a>, Option<PipeEnd>), SpawnError> {
     Ok(match spec {
         OutputSpec::Capture => {
@@ -235,6 +240,11 @@ fn output<'a>(
                 rustix::stdio::stderr()
             };
             (ChildFd::Borrowed(fd), None)
+        }
+        OutputSpec::File { path, .. }
+            if let Some(i) = opened.iter().position(|(p, _)| p == path) =>
+        {
+            (ChildFd::Owned(opened.swap_remove(i).1), None)
         }
         OutputSpec::File { path, append } => {
             if let Some(parent) = path.parent() {
@@ -389,6 +399,7 @@ pub fn spawn(
     stdin_from: Option<&PipeReader>,
     stdout_to: Option<&PipeWriter>,
     hold_writers: bool,
+    opened: &mut Opened,
 ) -> Result<Spawned, SpawnError> {
     let (started_at, started) = (SystemTime::now(), Instant::now());
     let argv = spec.program.argv();
@@ -475,8 +486,22 @@ pub fn spawn(
     };
     let mut stdout_file = None;
     let mut stderr_file = None;
-    let (stdout, drover_stdout) = output(&spec.stdout, "stdout", stdout_to, &mut stdout_file)?;
-    let (stderr, drover_stderr) = output(&spec.stderr, "stderr", None, &mut stderr_file)?;
+    let (stdout, drover_stdout) =
+        output(&spec.stdout, "stdout", stdout_to, &mut stdout_file, opened)?;
+    let (stderr, drover_stderr) =
+        match output(&spec.stderr, "stderr", None, &mut stderr_file, opened) {
+            // The stdout file stays open for the next try: reopened, a
+            // FIFO's reader would see its end, a file be truncated again.
+            Err(SpawnError::NoReader(path)) => {
+                if let (OutputSpec::File { path: out, .. }, ChildFd::Owned(fd)) =
+                    (&spec.stdout, stdout)
+                {
+                    opened.push((out.clone(), fd));
+                }
+                return Err(SpawnError::NoReader(path));
+            }
+            other => other?,
+        };
 
     let request = vfork::Request {
         program: &program_c,

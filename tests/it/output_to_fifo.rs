@@ -69,3 +69,79 @@ fn ctrl_c_stops_a_job_waiting_for_a_fifo_reader() {
     assert_eq!(job(&report, "to-fifo")["status"], "skipped", "{report}");
     assert_eq!(job(&report, "free")["status"], "succeeded");
 }
+
+#[test]
+fn a_job_with_two_fifos_keeps_the_first_open_while_it_waits_for_the_second() {
+    let ws = Workspace::new(
+        "[[job]]\nname = \"two\"\nsh = \"echo to-stdout; echo to-stderr >&2\"\n\
+         stdout = { file = \"f1\" }\nstderr = { file = \"f2\" }\n",
+    );
+    mkfifo(&ws.path("f1"));
+    mkfifo(&ws.path("f2"));
+    let reader = |fifo: &str, out: &str| {
+        std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!("cat {fifo} > {out}"))
+            .current_dir(ws.dir.path())
+            .spawn()
+            .unwrap()
+    };
+    let mut first = reader("f1", "o1");
+    let drover = ws.spawn(&[]);
+    // While f2 has no reader drover tries again and again; f1's reader
+    // must not see the end of its input meanwhile.
+    let first_ended = wait_until(Duration::from_secs(1), || {
+        matches!(first.try_wait(), Ok(Some(_)))
+    });
+    let mut second = reader("f2", "o2");
+    let pid = drover.id();
+    let finished = wait_until(Duration::from_secs(20), || pid_gone(pid as i32));
+    if !finished {
+        let _ = std::fs::File::open(ws.path("f1")); // let an old drover go
+        send_signal(pid, "KILL");
+    }
+    let out = drover.wait_with_output().unwrap();
+    let _ = first.wait();
+    let _ = second.wait();
+    assert!(
+        !first_ended,
+        "f1's reader saw the end while drover waited for f2's"
+    );
+    assert!(finished, "the job never ran");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(
+        std::fs::read_to_string(ws.path("o1")).unwrap(),
+        "to-stdout\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(ws.path("o2")).unwrap(),
+        "to-stderr\n"
+    );
+}
+
+#[test]
+fn waiting_for_a_fifo_reader_ends_at_the_jobs_timeout() {
+    let ws = Workspace::new(
+        "[[job]]\nname = \"to-fifo\"\nsh = \"echo never\"\nstdout = { file = \"f\" }\ntimeout = \"1s\"\n",
+    );
+    mkfifo(&ws.path("f"));
+    let drover = ws.spawn(&[]);
+    let pid = drover.id();
+    let finished = wait_until(Duration::from_secs(20), || pid_gone(pid as i32));
+    if !finished {
+        let _ = std::fs::File::open(ws.path("f"));
+    }
+    let out = drover.wait_with_output().unwrap();
+    assert!(finished, "the wait outlived the timeout");
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let report = ws.report();
+    let j = job(&report, "to-fifo");
+    assert_eq!(j["status"], "spawn_failed", "{j}");
+    assert!(
+        j["error"]
+            .as_str()
+            .unwrap()
+            .contains("within the job's timeout"),
+        "{j}"
+    );
+}
