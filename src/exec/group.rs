@@ -70,7 +70,9 @@ pub fn running_children() -> Vec<ProcessGroup> {
             let state = stat
                 .rsplit_once(')')
                 .and_then(|(_, rest)| rest.trim_start().chars().next());
-            if !matches!(state, Some('R' | 'S' | 'D')) {
+            // A zombie leader's group may still have members (its leak
+            // window): they are stopped too.
+            if !matches!(state, Some('R' | 'S' | 'D' | 'Z')) {
                 continue;
             }
             // Every job leads its group.

@@ -9,7 +9,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
 use std::task::{Context, Poll, ready};
 use std::time::{Duration, Instant};
 
@@ -19,15 +19,19 @@ use super::group::{self, Sig};
 
 /// Nanoseconds drover has spent stopped by Ctrl-Z, in all.
 static PAUSED_NS: AtomicU64 = AtomicU64::new(0);
+/// While a Ctrl-Z is being handled: a deadline that expires meanwhile (on
+/// another thread, as drover stops) waits to see how long the stop was.
+static PAUSING: AtomicBool = AtomicBool::new(false);
 
 /// The time drover has spent stopped by Ctrl-Z so far.
 pub fn paused() -> Duration {
-    Duration::from_nanos(PAUSED_NS.load(Relaxed))
+    Duration::from_nanos(PAUSED_NS.load(SeqCst))
 }
 
 /// Stops every job's group (SIGTSTP), then drover itself; once continued,
 /// continues the groups it stopped and counts the time stopped.
 pub fn ctrl_z() {
+    PAUSING.store(true, SeqCst);
     let stopped_at = Instant::now();
     let groups = group::running_children();
     for g in &groups {
@@ -38,7 +42,8 @@ pub fn ctrl_z() {
         tracing::warn!("cannot stop drover on SIGTSTP: {e}");
     }
     let stopped = u64::try_from(stopped_at.elapsed().as_nanos()).unwrap_or(u64::MAX);
-    PAUSED_NS.fetch_add(stopped, Relaxed);
+    PAUSED_NS.fetch_add(stopped, SeqCst);
+    PAUSING.store(false, SeqCst);
     for g in &groups {
         g.signal(Sig::CONT);
     }
@@ -69,6 +74,12 @@ impl Deadline {
     pub fn poll_expired(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         loop {
             ready!(self.sleep.as_mut().poll(cx));
+            if PAUSING.load(SeqCst) {
+                // Its time will be added once drover goes on: look again.
+                let later = self.sleep.deadline() + Duration::from_millis(20);
+                self.sleep.as_mut().reset(later);
+                continue;
+            }
             let now = paused();
             let stopped = now.saturating_sub(self.paused_seen);
             if stopped.is_zero() {
