@@ -355,28 +355,66 @@ async fn worker(
     // in it is read to the end, however long the next stage takes.
     // SAFETY: `output` lives until the end of this function.
     let writers_gone = || capture::pipe_writers_gone(unsafe { BorrowedFd::borrow_raw(out_fd) });
+    // A holder that left the worker's group: drover stops reading (after
+    // what the pipe holds) rather than hang.
+    let mut gave_up = false;
     {
         let mut drain_rest = Box::pin(drain_rest);
         if tokio::time::timeout(LEAK_TIMEOUT, &mut drain_rest)
             .await
             .is_err()
         {
-            if !writers_gone() {
-                ctx.error(format!(
-                    "stage `{}`: a descendant of worker {pid} still held its stdout {} ms after it exited; it was killed",
-                    stage.name,
-                    LEAK_TIMEOUT.as_millis()
-                ));
+            let leaked = !writers_gone();
+            if leaked {
                 group.signal(Sig::KILL);
             }
-            // The holders in the group are dead now; one that left the group
-            // is given up on, rather than hang.
+            // The holders in the group are dead now.
             if tokio::time::timeout(Duration::from_millis(100), &mut drain_rest)
                 .await
                 .is_err()
-                && writers_gone()
             {
-                drain_rest.await;
+                match writers_gone() {
+                    true => drain_rest.await,
+                    false => gave_up = true,
+                }
+            }
+            if leaked {
+                ctx.error(format!(
+                    "stage `{}`: a descendant of worker {pid} still held its stdout {} ms after it exited; {}",
+                    stage.name,
+                    LEAK_TIMEOUT.as_millis(),
+                    match gave_up {
+                        false => "it was killed",
+                        true => "it had left the worker's process group and still holds it: drover stopped reading after what the pipe held",
+                    }
+                ));
+            }
+        }
+    }
+    if gave_up {
+        // What the pipe holds now, and no more: the holder may write on.
+        // SAFETY: `output` owns the descriptor and lives on.
+        let fd = unsafe { BorrowedFd::borrow_raw(out_fd) };
+        let mut left = rustix::io::ioctl_fionread(fd).unwrap_or(0);
+        let mut chunk = vec![0u8; 64 * 1024];
+        while left > 0 {
+            let want = chunk.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+            match rustix::io::read(fd, &mut chunk[..want]) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    left = left.saturating_sub(n as u64);
+                    read_buf.extend_from_slice(&chunk[..n]);
+                }
+            }
+        }
+        let mut lines = split_lines(&mut line, &mut read_buf);
+        if !line.is_empty() {
+            lines.push(std::mem::take(&mut line));
+        }
+        for l in lines {
+            answer!(&l);
+            if let Some(item) = super::item_of(&l) {
+                ctx.emit(index, next, item).await;
             }
         }
     }
@@ -414,6 +452,17 @@ async fn worker(
         ..JobResult::not_started(Status::Failed, why)
     };
     if finished {
+        if gave_up {
+            // Their answers, if any, were never read: not done, lost.
+            let held: Vec<Sent> = sent.drain(..).filter(|s| s.start < read_to).collect();
+            for s in &held {
+                ctx.fail(
+                    index,
+                    &s.item,
+                    &result("its answer was not read: a process outside the worker's group held the worker's stdout".to_string()),
+                );
+            }
+        }
         if !ok {
             // Items it read and never answered go down with it.
             let held: Vec<Sent> = sent.drain(..).filter(|s| s.start < read_to).collect();

@@ -117,3 +117,52 @@ workers = 1
     assert_eq!(job["pipeline"]["errors"], serde_json::json!([]), "{job}");
     assert_eq!(job["pipeline"]["delivered"], 600, "{job}");
 }
+
+#[test]
+fn a_stream_workers_items_are_all_accounted_for_when_an_escaped_process_holds_its_stdout() {
+    // The worker answers every item, then leaves a process in a session of
+    // its own holding its stdout; the next stage is slow. drover gives up
+    // reading (it cannot kill that process), but no item vanishes: each is
+    // delivered or failed.
+    let pids = tempfile::tempdir().unwrap();
+    let pidfile = pids.path().join("pid");
+    let ws = Workspace::new(&format!(
+        r#"
+[[pipeline]]
+name = "p"
+items = {{ sh = "seq 1 30" }}
+queue = 2
+
+[[pipeline.stage]]
+name = "s1"
+sh = "while read f; do echo \"$f\"; done; setsid sh -c 'echo $$ > {}; exec sleep 30' & exit 0"
+mode = "stream"
+workers = 1
+
+[[pipeline.stage]]
+name = "s2"
+sh = "sleep 0.1"
+workers = 1
+"#,
+        pidfile.display()
+    ));
+    let run = ws.run(&[]);
+    for pid in pids_in(&pidfile) {
+        send_signal(pid as u32, "KILL");
+    }
+    let job = run.job("p");
+    let p = &job["pipeline"];
+    assert_eq!(p["items"], 30, "{job}");
+    let delivered = p["delivered"].as_u64().unwrap();
+    let failed: u64 = p["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["failed"].as_u64().unwrap())
+        .sum();
+    assert_eq!(
+        delivered + failed,
+        30,
+        "every item delivered or failed: {job}"
+    );
+}
