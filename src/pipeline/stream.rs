@@ -13,7 +13,7 @@
 
 use std::collections::VecDeque;
 use std::io::PipeReader;
-use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
@@ -21,6 +21,7 @@ use futures::future::join_all;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::unix::pipe;
 use tokio::sync::{Mutex, mpsc};
+use tokio_util::sync::CancellationToken;
 
 use super::{Ctx, ITEM_STDERR_TAIL, StageStats, add_busy, split_lines, took};
 use crate::exec::capture::{self, Keep};
@@ -328,9 +329,39 @@ async fn worker(
     // The worker has exited (unreaped): take what it printed, then judge.
     // Read from a pipe `drain_rest` owns while it lives.
     let out_fd = output.as_raw_fd();
+    // Told when a process that left the worker's group holds its stdout:
+    // the reader then takes what the pipe holds, and no more. It stops only
+    // between lines passed on, never in the middle of one.
+    let give_up = CancellationToken::new();
     let drain_rest = async {
+        let stopped = give_up.cancelled();
+        tokio::pin!(stopped);
+        // Once given up: how much more to read.
+        let mut last: Option<u64> = None;
         while out_open {
-            match output.read_buf(&mut read_buf).await {
+            let read = match last {
+                Some(0) => break,
+                Some(left) => {
+                    let mut chunk =
+                        vec![0u8; usize::try_from(left).unwrap_or(usize::MAX).min(64 * 1024)];
+                    let read =
+                        rustix::io::read(output.as_fd(), &mut chunk).map_err(std::io::Error::from);
+                    if let Ok(n) = read {
+                        last = Some(left.saturating_sub(n as u64));
+                        read_buf.extend_from_slice(&chunk[..n]);
+                    }
+                    read
+                }
+                None => tokio::select! {
+                    biased;
+                    _ = &mut stopped => {
+                        last = Some(rustix::io::ioctl_fionread(output.as_fd()).unwrap_or(0));
+                        continue;
+                    }
+                    read = output.read_buf(&mut read_buf) => read,
+                },
+            };
+            match read {
                 Ok(0) | Err(_) => out_open = false,
                 Ok(_) => {
                     for l in split_lines(&mut line, &mut read_buf) {
@@ -355,9 +386,6 @@ async fn worker(
     // in it is read to the end, however long the next stage takes.
     // SAFETY: `output` lives until the end of this function.
     let writers_gone = || capture::pipe_writers_gone(unsafe { BorrowedFd::borrow_raw(out_fd) });
-    // A holder that left the worker's group: drover stops reading (after
-    // what the pipe holds) rather than hang.
-    let mut gave_up = false;
     {
         let mut drain_rest = Box::pin(drain_rest);
         if tokio::time::timeout(LEAK_TIMEOUT, &mut drain_rest)
@@ -368,22 +396,23 @@ async fn worker(
             if leaked {
                 group.signal(Sig::KILL);
             }
-            // The holders in the group are dead now.
+            // The holders in the group are dead now; one that left it is
+            // given up on, rather than hang.
             if tokio::time::timeout(Duration::from_millis(100), &mut drain_rest)
                 .await
                 .is_err()
             {
-                match writers_gone() {
-                    true => drain_rest.await,
-                    false => gave_up = true,
+                if !writers_gone() {
+                    give_up.cancel();
                 }
+                drain_rest.await;
             }
             if leaked {
                 ctx.error(format!(
                     "stage `{}`: a descendant of worker {pid} still held its stdout {} ms after it exited; {}",
                     stage.name,
                     LEAK_TIMEOUT.as_millis(),
-                    match gave_up {
+                    match give_up.is_cancelled() {
                         false => "it was killed",
                         true => "it had left the worker's process group and still holds it: drover stopped reading after what the pipe held",
                     }
@@ -391,33 +420,7 @@ async fn worker(
             }
         }
     }
-    if gave_up {
-        // What the pipe holds now, and no more: the holder may write on.
-        // SAFETY: `output` owns the descriptor and lives on.
-        let fd = unsafe { BorrowedFd::borrow_raw(out_fd) };
-        let mut left = rustix::io::ioctl_fionread(fd).unwrap_or(0);
-        let mut chunk = vec![0u8; 64 * 1024];
-        while left > 0 {
-            let want = chunk.len().min(usize::try_from(left).unwrap_or(usize::MAX));
-            match rustix::io::read(fd, &mut chunk[..want]) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => {
-                    left = left.saturating_sub(n as u64);
-                    read_buf.extend_from_slice(&chunk[..n]);
-                }
-            }
-        }
-        let mut lines = split_lines(&mut line, &mut read_buf);
-        if !line.is_empty() {
-            lines.push(std::mem::take(&mut line));
-        }
-        for l in lines {
-            answer!(&l);
-            if let Some(item) = super::item_of(&l) {
-                ctx.emit(index, next, item).await;
-            }
-        }
-    }
+    let gave_up = give_up.is_cancelled();
     group.signal(Sig::KILL);
     let exit = child
         .wait()
