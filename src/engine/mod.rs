@@ -21,8 +21,8 @@ use std::time::{Duration, Instant, SystemTime};
 
 use tokio::sync::{Notify, mpsc, oneshot};
 
-use crate::exec::Control;
 use crate::exec::fdlimit::{FdBudget, JobCost, job_cost};
+use crate::exec::{Control, Keeping};
 use crate::model::{BatchId, JobId, JobResult, Status};
 use crate::pipeline::PipelineStats;
 use crate::plan::{Plan, Unit};
@@ -56,6 +56,10 @@ pub enum StopReason {
         name: String,
         status: Status,
     },
+    /// `drover exec --halt`: enough jobs failed (or succeeded).
+    Halted,
+    /// `drover exec`: drover's own stdout was closed (`| head -1`).
+    StdoutClosed,
     /// Cancelled by a command.
     Cancelled,
     /// The engine was shut down.
@@ -70,6 +74,8 @@ impl StopReason {
                 format!("not started: the run was interrupted by {signal}")
             }
             StopReason::FailFast { .. } => "not started: fail_fast stopped the run".into(),
+            StopReason::Halted => "not started: --halt stopped the run".into(),
+            StopReason::StdoutClosed => "not started: drover's stdout was closed".into(),
             StopReason::Cancelled => "cancelled before it started".into(),
             StopReason::Shutdown => "not started: drover was shut down".into(),
         }
@@ -125,11 +131,18 @@ pub struct BatchDone {
 }
 
 /// How a batch is run beyond what its plan says.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Clone, Default)]
 pub struct SubmitOptions {
     /// Each running job can be cancelled by its id (a cancellation of its
     /// own per unit, which a batch that never needs it does without).
     pub cancel_jobs: bool,
+    /// Run under this cancellation instead of one of the batch's own: the
+    /// batches that share it are stopped together by one cancel (`drover
+    /// exec`'s batches of one job each), and none costs two more tokens.
+    pub control: Option<Control>,
+    /// What a unit of one job keeps of its output, instead of the tails of
+    /// `capture_limit` (`drover exec`).
+    pub keeping: Option<Keeping>,
 }
 
 /// The ids a submitted batch got.
@@ -276,6 +289,7 @@ struct Shared {
     batch: BatchId,
     plan: Arc<Plan>,
     ctl: Control,
+    keeping: Option<Keeping>,
     tx: mpsc::UnboundedSender<UnitEvent>,
     /// Told when a spawn has freed the descriptors only spawning needs.
     fd_freed: Arc<Notify>,
@@ -436,15 +450,15 @@ impl Dispatcher {
                 queued += 1;
             }
         }
-        let ctl = Control {
+        let ctl = options.control.unwrap_or_else(|| Control {
             cancel: self.root.cancel.child_token(),
             kill_now: self.root.kill_now.child_token(),
-            board: None,
-        };
+        });
         let shared = Arc::new(Shared {
             batch: id,
             plan,
             ctl,
+            keeping: options.keeping,
             tx: self.tx.clone(),
             fd_freed: self.fd_freed.clone(),
         });
@@ -739,7 +753,6 @@ impl Dispatcher {
                     let ctl = Control {
                         cancel: batch.shared.ctl.cancel.child_token(),
                         kill_now: batch.shared.ctl.kill_now.child_token(),
-                        board: None,
                     };
                     ctls.insert(u, ctl.clone());
                     ctl

@@ -108,7 +108,13 @@ async fn a_batch_submitted_while_another_runs_runs_beside_it() {
         "[[job]]\nname = \"quick\"\ncmd = [\"true\"]\n",
     );
     let a = engine
-        .submit_with(slow, SubmitOptions { cancel_jobs: true })
+        .submit_with(
+            slow,
+            SubmitOptions {
+                cancel_jobs: true,
+                ..SubmitOptions::default()
+            },
+        )
         .await
         .unwrap();
     let pid = wait_for_pid(&dir.path().join("slow.pid")).await;
@@ -142,7 +148,13 @@ async fn cancelling_one_running_job_leaves_the_others_of_its_batch() {
          [[job]]\nname = \"after-long\"\ncmd = [\"true\"]\nneeds = [\"long\"]\n",
     );
     let s = engine
-        .submit_with(p, SubmitOptions { cancel_jobs: true })
+        .submit_with(
+            p,
+            SubmitOptions {
+                cancel_jobs: true,
+                ..SubmitOptions::default()
+            },
+        )
         .await
         .unwrap();
     let pid = wait_for_pid(&dir.path().join("long.pid")).await;

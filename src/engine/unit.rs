@@ -108,6 +108,7 @@ fn run_unit(
                 plan,
                 unit,
                 ctl,
+                shared.keeping.as_ref(),
                 hold_writers,
                 &mut *on_spawned,
                 |job, pid| {
@@ -149,9 +150,12 @@ fn run_unit(
             // Boxed, like the pipeline's run above: most units never wait here,
             // and the wait's timer would otherwise make every unit's task bigger.
             let stopped = Box::pin(async {
+                // Biased: a run stopped before the delay (of zero, often)
+                // is never retried.
                 tokio::select! {
-                    _ = tokio::time::sleep(retry_delay(plan, jobs)) => false,
+                    biased;
                     _ = ctl.cancel.cancelled() => true,
+                    _ = tokio::time::sleep(retry_delay(plan, jobs)) => false,
                 }
             })
             .await;
