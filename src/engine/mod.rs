@@ -326,9 +326,15 @@ struct Dispatcher {
     limits: Limits,
     fds: FdBudget,
     busy_slots: usize,
-    batches: HashMap<BatchId, Batch>,
+    /// Boxed: a table of thousands of batches (one a job of `drover
+    /// exec`) holds a pointer each, not a batch each, in its spare room.
+    batches: HashMap<BatchId, Box<Batch>>,
     /// Units ready to start, across batches, first come first served.
     ready: VecDeque<(BatchId, usize)>,
+    /// Batches that may have nothing left to run or start: looked at, and
+    /// ended if so, once the loop comes round (not every batch every time:
+    /// `drover exec` runs thousands of batches of one job).
+    may_end: Vec<BatchId>,
     subscribers: Vec<(mpsc::UnboundedSender<Event>, bool)>,
     next_batch: u64,
     next_job: u64,
@@ -350,6 +356,7 @@ impl Dispatcher {
                 busy_slots: 0,
                 batches: HashMap::new(),
                 ready: VecDeque::new(),
+                may_end: Vec::new(),
                 subscribers: Vec::new(),
                 next_batch: 1,
                 next_job: 1,
@@ -477,7 +484,9 @@ impl Dispatcher {
             unit_ctl: options.cancel_jobs.then(HashMap::new),
         };
         let jobs: Vec<JobId> = (0..n).map(|j| batch.job_id(j)).collect();
-        self.batches.insert(id, batch);
+        self.batches.insert(id, Box::new(batch));
+        // A plan with nothing to run ends at once.
+        self.may_end.push(id);
         self.emit(Event::Accepted {
             batch: id,
             jobs: jobs.clone(),
@@ -511,6 +520,7 @@ impl Dispatcher {
             // Units not started will not start.
             self.ready.retain(|&(rb, _)| rb != b);
             batch.queued = 0;
+            self.may_end.push(b);
             self.emit(Event::Stopping {
                 batch: b,
                 reason,
@@ -555,6 +565,7 @@ impl Dispatcher {
             return;
         }
         batch.queued -= unqueued;
+        self.may_end.push(b);
         let mut done = Vec::new();
         for &j in &plan.units[u].jobs {
             let r = JobResult::not_started(Status::Cancelled, StopReason::Cancelled.not_started());
@@ -686,6 +697,7 @@ impl Dispatcher {
                     self.busy_slots -= slots_of(max, u);
                     batch.running -= 1;
                     batch.running_jobs -= u.jobs.len();
+                    self.may_end.push(b);
                     if let Some(ctls) = &mut batch.unit_ctl {
                         ctls.remove(&unit);
                     }
@@ -711,6 +723,7 @@ impl Dispatcher {
             if batch.stop.is_some() {
                 self.ready.pop_front();
                 batch.queued -= 1;
+                self.may_end.push(b);
                 continue;
             }
             let plan = &batch.shared.plan;
@@ -773,13 +786,14 @@ impl Dispatcher {
 
     /// Ends the batches with nothing running or waiting to start.
     fn finish_batches(&mut self) {
-        let ended: Vec<BatchId> = self
-            .batches
-            .iter()
-            .filter(|(_, b)| b.running == 0 && b.queued == 0)
-            .map(|(&id, _)| id)
-            .collect();
-        for id in ended {
+        for id in std::mem::take(&mut self.may_end) {
+            if !self
+                .batches
+                .get(&id)
+                .is_some_and(|b| b.running == 0 && b.queued == 0)
+            {
+                continue;
+            }
             let Some(batch) = self.batches.remove(&id) else {
                 continue;
             };

@@ -11,6 +11,7 @@ pub mod fdlimit;
 pub mod group;
 pub mod pause;
 mod result;
+pub mod retry;
 pub mod spawn;
 pub mod spool;
 pub mod vfork;

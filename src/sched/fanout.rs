@@ -272,7 +272,8 @@ pub async fn run(
     // Slots are numbered from 1; a finished job's slot is reused first.
     let mut free_slots: BinaryHeap<Reverse<usize>> = BinaryHeap::new();
     let mut next_slot = 1usize;
-    let mut running: HashMap<BatchId, Running> = HashMap::new();
+    // Boxed: the table's spare room holds pointers, not jobs.
+    let mut running: HashMap<BatchId, Box<Running>> = HashMap::new();
     // Arguments of running jobs by seq, for --tag in line-buffer mode.
     let mut running_args: BTreeMap<u64, Vec<String>> = BTreeMap::new();
     let mut seq = 0u64;
@@ -399,7 +400,7 @@ pub async fn run(
                     if fanout.output == OutputMode::LineBuffer {
                         running_args.insert(seq, w.args.clone());
                     }
-                    running.insert(submitted.batch, Running { seq, slot, args: w.args, command, block: w.block });
+                    running.insert(submitted.batch, Box::new(Running { seq, slot, args: w.args, command, block: w.block }));
                 }
             },
         }
