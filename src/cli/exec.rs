@@ -12,6 +12,7 @@ use std::time::Duration;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tokio::sync::mpsc;
 
+use crate::engine::{self, Engine, How, StopReason};
 use crate::exec::fdlimit;
 use crate::model::JobResult;
 use crate::plan::items::{self, Origin, Source};
@@ -20,9 +21,7 @@ use crate::plan::{DEFAULT_KILL_GRACE, cpus};
 use crate::report::json;
 use crate::report::printer::{Printer, PrinterOptions};
 use crate::report::target;
-use crate::sched::fanout::{
-    self, Fanout, Halt, HaltOn, OutputMode, ShowCommands, Stopped, Threshold, Work,
-};
+use crate::sched::fanout::{self, Fanout, Halt, HaltOn, OutputMode, ShowCommands, Threshold, Work};
 use crate::sched::{blocks, signal};
 
 /// GNU parallel's exit code for errors of drover itself (bad options, ...).
@@ -733,20 +732,29 @@ pub fn exec(args: ExecArgs) -> u8 {
         let printer = &mut printer;
         runtime.block_on(async move {
             let interrupts = signal::listen();
-            fanout::run(fanout, work_rx, printer, interrupts).await
+            // exec admits its jobs itself (-j, the printer's backlog); the
+            // engine holds them back only for descriptors.
+            let engine = Engine::start(engine::Limits {
+                slots: None,
+                nofile_limit,
+            });
+            let outcome = fanout::run(fanout, &engine, work_rx, printer, interrupts).await;
+            let _ = engine.shutdown(How::Graceful).await;
+            outcome
         })
     };
     // The input reader may be blocked on stdin: do not wait for it.
     runtime.shutdown_background();
     let printed = printer.close();
 
-    let mut code = match (outcome.stopped, outcome.halt_exit) {
-        (Some(Stopped::Interrupted(i)), _) => i.exit_code(),
+    let mut code = match (&outcome.stopped, outcome.halt_exit) {
+        (Some(StopReason::Interrupted("SIGINT")), _) => 130,
+        (Some(StopReason::Interrupted(_)), _) => 143,
         // `drover exec ... | head -1` is a clean exit, as in ripgrep (GNU
         // parallel dies of SIGPIPE instead).
-        (Some(Stopped::StdoutClosed), _) => 0,
+        (Some(StopReason::StdoutClosed), _) => 0,
         // As GNU parallel: --halt on failure exits with that job's status.
-        (Some(Stopped::Halted), Some(status)) => u8::try_from(status).unwrap_or(EXIT_ERROR),
+        (Some(StopReason::Halted), Some(status)) => u8::try_from(status).unwrap_or(EXIT_ERROR),
         _ => match outcome.failed {
             0 => 0,
             n if n <= 100 => n as u8,

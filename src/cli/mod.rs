@@ -358,7 +358,12 @@ fn run(args: RunArgs) -> u8 {
     let stopped = match &done.stop {
         Some(StopReason::Interrupted(signal)) => Some(format!("interrupted by {signal}")),
         Some(StopReason::FailFast { .. }) => Some("fail_fast: a job did not succeed".to_string()),
-        Some(StopReason::Cancelled | StopReason::Shutdown) => Some("stopped".to_string()),
+        Some(
+            StopReason::Cancelled
+            | StopReason::Shutdown
+            | StopReason::Halted
+            | StopReason::StdoutClosed,
+        ) => Some("stopped".to_string()),
         None => None,
     };
     // Each result once: the engine's events are gone, its copies with them.
@@ -443,7 +448,10 @@ async fn run_batch(
                     StopReason::FailFast { name, status, .. } => {
                         format!("fail_fast: `{name}` {}; stopping the run", status.as_str())
                     }
-                    StopReason::Cancelled | StopReason::Shutdown => "stopping".to_string(),
+                    StopReason::Cancelled
+                    | StopReason::Shutdown
+                    | StopReason::Halted
+                    | StopReason::StdoutClosed => "stopping".to_string(),
                 }),
                 Event::BatchDone(done) if done.batch == submitted.batch => break done,
                 Event::Accepted { .. } | Event::BatchDone(_) => {}

@@ -21,8 +21,8 @@ use std::time::{Duration, Instant, SystemTime};
 
 use tokio::sync::{Notify, mpsc, oneshot};
 
-use crate::exec::Control;
 use crate::exec::fdlimit::{FdBudget, JobCost, job_cost};
+use crate::exec::{Control, Keeping};
 use crate::model::{BatchId, JobId, JobResult, Status};
 use crate::pipeline::PipelineStats;
 use crate::plan::{Plan, Unit};
@@ -56,6 +56,10 @@ pub enum StopReason {
         name: String,
         status: Status,
     },
+    /// `drover exec --halt`: enough jobs failed (or succeeded).
+    Halted,
+    /// `drover exec`: drover's own stdout was closed (`| head -1`).
+    StdoutClosed,
     /// Cancelled by a command.
     Cancelled,
     /// The engine was shut down.
@@ -70,6 +74,8 @@ impl StopReason {
                 format!("not started: the run was interrupted by {signal}")
             }
             StopReason::FailFast { .. } => "not started: fail_fast stopped the run".into(),
+            StopReason::Halted => "not started: --halt stopped the run".into(),
+            StopReason::StdoutClosed => "not started: drover's stdout was closed".into(),
             StopReason::Cancelled => "cancelled before it started".into(),
             StopReason::Shutdown => "not started: drover was shut down".into(),
         }
@@ -125,11 +131,18 @@ pub struct BatchDone {
 }
 
 /// How a batch is run beyond what its plan says.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Clone, Default)]
 pub struct SubmitOptions {
     /// Each running job can be cancelled by its id (a cancellation of its
     /// own per unit, which a batch that never needs it does without).
     pub cancel_jobs: bool,
+    /// Run under this cancellation instead of one of the batch's own: the
+    /// batches that share it are stopped together by one cancel (`drover
+    /// exec`'s batches of one job each), and none costs two more tokens.
+    pub control: Option<Control>,
+    /// What a unit of one job keeps of its output, instead of the tails of
+    /// `capture_limit` (`drover exec`).
+    pub keeping: Option<Keeping>,
 }
 
 /// The ids a submitted batch got.
@@ -276,6 +289,7 @@ struct Shared {
     batch: BatchId,
     plan: Arc<Plan>,
     ctl: Control,
+    keeping: Option<Keeping>,
     tx: mpsc::UnboundedSender<UnitEvent>,
     /// Told when a spawn has freed the descriptors only spawning needs.
     fd_freed: Arc<Notify>,
@@ -314,9 +328,15 @@ struct Dispatcher {
     limits: Limits,
     fds: FdBudget,
     busy_slots: usize,
-    batches: HashMap<BatchId, Batch>,
+    /// Boxed: a table of thousands of batches (one a job of `drover
+    /// exec`) holds a pointer each, not a batch each, in its spare room.
+    batches: HashMap<BatchId, Box<Batch>>,
     /// Units ready to start, across batches, first come first served.
     ready: VecDeque<(BatchId, usize)>,
+    /// Batches that may have nothing left to run or start: looked at, and
+    /// ended if so, once the loop comes round (not every batch every time:
+    /// `drover exec` runs thousands of batches of one job).
+    may_end: Vec<BatchId>,
     subscribers: Vec<(mpsc::UnboundedSender<Event>, bool)>,
     next_batch: u64,
     next_job: u64,
@@ -339,6 +359,7 @@ impl Dispatcher {
                 busy_slots: 0,
                 batches: HashMap::new(),
                 ready: VecDeque::new(),
+                may_end: Vec::new(),
                 subscribers: Vec::new(),
                 next_batch: 1,
                 next_job: 1,
@@ -443,15 +464,15 @@ impl Dispatcher {
                 queued += 1;
             }
         }
-        let ctl = Control {
+        let ctl = options.control.unwrap_or_else(|| Control {
             cancel: self.root.cancel.child_token(),
             kill_now: self.root.kill_now.child_token(),
-            board: None,
-        };
+        });
         let shared = Arc::new(Shared {
             batch: id,
             plan,
             ctl,
+            keeping: options.keeping,
             tx: self.tx.clone(),
             fd_freed: self.fd_freed.clone(),
         });
@@ -471,7 +492,9 @@ impl Dispatcher {
             cancelled_units: Vec::new(),
         };
         let jobs: Vec<JobId> = (0..n).map(|j| batch.job_id(j)).collect();
-        self.batches.insert(id, batch);
+        self.batches.insert(id, Box::new(batch));
+        // A plan with nothing to run ends at once.
+        self.may_end.push(id);
         self.emit(Event::Accepted {
             batch: id,
             jobs: jobs.clone(),
@@ -509,6 +532,7 @@ impl Dispatcher {
             // Units not started will not start.
             self.ready.retain(|&(rb, _)| rb != b);
             batch.queued = 0;
+            self.may_end.push(b);
             self.emit(Event::Stopping {
                 batch: b,
                 reason,
@@ -554,6 +578,7 @@ impl Dispatcher {
             return;
         }
         batch.queued -= unqueued;
+        self.may_end.push(b);
         let mut done = Vec::new();
         for &j in &plan.units[u].jobs {
             let r = JobResult::not_started(Status::Cancelled, StopReason::Cancelled.not_started());
@@ -693,6 +718,7 @@ impl Dispatcher {
                     self.busy_slots -= slots_of(max, u);
                     batch.running -= 1;
                     batch.running_jobs -= u.jobs.len();
+                    self.may_end.push(b);
                     if let Some(ctls) = &mut batch.unit_ctl {
                         ctls.remove(&unit);
                     }
@@ -723,6 +749,7 @@ impl Dispatcher {
             if batch.stop.is_some() {
                 self.ready.pop_front();
                 batch.queued -= 1;
+                self.may_end.push(b);
                 continue;
             }
             let plan = &batch.shared.plan;
@@ -765,7 +792,6 @@ impl Dispatcher {
                     let ctl = Control {
                         cancel: batch.shared.ctl.cancel.child_token(),
                         kill_now: batch.shared.ctl.kill_now.child_token(),
-                        board: None,
                     };
                     ctls.insert(u, ctl.clone());
                     ctl
@@ -786,13 +812,14 @@ impl Dispatcher {
 
     /// Ends the batches with nothing running or waiting to start.
     fn finish_batches(&mut self) {
-        let ended: Vec<BatchId> = self
-            .batches
-            .iter()
-            .filter(|(_, b)| b.running == 0 && b.queued == 0)
-            .map(|(&id, _)| id)
-            .collect();
-        for id in ended {
+        for id in std::mem::take(&mut self.may_end) {
+            if !self
+                .batches
+                .get(&id)
+                .is_some_and(|b| b.running == 0 && b.queued == 0)
+            {
+                continue;
+            }
             let Some(batch) = self.batches.remove(&id) else {
                 continue;
             };

@@ -108,7 +108,13 @@ async fn a_batch_submitted_while_another_runs_runs_beside_it() {
         "[[job]]\nname = \"quick\"\ncmd = [\"true\"]\n",
     );
     let a = engine
-        .submit_with(slow, SubmitOptions { cancel_jobs: true })
+        .submit_with(
+            slow,
+            SubmitOptions {
+                cancel_jobs: true,
+                ..SubmitOptions::default()
+            },
+        )
         .await
         .unwrap();
     let pid = wait_for_pid(&dir.path().join("slow.pid")).await;
@@ -142,7 +148,13 @@ async fn cancelling_one_running_job_leaves_the_others_of_its_batch() {
          [[job]]\nname = \"after-long\"\ncmd = [\"true\"]\nneeds = [\"long\"]\n",
     );
     let s = engine
-        .submit_with(p, SubmitOptions { cancel_jobs: true })
+        .submit_with(
+            p,
+            SubmitOptions {
+                cancel_jobs: true,
+                ..SubmitOptions::default()
+            },
+        )
         .await
         .unwrap();
     let pid = wait_for_pid(&dir.path().join("long.pid")).await;
@@ -457,4 +469,130 @@ async fn a_stopped_batch_ends_without_waiting_for_another_batchs_unit() {
         .unwrap();
     let done = until_done(&mut events, w.batch, &mut seen).await;
     assert!(done.results.iter().all(|r| r.status == Status::Succeeded));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batches_sharing_a_control_stop_together() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine(0);
+    let mut events = engine.subscribe(false).await.unwrap();
+    let ctl = Control::default();
+    let shared = || SubmitOptions {
+        control: Some(ctl.clone()),
+        ..SubmitOptions::default()
+    };
+    let mut submitted = Vec::new();
+    let mut pids = Vec::new();
+    for n in 1..=2 {
+        let p = plan(
+            dir.path(),
+            &format!("p{n}"),
+            &format!("[[job]]\nname = \"s\"\nsh = \"echo $$ > {{dir}}/{n}.pid; exec sleep 30\"\n"),
+        );
+        submitted.push(engine.submit_with(p, shared()).await.unwrap());
+        pids.push(wait_for_pid(&dir.path().join(format!("{n}.pid"))).await);
+    }
+    // One cancel, of the first batch: the second shares its cancellation.
+    engine
+        .cancel(
+            Target::Batch(submitted[0].batch),
+            How::Graceful,
+            StopReason::Cancelled,
+        )
+        .await
+        .unwrap();
+    let mut ended = Vec::new();
+    while ended.len() < submitted.len() {
+        if let Event::BatchDone(done) = next(&mut events).await {
+            assert_eq!(status_of(&done, 0), Status::Cancelled);
+            ended.push(done.batch);
+        }
+    }
+    for pid in pids {
+        assert_gone(pid).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keeping_sends_lines_and_posts_the_spool_under_its_number() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine(0);
+    let mut events = engine.subscribe(false).await.unwrap();
+
+    // Lines, to the sink, under the number given.
+    let (tx, mut lines) = tokio::sync::mpsc::channel(8);
+    let keep = |stderr| {
+        crate::exec::capture::Keep::Lines(crate::exec::capture::LineSink {
+            job: 42,
+            stderr,
+            tx: tx.clone(),
+        })
+    };
+    let p = plan(
+        dir.path(),
+        "lines",
+        "[[job]]\nname = \"l\"\nsh = \"echo out; echo err >&2\"\n",
+    );
+    let options = SubmitOptions {
+        keeping: Some(Keeping {
+            keep: (keep(false), keep(true)),
+            follow: None,
+        }),
+        ..SubmitOptions::default()
+    };
+    let s = engine.submit_with(p, options).await.unwrap();
+    let done = until_done(&mut events, s.batch, &mut Vec::new()).await;
+    assert_eq!(status_of(&done, 0), Status::Succeeded);
+    drop(tx);
+    let mut got = Vec::new();
+    while let Some(line) = lines.recv().await {
+        got.push(line);
+    }
+    got.sort();
+    assert_eq!(
+        got,
+        vec![
+            (42, false, b"out\n".to_vec()),
+            (42, true, b"err\n".to_vec())
+        ]
+    );
+
+    // The stdout spool, on the board under the number given while the job
+    // runs, and off it once it ended.
+    let board = Arc::new(crate::exec::spool::Board::default());
+    let mut p = (*plan(
+        dir.path(),
+        "follow",
+        "[[job]]\nname = \"f\"\nsh = \"echo hi; exec sleep 30\"\n",
+    ))
+    .clone();
+    p.jobs[0].stdout = crate::plan::OutputSpec::Spooled;
+    let options = SubmitOptions {
+        cancel_jobs: true,
+        keeping: Some(Keeping {
+            keep: (
+                crate::exec::capture::Keep::Tail(1024),
+                crate::exec::capture::Keep::Tail(1024),
+            ),
+            follow: Some((board.clone(), 7)),
+        }),
+        ..SubmitOptions::default()
+    };
+    let s = engine.submit_with(Arc::new(p), options).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while board.get(7).is_none() {
+        assert!(Instant::now() < deadline, "the spool was never posted as 7");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(
+        board.get(0).is_none(),
+        "posted under its number, not its index"
+    );
+    engine
+        .cancel(Target::Job(s.jobs[0]), How::Now, StopReason::Cancelled)
+        .await
+        .unwrap();
+    let done = until_done(&mut events, s.batch, &mut Vec::new()).await;
+    assert_eq!(status_of(&done, 0), Status::Cancelled);
+    assert!(board.get(7).is_none(), "taken off the board when it ended");
 }

@@ -9,7 +9,7 @@ use futures::FutureExt;
 use tokio::sync::OwnedSemaphorePermit;
 
 use super::{Shared, UnitEvent};
-use crate::exec::{self, Control, to_result};
+use crate::exec::{self, Control, retry, to_result};
 use crate::model::{JobResult, Status};
 use crate::pipeline::{self, PipelineStats};
 use crate::plan::{Plan, Program};
@@ -108,6 +108,7 @@ fn run_unit(
                 plan,
                 unit,
                 ctl,
+                shared.keeping.as_ref(),
                 hold_writers,
                 &mut *on_spawned,
                 |job, pid| {
@@ -121,9 +122,7 @@ fn run_unit(
                 .into_iter()
                 .map(|a| (a.job, to_result(&plan.jobs[a.job], a, attempt)))
                 .collect();
-            let retryable = results
-                .iter()
-                .any(|(_, r)| matches!(r.status, Status::Failed | Status::TimedOut));
+            let retryable = results.iter().any(|(_, r)| retry::retryable(r.status));
             let blocked = results.iter().any(|(_, r)| {
                 matches!(
                     r.status,
@@ -148,14 +147,8 @@ fn run_unit(
             }
             // Boxed, like the pipeline's run above: most units never wait here,
             // and the wait's timer would otherwise make every unit's task bigger.
-            let stopped = Box::pin(async {
-                tokio::select! {
-                    _ = tokio::time::sleep(retry_delay(plan, jobs)) => false,
-                    _ = ctl.cancel.cancelled() => true,
-                }
-            })
-            .await;
-            if stopped {
+            let go_on = Box::pin(retry::wait(retry_delay(plan, jobs), ctl)).await;
+            if !go_on {
                 return results
                     .into_iter()
                     .map(|(j, mut r)| {

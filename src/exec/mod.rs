@@ -11,6 +11,7 @@ pub mod fdlimit;
 pub mod group;
 pub mod pause;
 mod result;
+pub mod retry;
 pub mod spawn;
 pub mod spool;
 pub mod vfork;
@@ -50,9 +51,17 @@ pub struct Control {
     pub cancel: CancellationToken,
     /// Stop now: SIGKILL without waiting out `kill_grace`.
     pub kill_now: CancellationToken,
-    /// Where jobs post their stdout spools for the printer to follow
-    /// (`drover exec` with a fixed order of output).
-    pub board: Option<Arc<spool::Board>>,
+}
+
+/// What a job of `drover exec` keeps of its output, in place of the tails
+/// `drover run` keeps.
+#[derive(Clone)]
+pub struct Keeping {
+    /// For stdout and stderr.
+    pub keep: (Keep, Keep),
+    /// Where the job posts its stdout spool, and under which number, for
+    /// the printer to follow (grouped output in a fixed order).
+    pub follow: Option<(Arc<spool::Board>, usize)>,
 }
 
 /// How an attempt ended.
@@ -84,7 +93,8 @@ pub struct Attempt {
 /// (to release the descriptors only spawning needs), `on_start` for each job
 /// that started. With `hold_writers`, drover keeps its copy of the job's
 /// ends of captured pipes until the job's leader exits (two descriptors
-/// more per job; see [`Spawned::writers`]).
+/// more per job; see [`Spawned::writers`]). `keeping` replaces the tails
+/// kept of a unit of one job.
 // Not an `async fn`: its parameters would be kept twice in the future, as
 // captured and as locals.
 #[allow(clippy::manual_async_fn)]
@@ -92,6 +102,7 @@ pub fn run_unit(
     plan: &Plan,
     unit: usize,
     ctl: &Control,
+    keeping: Option<&Keeping>,
     hold_writers: bool,
     on_spawned: impl FnOnce(),
     on_start: impl Fn(usize, u32),
@@ -110,7 +121,11 @@ pub fn run_unit(
                 Err(failed) => return vec![failed],
             };
             on_start(j, spawned.pid);
-            let attempt = supervise(j, spec, spawned, ctl, tails(spec)).await;
+            let (keep, follow) = match keeping {
+                Some(k) => (k.keep.clone(), k.follow.as_ref()),
+                None => (tails(spec), None),
+            };
+            let attempt = supervise(j, spec, spawned, ctl, keep, follow).await;
             return vec![attempt];
         }
         // Boxed: its state would otherwise sit beside the one job's above in
@@ -175,7 +190,7 @@ async fn run_joined(
 
     let supervised = running.into_iter().map(|(j, spawned)| {
         let spec = &plan.jobs[j];
-        supervise(j, spec, spawned, ctl, tails(spec))
+        supervise(j, spec, spawned, ctl, tails(spec), None)
     });
     let mut attempts = join_all(supervised).await;
     attempts.extend(failed);
@@ -191,11 +206,11 @@ fn tails(spec: &JobSpec) -> (Keep, Keep) {
     )
 }
 
-/// Runs one attempt of a job that is a unit by itself (`drover exec`):
+/// Runs one attempt of a job that is a unit by itself (a pipeline's item):
 /// `keep` says what to keep of its stdout and stderr.
 pub async fn run_one(job: usize, spec: &JobSpec, ctl: &Control, keep: (Keep, Keep)) -> Attempt {
     match spawn_waiting_for_fds(spec, None, None, false, ctl).await {
-        Ok(spawned) => supervise(job, spec, spawned, ctl, keep).await,
+        Ok(spawned) => supervise(job, spec, spawned, ctl, keep, None).await,
         Err(why) => not_spawned(job, why),
     }
 }
@@ -330,6 +345,7 @@ fn supervise<'a>(
     spawned: Spawned,
     ctl: &'a Control,
     (keep_out, keep_err): (Keep, Keep),
+    follow: Option<&'a (Arc<spool::Board>, usize)>,
 ) -> impl Future<Output = Attempt> + use<'a> {
     let Spawned {
         mut child,
@@ -345,8 +361,8 @@ fn supervise<'a>(
     } = spawned;
     // process_group(0) makes the pid the pgid; pid 0 never comes from spawn.
     let group = ProcessGroup::led_by(pid).expect("spawned child has a non-zero pid");
-    if let (Some(board), Some(spool)) = (&ctl.board, &stdout_file) {
-        board.put(job, spool);
+    if let (Some((board, number)), Some(spool)) = (follow, &stdout_file) {
+        board.put(*number, spool);
     }
 
     // stdin is written from a task of its own, as ripgrep does, so that a
@@ -425,8 +441,8 @@ fn supervise<'a>(
         };
         // A job is its process group: nothing of it outlives it.
         group.signal(Sig::KILL);
-        if let Some(board) = &ctl.board {
-            board.take(job);
+        if let Some((board, number)) = follow {
+            board.take(*number);
         }
         let spools = [stdout_file, stderr_file];
         if spools.iter().any(Option::is_some) {

@@ -11,6 +11,7 @@ use tokio::task::JoinSet;
 
 use super::{Ctx, ITEM_STDERR_TAIL, add_busy, split_lines, took};
 use crate::exec::capture::{Keep, LineSink};
+use crate::exec::retry;
 use crate::model::{JobResult, Status};
 use crate::plan::pipeline::Emit;
 use crate::plan::template::Fill;
@@ -116,10 +117,9 @@ async fn one(
                 }
                 break None;
             }
-            Status::Failed | Status::TimedOut if attempt <= spec.retries => {
-                tokio::select! {
-                    _ = tokio::time::sleep(spec.retry_delay) => {}
-                    _ = ctx.ctl.cancel.cancelled() => break Some(result),
+            status if retry::retryable(status) && attempt <= spec.retries => {
+                if !retry::wait(spec.retry_delay, &ctx.ctl).await {
+                    break Some(result);
                 }
                 attempt += 1;
             }

@@ -319,7 +319,6 @@ pub async fn run(
     let local = Control {
         cancel: ctl.cancel.child_token(),
         kill_now: ctl.kill_now.child_token(),
-        board: None,
     };
     let ctx = Arc::new(Ctx {
         spec: spec.clone(),

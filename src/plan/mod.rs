@@ -197,6 +197,25 @@ impl ShowOutput {
     }
 }
 
+impl Plan {
+    /// A plan of one job with no needs, as a unit of its own (a job of
+    /// `drover exec`).
+    pub fn one(job: JobSpec) -> Plan {
+        Plan {
+            file: PathBuf::new(),
+            max_parallel: None,
+            fail_fast: false,
+            jobs: vec![job],
+            units: vec![Unit {
+                jobs: vec![0],
+                needs: Vec::new(),
+            }],
+            unit_of: vec![0],
+            show_output: ShowOutput::None,
+        }
+    }
+}
+
 pub const DEFAULT_KILL_GRACE: Duration = Duration::from_secs(5);
 pub const DEFAULT_CAPTURE_LIMIT: usize = 1024 * 1024;
 

@@ -1,11 +1,13 @@
-//! The fan-out dispatcher of `drover exec`: jobs made from a stream of
-//! argument lists (or `--pipe` blocks of stdin), at most `jobs` at a time,
-//! on the same exec layer as `drover run` (process groups, timeouts, leak
-//! handling, signals). One loop owns the run: it `select!`s over signals,
-//! new work, finished jobs and a closed stdout, and decides `--halt`.
+//! The front end of `drover exec`: jobs made from a stream of argument
+//! lists (or `--pipe` blocks of stdin), at most `jobs` at a time, each
+//! submitted to the engine as a batch of one job (so they run, retry and
+//! stop as `drover run`'s do). One loop owns what exec adds: it `select!`s
+//! over signals, new work, the engine's events and a closed stdout, admits
+//! jobs (the `{%}` slots, the printer's backlog), decides `--halt` and
+//! puts output in order for `-k`.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap};
+use std::collections::{BTreeMap, BinaryHeap, HashMap};
 use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -15,11 +17,14 @@ use tokio::sync::mpsc;
 
 use super::blocks::Block;
 use super::signal::Interrupt;
+use crate::engine::{
+    BatchDone, Engine, Event as EngineEvent, How, StopReason, SubmitOptions, Target,
+};
 use crate::exec::capture::{Keep, LineSink};
-use crate::exec::{self, Control};
-use crate::model::{JobResult, Status};
+use crate::exec::{self, Control, Keeping};
+use crate::model::{BatchId, JobResult, Status};
 use crate::plan::template::{Fill, Template, shell_quote};
-use crate::plan::{DEFAULT_CAPTURE_LIMIT, JobName, JobSpec, OutputSpec, Program, StdinSpec};
+use crate::plan::{DEFAULT_CAPTURE_LIMIT, JobName, JobSpec, OutputSpec, Plan, Program, StdinSpec};
 
 /// How output reaches drover's stdout/stderr.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -134,28 +139,17 @@ pub trait Sink: Send {
     fn started(&mut self, _args: &[String], _command: &str) {}
 }
 
-/// Why the run stopped before its input ran out.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stopped {
-    Interrupted(Interrupt),
-    Halted,
-    StdoutClosed,
-}
-
 pub struct Outcome {
     pub started: u64,
     pub succeeded: u64,
     pub failed: u64,
-    pub stopped: Option<Stopped>,
+    /// Why the run stopped before its input ran out.
+    pub stopped: Option<StopReason>,
     /// The exit code of the job that triggered `--halt ...fail`.
     pub halt_exit: Option<i32>,
     pub records: Vec<Done>,
     pub started_at: SystemTime,
     pub duration: Duration,
-}
-
-enum Event {
-    Done(Box<Done>, usize),
 }
 
 impl Fanout {
@@ -235,10 +229,21 @@ impl Fanout {
     }
 }
 
-/// Runs every job `work` yields. `work` is closed by the producer at the end
-/// of the input.
+/// A job submitted to the engine and not yet done.
+struct Running {
+    seq: u64,
+    slot: usize,
+    args: Vec<String>,
+    command: String,
+    /// `--pipe`: the block, held until the job ends (its bytes sent).
+    block: Option<Block>,
+}
+
+/// Runs every job `work` yields, each as a batch of one job of `engine`.
+/// `work` is closed by the producer at the end of the input.
 pub async fn run(
     fanout: Arc<Fanout>,
+    engine: &Engine,
     mut work: mpsc::Receiver<Work>,
     sink: &mut dyn Sink,
     mut interrupts: mpsc::UnboundedReceiver<Interrupt>,
@@ -246,20 +251,9 @@ pub async fn run(
     let started_at = SystemTime::now();
     let clock = std::time::Instant::now();
     let limit = fanout.jobs.map(NonZeroUsize::get);
-    let ctl = Control {
-        board: fanout.board.clone(),
-        ..Control::default()
-    };
-    let (tx, mut rx) = mpsc::unbounded_channel::<Event>();
-    let (line_tx, mut line_rx) = mpsc::channel::<(usize, bool, Vec<u8>)>(64);
-    // Slots are numbered from 1; a finished job's slot is reused first.
-    let mut free_slots: BinaryHeap<Reverse<usize>> = BinaryHeap::new();
-    let mut next_slot = 1usize;
-    let mut running = 0usize;
-    // Arguments of running jobs by seq, for --tag in line-buffer mode.
-    let mut running_args: BTreeMap<u64, Vec<String>> = BTreeMap::new();
-    let mut seq = 0u64;
-    let mut input_done = false;
+    // One cancellation for every job of the run: the first stop reaches
+    // them all.
+    let ctl = Control::default();
     let mut out = Outcome {
         started: 0,
         succeeded: 0,
@@ -270,50 +264,79 @@ pub async fn run(
         started_at,
         duration: Duration::ZERO,
     };
+    let Ok(mut events) = engine.subscribe(false).await else {
+        out.duration = clock.elapsed();
+        return out;
+    };
+    let (line_tx, mut line_rx) = mpsc::channel::<(usize, bool, Vec<u8>)>(64);
+    // Slots are numbered from 1; a finished job's slot is reused first.
+    let mut free_slots: BinaryHeap<Reverse<usize>> = BinaryHeap::new();
+    let mut next_slot = 1usize;
+    // Boxed: the table's spare room holds pointers, not jobs.
+    let mut running: HashMap<BatchId, Box<Running>> = HashMap::new();
+    // Arguments of running jobs by seq, for --tag in line-buffer mode.
+    let mut running_args: BTreeMap<u64, Vec<String>> = BTreeMap::new();
+    let mut seq = 0u64;
+    let mut input_done = false;
     let mut signals_seen = 0;
     // -k: finished jobs waiting for their predecessors.
     let mut waiting: BTreeMap<u64, Done> = BTreeMap::new();
     let mut next_to_print = 1u64;
     let progress = sink.progress();
+    // Why the jobs are to be stopped, and how, once the select below has
+    // decided it.
+    let mut stop: Option<(How, StopReason)> = None;
 
     loop {
+        if let Some((how, reason)) = stop.take() {
+            for &batch in running.keys() {
+                let _ = engine
+                    .cancel(Target::Batch(batch), how, reason.clone())
+                    .await;
+            }
+        }
         let backlogged = sink.backlogged();
         let can_start = out.stopped.is_none()
             && !input_done
             && !backlogged
-            && limit.is_none_or(|l| running < l);
-        if running == 0 && (input_done || out.stopped.is_some()) {
+            && limit.is_none_or(|l| running.len() < l);
+        if running.is_empty() && (input_done || out.stopped.is_some()) {
             break;
         }
         tokio::select! {
             biased;
             Some(interrupt) = interrupts.recv() => {
                 signals_seen += 1;
+                let reason = StopReason::Interrupted(interrupt.name());
                 if signals_seen == 1 {
-                    out.stopped = Some(Stopped::Interrupted(interrupt));
-                    sink.notice(&format!("{}: stopping {running} running job(s); press Ctrl-C again to kill them at once", interrupt.name()));
-                    ctl.cancel.cancel();
+                    out.stopped = Some(reason.clone());
+                    sink.notice(&format!("{}: stopping {} running job(s); press Ctrl-C again to kill them at once", interrupt.name(), running.len()));
+                    stop = Some((How::Graceful, reason));
                 } else {
-                    ctl.kill_now.cancel();
+                    stop = Some((How::Now, reason));
                 }
             }
-            Some(event) = rx.recv() => match event {
-                Event::Done(done, slot) => {
-                    let done = *done;
+            event = events.recv() => match event {
+                Some(EngineEvent::BatchDone(batch_done)) => {
+                    let Some(job) = running.remove(&batch_done.batch) else { continue };
                     // Its last lines were queued before it was reaped.
                     while let Ok((job, stderr, bytes)) = line_rx.try_recv() {
                         let args = running_args.get(&(job as u64)).cloned().unwrap_or_default();
                         sink.lines(job as u64, &args, stderr, bytes);
                     }
-                    running -= 1;
-                    running_args.remove(&done.seq);
-                    free_slots.push(Reverse(slot));
-                    if done.result.status == Status::Succeeded {
+                    let result = only_result(batch_done);
+                    running_args.remove(&job.seq);
+                    free_slots.push(Reverse(job.slot));
+                    if result.status == Status::Succeeded {
                         out.succeeded += 1;
                     } else {
                         out.failed += 1;
                     }
-                    check_halt(&fanout, &done, &mut out, &ctl, sink, running);
+                    let sent = job.block.as_ref().map_or(0, Block::sent);
+                    let done = Done { seq: job.seq, args: job.args, command: job.command, sent, result };
+                    if check_halt(&fanout, &done, &mut out, sink, running.len()) {
+                        stop = Some((How::Graceful, StopReason::Halted));
+                    }
                     if fanout.keep_order {
                         waiting.insert(done.seq, done);
                         while let Some(d) = waiting.remove(&next_to_print) {
@@ -323,18 +346,21 @@ pub async fn run(
                     } else {
                         finish(sink, done, &fanout, &mut out);
                     }
-                    stop_if_stdout_closed(sink, &mut out, &ctl);
+                    stop_if_stdout_closed(sink, &mut out, &mut stop);
                 }
+                Some(_) => {}
+                // The engine is gone: nothing running will be heard of.
+                None => break,
             },
             Some((job, stderr, bytes)) = line_rx.recv() => {
                 let seq = job as u64;
                 let args = running_args.get(&seq).cloned().unwrap_or_default();
                 sink.lines(seq, &args, stderr, bytes);
-                stop_if_stdout_closed(sink, &mut out, &ctl);
+                stop_if_stdout_closed(sink, &mut out, &mut stop);
             }
             // The printer caught up, or found stdout closed.
             _ = progress.notified() => {
-                stop_if_stdout_closed(sink, &mut out, &ctl);
+                stop_if_stdout_closed(sink, &mut out, &mut stop);
             }
             next = work.recv(), if can_start => match next {
                 None => input_done = true,
@@ -344,39 +370,37 @@ pub async fn run(
                         next_slot += 1;
                         next_slot - 1
                     });
-                    running += 1;
                     out.started += 1;
-                    running_args.insert(seq, w.args.clone());
                     let (spec, command) = fanout.spec(&w, seq, slot);
                     // -u: jobs write to drover's stdout and stderr directly,
                     // so their command is written before they start.
-                    let announce = match fanout.output {
+                    match fanout.output {
                         OutputMode::Ungroup if fanout.show != ShowCommands::default() => {
-                            Some(format!("{command}\n"))
+                            write_directly(format!("{command}\n"), fanout.show).await;
                         }
-                        OutputMode::Ungroup => None,
-                        _ => {
-                            sink.started(&w.args, &command);
-                            None
-                        }
-                    };
-                    let show = fanout.show;
+                        OutputMode::Ungroup => {}
+                        _ => sink.started(&w.args, &command),
+                    }
                     // Only --line-buffer reads pipes; grouped jobs write to files.
                     let keep = |stderr: bool| match fanout.output {
                         OutputMode::LineBuffer => Keep::Lines(LineSink { job: seq as usize, stderr, tx: line_tx.clone() }),
                         _ => Keep::Tail(DEFAULT_CAPTURE_LIMIT),
                     };
-                    let keep = (keep(false), keep(true));
-                    let (ctl, tx) = (ctl.clone(), tx.clone());
-                    tokio::spawn(async move {
-                        if let Some(line) = announce {
-                            write_directly(line, show).await;
-                        }
-                        let result = run_with_retries(seq, &spec, &ctl, keep).await;
-                        let sent = w.block.as_ref().map_or(0, Block::sent);
-                        let done = Done { seq, args: w.args, command, sent, result };
-                        let _ = tx.send(Event::Done(Box::new(done), slot));
-                    });
+                    let options = SubmitOptions {
+                        cancel_jobs: false,
+                        control: Some(ctl.clone()),
+                        keeping: Some(Keeping {
+                            keep: (keep(false), keep(true)),
+                            follow: fanout.board.clone().map(|b| (b, seq as usize)),
+                        }),
+                    };
+                    let Ok(submitted) = engine.submit_with(Arc::new(Plan::one(spec)), options).await else {
+                        break;
+                    };
+                    if fanout.output == OutputMode::LineBuffer {
+                        running_args.insert(seq, w.args.clone());
+                    }
+                    running.insert(submitted.batch, Box::new(Running { seq, slot, args: w.args, command, block: w.block }));
                 }
             },
         }
@@ -389,9 +413,23 @@ pub async fn run(
     out
 }
 
+/// The result of a batch of one job, taken out of the engine's event
+/// without a copy when nothing else holds it.
+fn only_result(done: Arc<BatchDone>) -> JobResult {
+    let result = match Arc::try_unwrap(done) {
+        Ok(mut done) => done.results.pop(),
+        Err(shared) => shared.results.first().cloned(),
+    };
+    match result {
+        Some(r) => Arc::try_unwrap(r).unwrap_or_else(|shared| (*shared).clone()),
+        // A batch of one job has one result.
+        None => JobResult::not_started(Status::Failed, "internal error in drover: no result"),
+    }
+}
+
 fn finish(sink: &mut dyn Sink, done: Done, fanout: &Fanout, out: &mut Outcome) {
     // Jobs killed by `--halt now` are neither printed nor logged (GNU).
-    let killed_by_halt = out.stopped == Some(Stopped::Halted)
+    let killed_by_halt = out.stopped == Some(StopReason::Halted)
         && fanout.halt.is_some_and(|h| h.now)
         && done.result.status == Status::Cancelled;
     if killed_by_halt {
@@ -431,24 +469,27 @@ fn finish(sink: &mut dyn Sink, done: Done, fanout: &Fanout, out: &mut Outcome) {
 
 /// A closed stdout (`| head -1`) stops the run: no new jobs, running ones
 /// cancelled.
-fn stop_if_stdout_closed(sink: &dyn Sink, out: &mut Outcome, ctl: &Control) {
+fn stop_if_stdout_closed(sink: &dyn Sink, out: &mut Outcome, stop: &mut Option<(How, StopReason)>) {
     if sink.stdout_closed() && out.stopped.is_none() {
-        out.stopped = Some(Stopped::StdoutClosed);
-        ctl.cancel.cancel();
+        out.stopped = Some(StopReason::StdoutClosed);
+        *stop = Some((How::Graceful, StopReason::StdoutClosed));
     }
 }
 
+/// Counts `done` towards `--halt`; true if running jobs are to be stopped
+/// now.
 fn check_halt(
     fanout: &Fanout,
     done: &Done,
     out: &mut Outcome,
-    ctl: &Control,
     sink: &mut dyn Sink,
     running: usize,
-) {
-    let Some(halt) = fanout.halt else { return };
+) -> bool {
+    let Some(halt) = fanout.halt else {
+        return false;
+    };
     if out.stopped.is_some() {
-        return;
+        return false;
     }
     let ok = done.result.status == Status::Succeeded;
     let (counts, what) = match halt.on {
@@ -457,7 +498,7 @@ fn check_halt(
         HaltOn::Done => (true, "finished"),
     };
     if !counts {
-        return;
+        return false;
     }
     // As GNU parallel, every job that counts towards the halt is named.
     sink.notice(&format!("This job {what}:\n{}", done.command));
@@ -475,9 +516,9 @@ fn check_halt(
         }
     };
     if !reached {
-        return;
+        return false;
     }
-    out.stopped = Some(Stopped::Halted);
+    out.stopped = Some(StopReason::Halted);
     // GNU parallel's exit status after a halt.
     out.halt_exit = Some(match (halt.on, halt.threshold) {
         (HaltOn::Success, _) => 0,
@@ -492,13 +533,12 @@ fn check_halt(
             ((out.failed as f64) * 100.0 / of as f64).ceil() as i32
         }
     });
-    if halt.now {
-        ctl.cancel.cancel();
-    } else if running > 0 {
+    if !halt.now && running > 0 {
         sink.notice(&format!(
             "Starting no more jobs. Waiting for {running} jobs to finish."
         ));
     }
+    halt.now
 }
 
 /// Writes a job's command to drover's stdout (-v) and stderr (-t) before
@@ -515,25 +555,4 @@ async fn write_directly(line: String, show: ShowCommands) {
         }
     })
     .await;
-}
-
-/// One job with its retries (`spec.retries` extra attempts).
-async fn run_with_retries(
-    seq: u64,
-    spec: &JobSpec,
-    ctl: &Control,
-    keep: (Keep, Keep),
-) -> JobResult {
-    let mut attempt = 1u32;
-    loop {
-        let a = exec::run_one(seq as usize, spec, ctl, keep.clone()).await;
-        let result = exec::to_result(spec, a, attempt);
-        let retry = matches!(result.status, Status::Failed | Status::TimedOut)
-            && attempt <= spec.retries
-            && !ctl.cancel.is_cancelled();
-        if !retry {
-            return result;
-        }
-        attempt += 1;
-    }
 }

@@ -1,6 +1,7 @@
-//! `drover exec`'s fan-out (`fanout`, `blocks`), signals as events, the
-//! runtime for a run, and what a live view is told. The dispatcher of job
-//! files is the engine's (`crate::engine`).
+//! `drover exec`'s front end (`fanout`, `blocks`), signals as events, the
+//! runtime for a run, and what a live view is told. Every job, of a job
+//! file or of `drover exec`, runs on the engine's dispatcher
+//! (`crate::engine`).
 
 pub mod blocks;
 pub mod fanout;
