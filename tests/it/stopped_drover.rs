@@ -42,6 +42,21 @@ fn let_time_pass(since: Instant, how_long: Duration) {
     assert!(wait_until(how_long * 4, || since.elapsed() >= how_long));
 }
 
+/// `drover run` of one job NAME (`sh = BODY`, after writing its pid), with
+/// TIMEOUT, started: the workspace, drover, and the job's pid.
+fn start_job(name: &str, body: &str, timeout: &str) -> (Workspace, Child, u32) {
+    let ws = Workspace::new("");
+    let pidfile = ws.path("pid");
+    let jobs = format!(
+        "[[job]]\nname = \"{name}\"\nsh = \"echo $$ > {}; {body}\"\ntimeout = \"{timeout}\"\n",
+        pidfile.display()
+    );
+    std::fs::write(ws.jobs(), jobs).unwrap();
+    let drover = ws.spawn(&[]);
+    let pid = job_pid(&pidfile);
+    (ws, drover, pid)
+}
+
 fn finish(child: Child) -> (i32, String) {
     let out = child.wait_with_output().expect("drover ends");
     (
@@ -52,18 +67,7 @@ fn finish(child: Child) -> (i32, String) {
 
 #[test]
 fn a_job_that_exited_while_drover_was_stopped_is_not_timed_out() {
-    let ws = Workspace::new("");
-    let pidfile = ws.path("pid");
-    std::fs::write(
-        ws.jobs(),
-        format!(
-            "[[job]]\nname = \"quick\"\nsh = \"echo $$ > {}; exec sleep 0.5\"\ntimeout = \"1s\"\n",
-            pidfile.display()
-        ),
-    )
-    .unwrap();
-    let drover = ws.spawn(&[]);
-    let pid = job_pid(&pidfile);
+    let (ws, drover, pid) = start_job("quick", "exec sleep 0.5", "1s");
     let started = Instant::now();
     send_signal(drover.id(), "STOP");
     // The job exits (a zombie, as drover cannot reap it) and its deadline
@@ -86,18 +90,7 @@ const STEPS: &str = "for i in 1 2 3 4 5 6 7 8 9 10; do sleep 0.1; done";
 
 #[test]
 fn ctrl_z_stops_the_jobs_too_and_the_time_stopped_is_not_counted() {
-    let ws = Workspace::new("");
-    let pidfile = ws.path("pid");
-    std::fs::write(
-        ws.jobs(),
-        format!(
-            "[[job]]\nname = \"steps\"\nsh = \"echo $$ > {}; {STEPS}\"\ntimeout = \"2s\"\n",
-            pidfile.display()
-        ),
-    )
-    .unwrap();
-    let drover = ws.spawn(&[]);
-    let pid = job_pid(&pidfile);
+    let (ws, drover, pid) = start_job("steps", STEPS, "2s");
     send_signal(drover.id(), "TSTP");
     wait_for_state(drover.id(), |s| s == Some('T'), "stopped (drover)");
     wait_for_state(pid, |s| s == Some('T'), "stopped (the job)");
@@ -118,18 +111,7 @@ fn ctrl_z_stops_the_jobs_too_and_the_time_stopped_is_not_counted() {
 
 #[test]
 fn a_job_that_overstays_is_still_timed_out_after_ctrl_z() {
-    let ws = Workspace::new("");
-    let pidfile = ws.path("pid");
-    std::fs::write(
-        ws.jobs(),
-        format!(
-            "[[job]]\nname = \"long\"\nsh = \"echo $$ > {}; exec sleep 60\"\ntimeout = \"1s\"\n",
-            pidfile.display()
-        ),
-    )
-    .unwrap();
-    let drover = ws.spawn(&[]);
-    let pid = job_pid(&pidfile);
+    let (ws, drover, pid) = start_job("long", "exec sleep 60", "1s");
     send_signal(drover.id(), "TSTP");
     wait_for_state(drover.id(), |s| s == Some('T'), "stopped (drover)");
     let_time_pass(Instant::now(), Duration::from_millis(1500));
