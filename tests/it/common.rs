@@ -430,3 +430,40 @@ pub fn byte_runs(mut r: impl std::io::Read) -> Vec<(u8, u64)> {
         }
     }
 }
+
+/// Whether a tmpfs can be mounted in a private mount namespace here, and
+/// the `unshare` flags that do it: as root `-m`, else `-rm` (a user
+/// namespace). None, with a note, when neither works.
+pub fn tmpfs_unshare_flags() -> Option<&'static str> {
+    for flags in ["-m", "-rm"] {
+        let ok = Command::new("unshare")
+            .args([flags, "sh", "-c", "mount -t tmpfs -o size=1m tmpfs /mnt"])
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if ok {
+            return Some(flags);
+        }
+    }
+    eprintln!("skipped: cannot mount a tmpfs here (neither root nor `unshare -rm`)");
+    None
+}
+
+/// `drover exec ARGS...` with $TMPDIR (`tmp`) a tmpfs of `size` of its
+/// own, mounted in a private mount namespace (gone with drover): a test's
+/// room on disk is then known, whatever the machine has free. unshare and
+/// sh exec drover: the child's pid is drover's once it runs.
+pub fn exec_on_tmpfs(tmp: &Path, size: &str, args: &[&str]) -> Option<Command> {
+    let flags = tmpfs_unshare_flags()?;
+    let mut cmd = Command::new("unshare");
+    cmd.args([flags, "sh", "-c"])
+        .arg(format!(
+            "mount -t tmpfs -o size={size} tmpfs \"$0\" && exec \"$@\""
+        ))
+        .arg(tmp)
+        .arg(env!("CARGO_BIN_EXE_drover"))
+        .arg("exec")
+        .args(args)
+        .env("TMPDIR", tmp);
+    Some(cmd)
+}

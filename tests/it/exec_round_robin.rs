@@ -82,9 +82,12 @@ fn blocks_are_spread_over_at_most_j_jobs_each_line_once() {
         &words("--pipe --round-robin -j 3 --block 100k -- wc -l"),
         seq(300_000),
     );
-    // About 2 MB in 100 kB blocks: three jobs, each fed several blocks.
+    // About 2 MB in 100 kB blocks, some twenty: three jobs (one a block
+    // would be twenty), each fed at least its first block. How many more
+    // each gets depends on how fast it reads: a job slow to start (a loaded
+    // machine) may get no more than that first.
     let counts = job_counts(&out, 3, 300_000);
-    assert!(counts.iter().all(|&c| c > 30_000), "{counts:?}");
+    assert!(counts.iter().all(|&c| c > 0), "{counts:?}");
 }
 
 #[test]

@@ -11,43 +11,17 @@
 
 use crate::common::*;
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 const JOB_BYTES: u64 = 48 << 20;
 
-/// Whether a tmpfs can be mounted in a private mount namespace here, and
-/// the `unshare` flags that do it: as root `-m`, else `-rm` (a user
-/// namespace). None, with a note, when neither works.
-fn unshare_flags() -> Option<&'static str> {
-    for flags in ["-m", "-rm"] {
-        let ok = Command::new("unshare")
-            .args([flags, "sh", "-c", "mount -t tmpfs -o size=1m tmpfs /mnt"])
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        if ok {
-            return Some(flags);
-        }
-    }
-    eprintln!("skipped: cannot mount a tmpfs here (neither root nor `unshare -rm`)");
-    None
-}
-
 /// `drover exec ARGS...` with $TMPDIR an 8 MiB tmpfs of its own, mounted
 /// in a private mount namespace (gone with drover); stdout piped.
 fn exec_with_full_tmpdir(tmp: &std::path::Path, args: &[&str]) -> Option<Child> {
-    let flags = unshare_flags()?;
-    let child = Command::new("unshare")
-        .args([flags, "sh", "-c"])
-        .arg("mount -t tmpfs -o size=8m tmpfs \"$0\" && exec \"$@\"")
-        .arg(tmp)
-        .arg(env!("CARGO_BIN_EXE_drover"))
-        .arg("exec")
-        .args(args)
-        .env("TMPDIR", tmp)
+    let child = exec_on_tmpfs(tmp, "8m", args)?
         .env("DROVER_SPOOL_MEMORY", "4M")
         .env_remove("RUST_LOG")
         .stdin(Stdio::null())
