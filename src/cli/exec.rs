@@ -528,7 +528,7 @@ fn resolve(args: &ExecArgs) -> Result<Resolved, String> {
             discard_stderr: args.report.is_none()
                 && !args.ungroup
                 && is_dev_null(std::io::stderr()),
-            board: follow.then(Default::default),
+            follow,
         },
         sources,
         separator,
@@ -638,7 +638,6 @@ pub fn exec(args: ExecArgs) -> u8 {
         }
         other => (other, None),
     };
-    let mut fanout = fanout;
     fanout.total = total;
     // Never more jobs at once than file descriptors allow (a pidfd and two
     // pipes each, a third for a --pipe block): a job waits rather than fail.
@@ -662,7 +661,7 @@ pub fn exec(args: ExecArgs) -> u8 {
         tag: fanout.tag,
         joblog,
         bar,
-        follow: fanout.board.clone(),
+        follow: fanout.follow,
         show: fanout.show,
         grouped: fanout.output == OutputMode::Group,
     }) {

@@ -435,7 +435,7 @@ async fn run_batch(
                 let _ = engine.cancel(batch, how, reason).await;
             }
             event = events.recv() => match event? {
-                Event::Started { job, pid } => human.job_started(index(job), pid),
+                Event::Started { job, pid, .. } => human.job_started(index(job), pid),
                 Event::PipelineStarted { job, stats } => human.pipeline_started(index(job), stats),
                 Event::Retrying { job, attempt, result } => {
                     human.job_retrying(index(job), attempt, &result);

@@ -22,6 +22,7 @@ use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::{Notify, mpsc, oneshot};
 
 use crate::exec::fdlimit::{FdBudget, JobCost, job_cost};
+use crate::exec::spool::Spool;
 use crate::exec::{Control, Keeping};
 use crate::model::{BatchId, JobId, JobResult, Status};
 use crate::pipeline::PipelineStats;
@@ -95,7 +96,13 @@ pub enum Event {
     /// A batch was taken: its jobs have the ids `jobs` (in plan order).
     Accepted { batch: BatchId, jobs: Vec<JobId> },
     /// A job's process started (only to subscribers that asked for starts).
-    Started { job: JobId, pid: u32 },
+    /// `stdout` is where its output waits when grouped (exec): what the
+    /// printer follows when this job's output is printed next.
+    Started {
+        job: JobId,
+        pid: u32,
+        stdout: Option<Arc<Spool>>,
+    },
     /// A pipeline started; `stats` are its live counts.
     PipelineStarted {
         job: JobId,
@@ -263,6 +270,7 @@ enum UnitEvent {
         batch: BatchId,
         job: usize,
         pid: u32,
+        stdout: Option<Arc<Spool>>,
     },
     Pipeline {
         batch: BatchId,
@@ -679,10 +687,15 @@ impl Dispatcher {
 
     fn unit_event(&mut self, event: UnitEvent) {
         match event {
-            UnitEvent::Started { batch, job, pid } => {
+            UnitEvent::Started {
+                batch,
+                job,
+                pid,
+                stdout,
+            } => {
                 if let Some(b) = self.batches.get(&batch) {
                     let job = b.job_id(job);
-                    self.emit(Event::Started { job, pid });
+                    self.emit(Event::Started { job, pid, stdout });
                 }
             }
             UnitEvent::Pipeline { batch, job, stats } => {

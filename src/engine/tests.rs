@@ -304,7 +304,7 @@ async fn needs_order_a_batch_and_a_failed_need_skips() {
 fn describe(event: &Event) -> String {
     match event {
         Event::Accepted { batch, jobs } => format!("accepted {batch} {jobs:?}"),
-        Event::Started { job, pid } => format!("started {job} {pid}"),
+        Event::Started { job, pid, .. } => format!("started {job} {pid}"),
         Event::PipelineStarted { job, .. } => format!("pipeline {job}"),
         Event::Retrying { job, attempt, .. } => format!("retrying {job} {attempt}"),
         Event::Finished { job, result } => format!("finished {job} {:?}", result.status),
@@ -514,10 +514,11 @@ async fn batches_sharing_a_control_stop_together() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn keeping_sends_lines_and_posts_the_spool_under_its_number() {
+async fn keeping_sends_lines_and_the_started_event_carries_the_stdout_spool() {
     let dir = tempfile::tempdir().unwrap();
     let engine = engine(0);
     let mut events = engine.subscribe(false).await.unwrap();
+    let mut starts = engine.subscribe(true).await.unwrap();
 
     // Lines, to the sink, under the number given.
     let (tx, mut lines) = tokio::sync::mpsc::channel(8);
@@ -536,7 +537,6 @@ async fn keeping_sends_lines_and_posts_the_spool_under_its_number() {
     let options = SubmitOptions {
         keeping: Some(Keeping {
             keep: (keep(false), keep(true)),
-            follow: None,
         }),
         ..SubmitOptions::default()
     };
@@ -557,9 +557,12 @@ async fn keeping_sends_lines_and_posts_the_spool_under_its_number() {
         ]
     );
 
-    // The stdout spool, on the board under the number given while the job
-    // runs, and off it once it ended.
-    let board = Arc::new(crate::exec::spool::Board::default());
+    // Its output was piped, not spooled: no spool to follow.
+    let started = next_start(&mut starts).await;
+    assert!(matches!(started, (job, None) if job == s.jobs[0]));
+
+    // A spooled stdout: the started event hands it over, and following it
+    // reads what the job writes while it runs.
     let mut p = (*plan(
         dir.path(),
         "follow",
@@ -569,30 +572,49 @@ async fn keeping_sends_lines_and_posts_the_spool_under_its_number() {
     p.jobs[0].stdout = crate::plan::OutputSpec::Spooled;
     let options = SubmitOptions {
         cancel_jobs: true,
-        keeping: Some(Keeping {
-            keep: (
-                crate::exec::capture::Keep::Tail(1024),
-                crate::exec::capture::Keep::Tail(1024),
-            ),
-            follow: Some((board.clone(), 7)),
-        }),
         ..SubmitOptions::default()
     };
     let s = engine.submit_with(Arc::new(p), options).await.unwrap();
+    let (job, spool) = next_start(&mut starts).await;
+    assert_eq!(job, s.jobs[0]);
+    let handle = spool
+        .expect("a spooled job's start carries its spool")
+        .follow()
+        .expect("a running job's spool can be followed");
     let deadline = Instant::now() + Duration::from_secs(30);
-    while board.get(7).is_none() {
-        assert!(Instant::now() < deadline, "the spool was never posted as 7");
+    loop {
+        // At offset 0: the job's writes move the file's shared offset.
+        let mut buf = [0u8; 16];
+        let n = std::os::unix::fs::FileExt::read_at(&handle, &mut buf, 0).unwrap();
+        let got = &buf[..n];
+        if got == b"hi\n" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the job's output never reached its spool: {got:?}"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    assert!(
-        board.get(0).is_none(),
-        "posted under its number, not its index"
-    );
     engine
         .cancel(Target::Job(s.jobs[0]), How::Now, StopReason::Cancelled)
         .await
         .unwrap();
     let done = until_done(&mut events, s.batch, &mut Vec::new()).await;
     assert_eq!(status_of(&done, 0), Status::Cancelled);
-    assert!(board.get(7).is_none(), "taken off the board when it ended");
+}
+
+/// The next start a subscriber hears of: the job and its stdout spool.
+async fn next_start(
+    events: &mut tokio::sync::mpsc::UnboundedReceiver<Event>,
+) -> (JobId, Option<Arc<crate::exec::spool::Spool>>) {
+    loop {
+        let event = tokio::time::timeout(Duration::from_secs(30), events.recv())
+            .await
+            .expect("no start within 30 s")
+            .expect("the engine is gone");
+        if let Event::Started { job, stdout, .. } = event {
+            return (job, stdout);
+        }
+    }
 }

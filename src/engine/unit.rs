@@ -111,9 +111,14 @@ fn run_unit(
                 shared.keeping.as_ref(),
                 hold_writers,
                 &mut *on_spawned,
-                |job, pid| {
+                |job, pid, stdout| {
                     if announce {
-                        let _ = tx.send(UnitEvent::Started { batch, job, pid });
+                        let _ = tx.send(UnitEvent::Started {
+                            batch,
+                            job,
+                            pid,
+                            stdout: stdout.cloned(),
+                        });
                     }
                 },
             )

@@ -59,9 +59,6 @@ pub struct Control {
 pub struct Keeping {
     /// For stdout and stderr.
     pub keep: (Keep, Keep),
-    /// Where the job posts its stdout spool, and under which number, for
-    /// the printer to follow (grouped output in a fixed order).
-    pub follow: Option<(Arc<spool::Board>, usize)>,
 }
 
 /// How an attempt ended.
@@ -105,7 +102,7 @@ pub fn run_unit(
     keeping: Option<&Keeping>,
     hold_writers: bool,
     on_spawned: impl FnOnce(),
-    on_start: impl Fn(usize, u32),
+    on_start: impl Fn(usize, u32, Option<&Arc<Spool>>),
 ) -> impl Future<Output = Vec<Attempt>> {
     async move {
         let jobs = &plan.units[unit].jobs;
@@ -120,12 +117,12 @@ pub fn run_unit(
                 Ok(spawned) => spawned,
                 Err(failed) => return vec![failed],
             };
-            on_start(j, spawned.pid);
-            let (keep, follow) = match keeping {
-                Some(k) => (k.keep.clone(), k.follow.as_ref()),
-                None => (tails(spec), None),
+            on_start(j, spawned.pid, spawned.stdout_file.as_ref());
+            let keep = match keeping {
+                Some(k) => k.keep.clone(),
+                None => tails(spec),
             };
-            let attempt = supervise(j, spec, spawned, ctl, keep, follow).await;
+            let attempt = supervise(j, spec, spawned, ctl, keep).await;
             return vec![attempt];
         }
         // Boxed: its state would otherwise sit beside the one job's above in
@@ -149,7 +146,7 @@ async fn run_joined(
     ctl: &Control,
     hold_writers: bool,
     on_spawned: impl FnOnce(),
-    on_start: impl Fn(usize, u32),
+    on_start: impl Fn(usize, u32, Option<&Arc<Spool>>),
 ) -> Vec<Attempt> {
     // The pipes joining jobs of this unit: consumer's read end, source's write end.
     let mut readers: HashMap<usize, PipeReader> = HashMap::new();
@@ -176,7 +173,7 @@ async fn run_joined(
         let (stdin_from, stdout_to) = (readers.get(&j), writers.get(&j));
         match spawn_waiting_for_fds(spec, stdin_from, stdout_to, hold_writers, ctl).await {
             Ok(spawned) => {
-                on_start(j, spawned.pid);
+                on_start(j, spawned.pid, spawned.stdout_file.as_ref());
                 running.push((j, spawned));
             }
             Err(why) => failed.push(not_spawned(j, why)),
@@ -190,7 +187,7 @@ async fn run_joined(
 
     let supervised = running.into_iter().map(|(j, spawned)| {
         let spec = &plan.jobs[j];
-        supervise(j, spec, spawned, ctl, tails(spec), None)
+        supervise(j, spec, spawned, ctl, tails(spec))
     });
     let mut attempts = join_all(supervised).await;
     attempts.extend(failed);
@@ -210,7 +207,7 @@ fn tails(spec: &JobSpec) -> (Keep, Keep) {
 /// `keep` says what to keep of its stdout and stderr.
 pub async fn run_one(job: usize, spec: &JobSpec, ctl: &Control, keep: (Keep, Keep)) -> Attempt {
     match spawn_waiting_for_fds(spec, None, None, false, ctl).await {
-        Ok(spawned) => supervise(job, spec, spawned, ctl, keep, None).await,
+        Ok(spawned) => supervise(job, spec, spawned, ctl, keep).await,
         Err(why) => not_spawned(job, why),
     }
 }
@@ -345,7 +342,6 @@ fn supervise<'a>(
     spawned: Spawned,
     ctl: &'a Control,
     (keep_out, keep_err): (Keep, Keep),
-    follow: Option<&'a (Arc<spool::Board>, usize)>,
 ) -> impl Future<Output = Attempt> + use<'a> {
     let Spawned {
         mut child,
@@ -361,9 +357,6 @@ fn supervise<'a>(
     } = spawned;
     // process_group(0) makes the pid the pgid; pid 0 never comes from spawn.
     let group = ProcessGroup::led_by(pid).expect("spawned child has a non-zero pid");
-    if let (Some((board, number)), Some(spool)) = (follow, &stdout_file) {
-        board.put(*number, spool);
-    }
 
     // stdin is written from a task of its own, as ripgrep does, so that a
     // child writing before it reads can never deadlock against drover.
@@ -441,9 +434,6 @@ fn supervise<'a>(
         };
         // A job is its process group: nothing of it outlives it.
         group.signal(Sig::KILL);
-        if let Some((board, number)) = follow {
-            board.take(*number);
-        }
         let spools = [stdout_file, stderr_file];
         if spools.iter().any(Option::is_some) {
             // Boxed: `drover run`'s jobs have no spools.

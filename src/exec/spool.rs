@@ -32,9 +32,8 @@
 //! the job has written as it writes, and frees those bytes; the spool is
 //! then never moved to disk, and a job that gets more than [`PAUSE_OVER`]
 //! ahead of the printer is stopped until the printer has caught up to half
-//! of that. The [`Board`] tells the printer which spool belongs to which job.
+//! of that. The engine's started event hands the printer the job's spool.
 
-use std::collections::HashMap;
 use std::fs::File;
 use std::io;
 use std::io::{Seek, SeekFrom};
@@ -106,6 +105,14 @@ pub struct Spool {
 /// them (at least 1 MiB).
 pub fn set_memory_budget(bytes: u64) {
     BUDGET.store(bytes.max(1 << 20), Ordering::Relaxed);
+}
+
+impl std::fmt::Debug for Spool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Spool")
+            .field("job", &self.label())
+            .finish_non_exhaustive()
+    }
 }
 
 fn budget() -> u64 {
@@ -637,25 +644,6 @@ fn memory_is_short() -> bool {
         available = available.min(max.saturating_sub(current));
     }
     available < total / 16
-}
-
-/// The stdout spools of running jobs by job number, for the printer to
-/// follow the one whose output comes next.
-#[derive(Default)]
-pub struct Board(Mutex<HashMap<usize, Arc<Spool>>>);
-
-impl Board {
-    pub fn put(&self, job: usize, spool: &Arc<Spool>) {
-        lock(&self.0).insert(job, spool.clone());
-    }
-
-    pub fn take(&self, job: usize) {
-        lock(&self.0).remove(&job);
-    }
-
-    pub fn get(&self, job: usize) -> Option<Arc<Spool>> {
-        lock(&self.0).get(&job).cloned()
-    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

@@ -11,6 +11,7 @@
 //! written as it goes (see [`spool`](crate::exec::spool)): the same bytes in
 //! the same order, only sooner.
 
+use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::os::fd::{AsFd, BorrowedFd};
@@ -24,7 +25,7 @@ use indicatif::ProgressBar;
 use tokio::sync::Notify;
 
 use super::joblog;
-use crate::exec::spool::{self, Board, Spool};
+use crate::exec::spool::{self, Spool};
 use crate::model::{Captured, Status};
 use crate::sched::fanout::{Done, ShowCommands, Sink};
 
@@ -50,6 +51,8 @@ enum Msg {
     Notice(String),
     /// The jobs before this one are all printed: its output comes next.
     Next(u64),
+    /// Job `seq` runs, its stdout waiting in this spool.
+    Follow(u64, Arc<Spool>),
 }
 
 pub struct Printer {
@@ -86,8 +89,9 @@ pub struct PrinterOptions {
     /// The joblog, and whether to write its header.
     pub joblog: Option<(File, bool)>,
     pub bar: Option<ProgressBar>,
-    /// Follow the output of the job printed next (jobs finish in order).
-    pub follow: Option<Arc<Board>>,
+    /// Follow the output of the job printed next (jobs finish in order),
+    /// from the spools handed over by [`Sink::follow`].
+    pub follow: bool,
     /// Print each job's command (-v, -t).
     pub show: ShowCommands,
     /// Output is grouped: -v prints the command with the job's output, not
@@ -106,17 +110,16 @@ impl Printer {
             progress: Arc::new(Notify::new()),
         });
         let has_joblog = opts.joblog.is_some();
-        let follow = opts.follow.is_some();
+        let follow = opts.follow;
         let thread = {
             let shared = shared.clone();
             let tag = opts.tag;
             let joblog = opts.joblog;
             let bar = opts.bar.clone();
-            let board = opts.follow;
             let with_output = opts.show.stdout && opts.grouped;
             std::thread::Builder::new()
                 .name("drover-printer".into())
-                .spawn(move || print_loop(rx, &shared, tag, joblog, bar, board, with_output))?
+                .spawn(move || print_loop(rx, &shared, tag, joblog, bar, follow, with_output))?
         };
         Ok(Self {
             tx: Some(tx),
@@ -209,6 +212,12 @@ impl Sink for Printer {
 
     fn notice(&mut self, text: &str) {
         self.send(Msg::Notice(text.to_string()));
+    }
+
+    fn follow(&mut self, seq: u64, spool: Arc<Spool>) {
+        if self.follow {
+            self.send(Msg::Follow(seq, spool));
+        }
     }
 
     fn started(&mut self, args: &[String], command: &str) {
@@ -324,8 +333,8 @@ struct Live {
 impl Live {
     /// Follows job `seq`'s stdout, once it runs (and unless some of its
     /// output is on disk already: then it is printed when the job ends).
-    fn start(board: &Board, seq: u64) -> Option<Live> {
-        let spool = board.get(usize::try_from(seq).ok()?)?;
+    fn start(posted: &mut HashMap<u64, Arc<Spool>>, seq: u64) -> Option<Live> {
+        let spool = posted.remove(&seq)?;
         let handle = spool.follow()?;
         Some(Live {
             seq,
@@ -373,7 +382,7 @@ fn print_loop(
     tag: bool,
     joblog: Option<(File, bool)>,
     bar: Option<ProgressBar>,
-    board: Option<Arc<Board>>,
+    follow: bool,
     // -v: each job's command comes first in its output.
     command_with_output: bool,
 ) -> Printed {
@@ -430,16 +439,18 @@ fn print_loop(
     // Following: the job printed next, and what is written of it so far.
     let mut next = 1u64;
     let mut live: Option<Live> = None;
+    // The stdout spools of running jobs, by seq, as they started.
+    let mut posted: HashMap<u64, Arc<Spool>> = HashMap::new();
     let mut idle = FOLLOW_IDLE.0;
     loop {
-        let msg = match &board {
-            None => match rx.recv() {
+        let msg = match follow {
+            false => match rx.recv() {
                 Ok(msg) => msg,
                 Err(_) => break,
             },
-            Some(board) => {
+            true => {
                 if live.is_none() && !shared.stdout_closed.load(Ordering::Relaxed) {
-                    live = Live::start(board, next);
+                    live = Live::start(&mut posted, next);
                 }
                 let busy = match live.as_mut() {
                     Some(l) => match l.pump(&mut stdout) {
@@ -584,8 +595,12 @@ fn print_loop(
             Msg::Notice(text) => {
                 write_err(&mut |err| writeln!(err, "drover: {text}"));
             }
+            Msg::Follow(seq, spool) => {
+                posted.insert(seq, spool);
+            }
             Msg::Next(seq) => {
                 next = seq;
+                posted.retain(|&s, _| s >= next);
                 // A job printed without a word (it wrote nothing).
                 if live.as_ref().is_some_and(|l| l.seq < next) {
                     live = None;

@@ -21,8 +21,9 @@ use crate::engine::{
     BatchDone, Engine, Event as EngineEvent, How, StopReason, SubmitOptions, Target,
 };
 use crate::exec::capture::{Keep, LineSink};
-use crate::exec::{self, Control, Keeping};
-use crate::model::{BatchId, JobResult, Status};
+use crate::exec::spool::Spool;
+use crate::exec::{Control, Keeping};
+use crate::model::{BatchId, JobId, JobResult, Status};
 use crate::plan::template::{Fill, Template, shell_quote};
 use crate::plan::{DEFAULT_CAPTURE_LIMIT, JobName, JobSpec, OutputSpec, Plan, Program, StdinSpec};
 
@@ -96,9 +97,10 @@ pub struct Fanout {
     /// output: jobs write there directly (grouping cannot be observed).
     pub discard_stdout: bool,
     pub discard_stderr: bool,
-    /// Grouped output in a fixed order: jobs post their stdout here for the
-    /// printer to follow the one printed next.
-    pub board: Option<Arc<exec::spool::Board>>,
+    /// Grouped output in a fixed order: the sink is handed each job's
+    /// stdout spool as the job starts ([`Sink::follow`]), to follow the one
+    /// printed next.
+    pub follow: bool,
 }
 
 /// One unit of work from the producer.
@@ -137,6 +139,8 @@ pub trait Sink: Send {
     /// A job starts, with this command (GNU parallel's -t, and -v with
     /// --line-buffer); not called with -u, whose jobs write directly.
     fn started(&mut self, _args: &[String], _command: &str) {}
+    /// Job `seq` runs, its stdout waiting in `spool` ([`Fanout::follow`]).
+    fn follow(&mut self, _seq: u64, _spool: Arc<Spool>) {}
 }
 
 pub struct Outcome {
@@ -264,7 +268,8 @@ pub async fn run(
         started_at,
         duration: Duration::ZERO,
     };
-    let Ok(mut events) = engine.subscribe(false).await else {
+    // Starts are heard of only to hand the sink what it follows.
+    let Ok(mut events) = engine.subscribe(fanout.follow).await else {
         out.duration = clock.elapsed();
         return out;
     };
@@ -276,6 +281,8 @@ pub async fn run(
     let mut running: HashMap<BatchId, Box<Running>> = HashMap::new();
     // Arguments of running jobs by seq, for --tag in line-buffer mode.
     let mut running_args: BTreeMap<u64, Vec<String>> = BTreeMap::new();
+    // Following: which job is which seq.
+    let mut seqs: HashMap<JobId, u64> = HashMap::new();
     let mut seq = 0u64;
     let mut input_done = false;
     let mut signals_seen = 0;
@@ -319,6 +326,9 @@ pub async fn run(
             event = events.recv() => match event {
                 Some(EngineEvent::BatchDone(batch_done)) => {
                     let Some(job) = running.remove(&batch_done.batch) else { continue };
+                    if fanout.follow {
+                        seqs.retain(|_, s| *s != job.seq);
+                    }
                     // Its last lines were queued before it was reaped.
                     while let Ok((job, stderr, bytes)) = line_rx.try_recv() {
                         let args = running_args.get(&(job as u64)).cloned().unwrap_or_default();
@@ -347,6 +357,11 @@ pub async fn run(
                         finish(sink, done, &fanout, &mut out);
                     }
                     stop_if_stdout_closed(sink, &mut out, &mut stop);
+                }
+                Some(EngineEvent::Started { job, stdout: Some(spool), .. }) => {
+                    if let Some(&seq) = seqs.get(&job) {
+                        sink.follow(seq, spool);
+                    }
                 }
                 Some(_) => {}
                 // The engine is gone: nothing running will be heard of.
@@ -391,7 +406,6 @@ pub async fn run(
                         control: Some(ctl.clone()),
                         keeping: Some(Keeping {
                             keep: (keep(false), keep(true)),
-                            follow: fanout.board.clone().map(|b| (b, seq as usize)),
                         }),
                     };
                     let Ok(submitted) = engine.submit_with(Arc::new(Plan::one(spec)), options).await else {
@@ -399,6 +413,9 @@ pub async fn run(
                     };
                     if fanout.output == OutputMode::LineBuffer {
                         running_args.insert(seq, w.args.clone());
+                    }
+                    if fanout.follow {
+                        seqs.extend(submitted.jobs.iter().map(|&j| (j, seq)));
                     }
                     running.insert(submitted.batch, Box::new(Running { seq, slot, args: w.args, command, block: w.block }));
                 }
