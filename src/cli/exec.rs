@@ -13,7 +13,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tokio::sync::mpsc;
 
 use crate::engine::{self, Engine, How, StopReason};
-use crate::exec::fdlimit;
+use crate::exec::fdlimit::FdBudget;
 use crate::model::JobResult;
 use crate::plan::items::{self, Origin, Source};
 use crate::plan::template::{Fill, Template, TemplateError};
@@ -639,22 +639,22 @@ pub fn exec(args: ExecArgs) -> u8 {
         other => (other, None),
     };
     fanout.total = total;
-    // Never more jobs at once than file descriptors allow (a pidfd and two
-    // pipes each, a third for a --pipe block): a job waits rather than fail.
-    let nofile_limit = fdlimit::raise_nofile_limit();
-    let per_job = if block.is_some() { 4 } else { 3 };
-    // Keep some descriptors for drover itself: 80, or a quarter of a small limit.
-    let reserve = (nofile_limit / 4).min(80);
-    let fd_jobs = usize::try_from(nofile_limit.saturating_sub(reserve) / per_job)
-        .unwrap_or(usize::MAX)
-        .max(1);
+    // Never more jobs at once than the descriptor budget allows (the
+    // engine's, which holds a job back rather than fail it): the front end
+    // does not queue more than can run.
+    let fds = FdBudget::of_process();
+    let cost = fanout.job_cost(block.is_some());
+    let fd_jobs = fds.jobs_at_once(cost);
     fanout.jobs =
         Some(fanout.jobs.map_or(fd_jobs, |j| j.get().min(fd_jobs))).and_then(NonZeroUsize::new);
     // Before the printer's thread and the runtime's start.
     let at_once = fanout.jobs.map_or(fd_jobs, NonZeroUsize::get) as u64;
-    fdlimit::presize_fd_table(
-        at_once.saturating_mul(per_job).saturating_add(reserve),
-        nofile_limit,
+    // Each running job holds its part; only the few being spawned (one a
+    // runtime worker) hold their transient part besides.
+    fds.presize(
+        at_once
+            .saturating_mul(cost.held as u64)
+            .saturating_add(2 * cost.transient as u64),
     );
     let bar = args.bar.then(|| progress_bar(total));
     let mut printer = match Printer::new(PrinterOptions {
@@ -733,10 +733,7 @@ pub fn exec(args: ExecArgs) -> u8 {
             let interrupts = signal::listen();
             // exec admits its jobs itself (-j, the printer's backlog); the
             // engine holds them back only for descriptors.
-            let engine = Engine::start(engine::Limits {
-                slots: None,
-                nofile_limit,
-            });
+            let engine = Engine::start(engine::Limits { slots: None, fds });
             let outcome = fanout::run(fanout, &engine, work_rx, printer, interrupts).await;
             let _ = engine.shutdown(How::Graceful).await;
             outcome

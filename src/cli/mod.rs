@@ -15,7 +15,7 @@ mod gnu;
 
 use crate::config;
 use crate::engine::{self, Engine, Event, How, StopReason};
-use crate::exec::fdlimit;
+use crate::exec::fdlimit::{self, FdBudget};
 use crate::plan::pipeline::{Emit, ItemSource, Mode as StageMode, Output, PipelineSpec};
 use crate::plan::{OutputSpec, Plan, Program, ShowOutput, StdinSpec};
 use crate::report::human::{Human, Mode};
@@ -264,8 +264,8 @@ fn large_plan_warning(plan: &Plan) -> Option<String> {
     ))
 }
 
-/// The most descriptors `plan` can have open at once: its costliest jobs,
-/// as many as may run at once, and drover's own.
+/// The most descriptors `plan`'s jobs can have open at once: its costliest
+/// jobs, as many as may run at once.
 fn fds_at_most(plan: &Plan) -> u64 {
     let mut costs: Vec<usize> = plan
         .jobs
@@ -278,7 +278,7 @@ fn fds_at_most(plan: &Plan) -> u64 {
     costs.sort_unstable_by(|a, b| b.cmp(a));
     let at_once = plan.max_parallel.map_or(costs.len(), NonZeroUsize::get);
     let jobs: usize = costs.iter().take(at_once).sum();
-    (jobs as u64).saturating_add(fdlimit::RESERVED)
+    jobs as u64
 }
 
 fn run(args: RunArgs) -> u8 {
@@ -306,8 +306,8 @@ fn run(args: RunArgs) -> u8 {
     // their own) would never reuse: give it back before the jobs start.
     // SAFETY: malloc_trim only releases free memory.
     unsafe { libc::malloc_trim(0) };
-    let nofile_limit = fdlimit::raise_nofile_limit();
-    fdlimit::presize_fd_table(fds_at_most(&plan), nofile_limit);
+    let fds = FdBudget::of_process();
+    fds.presize(fds_at_most(&plan));
 
     // Pipelines write their `output = "inherit"` from a runtime thread and
     // keep workers of their own: they always get the multi-thread runtime.
@@ -335,7 +335,7 @@ fn run(args: RunArgs) -> u8 {
     }
     let limits = engine::Limits {
         slots: plan.max_parallel,
-        nofile_limit,
+        fds,
     };
     let batch = {
         let plan = plan.clone();

@@ -33,8 +33,8 @@ use crate::plan::{Plan, Unit};
 pub struct Limits {
     /// Jobs at once (`None`: no limit).
     pub slots: Option<NonZeroUsize>,
-    /// The open-files limit in force (from `raise_nofile_limit`).
-    pub nofile_limit: u64,
+    /// The process's descriptor budget ([`FdBudget::of_process`]).
+    pub fds: FdBudget,
 }
 
 /// How to stop running jobs.
@@ -359,7 +359,7 @@ struct Dispatcher {
 impl Dispatcher {
     fn new(limits: Limits) -> (Self, mpsc::UnboundedReceiver<UnitEvent>) {
         let (tx, rx) = mpsc::unbounded_channel();
-        let fds = FdBudget::new(limits.nofile_limit);
+        let fds = limits.fds.clone();
         (
             Dispatcher {
                 limits,

@@ -21,7 +21,7 @@ fn plan(dir: &Path, name: &str, toml: &str) -> Arc<Plan> {
 fn engine(slots: usize) -> Engine {
     Engine::start(Limits {
         slots: NonZeroUsize::new(slots),
-        nofile_limit: crate::exec::fdlimit::raise_nofile_limit(),
+        fds: crate::exec::fdlimit::FdBudget::of_process(),
     })
 }
 

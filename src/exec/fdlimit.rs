@@ -115,14 +115,26 @@ pub fn job_cost(spec: &JobSpec) -> JobCost {
     cost
 }
 
-/// The descriptors drover may spend on jobs.
-#[derive(Clone)]
+/// The descriptors drover may spend on jobs: one budget for the process,
+/// made once from the open-files limit. The engine holds a job back until
+/// its descriptors are free; a front end that feeds the engine (`drover
+/// exec`) asks it how many jobs can run at once, and both size the
+/// descriptor table from it before any thread starts.
+#[derive(Debug, Clone)]
 pub struct FdBudget {
     pub semaphore: Arc<Semaphore>,
     pub total: usize,
+    /// The open-files limit it was made from.
+    limit: u64,
 }
 
 impl FdBudget {
+    /// The budget of this process: raises the open-files limit first.
+    pub fn of_process() -> Self {
+        Self::new(raise_nofile_limit())
+    }
+
+    /// The budget under an open-files limit of `limit`.
     pub fn new(limit: u64) -> Self {
         let total = limit
             .saturating_sub(RESERVED)
@@ -130,6 +142,19 @@ impl FdBudget {
         Self {
             semaphore: Arc::new(Semaphore::new(total)),
             total,
+            limit,
         }
+    }
+
+    /// How many jobs costing `cost` each can run at once, with room left
+    /// to spawn one more as one ends (at least one).
+    pub fn jobs_at_once(&self, cost: JobCost) -> usize {
+        (self.total.saturating_sub(cost.transient) / cost.held.max(1)).max(1)
+    }
+
+    /// Grows the descriptor table to hold `jobs` descriptors of jobs and
+    /// drover's own ([`presize_fd_table`]: before any other thread starts).
+    pub fn presize(&self, jobs: u64) {
+        presize_fd_table(jobs.saturating_add(RESERVED), self.limit);
     }
 }

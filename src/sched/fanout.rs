@@ -21,6 +21,7 @@ use crate::engine::{
     BatchDone, Engine, Event as EngineEvent, How, StopReason, SubmitOptions, Target,
 };
 use crate::exec::capture::{Keep, LineSink};
+use crate::exec::fdlimit::{JobCost, job_cost};
 use crate::exec::spool::Spool;
 use crate::exec::{Control, Keeping};
 use crate::model::{BatchId, JobId, JobResult, Status};
@@ -171,6 +172,20 @@ impl Fanout {
             return words.join(" ");
         }
         self.template.shell_line(fill)
+    }
+
+    /// The descriptors each job of the run takes (all alike); `block`: fed
+    /// a `--pipe` block.
+    pub fn job_cost(&self, block: bool) -> JobCost {
+        let work = Work {
+            args: Vec::new(),
+            block: None,
+        };
+        let (mut spec, _) = self.spec(&work, 1, 1);
+        if block {
+            spec.stdin = StdinSpec::Bytes(Default::default());
+        }
+        job_cost(&spec)
     }
 
     fn spec(&self, work: &Work, seq: u64, slot: usize) -> (JobSpec, String) {
