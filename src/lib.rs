@@ -18,3 +18,5 @@ pub mod pipeline;
 pub mod plan;
 pub mod report;
 pub mod sched;
+pub mod serve;
+pub mod store;

@@ -93,6 +93,50 @@ enum Command {
     Man,
     /// Run a command for every item, many at once (xargs -P / GNU parallel).
     Exec(Box<exec::ExecArgs>),
+    /// Serve an HTTP API that runs jobs, keeping them in a store (SQLite).
+    ///
+    /// Stops on SIGTERM or SIGINT: no new jobs, running ones get
+    /// `drain_timeout`, then are stopped; queued ones run at the next start.
+    Serve(ServeArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct ServeArgs {
+    /// A TOML file with a `[serve]` table and `[defaults]` for every job
+    /// (see config/serve.toml).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Where to listen [default: 127.0.0.1:7070]; a port of 0 takes a free one.
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<String>,
+    /// The store (drover.db) and the jobs' output files [default: .drover].
+    #[arg(long, value_name = "DIR")]
+    state_dir: Option<PathBuf>,
+    /// The bearer token every /v1/ call must carry [default: $DROVER_TOKEN].
+    #[arg(long, value_name = "FILE")]
+    token_file: Option<PathBuf>,
+    /// Jobs at once [default: [serve] max_parallel, else no limit].
+    #[arg(short = 'j', long, value_name = "N")]
+    max_parallel: Option<usize>,
+    #[command(flatten)]
+    logging: Logging,
+}
+
+fn serve(args: ServeArgs) -> u8 {
+    let flags = crate::serve::Flags {
+        config: args.config,
+        listen: args.listen,
+        state_dir: args.state_dir,
+        token_file: args.token_file,
+        max_parallel: args.max_parallel,
+    };
+    match crate::serve::config::settings(flags, std::env::var("DROVER_TOKEN").ok()) {
+        Ok(settings) => crate::serve::serve(settings),
+        Err(e) => {
+            eprintln!("error: {e}");
+            EXIT_INVALID
+        }
+    }
 }
 
 #[derive(clap::Args, Debug)]
@@ -169,6 +213,7 @@ pub fn main() -> ExitCode {
     let own = match &cli.command {
         Command::Run(args) => Some(&args.logging),
         Command::Check(args) => Some(&args.logging),
+        Command::Serve(args) => Some(&args.logging),
         Command::Exec(_) | Command::Completions { .. } | Command::Man => None,
     };
     let verbose = own.map_or(0, |l| l.verbose);
@@ -187,6 +232,7 @@ pub fn main() -> ExitCode {
         Command::Run(args) => run(args),
         Command::Check(args) => check(args),
         Command::Exec(args) => exec::exec(*args),
+        Command::Serve(args) => serve(args),
         Command::Completions { shell } => print_with(|out| {
             clap_complete::generate(shell, &mut Cli::command(), "drover", out);
             Ok(())

@@ -150,6 +150,10 @@ pub struct SubmitOptions {
     /// What a unit of one job keeps of its output, instead of the tails of
     /// `capture_limit` (`drover exec`).
     pub keeping: Option<Keeping>,
+    /// The id of the plan's first job (job `j` is this + `j`), where the
+    /// caller has ids of its own (`drover serve`: its store's rows); later
+    /// ids the engine gives go on above them. The caller keeps them unique.
+    pub first_job: Option<JobId>,
 }
 
 /// The ids a submitted batch got.
@@ -455,9 +459,9 @@ impl Dispatcher {
     fn submit(&mut self, plan: Arc<Plan>, options: SubmitOptions) -> Submitted {
         let id = BatchId(self.next_batch);
         self.next_batch += 1;
-        let first = self.next_job;
         let n = plan.jobs.len();
-        self.next_job += n as u64;
+        let first = options.first_job.map_or(self.next_job, |j| j.0);
+        self.next_job = self.next_job.max(first + n as u64);
         let mut dependants: Vec<Vec<usize>> = vec![Vec::new(); n];
         for (u, unit) in plan.units.iter().enumerate() {
             for &need in &unit.needs {

@@ -81,6 +81,19 @@ pub enum Keep {
     Tail(usize),
     /// Complete lines as they arrive, to a printer (`--line-buffer`).
     Lines(LineSink),
+    /// Everything, appended to a file as it arrives, up to a limit; past it
+    /// read and counted only (`drover serve`).
+    File(FileSink),
+}
+
+/// Where `Keep::File` writes: the file, how much of it the job may fill,
+/// and how many bytes the job wrote in all (kept or not), for whoever made
+/// the sink to read when the job has ended.
+#[derive(Clone)]
+pub struct FileSink {
+    pub file: Arc<std::fs::File>,
+    pub limit: u64,
+    pub written: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// Where `Keep::Lines` sends complete lines: (job, is stderr, bytes). The
@@ -134,6 +147,11 @@ impl Output {
                     let token = stop.get_or_insert_with(CancellationToken::new).clone();
                     let raw = fd.as_fd().as_raw_fd();
                     Stream::Lines(raw, Box::pin(drain_lines(fd, sink, token)))
+                }
+                Keep::File(sink) => {
+                    let token = stop.get_or_insert_with(CancellationToken::new).clone();
+                    let raw = fd.as_fd().as_raw_fd();
+                    Stream::Lines(raw, Box::pin(drain_to_file(fd, sink, token)))
                 }
             }
         };
@@ -372,6 +390,69 @@ async fn drain_lines(fd: PipeEnd, sink: LineSink, stop: CancellationToken) -> Ca
     }
     if !buf.is_empty() {
         let _ = sink.tx.send((sink.job, sink.stderr, buf)).await;
+    }
+    Captured::default()
+}
+
+/// Reads a job's output pipe to its end into `sink`'s file (appending, up
+/// to its limit; the rest is counted only). Once `stop` is cancelled, reads
+/// only what the pipe holds then.
+async fn drain_to_file(fd: PipeEnd, sink: FileSink, stop: CancellationToken) -> Captured {
+    use std::io::Write;
+    use std::sync::atomic::Ordering;
+    let mut rx = match fd.into_receiver() {
+        Ok(rx) => rx,
+        Err(e) => {
+            tracing::warn!("cannot read a job's output pipe: {e}");
+            return Captured::default();
+        }
+    };
+    let stopped = stop.cancelled();
+    tokio::pin!(stopped);
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut last: Option<u64> = None;
+    let mut failed = false;
+    loop {
+        let read = match last {
+            Some(0) => break,
+            Some(left) => {
+                let want = usize::try_from(left).unwrap_or(usize::MAX).min(buf.len());
+                match rustix::io::read(rx.as_fd(), &mut buf[..want]) {
+                    Ok(n) => {
+                        last = Some(left.saturating_sub(n as u64));
+                        Ok(n)
+                    }
+                    Err(rustix::io::Errno::AGAIN) => break,
+                    Err(e) => Err(io::Error::from(e)),
+                }
+            }
+            None => tokio::select! {
+                biased;
+                _ = &mut stopped => {
+                    last = Some(rustix::io::ioctl_fionread(rx.as_fd()).unwrap_or(0));
+                    continue;
+                }
+                read = rx.read(&mut buf) => read,
+            },
+        };
+        let n = match read {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                tracing::warn!("reading a job's output failed: {e}");
+                break;
+            }
+        };
+        let before = sink.written.fetch_add(n as u64, Ordering::Relaxed);
+        let keep = sink.limit.saturating_sub(before).min(n as u64) as usize;
+        // A page-cache write: the job is not held up by a reader of the file.
+        if keep > 0 && !failed {
+            if let Err(e) = (&*sink.file).write_all(&buf[..keep]) {
+                tracing::warn!("cannot write a job's output to its file: {e}");
+                failed = true;
+            }
+        }
     }
     Captured::default()
 }

@@ -33,7 +33,11 @@ static RESOLVED: LazyLock<Mutex<HashMap<ProgramKey, PathBuf>>> = LazyLock::new(D
 /// execve calls of a PATH search, and keeps std on its posix_spawn path even
 /// when a job sets PATH. Not found: the name as given, for spawn to report.
 /// `cwd` is the job's: relative PATH entries are relative to it.
-fn resolve_program<'a>(program: &'a str, env: &[(String, String)], cwd: &Path) -> Cow<'a, Path> {
+pub fn resolve_program<'a>(
+    program: &'a str,
+    env: &[(String, String)],
+    cwd: &Path,
+) -> Cow<'a, Path> {
     if program.contains('/') {
         return Cow::Borrowed(Path::new(program));
     }

@@ -65,8 +65,10 @@ struct Report<'a> {
     jobs: Vec<Job<'a>>,
 }
 
+/// One job of the report: `drover run --report`'s, and `drover serve`'s
+/// job object (which adds its own fields around it).
 #[derive(Serialize)]
-struct Job<'a> {
+pub struct Job<'a> {
     name: &'a str,
     status: Status,
     exit_code: Option<i32>,
@@ -84,6 +86,35 @@ struct Job<'a> {
     /// Only for a pipeline: its stages and failed items.
     #[serde(skip_serializing_if = "Option::is_none")]
     pipeline: Option<&'a crate::model::PipelineReport>,
+}
+
+impl<'a> Job<'a> {
+    /// The report's fields of job `name`, which ended as `r`.
+    pub fn of(name: &'a str, r: &'a JobResult) -> Self {
+        Job {
+            name,
+            status: r.status,
+            exit_code: match r.exit {
+                Some(Exit::Code(c)) => Some(c),
+                _ => None,
+            },
+            signal: match r.exit {
+                Some(Exit::Signal(s)) => Some(s),
+                _ => None,
+            },
+            attempts: r.attempts,
+            pid: r.pid,
+            started_at: r.started_at.map(rfc3339),
+            duration_ms: r.duration.map(millis),
+            stdout: String::from_utf8_lossy(&r.stdout.bytes),
+            stderr: String::from_utf8_lossy(&r.stderr.bytes),
+            stdout_truncated: r.stdout.truncated,
+            stderr_truncated: r.stderr.truncated,
+            error: r.error.as_deref(),
+            leaked: r.leaked,
+            pipeline: r.pipeline.as_deref(),
+        }
+    }
 }
 
 pub fn rfc3339(t: SystemTime) -> String {
@@ -115,29 +146,7 @@ pub fn render_named(
     let jobs = names
         .iter()
         .zip(results)
-        .map(|(name, r)| Job {
-            name,
-            status: r.status,
-            exit_code: match r.exit {
-                Some(Exit::Code(c)) => Some(c),
-                _ => None,
-            },
-            signal: match r.exit {
-                Some(Exit::Signal(s)) => Some(s),
-                _ => None,
-            },
-            attempts: r.attempts,
-            pid: r.pid,
-            started_at: r.started_at.map(rfc3339),
-            duration_ms: r.duration.map(millis),
-            stdout: String::from_utf8_lossy(&r.stdout.bytes),
-            stderr: String::from_utf8_lossy(&r.stderr.bytes),
-            stdout_truncated: r.stdout.truncated,
-            stderr_truncated: r.stderr.truncated,
-            error: r.error.as_deref(),
-            leaked: r.leaked,
-            pipeline: r.pipeline.as_deref(),
-        })
+        .map(|(name, r)| Job::of(name, r))
         .collect();
     let report = Report {
         version: 1,

@@ -422,6 +422,7 @@ pub async fn run(
                         keeping: Some(Keeping {
                             keep: (keep(false), keep(true)),
                         }),
+                        first_job: None,
                     };
                     let Ok(submitted) = engine.submit_with(Arc::new(Plan::one(spec)), options).await else {
                         break;

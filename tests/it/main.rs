@@ -8,6 +8,7 @@
 //! `cargo test --test it exec_follow::`.
 
 mod common;
+mod serve_common;
 
 mod check_plan;
 mod color;
@@ -63,6 +64,8 @@ mod report_format;
 mod report_targets;
 mod retries;
 mod run_show_output;
+mod serve_api;
+mod serve_restart;
 mod spawn_descriptors;
 mod spawn_failures;
 mod spawn_posix_fallback;

@@ -1,0 +1,423 @@
+//! `drover serve`: jobs over HTTP, kept in a store, run by the engine.
+//!
+//! A job is committed to the store before its 201 (the row's id is its id
+//! everywhere: the engine's `JobId`, the API, its output files), then
+//! submitted to the engine as a batch of one. The recorder follows the
+//! engine's events and commits each change of state as it happens. On
+//! start the store is read back: jobs that were running when drover
+//! stopped have what is left of their process groups killed and run again
+//! if their retries allow; queued ones run.
+
+pub mod api;
+pub mod config;
+mod recover;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use tokio::sync::watch;
+
+use crate::engine::{self, Engine, Event, How, SubmitOptions};
+use crate::exec::Keeping;
+use crate::exec::capture::{FileSink, Keep};
+use crate::exec::fdlimit::FdBudget;
+use crate::model::JobId;
+use crate::model::job::JobDef;
+use crate::plan::{JobSpec, OutputSpec, Plan, StdinSpec, TakeFd};
+use crate::store::{JobRow, Store};
+pub use config::{Flags, Settings, SettingsError};
+
+/// The server's state, shared by every request.
+pub struct App {
+    pub settings: Settings,
+    pub store: Store,
+    pub engine: Engine,
+    /// Jobs accepted and not yet ended, by id.
+    live: Mutex<HashMap<i64, Live>>,
+    /// Jobs accepted and not started.
+    queued: AtomicUsize,
+    running: AtomicUsize,
+    draining: AtomicBool,
+    metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
+    /// The programs of `allow`, resolved to full paths at start.
+    allowed: Option<Vec<std::path::PathBuf>>,
+}
+
+/// A job not ended yet.
+struct Live {
+    /// Turns true when the job's end is committed.
+    ended: watch::Sender<bool>,
+    started: bool,
+    /// The write end of a streaming stdin (`stdin = {stream = true}`).
+    stdin: Option<Arc<tokio::sync::Mutex<Option<tokio::net::unix::pipe::Sender>>>>,
+    /// Bytes the job wrote to stdout and stderr, kept or not.
+    written: [Arc<AtomicU64>; 2],
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+pub fn now_ms() -> i64 {
+    ms_of(SystemTime::now())
+}
+
+pub fn ms_of(t: SystemTime) -> i64 {
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+impl App {
+    pub fn draining(&self) -> bool {
+        self.draining.load(Ordering::Relaxed)
+    }
+
+    pub fn queued(&self) -> usize {
+        self.queued.load(Ordering::Relaxed)
+    }
+
+    /// The end of job `id`: `None` if it is not live (ended, or unknown).
+    pub fn watch_end(&self, id: i64) -> Option<watch::Receiver<bool>> {
+        lock(&self.live).get(&id).map(|l| l.ended.subscribe())
+    }
+
+    /// The write end of job `id`'s streaming stdin, while it is live.
+    fn stdin_of(
+        &self,
+        id: i64,
+    ) -> Option<Arc<tokio::sync::Mutex<Option<tokio::net::unix::pipe::Sender>>>> {
+        lock(&self.live).get(&id).and_then(|l| l.stdin.clone())
+    }
+
+    /// The spec that runs `row`: its job over the server's defaults, its
+    /// output into its files in the state folder.
+    pub fn spec_of(&self, row: &JobRow) -> Result<(JobSpec, bool), String> {
+        let def: JobDef = serde_json::from_str(&row.def)
+            .map_err(|e| format!("the stored job cannot be read: {e}"))?;
+        let streamed = matches!(
+            def.stdin,
+            Some(crate::model::job::StdinDef::Stream { stream: true })
+        );
+        let mut def = def;
+        if streamed {
+            def.stdin = None;
+        }
+        let mut spec = def
+            .into_spec(&self.settings.base, &self.settings.defaults)
+            .map_err(|e| e.to_string())?;
+        // Read by drover into the job's files (see `run`).
+        spec.stdout = OutputSpec::Capture;
+        spec.stderr = OutputSpec::Capture;
+        Ok((spec, streamed))
+    }
+
+    /// Hands a stored job to the engine.
+    pub async fn run(&self, row: &JobRow) -> Result<(), String> {
+        let (mut spec, streamed) = self.spec_of(row)?;
+        // Appended to: a job run again after a restart adds to what its
+        // first run wrote, which stays readable.
+        let sink = |stream: &str| -> Result<FileSink, String> {
+            let path = config::output_path(&self.settings.state_dir, row.id, stream);
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&path)
+                .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+            Ok(FileSink {
+                file: Arc::new(file),
+                limit: self.settings.output_limit,
+                written: Arc::new(AtomicU64::new(0)),
+            })
+        };
+        let (out, err) = (sink("stdout")?, sink("stderr")?);
+        let written = [out.written.clone(), err.written.clone()];
+        let (ended, _) = watch::channel(false);
+        let stdin = if streamed {
+            let (tx, rx) = tokio::net::unix::pipe::pipe()
+                .map_err(|e| format!("cannot make the job's stdin pipe: {e}"))?;
+            let fd = rx
+                .into_blocking_fd()
+                .map_err(|e| format!("cannot make the job's stdin pipe: {e}"))?;
+            spec.stdin = StdinSpec::Handed(TakeFd::new(fd));
+            Some(Arc::new(tokio::sync::Mutex::new(Some(tx))))
+        } else {
+            None
+        };
+        lock(&self.live).insert(
+            row.id,
+            Live {
+                ended,
+                started: false,
+                stdin,
+                written,
+            },
+        );
+        self.queued.fetch_add(1, Ordering::Relaxed);
+        metrics::gauge!("drover_jobs_queued").increment(1.0);
+        let options = SubmitOptions {
+            cancel_jobs: true,
+            first_job: Some(JobId(row.id as u64)),
+            keeping: Some(Keeping {
+                keep: (Keep::File(out), Keep::File(err)),
+            }),
+            ..SubmitOptions::default()
+        };
+        self.engine
+            .submit_with(Arc::new(Plan::one(spec)), options)
+            .await
+            .map_err(|_| "the engine has stopped".to_string())?;
+        Ok(())
+    }
+
+    /// Bytes job `id` wrote to stdout and stderr so far, while it is live.
+    pub fn written(&self, id: i64) -> Option<[u64; 2]> {
+        lock(&self.live)
+            .get(&id)
+            .map(|l| l.written.each_ref().map(|w| w.load(Ordering::Relaxed)))
+    }
+
+    fn job_started(&self, id: i64) {
+        if let Some(live) = lock(&self.live).get_mut(&id) {
+            if !std::mem::replace(&mut live.started, true) {
+                self.queued.fetch_sub(1, Ordering::Relaxed);
+                self.running.fetch_add(1, Ordering::Relaxed);
+                metrics::gauge!("drover_jobs_queued").decrement(1.0);
+                metrics::gauge!("drover_jobs_running").increment(1.0);
+            }
+        }
+    }
+
+    fn job_ended(&self, id: i64) {
+        if let Some(live) = lock(&self.live).remove(&id) {
+            match live.started {
+                true => {
+                    self.running.fetch_sub(1, Ordering::Relaxed);
+                    metrics::gauge!("drover_jobs_running").decrement(1.0);
+                }
+                false => {
+                    self.queued.fetch_sub(1, Ordering::Relaxed);
+                    metrics::gauge!("drover_jobs_queued").decrement(1.0);
+                }
+            }
+            let _ = live.ended.send(true);
+        }
+    }
+}
+
+/// Follows the engine's events and commits each job's changes.
+async fn record(app: Arc<App>, mut events: tokio::sync::mpsc::UnboundedReceiver<Event>) {
+    let mut attempts: HashMap<JobId, u32> = HashMap::new();
+    while let Some(event) = events.recv().await {
+        match event {
+            Event::Started { job, pid, .. } => {
+                let id = job.0 as i64;
+                let attempt = *attempts.entry(job).or_insert(1);
+                let start = recover::process_start(pid);
+                let first_start = attempt == 1;
+                app.store.started(id, pid, start, now_ms(), attempt).await;
+                if first_start {
+                    if let Ok(Some(row)) = app.store.get(id).await {
+                        let delay = (now_ms() - row.submitted_at).max(0) as f64 / 1000.0;
+                        metrics::histogram!("drover_job_start_delay_seconds").record(delay);
+                    }
+                }
+                app.job_started(id);
+            }
+            Event::Retrying { job, attempt, .. } => {
+                attempts.insert(job, attempt + 1);
+            }
+            Event::Finished { job, result } => {
+                attempts.remove(&job);
+                let id = job.0 as i64;
+                // Jobs that never started when the server drains stay
+                // queued: they run when it starts again.
+                let unstarted = result.pid.is_none()
+                    && matches!(
+                        result.status,
+                        crate::model::Status::Cancelled | crate::model::Status::Skipped
+                    );
+                if app.draining() && unstarted {
+                    app.job_ended(id);
+                    continue;
+                }
+                let name = match app.store.get(id).await {
+                    Ok(Some(row)) => row.name,
+                    _ => format!("job-{id}"),
+                };
+                let mut value = serde_json::to_value(crate::report::json::Job::of(&name, &result))
+                    .unwrap_or_default();
+                if let (Some(map), Some([out, err])) = (value.as_object_mut(), app.written(id)) {
+                    map.insert("stdout_bytes".into(), out.into());
+                    map.insert("stderr_bytes".into(), err.into());
+                }
+                let text = value.to_string();
+                if let Err(e) = app
+                    .store
+                    .finished(id, result.status.as_str(), text, now_ms())
+                    .await
+                {
+                    tracing::error!("job {id} ended {}, but {e}", result.status.as_str());
+                }
+                metrics::counter!("drover_jobs_finished_total", "status" => result.status.as_str())
+                    .increment(1);
+                if let Some(d) = result.duration {
+                    metrics::histogram!("drover_job_duration_seconds").record(d.as_secs_f64());
+                }
+                app.job_ended(id);
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Runs the server until SIGTERM or SIGINT, then drains: exit code.
+pub fn serve(settings: Settings) -> u8 {
+    if let Err(e) = std::fs::create_dir_all(settings.state_dir.join("output")) {
+        eprintln!(
+            "error: cannot make the state folder {}: {e}",
+            settings.state_dir.display()
+        );
+        return crate::cli::EXIT_INVALID;
+    }
+    let fds = FdBudget::of_process();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: failed to start the runtime: {e}");
+            return 1;
+        }
+    };
+    runtime.block_on(async move {
+        let listener = match tokio::net::TcpListener::bind(settings.listen).await {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!("error: cannot listen on {}: {e}", settings.listen);
+                return crate::cli::EXIT_INVALID;
+            }
+        };
+        let store = match Store::open(&settings.state_dir).await {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return 1;
+            }
+        };
+        let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
+            .set_buckets(&[
+                0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 60.0, 300.0, 3600.0,
+            ])
+            .ok()
+            .and_then(|b| b.install_recorder().ok());
+        let allowed = settings.allow.as_ref().map(|list| {
+            list.iter()
+                .map(|p| api::resolve_allowed(p, &settings.base))
+                .collect()
+        });
+        let engine = Engine::start(engine::Limits {
+            slots: settings.max_parallel,
+            fds,
+        });
+        let events = match engine.subscribe(true).await {
+            Ok(e) => e,
+            Err(_) => return 1,
+        };
+        let app = Arc::new(App {
+            settings,
+            store,
+            engine,
+            live: Mutex::new(HashMap::new()),
+            queued: AtomicUsize::new(0),
+            running: AtomicUsize::new(0),
+            draining: AtomicBool::new(false),
+            metrics,
+            allowed,
+        });
+        let recorder = tokio::spawn(record(app.clone(), events));
+        if let Err(e) = recover::restart(&app).await {
+            eprintln!("error: {e}");
+            return 1;
+        }
+        let expiry = tokio::spawn(expire(app.clone()));
+        let addr = listener.local_addr().map_or(app.settings.listen, |a| a);
+        // Scripts and tests read the port from this line (`--listen :0`).
+        eprintln!("drover serve: listening on http://{addr}");
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let server = {
+            let router = api::router(app.clone());
+            let mut stop = stop_rx.clone();
+            tokio::spawn(async move {
+                axum::serve(listener, router)
+                    .with_graceful_shutdown(async move {
+                        let _ = stop.wait_for(|s| *s).await;
+                    })
+                    .await
+            })
+        };
+        let mut interrupts = crate::sched::signal::listen();
+        let first = interrupts.recv().await;
+        app.draining.store(true, Ordering::Relaxed);
+        let name = first.map_or("a stop", |i| i.name());
+        eprintln!(
+            "drover serve: {name}: draining: no new jobs; {} running get up to {}",
+            app.running.load(Ordering::Relaxed),
+            humantime::format_duration(app.settings.drain_timeout)
+        );
+        let deadline = tokio::time::Instant::now() + app.settings.drain_timeout;
+        loop {
+            if app.running.load(Ordering::Relaxed) == 0 {
+                break;
+            }
+            tokio::select! {
+                _ = tokio::time::sleep_until(deadline) => break,
+                _ = tokio::time::sleep(Duration::from_millis(50)) => {}
+                Some(_) = interrupts.recv() => break,
+            }
+        }
+        let _ = app.engine.shutdown(How::Graceful).await;
+        // The recorder has every event once the engine is gone.
+        drop(app.engine.clone());
+        let _ = stop_tx.send(true);
+        expiry.abort();
+        let _ = tokio::time::timeout(Duration::from_secs(5), server).await;
+        let _ = tokio::time::timeout(Duration::from_secs(30), wait_recorded(&app)).await;
+        recorder.abort();
+        let _ = app.store.flush().await;
+        eprintln!("drover serve: stopped");
+        0
+    })
+}
+
+/// Waits until every live job's end is recorded.
+async fn wait_recorded(app: &App) {
+    while !lock(&app.live).is_empty() {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Deletes ended jobs past `retention`, and their output, every minute.
+async fn expire(app: Arc<App>) {
+    loop {
+        let before =
+            now_ms() - i64::try_from(app.settings.retention.as_millis()).unwrap_or(i64::MAX);
+        match app.store.expire(before).await {
+            Ok(ids) => {
+                for id in ids {
+                    for stream in ["stdout", "stderr"] {
+                        let _ = std::fs::remove_file(config::output_path(
+                            &app.settings.state_dir,
+                            id,
+                            stream,
+                        ));
+                    }
+                }
+            }
+            Err(e) => tracing::warn!("cannot delete old jobs: {e}"),
+        }
+        tokio::time::sleep(Duration::from_secs(60)).await;
+    }
+}
