@@ -6,8 +6,9 @@
 //! `exec` (spawn, pipes, timeouts, process groups: every process) ←
 //! `pipeline` (items through stages) ← `engine` (the one dispatcher:
 //! batches submitted over time, cancelled by id, events out) ← `report`
-//! (progress view, summary, JSON) ← `cli`. `config` parses and validates a
-//! job file into a `plan`. `sched` holds `drover exec`'s fan-out.
+//! (progress view, summary, JSON), `store` (SQLite) and `serve` (the HTTP
+//! API) ← `cli`. `config` parses and validates a job file into a `plan`.
+//! `sched` holds `drover exec`'s fan-out.
 
 pub mod cli;
 pub mod config;

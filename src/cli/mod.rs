@@ -131,7 +131,17 @@ fn serve(args: ServeArgs) -> u8 {
         max_parallel: args.max_parallel,
     };
     match crate::serve::config::settings(flags, std::env::var("DROVER_TOKEN").ok()) {
-        Ok(settings) => crate::serve::serve(settings),
+        Ok(settings) => match crate::serve::serve(settings) {
+            Ok(()) => 0,
+            Err(crate::serve::Failure::Invalid(e)) => {
+                eprintln!("error: {e}");
+                EXIT_INVALID
+            }
+            Err(crate::serve::Failure::Failed(e)) => {
+                eprintln!("error: {e}");
+                1
+            }
+        },
         Err(e) => {
             eprintln!("error: {e}");
             EXIT_INVALID

@@ -272,14 +272,22 @@ async fn record(app: Arc<App>, mut events: tokio::sync::mpsc::UnboundedReceiver<
     }
 }
 
-/// Runs the server until SIGTERM or SIGINT, then drains: exit code.
-pub fn serve(settings: Settings) -> u8 {
+/// Why the server could not start or went down.
+#[derive(Debug)]
+pub enum Failure {
+    /// Bad settings or a place it cannot use (exit 2).
+    Invalid(String),
+    /// Anything else (exit 1).
+    Failed(String),
+}
+
+/// Runs the server until SIGTERM or SIGINT, then drains.
+pub fn serve(settings: Settings) -> Result<(), Failure> {
     if let Err(e) = std::fs::create_dir_all(settings.state_dir.join("output")) {
-        eprintln!(
-            "error: cannot make the state folder {}: {e}",
+        return Err(Failure::Invalid(format!(
+            "cannot make the state folder {}: {e}",
             settings.state_dir.display()
-        );
-        return crate::cli::EXIT_INVALID;
+        )));
     }
     let fds = FdBudget::of_process();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -287,25 +295,21 @@ pub fn serve(settings: Settings) -> u8 {
         .build()
     {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: failed to start the runtime: {e}");
-            return 1;
-        }
+        Err(e) => return Err(Failure::Failed(format!("failed to start the runtime: {e}"))),
     };
     runtime.block_on(async move {
         let listener = match tokio::net::TcpListener::bind(settings.listen).await {
             Ok(l) => l,
             Err(e) => {
-                eprintln!("error: cannot listen on {}: {e}", settings.listen);
-                return crate::cli::EXIT_INVALID;
+                return Err(Failure::Invalid(format!(
+                    "cannot listen on {}: {e}",
+                    settings.listen
+                )));
             }
         };
         let store = match Store::open(&settings.state_dir).await {
             Ok(s) => s,
-            Err(e) => {
-                eprintln!("error: {e}");
-                return 1;
-            }
+            Err(e) => return Err(Failure::Failed(e.to_string())),
         };
         let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
             .set_buckets(&[
@@ -324,7 +328,7 @@ pub fn serve(settings: Settings) -> u8 {
         });
         let events = match engine.subscribe(true).await {
             Ok(e) => e,
-            Err(_) => return 1,
+            Err(_) => return Err(Failure::Failed("the engine did not start".into())),
         };
         let app = Arc::new(App {
             settings,
@@ -338,10 +342,7 @@ pub fn serve(settings: Settings) -> u8 {
             allowed,
         });
         let recorder = tokio::spawn(record(app.clone(), events));
-        if let Err(e) = recover::restart(&app).await {
-            eprintln!("error: {e}");
-            return 1;
-        }
+        recover::restart(&app).await.map_err(Failure::Failed)?;
         let expiry = tokio::spawn(expire(app.clone()));
         let addr = listener.local_addr().map_or(app.settings.listen, |a| a);
         // Scripts and tests read the port from this line (`--listen :0`).
@@ -388,7 +389,7 @@ pub fn serve(settings: Settings) -> u8 {
         recorder.abort();
         let _ = app.store.flush().await;
         eprintln!("drover serve: stopped");
-        0
+        Ok(())
     })
 }
 

@@ -93,7 +93,10 @@ fn after_kill_9_and_a_restart_every_job_ends_once() {
         let i: usize = name[1..].parse().unwrap();
         let runs = times_run.get(name).copied().unwrap_or(0);
         match job["status"].as_str().unwrap() {
-            "succeeded" => assert!(runs == 1 || (runs == 2 && i.is_multiple_of(2)), "{job} ran {runs}"),
+            "succeeded" => assert!(
+                runs == 1 || (runs == 2 && i.is_multiple_of(2)),
+                "{job} ran {runs}"
+            ),
             "failed" => {
                 assert_eq!(job["error"], "drover restarted while the job ran", "{job}");
                 assert_eq!(i % 2, 1, "a job with a retry left runs again: {job}");
