@@ -42,13 +42,13 @@ impl ApiError {
         }
     }
 
-    fn field(mut self, field: impl Into<String>) -> Self {
+    pub fn field(mut self, field: impl Into<String>) -> Self {
         let field = field.into();
         self.field = (!field.is_empty()).then_some(field);
         self
     }
 
-    fn internal(e: impl std::fmt::Display) -> Self {
+    pub fn internal(e: impl std::fmt::Display) -> Self {
         tracing::error!("{e}");
         ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
     }
@@ -67,7 +67,7 @@ impl IntoResponse for ApiError {
     }
 }
 
-type ApiResult<T> = Result<T, ApiError>;
+pub type ApiResult<T> = Result<T, ApiError>;
 
 pub fn router(app: Arc<App>) -> Router {
     let v1 = Router::new()
@@ -76,6 +76,9 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/v1/jobs/{id}/output", get(output))
         .route("/v1/jobs/{id}/stdin", post(stdin))
         .route("/v1/jobs/{id}/cancel", post(cancel))
+        .route("/v1/batches", post(super::batch::create))
+        .route("/v1/batches/{id}", get(super::batch::report))
+        .route("/v1/openapi.json", get(openapi))
         .route_layer(middleware::from_fn_with_state(app.clone(), auth));
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
@@ -130,6 +133,14 @@ async fn count_requests(request: Request, next: Next) -> Response {
     response
 }
 
+/// The API's description (OpenAPI 3), kept beside this file; a test checks
+/// that it names every route.
+pub const OPENAPI: &str = include_str!("openapi.json");
+
+async fn openapi() -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
+}
+
 async fn readyz(State(app): State<Arc<App>>) -> Response {
     match app.draining() {
         true => (StatusCode::SERVICE_UNAVAILABLE, "draining\n").into_response(),
@@ -149,7 +160,7 @@ async fn render_metrics(State(app): State<Arc<App>>) -> Response {
 }
 
 /// The body, up to `max_body` bytes (413 past it).
-async fn body_of(app: &App, body: Body) -> ApiResult<Bytes> {
+pub(super) async fn body_of(app: &App, body: Body) -> ApiResult<Bytes> {
     axum::body::to_bytes(body, app.settings.max_body)
         .await
         .map_err(|_| {
@@ -177,7 +188,7 @@ pub fn resolve_allowed(entry: &str, base: &Path) -> PathBuf {
 
 /// Whether the server's `allow` and `allow_shell` let `spec` run; else 403
 /// naming the program.
-fn check_allowed(app: &App, spec: &crate::plan::JobSpec) -> ApiResult<()> {
+pub(super) fn check_allowed(app: &App, spec: &crate::plan::JobSpec) -> ApiResult<()> {
     let forbidden = |m: String, field: &str| ApiError::new(StatusCode::FORBIDDEN, m).field(field);
     match &spec.program {
         Program::Shell(_) if !app.settings.allow_shell => Err(forbidden(
@@ -329,6 +340,7 @@ async fn create_job(
             name,
             def,
             idempotency,
+            kind: "job",
         }])
         .await
         .map_err(ApiError::internal)?
@@ -367,14 +379,14 @@ async fn create_job(
     }
 }
 
-fn draining() -> ApiError {
+pub(super) fn draining() -> ApiError {
     ApiError::new(
         StatusCode::SERVICE_UNAVAILABLE,
         "the server is draining (stopping): it takes no new jobs",
     )
 }
 
-fn too_many(app: &App) -> ApiError {
+pub(super) fn too_many(app: &App) -> ApiError {
     ApiError {
         retry_after: Some(1),
         ..ApiError::new(
@@ -724,4 +736,46 @@ fn follow(
             }
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::OPENAPI;
+
+    /// Every route `router` serves, with its methods, is in the OpenAPI
+    /// document, and the document names no route that is not served.
+    #[test]
+    fn the_openapi_document_describes_every_route() {
+        let doc: serde_json::Value = serde_json::from_str(OPENAPI).expect("valid JSON");
+        assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+        let source = include_str!("api.rs");
+        let mut served = Vec::new();
+        for line in source.lines().map(str::trim) {
+            let Some(rest) = line.strip_prefix(".route(\"") else {
+                continue;
+            };
+            let (path, handlers) = rest.split_once('"').unwrap();
+            for method in ["get", "post"] {
+                if handlers.contains(&format!("{method}(")) {
+                    served.push((path.to_string(), method));
+                }
+            }
+        }
+        assert!(served.len() >= 11, "{served:?}");
+        for (path, method) in &served {
+            assert!(
+                doc["paths"][path][method].is_object(),
+                "{method} {path} is not in openapi.json"
+            );
+        }
+        let paths = doc["paths"].as_object().unwrap();
+        for (path, ops) in paths {
+            for method in ops.as_object().unwrap().keys() {
+                assert!(
+                    served.iter().any(|(p, m)| p == path && m == method),
+                    "openapi.json has {method} {path}, which is not served"
+                );
+            }
+        }
+    }
 }

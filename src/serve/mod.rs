@@ -9,6 +9,7 @@
 //! if their retries allow; queued ones run.
 
 pub mod api;
+mod batch;
 pub mod config;
 mod recover;
 
@@ -52,8 +53,9 @@ struct Live {
     started: bool,
     /// The write end of a streaming stdin (`stdin = {stream = true}`).
     stdin: Option<Arc<tokio::sync::Mutex<Option<tokio::net::unix::pipe::Sender>>>>,
-    /// Bytes the job wrote to stdout and stderr, kept or not.
-    written: [Arc<AtomicU64>; 2],
+    /// Bytes the job wrote to stdout and stderr, kept or not; `None` for a
+    /// batch's job, which writes to its files itself (their sizes tell).
+    written: Option<[Arc<AtomicU64>; 2]>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -151,7 +153,7 @@ impl App {
                 ended,
                 started: false,
                 stdin,
-                written,
+                written: Some(written),
             },
         );
         self.queued.fetch_add(1, Ordering::Relaxed);
@@ -173,9 +175,69 @@ impl App {
 
     /// Bytes job `id` wrote to stdout and stderr so far, while it is live.
     pub fn written(&self, id: i64) -> Option<[u64; 2]> {
-        lock(&self.live)
-            .get(&id)
-            .map(|l| l.written.each_ref().map(|w| w.load(Ordering::Relaxed)))
+        let counted = match lock(&self.live).get(&id)? {
+            Live {
+                written: Some(w), ..
+            } => Some(w.each_ref().map(|w| w.load(Ordering::Relaxed))),
+            _ => None,
+        };
+        Some(counted.unwrap_or_else(|| {
+            ["stdout", "stderr"].map(|stream| {
+                std::fs::metadata(config::output_path(&self.settings.state_dir, id, stream))
+                    .map_or(0, |m| m.len())
+            })
+        }))
+    }
+
+    /// Hands a stored batch (its rows, in plan order, with consecutive ids)
+    /// to the engine as one plan: its jobs' captured output goes to their
+    /// files.
+    pub async fn run_batch(&self, rows: &[JobRow], mut plan: Plan) -> Result<(), String> {
+        let first = rows.first().map_or(0, |r| r.id);
+        if rows
+            .iter()
+            .enumerate()
+            .any(|(i, r)| r.id != first + i as i64)
+        {
+            return Err("the store gave a batch's jobs ids that do not follow each other".into());
+        }
+        for (spec, row) in plan.jobs.iter_mut().zip(rows) {
+            for (out, stream) in [(&mut spec.stdout, "stdout"), (&mut spec.stderr, "stderr")] {
+                if matches!(out, OutputSpec::Capture) {
+                    *out = OutputSpec::File {
+                        path: config::output_path(&self.settings.state_dir, row.id, stream),
+                        append: true,
+                    };
+                }
+            }
+        }
+        {
+            let mut live = lock(&self.live);
+            for row in rows {
+                let (ended, _) = watch::channel(false);
+                live.insert(
+                    row.id,
+                    Live {
+                        ended,
+                        started: false,
+                        stdin: None,
+                        written: None,
+                    },
+                );
+            }
+        }
+        self.queued.fetch_add(rows.len(), Ordering::Relaxed);
+        metrics::gauge!("drover_jobs_queued").increment(rows.len() as f64);
+        let options = SubmitOptions {
+            cancel_jobs: true,
+            first_job: Some(JobId(first as u64)),
+            ..SubmitOptions::default()
+        };
+        self.engine
+            .submit_with(Arc::new(plan), options)
+            .await
+            .map_err(|_| "the engine has stopped".to_string())?;
+        Ok(())
     }
 
     fn job_started(&self, id: i64) {

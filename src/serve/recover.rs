@@ -51,6 +51,19 @@ pub async fn restart(app: &App) -> Result<(), String> {
     let rows = app.store.unfinished().await.map_err(|e| e.to_string())?;
     let (mut requeued, mut failed, mut queued) = (0, 0, 0);
     for mut row in rows {
+        // A job of a batch runs with the others (pipes, needs): not alone.
+        if row.kind == "batch" {
+            if let Some(pid) = row.pid.filter(|_| row.status == "running") {
+                kill_leftovers(pid, row.pid_start).await;
+            }
+            let why = match row.status.as_str() {
+                "running" => RESTARTED,
+                _ => "drover restarted before it ran, and a batch is not resumed: submit it again",
+            };
+            fail(app, &row, why).await?;
+            failed += 1;
+            continue;
+        }
         if row.status == "running" {
             if let Some(pid) = row.pid {
                 kill_leftovers(pid, row.pid_start).await;

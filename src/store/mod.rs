@@ -41,7 +41,8 @@ const SCHEMA: &[&str] = &[
         attempts INTEGER NOT NULL DEFAULT 0,
         result TEXT,
         idem_key TEXT UNIQUE,
-        idem_body BLOB
+        idem_body BLOB,
+        kind TEXT NOT NULL DEFAULT 'job'
     )",
     "CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs (status, id)",
     "CREATE INDEX IF NOT EXISTS jobs_by_batch ON jobs (batch, id)",
@@ -69,6 +70,9 @@ pub struct JobRow {
     pub attempts: i64,
     /// The report's fields of the ended job, as JSON.
     pub result: Option<String>,
+    /// `job` (POST /v1/jobs: runs on its own) or `batch` (one of a job
+    /// file's jobs, POST /v1/batches: runs with the others).
+    pub kind: String,
 }
 
 impl JobRow {
@@ -86,6 +90,7 @@ impl JobRow {
             pid_start: row.try_get("pid_start")?,
             attempts: row.try_get("attempts")?,
             result: row.try_get("result")?,
+            kind: row.try_get("kind")?,
         })
     }
 
@@ -94,7 +99,7 @@ impl JobRow {
     }
 }
 
-const COLUMNS: &str = "id, batch, name, def, status, submitted_at, started_at, finished_at, pid, pid_start, attempts, result";
+const COLUMNS: &str = "id, batch, name, def, status, submitted_at, started_at, finished_at, pid, pid_start, attempts, result, kind";
 
 /// A job to store.
 #[derive(Debug, Clone)]
@@ -105,6 +110,8 @@ pub struct NewJob {
     pub def: serde_json::Value,
     /// `Idempotency-Key` and the body it came with.
     pub idempotency: Option<(String, Vec<u8>)>,
+    /// See [`JobRow::kind`].
+    pub kind: &'static str,
 }
 
 /// What storing a job with an idempotency key found.
@@ -536,14 +543,15 @@ async fn insert(
         };
         let (key, body) = job.idempotency.clone().unzip();
         let id: i64 = sqlx::query_scalar(
-            "INSERT INTO jobs (batch, name, def, status, submitted_at, idem_key, idem_body)
-             VALUES (?, ?, '', 'queued', ?, ?, ?) RETURNING id",
+            "INSERT INTO jobs (batch, name, def, status, submitted_at, idem_key, idem_body, kind)
+             VALUES (?, ?, '', 'queued', ?, ?, ?, ?) RETURNING id",
         )
         .bind(batch_id)
         .bind(&job.name)
         .bind(now)
         .bind(key)
         .bind(body)
+        .bind(job.kind)
         .fetch_one(&mut *conn)
         .await?;
         let name = match job.name.is_empty() {
@@ -574,6 +582,7 @@ async fn insert(
             pid_start: None,
             attempts: 0,
             result: None,
+            kind: job.kind.to_string(),
         }));
     }
     Ok(out)
@@ -588,6 +597,7 @@ mod tests {
             name: name.into(),
             def: serde_json::json!({"name": name, "cmd": ["true"]}),
             idempotency: None,
+            kind: "job",
         }
     }
 

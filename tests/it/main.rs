@@ -65,6 +65,7 @@ mod report_targets;
 mod retries;
 mod run_show_output;
 mod serve_api;
+mod serve_batches;
 mod serve_restart;
 mod spawn_descriptors;
 mod spawn_failures;

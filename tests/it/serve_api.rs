@@ -198,6 +198,8 @@ fn a_token_is_needed_on_v1_and_compared_whole() {
             .as_u16(),
         200
     );
+    let doc: Value = server.get("/v1/openapi.json").json().unwrap();
+    assert!(doc["paths"]["/v1/jobs"]["post"].is_object(), "{doc}");
     let ok = server.submit(json!({"cmd": ["true"]}));
     assert_eq!(server.wait_final(id_of(&ok))["status"], "succeeded");
     assert!(
