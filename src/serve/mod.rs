@@ -48,6 +48,9 @@ pub struct App {
 
 /// A job not ended yet.
 struct Live {
+    name: String,
+    /// Unix ms.
+    submitted_at: i64,
     /// Turns true when the job's end is committed.
     ended: watch::Sender<bool>,
     started: bool,
@@ -150,6 +153,8 @@ impl App {
         lock(&self.live).insert(
             row.id,
             Live {
+                name: row.name.clone(),
+                submitted_at: row.submitted_at,
                 ended,
                 started: false,
                 stdin,
@@ -218,6 +223,8 @@ impl App {
                 live.insert(
                     row.id,
                     Live {
+                        name: row.name.clone(),
+                        submitted_at: row.submitted_at,
                         ended,
                         started: false,
                         stdin: None,
@@ -243,6 +250,8 @@ impl App {
     fn job_started(&self, id: i64) {
         if let Some(live) = lock(&self.live).get_mut(&id) {
             if !std::mem::replace(&mut live.started, true) {
+                let delay = (now_ms() - live.submitted_at).max(0) as f64 / 1000.0;
+                metrics::histogram!("drover_job_start_delay_seconds").record(delay);
                 self.queued.fetch_sub(1, Ordering::Relaxed);
                 self.running.fetch_add(1, Ordering::Relaxed);
                 metrics::gauge!("drover_jobs_queued").decrement(1.0);
@@ -277,14 +286,7 @@ async fn record(app: Arc<App>, mut events: tokio::sync::mpsc::UnboundedReceiver<
                 let id = job.0 as i64;
                 let attempt = *attempts.entry(job).or_insert(1);
                 let start = recover::process_start(pid);
-                let first_start = attempt == 1;
                 app.store.started(id, pid, start, now_ms(), attempt).await;
-                if first_start {
-                    if let Ok(Some(row)) = app.store.get(id).await {
-                        let delay = (now_ms() - row.submitted_at).max(0) as f64 / 1000.0;
-                        metrics::histogram!("drover_job_start_delay_seconds").record(delay);
-                    }
-                }
                 app.job_started(id);
             }
             Event::Retrying { job, attempt, .. } => {
@@ -304,10 +306,9 @@ async fn record(app: Arc<App>, mut events: tokio::sync::mpsc::UnboundedReceiver<
                     app.job_ended(id);
                     continue;
                 }
-                let name = match app.store.get(id).await {
-                    Ok(Some(row)) => row.name,
-                    _ => format!("job-{id}"),
-                };
+                let name = lock(&app.live)
+                    .get(&id)
+                    .map_or_else(|| format!("job-{id}"), |l| l.name.clone());
                 let mut value = serde_json::to_value(crate::report::json::Job::of(&name, &result))
                     .unwrap_or_default();
                 if let (Some(map), Some([out, err])) = (value.as_object_mut(), app.written(id)) {
@@ -315,19 +316,22 @@ async fn record(app: Arc<App>, mut events: tokio::sync::mpsc::UnboundedReceiver<
                     map.insert("stderr_bytes".into(), err.into());
                 }
                 let text = value.to_string();
-                if let Err(e) = app
-                    .store
-                    .finished(id, result.status.as_str(), text, now_ms())
-                    .await
-                {
-                    tracing::error!("job {id} ended {}, but {e}", result.status.as_str());
-                }
                 metrics::counter!("drover_jobs_finished_total", "status" => result.status.as_str())
                     .increment(1);
                 if let Some(d) = result.duration {
                     metrics::histogram!("drover_job_duration_seconds").record(d.as_secs_f64());
                 }
-                app.job_ended(id);
+                // Committed with whatever else is waiting (the writer groups
+                // them); the job counts as ended, for followers and for
+                // cancel, once its end is on disk.
+                let app = app.clone();
+                let status = result.status.as_str();
+                tokio::spawn(async move {
+                    if let Err(e) = app.store.finished(id, status, text, now_ms()).await {
+                        tracing::error!("job {id} ended {status}, but {e}");
+                    }
+                    app.job_ended(id);
+                });
             }
             _ => {}
         }

@@ -66,6 +66,7 @@ mod retries;
 mod run_show_output;
 mod serve_api;
 mod serve_batches;
+mod serve_flood;
 mod serve_restart;
 mod spawn_descriptors;
 mod spawn_failures;

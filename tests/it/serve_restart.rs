@@ -144,3 +144,30 @@ fn a_drained_server_keeps_its_queue_for_the_next_start() {
         assert_eq!(server.wait_final(id)["status"], "succeeded");
     }
 }
+
+#[test]
+fn a_job_that_outlasts_drain_timeout_is_stopped_and_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let pids = dir.path().join("pids");
+    let config = dir.path().join("serve.toml");
+    std::fs::write(&config, "[serve]\ndrain_timeout = \"300ms\"\n").unwrap();
+    let args = ["--config", config.to_str().unwrap()];
+    let server = Server::start(&state, &args, None);
+    let script = format!("echo $$ >> {}; trap '' TERM; sleep 300", pids.display());
+    let id = id_of(&server.submit(json!({"cmd": ["sh", "-c", script], "kill_grace": "200ms"})));
+    server.wait_job(id, |j| j["status"] == "running");
+    assert!(wait_until(WAIT, || !pids_in(&pids).is_empty()));
+    let started = Instant::now();
+    assert_eq!(server.stop(), 0);
+    assert!(started.elapsed() < std::time::Duration::from_secs(20));
+    assert_all_gone(&pids_in(&pids));
+    let server = Server::start(&state, &args, None);
+    let job = server.job(id);
+    assert_eq!(job["status"], "cancelled", "{job}");
+    assert!(
+        !server.log().contains("from the last run"),
+        "nothing left over: {}",
+        server.log()
+    );
+}
