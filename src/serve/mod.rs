@@ -466,7 +466,8 @@ async fn wait_recorded(app: &App) {
     }
 }
 
-/// Deletes ended jobs past `retention`, and their output, every minute.
+/// Deletes ended jobs past `retention`, and their output, every minute
+/// (or half the retention, if that is shorter).
 async fn expire(app: Arc<App>) {
     loop {
         let before =
@@ -485,6 +486,9 @@ async fn expire(app: Arc<App>) {
             }
             Err(e) => tracing::warn!("cannot delete old jobs: {e}"),
         }
-        tokio::time::sleep(Duration::from_secs(60)).await;
+        // A minute, or sooner for a short retention.
+        let every =
+            (app.settings.retention / 2).clamp(Duration::from_millis(50), Duration::from_secs(60));
+        tokio::time::sleep(every).await;
     }
 }

@@ -476,3 +476,32 @@ fn output_past_output_limit_is_counted_not_kept() {
     assert_eq!(&out[..], &[b'a'; 1024][..]);
     assert_eq!(done["stderr"], "done\n");
 }
+
+#[test]
+fn ended_jobs_and_their_output_go_after_retention() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let config = dir.path().join("serve.toml");
+    std::fs::write(&config, "[serve]\nretention = \"300ms\"\n").unwrap();
+    let server = Server::start(&state, &["--config", config.to_str().unwrap()], None);
+    let ended = id_of(&server.submit(json!({"cmd": ["echo", "bye"]})));
+    let running = id_of(&server.submit(json!({"cmd": ["sleep", "30"]})));
+    server.wait_final(ended);
+    let out = state.join("output").join(format!("{ended}.stdout"));
+    assert!(out.exists());
+    assert!(wait_until(WAIT, || server
+        .get(&format!("/v1/jobs/{ended}"))
+        .status()
+        .as_u16()
+        == 404));
+    assert!(!out.exists(), "its output went with it");
+    assert_eq!(
+        server.job(running)["status"],
+        "running",
+        "a running job stays"
+    );
+    // Cancelled, it ends, and goes in its turn.
+    let r = server.post(&format!("/v1/jobs/{running}/cancel"), "");
+    assert_eq!(r.status().as_u16(), 202);
+    assert!(wait_until(WAIT, || server.get(&format!("/v1/jobs/{running}")).status().as_u16() == 404));
+}

@@ -40,7 +40,7 @@ fn after_kill_9_and_a_restart_every_job_ends_once() {
     let server = Server::start(&state, &["-j", "8"], None);
     for i in 0..JOBS {
         let script = format!(
-            "echo $$ >> {}; echo j{i} >> {}; sleep 0.3",
+            "echo $$ >> {}; echo j{i} >> {}; echo out-j{i}; sleep 0.3",
             pids.display(),
             runs.display()
         );
@@ -101,6 +101,13 @@ fn after_kill_9_and_a_restart_every_job_ends_once() {
                 assert_eq!(job["error"], "drover restarted while the job ran", "{job}");
                 assert_eq!(i % 2, 1, "a job with a retry left runs again: {job}");
                 assert_eq!(runs, 1, "{job}");
+                let id = job["id"].as_i64().unwrap();
+                let out = server.get(&format!("/v1/jobs/{id}/output")).text().unwrap();
+                assert_eq!(
+                    out,
+                    format!("out-{name}\n"),
+                    "written before the crash, kept"
+                );
                 restarted += 1;
             }
             other => panic!("{other}: {job}"),
