@@ -12,6 +12,7 @@ use clap::{CommandFactory, Parser, Subcommand};
 
 pub mod exec;
 mod gnu;
+mod init;
 
 use crate::config;
 use crate::engine::{self, Engine, Event, How, StopReason};
@@ -35,6 +36,14 @@ pub const EXIT_INVALID: u8 = 2;
 struct Cli {
     #[command(flatten)]
     logging: Logging,
+    /// Run as a tiny init (as tini) that reaps orphans and forwards signals
+    /// to drover; the default when drover is PID 1 (a container's entry
+    /// point).
+    #[arg(long, conflicts_with = "no_init")]
+    init: bool,
+    /// Do not run as an init even as PID 1 (also DROVER_NO_INIT=1).
+    #[arg(long)]
+    no_init: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -184,6 +193,10 @@ struct CheckArgs {
 
 pub fn main() -> ExitCode {
     let mut argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    // First of all, while drover is one thread.
+    if init::wanted(&argv) {
+        init::run(&argv);
+    }
     // `parallel ARGS` becomes `drover exec -- ARGS`: GNU parallel's options
     // may follow the `--`, so drop a `--` right after `exec`.
     let sub = argv

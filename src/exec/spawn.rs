@@ -376,6 +376,19 @@ fn spawn_std(
     if chdir {
         cmd.current_dir(&spec.cwd);
     }
+    // As the vfork path: the job dies with drover.
+    let parent = std::process::id();
+    // SAFETY: only system calls between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) != 0
+                || libc::getppid() as u32 != parent
+            {
+                return Err(std::io::Error::other("drover has gone"));
+            }
+            Ok(())
+        });
+    }
     let dup = |fd: BorrowedFd<'_>| {
         fd.try_clone_to_owned()
             .map(std::process::Stdio::from)

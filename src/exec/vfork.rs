@@ -167,6 +167,8 @@ struct ChildArgs {
     cwd: *const c_char,
     fds: [c_int; 3],
     keep_below: c_int,
+    /// drover's pid: the child dies with drover (PR_SET_PDEATHSIG).
+    parent: libc::pid_t,
     /// Written by the child on failure: which step, and errno.
     failed_step: c_int,
     errno: c_int,
@@ -202,6 +204,8 @@ pub fn spawn(req: &Request) -> Result<u32, Failure> {
         cwd: req.cwd.map_or(std::ptr::null(), CStr::as_ptr),
         fds,
         keep_below: slots.keep_below,
+        // SAFETY: a plain system call.
+        parent: unsafe { libc::getpid() },
         failed_step: 0,
         errno: 0,
     };
@@ -307,6 +311,15 @@ extern "C" fn child(arg: *mut c_void) -> c_int {
         }
         if libc::setpgid(0, 0) != 0 {
             fail(args, STEP_PGID);
+        }
+        // Killed if drover dies, even by SIGKILL: no job outlives it. (Sent
+        // when the thread that spawned it ends: a runtime worker, which
+        // lives as long as drover's runtime.) Had drover died already,
+        // the job would be another's child now.
+        if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) != 0
+            || libc::getppid() != args.parent
+        {
+            libc::_exit(127);
         }
         if !args.cwd.is_null() && libc::chdir(args.cwd) != 0 {
             fail(args, STEP_CHDIR);

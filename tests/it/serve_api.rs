@@ -503,5 +503,9 @@ fn ended_jobs_and_their_output_go_after_retention() {
     // Cancelled, it ends, and goes in its turn.
     let r = server.post(&format!("/v1/jobs/{running}/cancel"), "");
     assert_eq!(r.status().as_u16(), 202);
-    assert!(wait_until(WAIT, || server.get(&format!("/v1/jobs/{running}")).status().as_u16() == 404));
+    assert!(wait_until(WAIT, || server
+        .get(&format!("/v1/jobs/{running}"))
+        .status()
+        .as_u16()
+        == 404));
 }
