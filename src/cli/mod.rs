@@ -127,6 +127,10 @@ struct ServeArgs {
     /// Jobs at once [default: [serve] max_parallel, else no limit].
     #[arg(short = 'j', long, value_name = "N")]
     max_parallel: Option<usize>,
+    /// drover's log lines on stderr: `human`, or `json` (one object a line,
+    /// for a container's log collector).
+    #[arg(long, value_name = "FORMAT", default_value = "human", value_parser = ["human", "json"])]
+    log_format: String,
     #[command(flatten)]
     logging: Logging,
 }
@@ -247,7 +251,16 @@ pub fn main() -> ExitCode {
         .on();
     console::set_colors_enabled(color);
     console::set_colors_enabled_stderr(color);
-    init_logging(cli.logging.verbose.saturating_add(verbose), color);
+    // serve says what it does (listening, draining) at info.
+    let (least, json) = match &cli.command {
+        Command::Serve(args) => (1, args.log_format == "json"),
+        _ => (0, false),
+    };
+    init_logging(
+        cli.logging.verbose.saturating_add(verbose).max(least),
+        color,
+        json,
+    );
     // Before drover opens anything: the spawn's reserved descriptors sit
     // just above those it inherited.
     crate::exec::vfork::init();
@@ -278,7 +291,7 @@ fn print_with(write: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<()>
     }
 }
 
-fn init_logging(verbose: u8, color: bool) {
+fn init_logging(verbose: u8, color: bool, json: bool) {
     use tracing_subscriber::EnvFilter;
     let default = match verbose {
         0 => "warn",
@@ -290,12 +303,14 @@ fn init_logging(verbose: u8, color: bool) {
         Ok(v) if verbose == 0 && !v.is_empty() => EnvFilter::new(v),
         _ => EnvFilter::new(format!("drover={default},warn")),
     };
-    tracing_subscriber::fmt()
+    let log = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_ansi(color)
-        .with_target(false)
-        .init();
+        .with_target(false);
+    match json {
+        true => log.json().init(),
+        false => log.with_ansi(color).init(),
+    }
 }
 
 fn load(file: &std::path::Path) -> Result<Plan, u8> {

@@ -380,10 +380,13 @@ async fn create_job(
 }
 
 pub(super) fn draining() -> ApiError {
-    ApiError::new(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "the server is draining (stopping): it takes no new jobs",
-    )
+    ApiError {
+        retry_after: Some(5),
+        ..ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the server is draining (stopping): it takes no new jobs; try again shortly (another instance, or this one once restarted)",
+        )
+    }
 }
 
 pub(super) fn too_many(app: &App) -> ApiError {

@@ -17,7 +17,8 @@ pub const DEFAULT_MAX_QUEUED: usize = 10_000;
 pub const DEFAULT_OUTPUT_LIMIT: u64 = 64 << 20;
 pub const DEFAULT_MAX_BODY: usize = 8 << 20;
 pub const DEFAULT_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
-pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+/// Under Kubernetes' default grace of 30 s.
+pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(25);
 
 /// What the command line says (each `None` where it says nothing).
 #[derive(Debug, Default, Clone)]

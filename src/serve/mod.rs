@@ -412,7 +412,7 @@ pub fn serve(settings: Settings) -> Result<(), Failure> {
         let expiry = tokio::spawn(expire(app.clone()));
         let addr = listener.local_addr().map_or(app.settings.listen, |a| a);
         // Scripts and tests read the port from this line (`--listen :0`).
-        eprintln!("drover serve: listening on http://{addr}");
+        tracing::info!(%addr, "drover serve: listening on http://{addr}");
         let (stop_tx, stop_rx) = watch::channel(false);
         let server = {
             let router = api::router(app.clone());
@@ -429,12 +429,15 @@ pub fn serve(settings: Settings) -> Result<(), Failure> {
         let first = interrupts.recv().await;
         app.draining.store(true, Ordering::Relaxed);
         let name = first.map_or("a stop", |i| i.name());
-        eprintln!(
-            "drover serve: {name}: draining: no new jobs; {} running get up to {}",
-            app.running.load(Ordering::Relaxed),
-            humantime::format_duration(app.settings.drain_timeout)
+        let running = app.running.load(Ordering::Relaxed);
+        let grace = humantime::format_duration(app.settings.drain_timeout);
+        tracing::info!(
+            signal = name,
+            running,
+            "drover serve: {name}: draining: no new jobs; {running} running get up to {grace}; a second signal stops them now"
         );
         let deadline = tokio::time::Instant::now() + app.settings.drain_timeout;
+        let mut how = How::Graceful;
         loop {
             if app.running.load(Ordering::Relaxed) == 0 {
                 break;
@@ -442,10 +445,23 @@ pub fn serve(settings: Settings) -> Result<(), Failure> {
             tokio::select! {
                 _ = tokio::time::sleep_until(deadline) => break,
                 _ = tokio::time::sleep(Duration::from_millis(50)) => {}
-                Some(_) = interrupts.recv() => break,
+                Some(_) = interrupts.recv() => {
+                    how = How::Now;
+                    break;
+                }
             }
         }
-        let _ = app.engine.shutdown(How::Graceful).await;
+        // A signal while they are being stopped: kill them now.
+        let escalate = {
+            let engine = app.engine.clone();
+            tokio::spawn(async move {
+                if interrupts.recv().await.is_some() {
+                    let _ = engine.shutdown(How::Now).await;
+                }
+            })
+        };
+        let _ = app.engine.shutdown(how).await;
+        escalate.abort();
         // The recorder has every event once the engine is gone.
         drop(app.engine.clone());
         let _ = stop_tx.send(true);
@@ -454,7 +470,7 @@ pub fn serve(settings: Settings) -> Result<(), Failure> {
         let _ = tokio::time::timeout(Duration::from_secs(30), wait_recorded(&app)).await;
         recorder.abort();
         let _ = app.store.flush().await;
-        eprintln!("drover serve: stopped");
+        tracing::info!("drover serve: stopped");
         Ok(())
     })
 }

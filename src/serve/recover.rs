@@ -100,7 +100,10 @@ pub async fn restart(app: &App) -> Result<(), String> {
         }
     }
     if requeued + failed + queued > 0 {
-        eprintln!(
+        tracing::info!(
+            queued,
+            requeued,
+            failed,
             "drover serve: from the last run: {queued} queued job(s) to run, {requeued} that were running to run again, {failed} failed ({RESTARTED})"
         );
     }

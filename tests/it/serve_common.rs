@@ -50,8 +50,14 @@ impl Server {
             let log = log.clone();
             std::thread::spawn(move || {
                 for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                    if let Some(addr) = line.split("listening on ").nth(1) {
-                        let _ = tx.send(addr.to_string());
+                    // A log line, human or JSON: the URL ends at a space or
+                    // a quote.
+                    if let Some(rest) = line.split("listening on ").nth(1) {
+                        let url: String = rest
+                            .chars()
+                            .take_while(|c| !c.is_whitespace() && *c != '"')
+                            .collect();
+                        let _ = tx.send(url);
                     }
                     let mut l = log.lock().unwrap();
                     l.push_str(&line);

@@ -178,3 +178,39 @@ fn a_job_that_outlasts_drain_timeout_is_stopped_and_recorded() {
         server.log()
     );
 }
+
+#[test]
+fn while_draining_submits_get_503_and_a_second_signal_kills_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let server = Server::start(&state, &["--log-format", "json"], None);
+    // Ignores TERM, with a grace far longer than the test waits.
+    let id = id_of(&server.submit(json!({"sh": "trap '' TERM; sleep 300", "kill_grace": "10m"})));
+    server.wait_job(id, |j| j["status"] == "running");
+    send_signal(server.child.id(), "TERM");
+    let http = reqwest::blocking::Client::new();
+    assert!(wait_until(WAIT, || {
+        let r = http
+            .post(format!("{}/v1/jobs", server.url))
+            .body(json!({"cmd": ["true"]}).to_string())
+            .send()
+            .unwrap();
+        r.status().as_u16() == 503 && r.headers()["retry-after"] == "5"
+    }));
+    // Reads still work while draining.
+    assert_eq!(server.job(id)["status"], "running");
+    let started = Instant::now();
+    send_signal(server.child.id(), "TERM");
+    let log = server.log.clone();
+    assert_eq!(server.wait_exit(), 0);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(30),
+        "killed at once, not after the grace"
+    );
+    for line in log.lock().unwrap().lines() {
+        let v: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{line}: {e}"));
+        assert!(v["fields"]["message"].is_string(), "{line}");
+    }
+    let server = Server::start(&state, &[], None);
+    assert_eq!(server.job(id)["status"], "cancelled");
+}
