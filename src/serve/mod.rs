@@ -349,7 +349,16 @@ pub enum Failure {
 
 /// Runs the server until SIGTERM or SIGINT, then drains.
 pub fn serve(settings: Settings) -> Result<(), Failure> {
-    if let Err(e) = std::fs::create_dir_all(settings.state_dir.join("output")) {
+    // Jobs' env (secrets, often) and output live here: drover's user only,
+    // where drover makes the folders.
+    let made = {
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(settings.state_dir.join("output"))
+    };
+    if let Err(e) = made {
         return Err(Failure::Invalid(format!(
             "cannot make the state folder {}: {e}",
             settings.state_dir.display()

@@ -509,3 +509,16 @@ fn ended_jobs_and_their_output_go_after_retention() {
         .as_u16()
         == 404));
 }
+
+#[test]
+fn the_state_folder_it_makes_is_its_users_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("new").join("state");
+    let server = Server::start(&state, &[], None);
+    for d in [state.clone(), state.join("output")] {
+        let mode = std::fs::metadata(&d).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700, "{}", d.display());
+    }
+    drop(server);
+}
