@@ -143,7 +143,11 @@ fn serve(args: ServeArgs) -> u8 {
         token_file: args.token_file,
         max_parallel: args.max_parallel,
     };
-    match crate::serve::config::settings(flags, std::env::var("DROVER_TOKEN").ok()) {
+    let token = std::env::var("DROVER_TOKEN").ok();
+    // Jobs inherit drover's environment: the token is not theirs to read.
+    // SAFETY: drover is one thread still (the runtime starts in `serve`).
+    unsafe { std::env::remove_var("DROVER_TOKEN") };
+    match crate::serve::config::settings(flags, token) {
         Ok(settings) => match crate::serve::serve(settings) {
             Ok(()) => 0,
             Err(crate::serve::Failure::Invalid(e)) => {

@@ -183,6 +183,7 @@ enum Command {
         how: How,
         done: oneshot::Sender<()>,
     },
+    Hold(oneshot::Sender<()>),
 }
 
 /// A handle on the engine; cheap to clone.
@@ -253,6 +254,15 @@ impl Engine {
         let (tx, rx) = mpsc::unbounded_channel();
         self.send(Command::Subscribe { tx, starts }).await?;
         Ok(rx)
+    }
+
+    /// Starts nothing more: what runs goes on, what waits keeps waiting
+    /// (until `shutdown`, which skips it). Answers once in force: no unit
+    /// starts after this returns.
+    pub async fn hold(&self) -> Result<(), Gone> {
+        let (done, held) = oneshot::channel();
+        self.send(Command::Hold(done)).await?;
+        held.await.map_err(|_| Gone)
     }
 
     /// Stops every batch (`how`), waits for every job to end, and ends the
@@ -358,6 +368,8 @@ struct Dispatcher {
     tx: mpsc::UnboundedSender<UnitEvent>,
     /// Who waits for the shutdown (empty: not shutting down).
     shutdown: Vec<oneshot::Sender<()>>,
+    /// `hold`: start nothing more.
+    held: bool,
 }
 
 impl Dispatcher {
@@ -379,6 +391,7 @@ impl Dispatcher {
                 fd_freed: Arc::new(Notify::new()),
                 tx,
                 shutdown: Vec::new(),
+                held: false,
             },
             rx,
         )
@@ -446,6 +459,10 @@ impl Dispatcher {
                 reason,
             } => self.cancel(target, how, reason),
             Command::Subscribe { tx, starts } => self.subscribers.push((tx, starts)),
+            Command::Hold(done) => {
+                self.held = true;
+                let _ = done.send(());
+            }
             Command::Shutdown { how, done } => {
                 let batches: Vec<BatchId> = self.batches.keys().copied().collect();
                 for b in batches {
@@ -754,6 +771,22 @@ impl Dispatcher {
     /// Starts ready units while slots and descriptors allow; true if one
     /// waits for descriptors.
     fn start_ready(&mut self) -> bool {
+        if self.held {
+            // Nothing starts; a stopped batch's waiting units are skipped
+            // still, so that it can end.
+            let batches = &mut self.batches;
+            let may_end = &mut self.may_end;
+            self.ready.retain(|(b, _)| match batches.get_mut(b) {
+                Some(batch) if batch.stop.is_some() => {
+                    batch.queued -= 1;
+                    may_end.push(*b);
+                    false
+                }
+                Some(_) => true,
+                None => false,
+            });
+            return false;
+        }
         let max = self.limits.slots.map(NonZeroUsize::get);
         let announce = self.subscribers.iter().any(|(_, starts)| *starts);
         while let Some(&(b, u)) = self.ready.front() {

@@ -618,3 +618,49 @@ async fn next_start(
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_hold_nothing_more_starts_and_a_shutdown_skips_what_waits() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine(1);
+    let mut events = engine.subscribe(false).await.unwrap();
+    let go = dir.path().join("go");
+    let first = plan(
+        dir.path(),
+        "first",
+        &format!(
+            "[[job]]\nname = \"a\"\nsh = \"echo $$ > {d}/a.pid; while [ ! -e {g} ]; do sleep 0.01; done\"\n",
+            d = dir.path().display(),
+            g = go.display()
+        ),
+    );
+    let waiting = plan(
+        dir.path(),
+        "waiting",
+        &format!(
+            "[[job]]\nname = \"b\"\nsh = \"touch {}/b-ran\"\n",
+            dir.path().display()
+        ),
+    );
+    let a = engine.submit(first).await.unwrap();
+    let b = engine.submit(waiting).await.unwrap();
+    wait_for_pid(&dir.path().join("a.pid")).await;
+    engine.hold().await.unwrap();
+    std::fs::write(&go, "").unwrap();
+    let done = until_done(&mut events, a.batch, &mut Vec::new()).await;
+    assert_eq!(
+        done.results[0].status,
+        Status::Succeeded,
+        "what ran goes on"
+    );
+    // Its slot is free, and b still does not start.
+    let quiet = tokio::time::timeout(Duration::from_millis(300), next(&mut events)).await;
+    assert!(quiet.is_err(), "an event while held: {quiet:?}");
+    tokio::time::timeout(Duration::from_secs(30), engine.shutdown(How::Graceful))
+        .await
+        .expect("shutdown within 30 s")
+        .unwrap();
+    let done = until_done(&mut events, b.batch, &mut Vec::new()).await;
+    assert!(done.results[0].pid.is_none(), "{:?}", done.results[0]);
+    assert!(!dir.path().join("b-ran").exists());
+}

@@ -41,10 +41,7 @@ pub fn resolve_program<'a>(
     if program.contains('/') {
         return Cow::Borrowed(Path::new(program));
     }
-    let path_var: OsString = match env.iter().rev().find(|(k, _)| k == "PATH") {
-        Some((_, v)) => v.into(),
-        None => std::env::var_os("PATH").unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into()),
-    };
+    let path_var = path_of(env);
     let key = (program.to_string(), path_var, cwd.to_path_buf());
     let mut cache = RESOLVED
         .lock()
@@ -52,17 +49,45 @@ pub fn resolve_program<'a>(
     if let Some(found) = cache.get(&key) {
         return Cow::Owned(found.clone());
     }
-    for dir in std::env::split_paths(&key.1) {
+    match search(program, &key.1, cwd) {
+        Some(found) => {
+            // Bounded: jobs with ever new PATHs (a server's) would grow it.
+            if cache.len() >= 4096 {
+                cache.clear();
+            }
+            cache.insert(key, found.clone());
+            Cow::Owned(found)
+        }
+        None => Cow::Borrowed(Path::new(program)),
+    }
+}
+
+/// The program a job would run now, found afresh (no cache): `program`
+/// itself if it has a slash, else the first executable file of that name
+/// on the job's PATH.
+pub fn find_program(program: &str, env: &[(String, String)], cwd: &Path) -> Option<PathBuf> {
+    if program.contains('/') {
+        return Some(cwd.join(program));
+    }
+    search(program, &path_of(env), cwd)
+}
+
+/// The job's PATH, else drover's, else a default.
+fn path_of(env: &[(String, String)]) -> OsString {
+    match env.iter().rev().find(|(k, _)| k == "PATH") {
+        Some((_, v)) => v.into(),
+        None => std::env::var_os("PATH").unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into()),
+    }
+}
+
+fn search(program: &str, path_var: &OsStr, cwd: &Path) -> Option<PathBuf> {
+    std::env::split_paths(path_var).find_map(|dir| {
         // Relative entries are relative to the job's cwd, as in the child.
         let candidate = cwd.join(dir).join(program);
         let executable = rustix::fs::access(&candidate, rustix::fs::Access::EXEC_OK).is_ok()
             && candidate.metadata().is_ok_and(|m| m.is_file());
-        if executable {
-            cache.insert(key, candidate.clone());
-            return Cow::Owned(candidate);
-        }
-    }
-    Cow::Borrowed(Path::new(program))
+        executable.then_some(candidate)
+    })
 }
 
 /// drover's own working directory, read once.

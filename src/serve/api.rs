@@ -85,6 +85,12 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(render_metrics))
         .merge(v1)
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "this route takes another method (see GET /v1/openapi.json)",
+            )
+        })
         .fallback(|| async {
             ApiError::new(
                 StatusCode::NOT_FOUND,
@@ -105,16 +111,30 @@ async fn auth(State(app): State<Arc<App>>, request: Request, next: Next) -> Resp
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, t)| t.trim());
+    let refuse = |message: &str| {
+        let mut r = ApiError::new(StatusCode::UNAUTHORIZED, message).into_response();
+        r.headers_mut()
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        r
+    };
     match given {
-        Some(g) if bool::from(g.as_bytes().ct_eq(token.as_bytes())) => next.run(request).await,
-        Some(_) => ApiError::new(StatusCode::UNAUTHORIZED, "the token is wrong").into_response(),
-        None => ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "this server needs a token: send `Authorization: Bearer TOKEN`",
-        )
-        .into_response(),
+        Some(g) if same_token(g.as_bytes(), token.as_bytes()) => next.run(request).await,
+        Some(_) => refuse("the token is wrong"),
+        None => refuse("this server needs a token: send `Authorization: Bearer TOKEN`"),
     }
+}
+
+/// Whether `given` is `token`, in a time that depends on neither's content
+/// nor on `given`'s length (only on the token's).
+fn same_token(given: &[u8], token: &[u8]) -> bool {
+    let padded: Vec<u8> = (0..token.len())
+        .map(|i| given.get(i).copied().unwrap_or(0))
+        .collect();
+    let same_length = (given.len() as u64).ct_eq(&(token.len() as u64));
+    bool::from(padded.ct_eq(token) & same_length)
 }
 
 async fn count_requests(request: Request, next: Next) -> Response {
@@ -142,10 +162,17 @@ async fn openapi() -> Response {
 }
 
 async fn readyz(State(app): State<Arc<App>>) -> Response {
-    match app.draining() {
-        true => (StatusCode::SERVICE_UNAVAILABLE, "draining\n").into_response(),
-        false => "ready\n".into_response(),
+    if app.draining() {
+        return (StatusCode::SERVICE_UNAVAILABLE, "draining\n").into_response();
     }
+    if app.store_failing() {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the store fails to write\n",
+        )
+            .into_response();
+    }
+    "ready\n".into_response()
 }
 
 async fn render_metrics(State(app): State<Arc<App>>) -> Response {
@@ -180,15 +207,19 @@ pub fn rfc3339_ms(ms: i64) -> String {
 }
 
 /// Resolves an `allow` entry as the server finds it: a bare name on the
-/// server's PATH, a path as it is; symlinks followed.
+/// server's PATH, a path as written (relative to the server's folder).
 pub fn resolve_allowed(entry: &str, base: &Path) -> PathBuf {
-    let found = crate::exec::spawn::resolve_program(entry, &[], base).into_owned();
-    std::fs::canonicalize(base.join(&found)).unwrap_or(found)
+    crate::exec::spawn::find_program(entry, &[], base).unwrap_or_else(|| base.join(entry))
 }
 
 /// Whether the server's `allow` and `allow_shell` let `spec` run; else 403
-/// naming the program.
-pub(super) fn check_allowed(app: &App, spec: &crate::plan::JobSpec) -> ApiResult<()> {
+/// naming the program. With an allow-list, the program's path as the job
+/// finds it (its own PATH and cwd, no symlink followed) must be one of the
+/// list's, as the server finds them: a symlink to an allowed program, or a
+/// multi-call binary under another name, is not that program. The path is
+/// what to run: [`App::spec_of`] puts it in the job's argv[0], so that
+/// nothing put in the job's PATH later is run instead.
+pub(super) fn check_allowed(app: &App, spec: &crate::plan::JobSpec) -> ApiResult<Option<PathBuf>> {
     let forbidden = |m: String, field: &str| ApiError::new(StatusCode::FORBIDDEN, m).field(field);
     match &spec.program {
         Program::Shell(_) if !app.settings.allow_shell => Err(forbidden(
@@ -197,15 +228,11 @@ pub(super) fn check_allowed(app: &App, spec: &crate::plan::JobSpec) -> ApiResult
         )),
         Program::Argv(argv) => {
             let Some(allowed) = &app.allowed else {
-                return Ok(());
+                return Ok(None);
             };
-            // Resolved with the job's own PATH and cwd, as it would run: a
-            // job cannot slip another `grep` in through its PATH.
             let program = &argv[0];
-            let found = crate::exec::spawn::resolve_program(program, &spec.env, &spec.cwd);
-            let found = std::fs::canonicalize(spec.cwd.join(&found))
-                .unwrap_or_else(|_| found.into_owned());
-            if !allowed.contains(&found) {
+            let found = crate::exec::spawn::find_program(program, &spec.env, &spec.cwd);
+            let Some(found) = found.filter(|f| allowed.contains(f)) else {
                 return Err(forbidden(
                     format!(
                         "`{program}` is not on this server's allow-list ({})",
@@ -213,7 +240,7 @@ pub(super) fn check_allowed(app: &App, spec: &crate::plan::JobSpec) -> ApiResult
                     ),
                     "cmd",
                 ));
-            }
+            };
             // A loader variable would run other code in an allowed program.
             if let Some((k, _)) = spec.env.iter().find(|(k, _)| k.starts_with("LD_")) {
                 return Err(forbidden(
@@ -221,9 +248,9 @@ pub(super) fn check_allowed(app: &App, spec: &crate::plan::JobSpec) -> ApiResult
                     "env",
                 ));
             }
-            Ok(())
+            Ok(Some(found))
         }
-        _ => Ok(()),
+        _ => Ok(None),
     }
 }
 
@@ -331,8 +358,24 @@ async fn create_job(
             Some((key.to_string(), body.to_vec()))
         }
     };
-    if idempotency.is_none() && app.queued() >= app.settings.max_queued {
-        return Err(too_many(&app));
+    // Full: only a repeat of a job already taken gets through.
+    if app.queued() >= app.settings.max_queued {
+        let repeat = match &idempotency {
+            Some((key, _)) => app
+                .store
+                .by_key(key)
+                .await
+                .map_err(ApiError::internal)?
+                .is_some(),
+            None => false,
+        };
+        if !repeat {
+            return Err(too_many(&app));
+        }
+    }
+    // The body may have taken a while: the drain may have begun.
+    if app.draining() {
+        return Err(draining());
     }
     let inserted = app
         .store
@@ -349,17 +392,21 @@ async fn create_job(
     match inserted {
         Inserted::New(row) => {
             metrics::counter!("drover_jobs_submitted_total").increment(1);
-            if let Err(e) = app.run(&row).await {
-                let _ = app
-                    .store
-                    .finished(
-                        row.id,
-                        "spawn_failed",
-                        json!({"name": row.name, "status": "spawn_failed", "error": e}).to_string(),
-                        super::now_ms(),
-                    )
-                    .await;
-                return Err(ApiError::internal(e));
+            // Stored: the job is taken, whatever comes of it now. An engine
+            // that has stopped (the server drains) leaves it queued for the
+            // next start; a job that cannot be started ends spawn_failed.
+            let mut row = row;
+            match app.run(&row).await {
+                Ok(()) => {}
+                Err(super::RunError::Stopped) => {}
+                Err(super::RunError::Job(why)) => {
+                    app.end_unrun(&row, "spawn_failed", &why)
+                        .await
+                        .map_err(ApiError::internal)?;
+                    if let Some(now) = app.store.get(row.id).await.map_err(ApiError::internal)? {
+                        row = now;
+                    }
+                }
             }
             Ok((StatusCode::CREATED, Json(job_object(&app, &row))).into_response())
         }
@@ -419,7 +466,17 @@ fn tail(path: &Path, limit: usize) -> (String, bool) {
 
 /// The job object: the report's job fields, with `id`, `batch`,
 /// `submitted_at`, `finished_at`; `stdout`/`stderr` the tails of its output.
+/// The most of each stream a job object holds: the output endpoint gives
+/// all of it. In a page of jobs, less.
+pub const TAIL_MAX: usize = 1 << 20;
+pub const TAIL_MAX_IN_LIST: usize = 4 << 10;
+
 pub fn job_object(app: &App, row: &JobRow) -> Value {
+    job_object_with(app, row, TAIL_MAX)
+}
+
+/// The job object with tails of at most `tail_max` bytes.
+pub fn job_object_with(app: &App, row: &JobRow, tail_max: usize) -> Value {
     let mut job = match row.result.as_deref().map(serde_json::from_str::<Value>) {
         Some(Ok(v @ Value::Object(_))) => v,
         _ => json!({
@@ -439,15 +496,19 @@ pub fn job_object(app: &App, row: &JobRow) -> Value {
         .ok()
         .and_then(|d| d.capture_limit)
         .or(app.settings.defaults.capture_limit)
-        .map_or(crate::plan::DEFAULT_CAPTURE_LIMIT, |s| s.0);
+        .map_or(crate::plan::DEFAULT_CAPTURE_LIMIT, |s| s.0)
+        .min(tail_max);
     let map = job.as_object_mut().expect("an object");
     for stream in ["stdout", "stderr"] {
         let (text, truncated) = tail(
             &config::output_path(&app.settings.state_dir, row.id, stream),
             limit,
         );
+        // Also true when output_limit left some out of the file.
+        let key = format!("{stream}_truncated");
+        let past_limit = map.get(&key).and_then(Value::as_bool).unwrap_or(false);
         map.insert(stream.into(), Value::String(text));
-        map.insert(format!("{stream}_truncated"), Value::Bool(truncated));
+        map.insert(key, Value::Bool(truncated || past_limit));
     }
     // While it runs: what it wrote so far.
     if let Some([out, err]) = app.written(row.id) {
@@ -543,7 +604,10 @@ async fn list_jobs(
     let next = (rows.len() == limit as usize)
         .then(|| rows.last().map(|r| r.id))
         .flatten();
-    let jobs: Vec<Value> = rows.iter().map(|r| job_object(&app, r)).collect();
+    let jobs: Vec<Value> = rows
+        .iter()
+        .map(|r| job_object_with(&app, r, TAIL_MAX_IN_LIST))
+        .collect();
     Ok(Json(json!({"jobs": jobs, "next": next})).into_response())
 }
 
@@ -569,6 +633,9 @@ async fn cancel(State(app): State<Arc<App>>, UrlPath(id): UrlPath<String>) -> Ap
     )
         .into_response())
 }
+
+/// How long a write to a job's stdin may wait for the job to read.
+const STDIN_WAIT: Duration = Duration::from_secs(30);
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -609,12 +676,29 @@ async fn stdin(
             format!("job {}'s stdin is closed (eof was sent)", row.id),
         ));
     };
-    if let Err(e) = writer.write_all(&body).await {
-        *pipe = None;
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            format!("job {} does not read its stdin any more: {e}", row.id),
-        ));
+    match tokio::time::timeout(STDIN_WAIT, writer.write_all(&body)).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => {
+            *pipe = None;
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                format!("job {} does not read its stdin any more: {e}", row.id),
+            ));
+        }
+        // Some of it may be in the pipe: the stream is no longer whole,
+        // so it is closed rather than left to a retry that would repeat
+        // bytes.
+        Err(_) => {
+            *pipe = None;
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                format!(
+                    "job {} did not read its stdin for {} s; part of these bytes may have reached it, and its stdin is closed",
+                    row.id,
+                    STDIN_WAIT.as_secs()
+                ),
+            ));
+        }
     }
     if q.eof == Some(true) {
         *pipe = None;

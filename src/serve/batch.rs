@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::App;
-use super::api::{ApiError, ApiResult, body_of, check_allowed, draining, job_object, too_many};
+use super::api::{ApiError, ApiResult, body_of, check_allowed, draining, too_many};
 use crate::plan::{OutputSpec, Plan, Program};
 use crate::store::{Inserted, NewJob};
 
@@ -53,7 +53,7 @@ fn plan_of(app: &App, text: String) -> ApiResult<Plan> {
     // Named in messages as `batch.toml`; relative paths in it are relative
     // to the server's folder, as its jobs' are.
     let path = std::path::Path::new("batch.toml");
-    let plan = crate::config::parse(path, text).map_err(|errors| {
+    let mut plan = crate::config::parse(path, text).map_err(|errors| {
         let field = errors
             .errors
             .first()
@@ -62,6 +62,7 @@ fn plan_of(app: &App, text: String) -> ApiResult<Plan> {
         let message = console::strip_ansi_codes(&errors.to_string()).into_owned();
         ApiError::new(StatusCode::BAD_REQUEST, message).field(field)
     })?;
+    let mut exact = Vec::with_capacity(plan.jobs.len());
     for spec in &plan.jobs {
         for (out, key) in [(&spec.stdout, "stdout"), (&spec.stderr, "stderr")] {
             if matches!(out, OutputSpec::Inherit | OutputSpec::File { .. }) {
@@ -86,12 +87,20 @@ fn plan_of(app: &App, text: String) -> ApiResult<Plan> {
                 )
                 .field("pipeline"));
             }
+            exact.push(None);
             continue;
         }
-        check_allowed(app, spec).map_err(|e| ApiError {
+        let path = check_allowed(app, spec).map_err(|e| ApiError {
             message: format!("job `{}`: {}", spec.name.as_str(), e.message),
             ..e
         })?;
+        exact.push(path);
+    }
+    // Run what was checked (see `check_allowed`).
+    for (spec, path) in plan.jobs.iter_mut().zip(exact) {
+        if let (Some(path), Program::Argv(argv)) = (path, &mut spec.program) {
+            argv[0] = path.to_string_lossy().into_owned();
+        }
     }
     Ok(plan)
 }
@@ -209,7 +218,10 @@ pub async fn report(
         .then(|| rows.iter().filter_map(|r| r.finished_at).max())
         .flatten();
     let from = started.unwrap_or(submitted);
-    let jobs: Vec<Value> = rows.iter().map(|r| job_object(&app, r)).collect();
+    let jobs: Vec<Value> = rows
+        .iter()
+        .map(|r| super::api::job_object_with(&app, r, super::api::TAIL_MAX_IN_LIST))
+        .collect();
     Ok(Json(json!({
         "version": 1,
         "id": id,

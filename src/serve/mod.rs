@@ -41,6 +41,8 @@ pub struct App {
     queued: AtomicUsize,
     running: AtomicUsize,
     draining: AtomicBool,
+    /// A write to the store failed and is being tried again.
+    store_failing: AtomicBool,
     metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
     /// The programs of `allow`, resolved to full paths at start.
     allowed: Option<Vec<std::path::PathBuf>>,
@@ -51,6 +53,8 @@ struct Live {
     name: String,
     /// Unix ms.
     submitted_at: i64,
+    /// Attempts it made in earlier runs of the server.
+    attempts_before: u32,
     /// Turns true when the job's end is committed.
     ended: watch::Sender<bool>,
     started: bool,
@@ -59,6 +63,16 @@ struct Live {
     /// Bytes the job wrote to stdout and stderr, kept or not; `None` for a
     /// batch's job, which writes to its files itself (their sizes tell).
     written: Option<[Arc<AtomicU64>; 2]>,
+}
+
+/// Why a stored job could not be handed to the engine.
+#[derive(Debug)]
+pub enum RunError {
+    /// The engine has stopped (the server drains): the job stays queued.
+    Stopped,
+    /// The job cannot run (its output files, its stdin pipe, a program the
+    /// allow-list no longer lets run): it ends, saying why.
+    Job(String),
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -77,6 +91,10 @@ pub fn ms_of(t: SystemTime) -> i64 {
 impl App {
     pub fn draining(&self) -> bool {
         self.draining.load(Ordering::Relaxed)
+    }
+
+    pub fn store_failing(&self) -> bool {
+        self.store_failing.load(Ordering::Relaxed)
     }
 
     pub fn queued(&self) -> usize {
@@ -112,15 +130,55 @@ impl App {
         let mut spec = def
             .into_spec(&self.settings.base, &self.settings.defaults)
             .map_err(|e| e.to_string())?;
+        // Checked again, against the allow-list in force now (a restart may
+        // have a stricter one), and the very program checked is the one run.
+        match api::check_allowed(self, &spec) {
+            Ok(Some(path)) => {
+                if let crate::plan::Program::Argv(argv) = &mut spec.program {
+                    argv[0] = path.to_string_lossy().into_owned();
+                }
+            }
+            Ok(None) => {}
+            Err(e) => return Err(e.message),
+        }
         // Read by drover into the job's files (see `run`).
         spec.stdout = OutputSpec::Capture;
         spec.stderr = OutputSpec::Capture;
         Ok((spec, streamed))
     }
 
-    /// Hands a stored job to the engine.
-    pub async fn run(&self, row: &JobRow) -> Result<(), String> {
-        let (mut spec, streamed) = self.spec_of(row)?;
+    /// Ends `row`, which the engine will not run, as `status` with `why`,
+    /// keeping what is known of an earlier run; on disk when this returns.
+    pub async fn end_unrun(&self, row: &JobRow, status: &str, why: &str) -> Result<(), String> {
+        let result = serde_json::json!({
+            "name": row.name,
+            "status": status,
+            "exit_code": null,
+            "signal": null,
+            "attempts": row.attempts,
+            "pid": row.pid,
+            "started_at": row.started_at.map(api::rfc3339_ms),
+            "duration_ms": null,
+            "stdout": "",
+            "stderr": "",
+            "stdout_truncated": false,
+            "stderr_truncated": false,
+            "error": why,
+            "leaked": false,
+        });
+        self.store
+            .finished(row.id, status, result.to_string(), now_ms())
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    /// Hands a stored job to the engine. A job that ran before (drover
+    /// restarted) goes on counting its attempts, with the retries it has
+    /// left.
+    pub async fn run(&self, row: &JobRow) -> Result<(), RunError> {
+        let (mut spec, streamed) = self.spec_of(row).map_err(RunError::Job)?;
+        let used = u32::try_from(row.attempts).unwrap_or(0);
+        spec.retries = spec.retries.saturating_sub(used);
         // Appended to: a job run again after a restart adds to what its
         // first run wrote, which stays readable.
         let sink = |stream: &str| -> Result<FileSink, String> {
@@ -136,15 +194,17 @@ impl App {
                 written: Arc::new(AtomicU64::new(0)),
             })
         };
-        let (out, err) = (sink("stdout")?, sink("stderr")?);
+        let (out, err) = (
+            sink("stdout").map_err(RunError::Job)?,
+            sink("stderr").map_err(RunError::Job)?,
+        );
         let written = [out.written.clone(), err.written.clone()];
         let (ended, _) = watch::channel(false);
         let stdin = if streamed {
-            let (tx, rx) = tokio::net::unix::pipe::pipe()
-                .map_err(|e| format!("cannot make the job's stdin pipe: {e}"))?;
-            let fd = rx
-                .into_blocking_fd()
-                .map_err(|e| format!("cannot make the job's stdin pipe: {e}"))?;
+            let pipe_error =
+                |e: std::io::Error| RunError::Job(format!("cannot make the job's stdin pipe: {e}"));
+            let (tx, rx) = tokio::net::unix::pipe::pipe().map_err(pipe_error)?;
+            let fd = rx.into_blocking_fd().map_err(pipe_error)?;
             spec.stdin = StdinSpec::Handed(TakeFd::new(fd));
             Some(Arc::new(tokio::sync::Mutex::new(Some(tx))))
         } else {
@@ -155,6 +215,7 @@ impl App {
             Live {
                 name: row.name.clone(),
                 submitted_at: row.submitted_at,
+                attempts_before: used,
                 ended,
                 started: false,
                 stdin,
@@ -174,8 +235,13 @@ impl App {
         self.engine
             .submit_with(Arc::new(Plan::one(spec)), options)
             .await
-            .map_err(|_| "the engine has stopped".to_string())?;
+            .map_err(|_| RunError::Stopped)?;
         Ok(())
+    }
+
+    /// Attempts job `id` made in earlier runs of the server.
+    fn attempts_before(&self, id: i64) -> u32 {
+        lock(&self.live).get(&id).map_or(0, |l| l.attempts_before)
     }
 
     /// Bytes job `id` wrote to stdout and stderr so far, while it is live.
@@ -225,6 +291,7 @@ impl App {
                     Live {
                         name: row.name.clone(),
                         submitted_at: row.submitted_at,
+                        attempts_before: 0,
                         ended,
                         started: false,
                         stdin: None,
@@ -284,7 +351,7 @@ async fn record(app: Arc<App>, mut events: tokio::sync::mpsc::UnboundedReceiver<
         match event {
             Event::Started { job, pid, .. } => {
                 let id = job.0 as i64;
-                let attempt = *attempts.entry(job).or_insert(1);
+                let attempt = *attempts.entry(job).or_insert(1) + app.attempts_before(id);
                 let start = recover::process_start(pid);
                 app.store.started(id, pid, start, now_ms(), attempt).await;
                 app.job_started(id);
@@ -311,9 +378,19 @@ async fn record(app: Arc<App>, mut events: tokio::sync::mpsc::UnboundedReceiver<
                     .map_or_else(|| format!("job-{id}"), |l| l.name.clone());
                 let mut value = serde_json::to_value(crate::report::json::Job::of(&name, &result))
                     .unwrap_or_default();
-                if let (Some(map), Some([out, err])) = (value.as_object_mut(), app.written(id)) {
-                    map.insert("stdout_bytes".into(), out.into());
-                    map.insert("stderr_bytes".into(), err.into());
+                let before = app.attempts_before(id);
+                if let Some(map) = value.as_object_mut() {
+                    if let Some([out, err]) = app.written(id) {
+                        map.insert("stdout_bytes".into(), out.into());
+                        map.insert("stderr_bytes".into(), err.into());
+                        // Past output_limit: the file does not hold it all.
+                        let limit = app.settings.output_limit;
+                        map.insert("stdout_truncated".into(), (out > limit).into());
+                        map.insert("stderr_truncated".into(), (err > limit).into());
+                    }
+                    if before > 0 {
+                        map.insert("attempts".into(), (result.attempts + before).into());
+                    }
                 }
                 let text = value.to_string();
                 metrics::counter!("drover_jobs_finished_total", "status" => result.status.as_str())
@@ -327,8 +404,20 @@ async fn record(app: Arc<App>, mut events: tokio::sync::mpsc::UnboundedReceiver<
                 let app = app.clone();
                 let status = result.status.as_str();
                 tokio::spawn(async move {
-                    if let Err(e) = app.store.finished(id, status, text, now_ms()).await {
-                        tracing::error!("job {id} ended {status}, but {e}");
+                    let at = now_ms();
+                    let mut wait = Duration::from_millis(100);
+                    // Until it is on disk: a job whose end is not stored
+                    // would run again after a restart. Meanwhile the job
+                    // stays live and /readyz says the store fails.
+                    while let Err(e) = app.store.finished(id, status, text.clone(), at).await {
+                        if !app.store_failing.swap(true, Ordering::Relaxed) {
+                            tracing::error!("job {id} ended {status}, but {e}; trying again");
+                        }
+                        tokio::time::sleep(wait).await;
+                        wait = (wait * 2).min(Duration::from_secs(5));
+                    }
+                    if app.store_failing.swap(false, Ordering::Relaxed) {
+                        tracing::info!("the store takes writes again");
                     }
                     app.job_ended(id);
                 });
@@ -361,6 +450,26 @@ pub fn serve(settings: Settings) -> Result<(), Failure> {
     if let Err(e) = made {
         return Err(Failure::Invalid(format!(
             "cannot make the state folder {}: {e}",
+            settings.state_dir.display()
+        )));
+    }
+    // One server a state folder: another would take its jobs for leftovers
+    // of a crash. Held while this process lives.
+    let lock_path = settings.state_dir.join("lock");
+    let lock_file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|e| Failure::Invalid(format!("cannot open {}: {e}", lock_path.display())))?;
+    if rustix::fs::flock(
+        &lock_file,
+        rustix::fs::FlockOperation::NonBlockingLockExclusive,
+    )
+    .is_err()
+    {
+        return Err(Failure::Invalid(format!(
+            "another drover serve uses the state folder {}; give each server a folder of its own (--state-dir)",
             settings.state_dir.display()
         )));
     }
@@ -413,6 +522,7 @@ pub fn serve(settings: Settings) -> Result<(), Failure> {
             queued: AtomicUsize::new(0),
             running: AtomicUsize::new(0),
             draining: AtomicBool::new(false),
+            store_failing: AtomicBool::new(false),
             metrics,
             allowed,
         });
@@ -437,6 +547,8 @@ pub fn serve(settings: Settings) -> Result<(), Failure> {
         let mut interrupts = crate::sched::signal::listen();
         let first = interrupts.recv().await;
         app.draining.store(true, Ordering::Relaxed);
+        // Queued jobs stay queued, for the next start: none starts now.
+        let _ = app.engine.hold().await;
         let name = first.map_or("a stop", |i| i.name());
         let running = app.running.load(Ordering::Relaxed);
         let grace = humantime::format_duration(app.settings.drain_timeout);
@@ -471,8 +583,6 @@ pub fn serve(settings: Settings) -> Result<(), Failure> {
         };
         let _ = app.engine.shutdown(how).await;
         escalate.abort();
-        // The recorder has every event once the engine is gone.
-        drop(app.engine.clone());
         let _ = stop_tx.send(true);
         expiry.abort();
         let _ = tokio::time::timeout(Duration::from_secs(5), server).await;
@@ -480,6 +590,7 @@ pub fn serve(settings: Settings) -> Result<(), Failure> {
         recorder.abort();
         let _ = app.store.flush().await;
         tracing::info!("drover serve: stopped");
+        drop(lock_file);
         Ok(())
     })
 }

@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::{App, now_ms};
+use super::App;
 use crate::model::job::JobDef;
 
 /// When process `pid` started, in clock ticks since boot (field 22 of
@@ -60,7 +60,7 @@ pub async fn restart(app: &App) -> Result<(), String> {
                 "running" => RESTARTED,
                 _ => "drover restarted before it ran, and a batch is not resumed: submit it again",
             };
-            fail(app, &row, why).await?;
+            app.end_unrun(&row, "failed", why).await?;
             failed += 1;
             continue;
         }
@@ -78,7 +78,7 @@ pub async fn restart(app: &App) -> Result<(), String> {
                 row.status = "queued".into();
                 requeued += 1;
             } else {
-                fail(app, &row, RESTARTED).await?;
+                app.end_unrun(&row, "failed", RESTARTED).await?;
                 failed += 1;
                 continue;
             }
@@ -87,16 +87,20 @@ pub async fn restart(app: &App) -> Result<(), String> {
         }
         // A stdin streamed over the API is gone with the last run.
         if let Ok((_, true)) = app.spec_of(&row) {
-            fail(
-                app,
+            app.end_unrun(
                 &row,
+                "failed",
                 "its stdin, streamed over the API, was lost when drover restarted",
             )
             .await?;
+            queued -= usize::from(row.status == "queued");
+            failed += 1;
             continue;
         }
-        if let Err(e) = app.run(&row).await {
-            fail(app, &row, &e).await?;
+        match app.run(&row).await {
+            Ok(()) => {}
+            Err(super::RunError::Job(why)) => app.end_unrun(&row, "failed", &why).await?,
+            Err(super::RunError::Stopped) => return Err("the engine has stopped".into()),
         }
     }
     if requeued + failed + queued > 0 {
@@ -108,28 +112,4 @@ pub async fn restart(app: &App) -> Result<(), String> {
         );
     }
     Ok(())
-}
-
-/// Ends `row` as failed with `why`, keeping what is known of its run.
-async fn fail(app: &App, row: &crate::store::JobRow, why: &str) -> Result<(), String> {
-    let result = serde_json::json!({
-        "name": row.name,
-        "status": "failed",
-        "exit_code": null,
-        "signal": null,
-        "attempts": row.attempts,
-        "pid": row.pid,
-        "started_at": row.started_at.map(super::api::rfc3339_ms),
-        "duration_ms": null,
-        "stdout": "",
-        "stderr": "",
-        "stdout_truncated": false,
-        "stderr_truncated": false,
-        "error": why,
-        "leaked": false,
-    });
-    app.store
-        .finished(row.id, "failed", result.to_string(), now_ms())
-        .await
-        .map_err(|e| e.to_string())
 }

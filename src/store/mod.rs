@@ -312,6 +312,15 @@ impl Store {
             .collect::<Result<_, _>>()?)
     }
 
+    /// The job stored under an `Idempotency-Key`.
+    pub async fn by_key(&self, key: &str) -> Result<Option<JobRow>, StoreError> {
+        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM jobs WHERE idem_key = ?"))
+            .bind(key)
+            .fetch_optional(&self.reads)
+            .await?;
+        Ok(row.as_ref().map(JobRow::from_row).transpose()?)
+    }
+
     /// Every job of `batch`, in id order.
     pub async fn batch(&self, batch: i64) -> Result<Vec<JobRow>, StoreError> {
         let rows = sqlx::query(&format!(

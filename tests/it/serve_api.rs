@@ -522,3 +522,108 @@ fn the_state_folder_it_makes_is_its_users_only() {
     }
     drop(server);
 }
+
+#[test]
+fn a_new_idempotency_key_does_not_pass_a_full_queue_but_a_repeat_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("serve.toml");
+    std::fs::write(&config, "[serve]\nmax_queued = 1\nmax_parallel = 1\n").unwrap();
+    let server = Server::start(
+        &dir.path().join("state"),
+        &["--config", config.to_str().unwrap()],
+        None,
+    );
+    let post = |key: &str| {
+        server
+            .http
+            .post(format!("{}/v1/jobs", server.url))
+            .header("Idempotency-Key", key)
+            .body(json!({"cmd": ["sleep", "30"]}).to_string())
+            .send()
+            .unwrap()
+    };
+    let running = id_of(&post("a").json().unwrap());
+    server.wait_job(running, |j| j["status"] == "running");
+    assert_eq!(post("b").status().as_u16(), 201, "one may wait");
+    assert_eq!(post("c").status().as_u16(), 429, "a new key is a new job");
+    assert_eq!(post("b").status().as_u16(), 200, "a repeat is not");
+}
+
+#[test]
+fn jobs_cannot_read_the_token_and_auth_is_as_http_says() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[], Some("t0ken-value"));
+    let id = id_of(&server.submit(json!({"sh": "echo ${DROVER_TOKEN:-none}"})));
+    assert_eq!(server.wait_final(id)["stdout"], "none\n");
+    let http = reqwest::blocking::Client::new();
+    let r = http.get(format!("{}/v1/jobs", server.url)).send().unwrap();
+    assert_eq!(r.status().as_u16(), 401);
+    assert_eq!(r.headers()["www-authenticate"], "Bearer");
+    let r = http
+        .get(format!("{}/v1/jobs", server.url))
+        .header("Authorization", "bearer t0ken-value")
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200, "the scheme is case-insensitive");
+    let r = server.authed_delete(&format!("/v1/jobs/{id}"));
+    assert_eq!(r.status().as_u16(), 405);
+    let body: Value = r.json().expect("a JSON error");
+    assert!(body["error"]["message"].is_string(), "{body}");
+}
+
+#[test]
+fn a_symlink_to_an_allowed_program_is_not_that_program() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("serve.toml");
+    std::fs::write(&config, "[serve]\nallow = [\"echo\"]\n").unwrap();
+    let link = dir.path().join("echo");
+    let echo = String::from_utf8(
+        std::process::Command::new("sh")
+            .args(["-c", "command -v echo || which echo"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    let real = which_echo(&echo);
+    std::os::unix::fs::symlink(&real, &link).unwrap();
+    let server = Server::start(
+        &dir.path().join("state"),
+        &["--config", config.to_str().unwrap()],
+        None,
+    );
+    let r = server.post(
+        "/v1/jobs",
+        json!({"cmd": [link.to_str().unwrap(), "x"]}).to_string(),
+    );
+    assert_eq!(r.status().as_u16(), 403, "{}", r.text().unwrap());
+    // The allowed one runs, by the path checked.
+    let id = id_of(&server.submit(json!({"cmd": ["echo", "fine"]})));
+    assert_eq!(server.wait_final(id)["stdout"], "fine\n");
+}
+
+/// `echo`'s path on this machine (the shell's builtin answers "echo").
+fn which_echo(_shell_says: &str) -> std::path::PathBuf {
+    std::env::split_paths(&std::env::var_os("PATH").unwrap())
+        .map(|d| d.join("echo"))
+        .find(|p| p.is_file())
+        .expect("an echo on PATH")
+}
+
+#[test]
+fn a_second_server_on_the_same_state_folder_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = Server::start(dir.path(), &[], None);
+    let out = drover()
+        .args(["serve", "--listen", "127.0.0.1:0", "--state-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("another drover serve"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(first.stop(), 0);
+}

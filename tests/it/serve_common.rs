@@ -115,6 +115,12 @@ impl Server {
             .expect("POST")
     }
 
+    pub fn authed_delete(&self, path: &str) -> reqwest::blocking::Response {
+        self.authed(self.http.delete(format!("{}{path}", self.url)))
+            .send()
+            .expect("DELETE")
+    }
+
     /// POSTs a job; its object (201 asserted).
     pub fn submit(&self, job: Value) -> Value {
         let r = self.post("/v1/jobs", job.to_string());

@@ -125,9 +125,13 @@ fn a_drained_server_keeps_its_queue_for_the_next_start() {
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state");
     let server = Server::start(&state, &["-j", "1"], None);
+    let runs = dir.path().join("runs");
     let running = id_of(&server.submit(json!({"cmd": ["sleep", "0.5"]})));
     let queued: Vec<i64> = (0..3)
-        .map(|_| id_of(&server.submit(json!({"cmd": ["true"]}))))
+        .map(|_| {
+            let script = format!("echo ran >> {}", runs.display());
+            id_of(&server.submit(json!({"cmd": ["sh", "-c", script]})))
+        })
         .collect();
     server.wait_job(running, |j| j["status"] == "running");
     send_signal(server.child.id(), "TERM");
@@ -140,6 +144,7 @@ fn a_drained_server_keeps_its_queue_for_the_next_start() {
             .map_or(true, |r| r.status().as_u16() == 503)
     }));
     assert_eq!(server.wait_exit(), 0);
+    assert!(!runs.exists(), "no queued job started while it drained");
 
     let server = Server::start(&state, &[], None);
     assert_eq!(
@@ -150,6 +155,37 @@ fn a_drained_server_keeps_its_queue_for_the_next_start() {
     for id in queued {
         assert_eq!(server.wait_final(id)["status"], "succeeded");
     }
+    assert_eq!(lines_of(&runs).len(), 3);
+}
+
+#[test]
+fn retries_are_counted_across_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let server = Server::start(&state, &[], None);
+    let id = id_of(&server.submit(json!({"sh": "echo run; exec sleep 300", "retries": 1})));
+    server.wait_job(id, |j| j["status"] == "running");
+    assert!(wait_until(WAIT, || server
+        .get(&format!("/v1/jobs/{id}/output"))
+        .text()
+        .unwrap()
+        == "run\n"));
+    server.crash();
+    // A retry left: it runs again, as attempt 2.
+    let server = Server::start(&state, &[], None);
+    server.wait_job(id, |j| j["status"] == "running" && j["attempts"] == 2);
+    assert!(wait_until(WAIT, || server
+        .get(&format!("/v1/jobs/{id}/output"))
+        .text()
+        .unwrap()
+        == "run\nrun\n"));
+    server.crash();
+    // None left.
+    let server = Server::start(&state, &[], None);
+    let job = server.wait_final(id);
+    assert_eq!(job["status"], "failed", "{job}");
+    assert_eq!(job["error"], "drover restarted while the job ran");
+    assert_eq!(job["attempts"], 2);
 }
 
 #[test]
