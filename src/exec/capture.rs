@@ -86,14 +86,39 @@ pub enum Keep {
     File(FileSink),
 }
 
-/// Where `Keep::File` writes: the file, how much of it the job may fill,
-/// and how many bytes the job wrote in all (kept or not), for whoever made
-/// the sink to read when the job has ended.
+/// Where `Keep::File` writes: the file (made, or appended to, at the
+/// job's first byte: a job that says nothing costs no file), how much of it
+/// the job may fill, how many bytes the job wrote in all (kept or not), and
+/// why some could not be kept, for whoever made the sink to read when the
+/// job has ended.
 #[derive(Clone)]
 pub struct FileSink {
-    pub file: Arc<std::fs::File>,
+    pub path: std::path::PathBuf,
     pub limit: u64,
     pub written: Arc<std::sync::atomic::AtomicU64>,
+    pub error: Arc<std::sync::Mutex<Option<String>>>,
+}
+
+impl FileSink {
+    pub fn new(path: std::path::PathBuf, limit: u64) -> FileSink {
+        FileSink {
+            path,
+            limit,
+            written: Arc::default(),
+            error: Arc::default(),
+        }
+    }
+
+    /// Why some of the output could not be kept, if so.
+    pub fn error(&self) -> Option<String> {
+        self.error.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    fn failed(&self, why: String) {
+        tracing::warn!("{why}");
+        let mut error = self.error.lock().unwrap_or_else(|p| p.into_inner());
+        error.get_or_insert(why);
+    }
 }
 
 /// Where `Keep::Lines` sends complete lines: (job, is stderr, bytes). The
@@ -411,6 +436,7 @@ async fn drain_to_file(fd: PipeEnd, sink: FileSink, stop: CancellationToken) -> 
     tokio::pin!(stopped);
     let mut buf = vec![0u8; 64 * 1024];
     let mut last: Option<u64> = None;
+    let mut file: Option<std::fs::File> = None;
     let mut failed = false;
     loop {
         let read = match last {
@@ -448,9 +474,24 @@ async fn drain_to_file(fd: PipeEnd, sink: FileSink, stop: CancellationToken) -> 
         let keep = sink.limit.saturating_sub(before).min(n as u64) as usize;
         // A page-cache write: the job is not held up by a reader of the file.
         if keep > 0 && !failed {
-            if let Err(e) = (&*sink.file).write_all(&buf[..keep]) {
-                tracing::warn!("cannot write a job's output to its file: {e}");
-                failed = true;
+            if file.is_none() {
+                match std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&sink.path)
+                {
+                    Ok(f) => file = Some(f),
+                    Err(e) => {
+                        sink.failed(format!("cannot open {}: {e}", sink.path.display()));
+                        failed = true;
+                    }
+                }
+            }
+            if let Some(f) = file.as_mut() {
+                if let Err(e) = f.write_all(&buf[..keep]) {
+                    sink.failed(format!("cannot write {}: {e}", sink.path.display()));
+                    failed = true;
+                }
             }
         }
     }

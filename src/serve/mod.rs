@@ -63,6 +63,8 @@ struct Live {
     /// Bytes the job wrote to stdout and stderr, kept or not; `None` for a
     /// batch's job, which writes to its files itself (their sizes tell).
     written: Option<[Arc<AtomicU64>; 2]>,
+    /// Why some of its output could not be kept (see `FileSink::error`).
+    lost: Option<[Arc<Mutex<Option<String>>>; 2]>,
 }
 
 /// Why a stored job could not be handed to the engine.
@@ -70,7 +72,7 @@ struct Live {
 pub enum RunError {
     /// The engine has stopped (the server drains): the job stays queued.
     Stopped,
-    /// The job cannot run (its output files, its stdin pipe, a program the
+    /// The job cannot run (its stdin pipe, a program the
     /// allow-list no longer lets run): it ends, saying why.
     Job(String),
 }
@@ -180,25 +182,14 @@ impl App {
         let used = u32::try_from(row.attempts).unwrap_or(0);
         spec.retries = spec.retries.saturating_sub(used);
         // Appended to: a job run again after a restart adds to what its
-        // first run wrote, which stays readable.
-        let sink = |stream: &str| -> Result<FileSink, String> {
+        // first run wrote, which stays readable. Made at the first byte.
+        let sink = |stream: &str| {
             let path = config::output_path(&self.settings.state_dir, row.id, stream);
-            let file = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&path)
-                .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
-            Ok(FileSink {
-                file: Arc::new(file),
-                limit: self.settings.output_limit,
-                written: Arc::new(AtomicU64::new(0)),
-            })
+            FileSink::new(path, self.settings.output_limit)
         };
-        let (out, err) = (
-            sink("stdout").map_err(RunError::Job)?,
-            sink("stderr").map_err(RunError::Job)?,
-        );
+        let (out, err) = (sink("stdout"), sink("stderr"));
         let written = [out.written.clone(), err.written.clone()];
+        let lost = [out.error.clone(), err.error.clone()];
         let (ended, _) = watch::channel(false);
         let stdin = if streamed {
             let pipe_error =
@@ -220,6 +211,7 @@ impl App {
                 started: false,
                 stdin,
                 written: Some(written),
+                lost: Some(lost),
             },
         );
         self.queued.fetch_add(1, Ordering::Relaxed);
@@ -260,6 +252,14 @@ impl App {
         }))
     }
 
+    /// Why some of job `id`'s output could not be kept, if so.
+    fn output_lost(&self, id: i64) -> Option<String> {
+        let live = lock(&self.live);
+        let lost = live.get(&id)?.lost.as_ref()?;
+        let each: Vec<String> = lost.iter().filter_map(|l| lock(l).clone()).collect();
+        (!each.is_empty()).then(|| format!("output not kept: {}", each.join("; ")))
+    }
+
     /// Hands a stored batch (its rows, in plan order, with consecutive ids)
     /// to the engine as one plan: its jobs' captured output goes to their
     /// files.
@@ -296,6 +296,7 @@ impl App {
                         started: false,
                         stdin: None,
                         written: None,
+                        lost: None,
                     },
                 );
             }
@@ -387,6 +388,13 @@ async fn record(app: Arc<App>, mut events: tokio::sync::mpsc::UnboundedReceiver<
                         let limit = app.settings.output_limit;
                         map.insert("stdout_truncated".into(), (out > limit).into());
                         map.insert("stderr_truncated".into(), (err > limit).into());
+                    }
+                    if let Some(why) = app.output_lost(id) {
+                        let error = match map.get("error").and_then(|e| e.as_str()) {
+                            Some(e) => format!("{e}; {why}"),
+                            None => why,
+                        };
+                        map.insert("error".into(), error.into());
                     }
                     if before > 0 {
                         map.insert("attempts".into(), (result.attempts + before).into());

@@ -350,10 +350,42 @@ impl Store {
     }
 }
 
+/// The next ids to give, owned by the writer: ids are chosen before the
+/// insert, so a job's name (`job-ID`) goes in with its row and a group of
+/// inserts is one statement. Read again after a failed commit.
+struct Ids {
+    job: i64,
+    batch: i64,
+}
+
+impl Ids {
+    async fn read(conn: &mut SqliteConnection) -> Result<Ids, sqlx::Error> {
+        // AUTOINCREMENT keeps the largest id ever given in sqlite_sequence:
+        // a deleted job's id is never given again.
+        let last = |table: &'static str| {
+            format!(
+                "SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = '{table}'), 0),
+                            coalesce((SELECT max(id) FROM {table}), 0))"
+            )
+        };
+        let job: i64 = sqlx::query_scalar(&last("jobs"))
+            .fetch_one(&mut *conn)
+            .await?;
+        let batch: i64 = sqlx::query_scalar(&last("batches"))
+            .fetch_one(&mut *conn)
+            .await?;
+        Ok(Ids {
+            job: job + 1,
+            batch: batch + 1,
+        })
+    }
+}
+
 /// The writer: waits for a write, takes every other one waiting (up to
 /// [`GROUP`]), commits them in one transaction, then answers them all.
 async fn write_loop(mut conn: SqliteConnection, mut rx: mpsc::Receiver<Write>) {
     let mut group: Vec<Write> = Vec::with_capacity(GROUP);
+    let mut ids: Option<Ids> = None;
     while let Some(first) = rx.recv().await {
         group.push(first);
         while group.len() < GROUP {
@@ -362,7 +394,23 @@ async fn write_loop(mut conn: SqliteConnection, mut rx: mpsc::Receiver<Write>) {
                 Err(_) => break,
             }
         }
-        let outcome = commit(&mut conn, &mut group).await;
+        let began = std::time::Instant::now();
+        let outcome = match &mut ids {
+            Some(ids) => commit(&mut conn, ids, &mut group).await,
+            None => match Ids::read(&mut conn).await {
+                Ok(read) => commit(&mut conn, ids.insert(read), &mut group).await,
+                Err(e) => {
+                    let e = format!("the store failed: {e}");
+                    tracing::error!("{e}");
+                    group.iter().map(|w| Answer::failed(w, &e)).collect()
+                }
+            },
+        };
+        tracing::trace!(writes = group.len(), took = ?began.elapsed(), "committed");
+        // A failed commit took back the ids it gave: read them again.
+        if outcome.iter().any(Answer::is_err) {
+            ids = None;
+        }
         for (write, answer) in group.drain(..).zip(outcome) {
             answer.send(write);
         }
@@ -398,6 +446,14 @@ impl Answer {
         }
     }
 
+    fn is_err(&self) -> bool {
+        match self {
+            Answer::Inserted(r) => r.is_err(),
+            Answer::Done(r) => r.is_err(),
+            Answer::Expired(r) => r.is_err(),
+        }
+    }
+
     /// The same answer for every write of a group whose commit failed.
     fn failed(write: &Write, e: &str) -> Answer {
         let e = || StoreError(e.to_string());
@@ -409,9 +465,141 @@ impl Answer {
     }
 }
 
-/// Applies `group` in one transaction, each write in a savepoint of its
-/// own; the answers, in order, valid once this returns.
-async fn commit(conn: &mut SqliteConnection, group: &mut [Write]) -> Vec<Answer> {
+/// Applies `group` in one transaction; the answers, in order, valid once
+/// this returns. A group of plain writes (new jobs without an idempotency
+/// key, starts, ends) goes to SQLite as one script: a statement a kind of
+/// write, whatever their number. The writer's statements each wait for
+/// SQLite's own thread, and on a machine busy starting jobs every such wait
+/// is a trip through the scheduler: a script is one. Any other group, or
+/// one whose script is refused, goes write by write, each in a savepoint
+/// of its own, so that one refused write spoils none of the others.
+async fn commit(conn: &mut SqliteConnection, ids: &mut Ids, group: &mut [Write]) -> Vec<Answer> {
+    let plain = group.iter().all(|w| match w {
+        Write::Insert(jobs, _) => jobs.iter().all(|j| j.idempotency.is_none()),
+        Write::Started { .. } | Write::Finished { .. } => true,
+        _ => false,
+    });
+    if plain {
+        let saved = (ids.job, ids.batch);
+        match at_once(conn, ids, group).await {
+            Ok(answers) => return answers,
+            Err(e) => {
+                tracing::debug!("a group's writes go one by one: {e}");
+                let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+                (ids.job, ids.batch) = saved;
+            }
+        }
+    }
+    one_by_one(conn, ids, group).await
+}
+
+/// `text` as an SQL string literal.
+fn literal(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
+}
+
+/// A group of plain writes (see [`commit`]) as one script: new jobs, then
+/// starts (a job is stored before it can start, so no group holds both),
+/// then ends (a job's start is sent before its end).
+async fn at_once(
+    conn: &mut SqliteConnection,
+    ids: &mut Ids,
+    group: &[Write],
+) -> Result<Vec<Answer>, StoreError> {
+    use serde_json::{Value, json};
+    let now = now_ms();
+    let mut made: Vec<Option<Vec<JobRow>>> = Vec::with_capacity(group.len());
+    let (mut batches, mut jobs, mut starts, mut ends) = (vec![], vec![], vec![], vec![]);
+    for write in group {
+        match write {
+            Write::Insert(new, _) => {
+                let (batch, rows) = new_rows(ids, new, now);
+                batches.push(Value::from(batch));
+                jobs.extend(
+                    rows.iter()
+                        .map(|r| json!([r.id, r.batch, r.name, r.def, r.kind])),
+                );
+                made.push(Some(rows));
+                continue;
+            }
+            Write::Started {
+                id,
+                pid,
+                pid_start,
+                at,
+                attempt,
+                ..
+            } => starts.push(json!([id, pid, pid_start, at, attempt])),
+            Write::Finished {
+                id,
+                status,
+                result,
+                at,
+                ..
+            } => ends.push(json!([id, status, result, at])),
+            _ => return Err(StoreError("not a plain write".into())),
+        }
+        made.push(None);
+    }
+    let mut script = String::from("BEGIN IMMEDIATE;\n");
+    if !batches.is_empty() {
+        script += &format!(
+            "INSERT INTO batches (id, submitted_at) SELECT value, {now} FROM json_each({});\n",
+            literal(&Value::from(batches).to_string())
+        );
+        script += &format!(
+            "INSERT INTO jobs (id, batch, name, def, status, submitted_at, kind)
+             SELECT value->>0, value->>1, value->>2, value->>3, 'queued', {now}, value->>4
+             FROM json_each({});\n",
+            literal(&Value::from(jobs).to_string())
+        );
+    }
+    if !starts.is_empty() {
+        // A job retried within one group starts more than once: its first
+        // start time, its last pid and attempt.
+        script += &format!(
+            "UPDATE jobs SET status = 'running', pid = s.pid, pid_start = s.pid_start,
+                    started_at = coalesce(jobs.started_at, s.at), attempts = s.attempt
+             FROM (SELECT value->>0 AS id, value->>1 AS pid, value->>2 AS pid_start,
+                          value->>4 AS attempt,
+                          min(value->>3) OVER (PARTITION BY value->>0) AS at,
+                          row_number() OVER (PARTITION BY value->>0 ORDER BY key DESC) AS last
+                   FROM json_each({})) AS s
+             WHERE jobs.id = s.id AND s.last = 1 AND jobs.status IN ('queued', 'running');\n",
+            literal(&Value::from(starts).to_string())
+        );
+    }
+    if !ends.is_empty() {
+        script += &format!(
+            "UPDATE jobs SET status = s.status, result = s.result, finished_at = s.at,
+                    attempts = max(jobs.attempts, coalesce(json_extract(s.result, '$.attempts'), 0))
+             FROM (SELECT value->>0 AS id, value->>1 AS status, value->>2 AS result,
+                          value->>3 AS at
+                   FROM json_each({})) AS s
+             WHERE jobs.id = s.id;\n",
+            literal(&Value::from(ends).to_string())
+        );
+    }
+    script += "COMMIT;";
+    sqlx::query(&script)
+        .persistent(false)
+        .execute(&mut *conn)
+        .await?;
+    Ok(made
+        .into_iter()
+        .map(|rows| match rows {
+            Some(rows) => Answer::Inserted(Ok(rows.into_iter().map(Inserted::New).collect())),
+            None => Answer::Done(Ok(())),
+        })
+        .collect())
+}
+
+/// Applies `group` write by write, each in a savepoint of its own.
+async fn one_by_one(
+    conn: &mut SqliteConnection,
+    ids: &mut Ids,
+    group: &mut [Write],
+) -> Vec<Answer> {
     let mut answers = Vec::with_capacity(group.len());
     if let Err(e) = sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await {
         let e = format!("the store failed: {e}");
@@ -420,14 +608,11 @@ async fn commit(conn: &mut SqliteConnection, group: &mut [Write]) -> Vec<Answer>
     }
     for write in group.iter_mut() {
         let _ = sqlx::query("SAVEPOINT w").execute(&mut *conn).await;
-        let answer = apply(conn, write).await;
-        let ok = match &answer {
-            Answer::Inserted(r) => r.is_ok(),
-            Answer::Done(r) => r.is_ok(),
-            Answer::Expired(r) => r.is_ok(),
-        };
-        if !ok {
+        let saved = (ids.job, ids.batch);
+        let answer = apply(conn, ids, write).await;
+        if answer.is_err() {
             let _ = sqlx::query("ROLLBACK TO w").execute(&mut *conn).await;
+            (ids.job, ids.batch) = saved;
         }
         let _ = sqlx::query("RELEASE w").execute(&mut *conn).await;
         answers.push(answer);
@@ -447,9 +632,47 @@ fn now_ms() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
-async fn apply(conn: &mut SqliteConnection, write: &mut Write) -> Answer {
+/// The rows `jobs` will be, with the ids they take from `ids`, as one
+/// batch (its id first).
+fn new_rows(ids: &mut Ids, jobs: &[NewJob], now: i64) -> (i64, Vec<JobRow>) {
+    let batch = ids.batch;
+    ids.batch += 1;
+    let rows = jobs
+        .iter()
+        .map(|job| {
+            let id = ids.job;
+            ids.job += 1;
+            let name = match job.name.is_empty() {
+                true => format!("job-{id}"),
+                false => job.name.clone(),
+            };
+            let mut def = job.def.clone();
+            if let Some(map) = def.as_object_mut() {
+                map.insert("name".into(), serde_json::Value::String(name.clone()));
+            }
+            JobRow {
+                id,
+                batch,
+                name,
+                def: def.to_string(),
+                status: "queued".into(),
+                submitted_at: now,
+                started_at: None,
+                finished_at: None,
+                pid: None,
+                pid_start: None,
+                attempts: 0,
+                result: None,
+                kind: job.kind.to_string(),
+            }
+        })
+        .collect();
+    (batch, rows)
+}
+
+async fn apply(conn: &mut SqliteConnection, ids: &mut Ids, write: &mut Write) -> Answer {
     match write {
-        Write::Insert(jobs, _) => Answer::Inserted(insert(conn, std::mem::take(jobs)).await),
+        Write::Insert(jobs, _) => Answer::Inserted(insert(conn, ids, std::mem::take(jobs)).await),
         Write::Started {
             id,
             pid,
@@ -513,8 +736,11 @@ async fn apply(conn: &mut SqliteConnection, write: &mut Write) -> Answer {
     }
 }
 
+/// Stores one write's jobs, as one batch, those with an idempotency key
+/// checked against the keys stored.
 async fn insert(
     conn: &mut SqliteConnection,
+    ids: &mut Ids,
     jobs: Vec<NewJob>,
 ) -> Result<Vec<Inserted>, StoreError> {
     let now = now_ms();
@@ -540,59 +766,43 @@ async fn insert(
         let batch_id = match batch {
             Some(b) => b,
             None => {
-                let b: i64 = sqlx::query_scalar(
-                    "INSERT INTO batches (submitted_at) VALUES (?) RETURNING id",
-                )
-                .bind(now)
-                .fetch_one(&mut *conn)
-                .await?;
+                let b = ids.batch;
+                sqlx::query("INSERT INTO batches (id, submitted_at) VALUES (?, ?)")
+                    .bind(b)
+                    .bind(now)
+                    .execute(&mut *conn)
+                    .await?;
+                ids.batch += 1;
                 batch = Some(b);
                 b
             }
         };
         let (key, body) = job.idempotency.clone().unzip();
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO jobs (batch, name, def, status, submitted_at, idem_key, idem_body, kind)
-             VALUES (?, ?, '', 'queued', ?, ?, ?, ?) RETURNING id",
+        let (_, mut rows) = new_rows(
+            &mut Ids {
+                job: ids.job,
+                batch: batch_id,
+            },
+            std::slice::from_ref(&job),
+            now,
+        );
+        let row = rows.pop().ok_or_else(|| StoreError("no row made".into()))?;
+        sqlx::query(
+            "INSERT INTO jobs (id, batch, name, def, status, submitted_at, idem_key, idem_body, kind)
+             VALUES (?, ?, ?, ?, 'queued', ?, ?, ?, ?)",
         )
-        .bind(batch_id)
-        .bind(&job.name)
+        .bind(row.id)
+        .bind(row.batch)
+        .bind(&row.name)
+        .bind(&row.def)
         .bind(now)
         .bind(key)
         .bind(body)
-        .bind(job.kind)
-        .fetch_one(&mut *conn)
+        .bind(&row.kind)
+        .execute(&mut *conn)
         .await?;
-        let name = match job.name.is_empty() {
-            true => format!("job-{id}"),
-            false => job.name.clone(),
-        };
-        let mut def = job.def;
-        if let Some(map) = def.as_object_mut() {
-            map.insert("name".into(), serde_json::Value::String(name.clone()));
-        }
-        let def = def.to_string();
-        sqlx::query("UPDATE jobs SET name = ?, def = ? WHERE id = ?")
-            .bind(&name)
-            .bind(&def)
-            .bind(id)
-            .execute(&mut *conn)
-            .await?;
-        out.push(Inserted::New(JobRow {
-            id,
-            batch: batch_id,
-            name,
-            def,
-            status: "queued".into(),
-            submitted_at: now,
-            started_at: None,
-            finished_at: None,
-            pid: None,
-            pid_start: None,
-            attempts: 0,
-            result: None,
-            kind: job.kind.to_string(),
-        }));
+        ids.job += 1;
+        out.push(Inserted::New(row));
     }
     Ok(out)
 }
@@ -695,5 +905,72 @@ mod tests {
         let other = store.insert(vec![keyed("other")]).await.unwrap();
         assert_eq!(other, vec![Inserted::Conflict]);
         assert_eq!(store.list(None, None, None, 100).await.unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn writes_sent_at_once_are_grouped_and_ids_are_never_given_twice() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).await.unwrap();
+        // Two hundred inserts at once: they go in groups.
+        let tries: Vec<_> = (0..200)
+            .map(|i| {
+                let store = store.clone();
+                tokio::spawn(async move { store.insert(vec![job(&format!("j{i}"))]).await })
+            })
+            .collect();
+        let mut rows = Vec::new();
+        for t in tries {
+            match t.await.unwrap().unwrap().pop() {
+                Some(Inserted::New(r)) => rows.push(r),
+                other => panic!("{other:?}"),
+            }
+        }
+        let mut ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), 200, "one id a job");
+        // Starts (twice for some: a retry) and ends, all at once.
+        for r in &rows {
+            store.started(r.id, 100, Some(1), 10, 1).await;
+            if r.id % 2 == 0 {
+                store.started(r.id, 200, Some(2), 20, 2).await;
+            }
+        }
+        let ends: Vec<_> = rows
+            .iter()
+            .map(|r| {
+                let (store, id) = (store.clone(), r.id);
+                tokio::spawn(async move {
+                    let result = format!("{{\"attempts\":{}}}", 1 + id % 2);
+                    store.finished(id, "succeeded", result, 30).await
+                })
+            })
+            .collect();
+        for e in ends {
+            e.await.unwrap().unwrap();
+        }
+        drop(store);
+        let store = Store::open(dir.path()).await.unwrap();
+        for r in &rows {
+            let got = store.get(r.id).await.unwrap().unwrap();
+            assert_eq!(got.name, r.name);
+            assert_eq!(got.status, "succeeded");
+            assert_eq!((got.started_at, got.finished_at), (Some(10), Some(30)));
+            let (pid, attempts) = match r.id % 2 {
+                0 => (200, 2),
+                _ => (100, 2),
+            };
+            assert_eq!((got.pid, got.attempts), (Some(pid), attempts), "{got:?}");
+        }
+        // Every job deleted, then a reopen: the next id is past them all.
+        assert_eq!(store.expire(31).await.unwrap().len(), 200);
+        drop(store);
+        let store = Store::open(dir.path()).await.unwrap();
+        let Some(Inserted::New(next)) = store.insert(vec![job("")]).await.unwrap().pop() else {
+            panic!("not stored")
+        };
+        assert!(next.id > *ids.last().unwrap(), "{} reused", next.id);
+        assert_eq!(next.name, format!("job-{}", next.id));
+        assert!(next.batch > rows.iter().map(|r| r.batch).max().unwrap());
     }
 }

@@ -478,6 +478,65 @@ fn output_past_output_limit_is_counted_not_kept() {
 }
 
 #[test]
+fn output_files_are_made_at_a_jobs_first_byte_and_a_lost_one_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let server = Server::start(&state, &[], None);
+    let output = |id: i64, stream: &str| state.join(format!("output/{id}.{stream}"));
+    // Silent: no file, and the API reads it as empty.
+    let quiet = id_of(&server.submit(json!({"cmd": ["true"]})));
+    let done = server.wait_final(quiet);
+    assert_eq!(done["status"], "succeeded", "{done}");
+    assert_eq!((&done["stdout"], &done["stderr"]), (&json!(""), &json!("")));
+    assert!(!output(quiet, "stdout").exists() && !output(quiet, "stderr").exists());
+    let r = server.get(&format!("/v1/jobs/{quiet}/output?follow=true"));
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(r.bytes().unwrap().len(), 0);
+    // A file that cannot be made: the job runs on, its end says what was
+    // not kept.
+    let id = id_of(&server.submit(
+        json!({"cmd": ["sh", "-c", "read x; echo out; echo err >&2"], "stdin": {"stream": true}}),
+    ));
+    std::fs::create_dir(output(id, "stdout")).unwrap();
+    let r = server.post(&format!("/v1/jobs/{id}/stdin?eof=true"), "go\n");
+    assert_eq!(r.status().as_u16(), 202, "{:?}", r.text());
+    let done = server.wait_final(id);
+    assert_eq!(done["status"], "succeeded", "{done}");
+    assert_eq!(done["stderr"], "err\n", "{done}");
+    let error = done["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("output not kept") && error.contains(&format!("{id}.stdout")),
+        "{done}"
+    );
+}
+
+#[test]
+fn a_long_queue_holds_no_descriptors() {
+    // 64 descriptors: the old way (two open files a queued job) ran out
+    // at about thirty.
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_via(
+        &["prlimit", "--nofile=64:64", "--"],
+        &dir.path().join("state"),
+        &["-j", "1"],
+        None,
+    );
+    let first = id_of(&server.submit(json!({"cmd": ["cat"], "stdin": {"stream": true}})));
+    server.wait_job(first, |j| j["status"] == "running");
+    let queued: Vec<i64> = (0..300)
+        .map(|i| id_of(&server.submit(json!({"cmd": ["sh", "-c", format!("echo {i}")]}))))
+        .collect();
+    let r = server.post(&format!("/v1/jobs/{first}/stdin?eof=true"), "");
+    assert_eq!(r.status().as_u16(), 202);
+    assert_eq!(server.wait_final(first)["status"], "succeeded");
+    for (i, id) in queued.iter().enumerate() {
+        let done = server.wait_final(*id);
+        assert_eq!(done["status"], "succeeded", "{done}");
+        assert_eq!(done["stdout"], format!("{i}\n"), "{done}");
+    }
+}
+
+#[test]
 fn ended_jobs_and_their_output_go_after_retention() {
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state");

@@ -30,7 +30,21 @@ impl Server {
     /// `drover serve --listen 127.0.0.1:0 --state-dir STATE ARGS...`, with
     /// `$DROVER_TOKEN` = `token` where given; waits until it listens.
     pub fn start(state: &Path, args: &[&str], token: Option<&str>) -> Server {
-        let mut cmd = drover();
+        Server::start_via(&[], state, args, token)
+    }
+
+    /// As `start`, with drover run by `prefix` (e.g. `prlimit --nofile=…`).
+    pub fn start_via(prefix: &[&str], state: &Path, args: &[&str], token: Option<&str>) -> Server {
+        let mut cmd = match prefix.split_first() {
+            None => drover(),
+            Some((program, rest)) => {
+                let mut cmd = std::process::Command::new(program);
+                cmd.args(rest)
+                    .arg(env!("CARGO_BIN_EXE_drover"))
+                    .env_remove("RUST_LOG");
+                cmd
+            }
+        };
         cmd.arg("serve")
             .args(["--listen", "127.0.0.1:0", "--state-dir"])
             .arg(state)
