@@ -7,12 +7,17 @@
 # debian:bookworm-slim is; cached in /var/tmp/drover-debian-base, keyed by
 # suite, mirror, architecture and recipe), builds drover in release mode on
 # the host, and builds the Dockerfile's `runtime-prebuilt` stage on that base
-# with the host's (stripped) binary. Then, each a PASS or FAIL line: the
-# image builds and is configured as documented; no token, no start; 401
-# without the token; submit, poll, follow, cancel; HEALTHCHECK healthy;
-# `docker stop` drains a running job and exits 0; `docker kill` with jobs
-# queued, then `docker start` on the same volume: every accepted job ends.
-# It prints the image's size, and removes every container and volume it made.
+# with the host's (stripped) binary: the slim image (FROM scratch, the files
+# of a few of the base's packages). Then, each a PASS or FAIL line: the
+# image builds and is configured as documented; it holds the tools it says
+# and no package manager; no token, no start; 401 without the token; submit,
+# poll, follow, cancel; HEALTHCHECK (`drover health`) healthy, and `drover
+# health` unhealthy where nothing listens; `docker stop` drains a running job
+# and exits 0; `docker kill` with jobs queued, then `docker start` on the
+# same volume: every accepted job ends; the image is under 40 MB; the
+# variants build: EXTRA_PACKAGES (one the base has, so no mirror is needed)
+# and VARIANT=debian (apt-get there). It prints the sizes, and removes every
+# container, volume and image it made.
 #
 # Environment:
 #   DROVER_TEST_BASE_IMAGE  a runtime base to use instead of the debootstrap
@@ -69,6 +74,7 @@ die() {
 # --- cleanup -------------------------------------------------------------------
 run_id="drover-test-$$"
 image="drover-test:$$"
+images=("$image")
 tmp=$(mktemp -d)
 containers=()
 volumes=()
@@ -76,7 +82,7 @@ cleanup() {
   local rc=$?
   for c in "${containers[@]}"; do docker rm -f -v "$c" >/dev/null 2>&1 || true; done
   for v in "${volumes[@]}"; do docker volume rm -f "$v" >/dev/null 2>&1 || true; done
-  if [ "${KEEP_IMAGE:-0}" != 1 ]; then docker image rm -f "$image" >/dev/null 2>&1 || true; fi
+  if [ "${KEEP_IMAGE:-0}" != 1 ]; then docker image rm -f "${images[@]}" >/dev/null 2>&1 || true; fi
   rm -rf "$tmp"
   say "$passed passed, $failed failed, $((SECONDS - started)) s"
   exit "$rc"
@@ -189,10 +195,15 @@ mkdir -p dist
 strip -o dist/drover.tmp "$bin" && mv dist/drover.tmp dist/drover
 
 # --- the image -----------------------------------------------------------------------
+build() { # build TAG [docker build flags...]: runtime-prebuilt on the base
+  local tag=$1
+  shift
+  docker build -q --target runtime-prebuilt \
+    --build-arg RUNTIME_IMAGE="$base_image" --build-arg DROVER_BIN=dist/drover \
+    "$@" -t "$tag" . >"$tmp/build.log" 2>&1
+}
 t0=$SECONDS
-if docker build -q --target runtime-prebuilt \
-  --build-arg RUNTIME_IMAGE="$base_image" --build-arg DROVER_BIN=dist/drover \
-  -t "$image" . >"$tmp/build.log" 2>&1; then
+if build "$image"; then
   pass "the image builds (runtime-prebuilt on $base_image, $((SECONDS - t0)) s)"
 else
   cat "$tmp/build.log" >&2
@@ -205,10 +216,26 @@ cfg=$(docker image inspect --format \
 want_cmd='["serve","--listen","0.0.0.0:7070","--state-dir","/var/lib/drover"]'
 if [[ $cfg == *'user=10001:10001 '* && $cfg == *'entrypoint=["drover"] '* && $cfg == *"cmd=$want_cmd "* &&
   $cfg == *'volumes={"/var/lib/drover":{}} '* && $cfg == *'ports={"7070/tcp":{}} '* &&
-  $cfg == *'stop=SIGTERM '* && $cfg == *'/healthz'* ]]; then
-  pass "image config: user 10001, ENTRYPOINT drover, CMD serve 0.0.0.0:7070, VOLUME, EXPOSE 7070, STOPSIGNAL, HEALTHCHECK"
+  $cfg == *'stop=SIGTERM '* && $cfg == *'health=["CMD","drover","health"]' ]]; then
+  pass "image config: user 10001, ENTRYPOINT drover, CMD serve 0.0.0.0:7070, VOLUME, EXPOSE 7070, STOPSIGNAL, HEALTHCHECK drover health"
 else
   fail "image config: $cfg"
+fi
+
+# What the image holds: the tools jobs use, the drover user, no package
+# manager.
+# shellcheck disable=SC2016 # for the image's shell
+tools='sh bash ls cat cp mv rm mkdir chmod date sleep env id sort head tail wc tr cut tee timeout grep sed awk find xargs gzip tar which'
+if out=$(docker run --rm --entrypoint sh "$image" -c '
+  for t in '"$tools"'; do command -v "$t" >/dev/null || echo "missing $t"; done
+  for t in apt-get dpkg perl curl; do command -v "$t" >/dev/null && echo "has $t"; done
+  [ "$(readlink -f /bin/sh)" = /usr/bin/dash ] || echo "/bin/sh is $(readlink -f /bin/sh)"
+  [ "$(id -un)" = drover ] || echo "user $(id -un)"
+  [ -w /var/lib/drover ] || echo "/var/lib/drover not writable"
+  echo "$(ls /var/lib/dpkg/status.d | wc -l) packages"' 2>&1) && [[ $out == *' packages' && $out != *missing* && $out != *has* ]]; then
+  pass "the image holds sh (dash), bash, coreutils, grep, sed, awk, find, gzip, tar; no apt-get, dpkg or perl ($out)"
+else
+  fail "the image's contents: $out"
 fi
 
 # Without a token, a non-loopback --listen is refused (exit 2).
@@ -318,9 +345,16 @@ else
 fi
 
 if wait_until 30 health "$main" healthy; then
-  pass "HEALTHCHECK (bash /dev/tcp to /healthz): healthy"
+  pass "HEALTHCHECK (drover health: GET /healthz): healthy"
 else
   fail "HEALTHCHECK: $(docker inspect --format '{{json .State.Health}}' "$main")"
+fi
+
+out=$(docker exec "$main" drover health --addr 127.0.0.1:1 --timeout 1s 2>&1) && rc=0 || rc=$?
+if [ "$rc" -eq 1 ] && [[ $out == *"cannot connect"* ]]; then
+  pass "drover health where nothing listens: exit 1 ($out)"
+else
+  fail "drover health where nothing listens: exit $rc: $out"
 fi
 
 # An orphan: a job's background process outlives the job and is reparented
@@ -470,9 +504,47 @@ fi
 
 # --- size ------------------------------------------------------------------------------
 size=$(docker image inspect --format '{{.Size}}' "$image")
-base_size=$(docker image inspect --format '{{.Size}}' "$base_image")
 gz=$(docker save "$image" | gzip -1 | wc -c)
+bin_size=$(stat -c %s dist/drover)
 mb() { awk -v b="$1" 'BEGIN { printf "%.1f MB", b / 1e6 }'; }
-say "SIZE: image $(mb "$size") ($(mb "$gz") as gzip of docker save): base $(mb "$base_size") + drover $(mb $((size - base_size))); goal < 40 MB"
+say "SIZE: image $(mb "$size") ($(mb "$gz") as gzip of docker save): drover $(mb "$bin_size") + the rest $(mb $((size - bin_size)))"
+goal=40000000
+if [ "$size" -lt "$goal" ]; then
+  pass "the image is $(mb "$size"), under $(mb "$goal")"
+else
+  fail "the image is $(mb "$size"), not under $(mb "$goal")"
+fi
+
+# --- the variants -------------------------------------------------------------------------
+# EXTRA_PACKAGES: one the base has (no mirror needed), copied in with what
+# it depends on.
+extra="drover-test-extra:$$"
+images+=("$extra")
+t0=$SECONDS
+if build "$extra" --build-arg EXTRA_PACKAGES=diffutils &&
+  out=$(docker run --rm --entrypoint diff "$extra" --version 2>&1) && [[ $out == *GNU* ]]; then
+  took=$((SECONDS - t0))
+  extra_size=$(docker image inspect --format '{{.Size}}' "$extra")
+  pass "EXTRA_PACKAGES=diffutils: diff in the image ($(mb "$extra_size"), $took s)"
+else
+  cat "$tmp/build.log" >&2
+  fail "EXTRA_PACKAGES=diffutils: $out"
+fi
+# VARIANT=debian: all of the base, apt-get included, configured the same.
+debian="drover-test-debian:$$"
+images+=("$debian")
+t0=$SECONDS
+if build "$debian" --build-arg VARIANT=debian &&
+  out=$(docker run --rm --entrypoint sh "$debian" -c 'apt-get --version | head -n 1 && drover --version' 2>&1) &&
+  [ "$(docker image inspect --format '{{json .Config.Healthcheck.Test}} {{.Config.User}}' "$debian")" = \
+    "$(docker image inspect --format '{{json .Config.Healthcheck.Test}} {{.Config.User}}' "$image")" ]; then
+  took=$((SECONDS - t0))
+  debian_size=$(docker image inspect --format '{{.Size}}' "$debian")
+  base_size=$(docker image inspect --format '{{.Size}}' "$base_image")
+  pass "VARIANT=debian: apt-get and drover in the image ($(mb "$debian_size"); the base $(mb "$base_size"), $took s): ${out//$'\n'/, }"
+else
+  cat "$tmp/build.log" >&2
+  fail "VARIANT=debian: $out"
+fi
 
 [ "$failed" -eq 0 ]

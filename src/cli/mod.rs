@@ -12,6 +12,7 @@ use clap::{CommandFactory, Parser, Subcommand};
 
 pub mod exec;
 mod gnu;
+mod health;
 mod init;
 
 use crate::config;
@@ -107,6 +108,12 @@ enum Command {
     /// Stops on SIGTERM or SIGINT: no new jobs, running ones get
     /// `drain_timeout`, then are stopped; queued ones run at the next start.
     Serve(ServeArgs),
+    /// Ask a running `drover serve` whether it is alive (GET /healthz), as a
+    /// container's HEALTHCHECK does: no curl or shell needed.
+    ///
+    /// Exit code: 0 when it answers 200 within the timeout, 1 otherwise
+    /// (why on stderr).
+    Health(health::HealthArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -245,7 +252,7 @@ pub fn main() -> ExitCode {
         Command::Run(args) => Some(&args.logging),
         Command::Check(args) => Some(&args.logging),
         Command::Serve(args) => Some(&args.logging),
-        Command::Exec(_) | Command::Completions { .. } | Command::Man => None,
+        Command::Exec(_) | Command::Health(_) | Command::Completions { .. } | Command::Man => None,
     };
     let verbose = own.map_or(0, |l| l.verbose);
     let color = own
@@ -273,6 +280,7 @@ pub fn main() -> ExitCode {
         Command::Check(args) => check(args),
         Command::Exec(args) => exec::exec(*args),
         Command::Serve(args) => serve(args),
+        Command::Health(args) => health::health(args),
         Command::Completions { shell } => print_with(|out| {
             clap_complete::generate(shell, &mut Cli::command(), "drover", out);
             Ok(())

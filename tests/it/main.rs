@@ -69,6 +69,7 @@ mod run_show_output;
 mod serve_api;
 mod serve_batches;
 mod serve_flood;
+mod serve_health;
 mod serve_restart;
 mod spawn_descriptors;
 mod spawn_failures;
