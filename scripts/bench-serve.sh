@@ -8,7 +8,8 @@
 #   --runs N     rounds (default 3); every figure is the median of its rounds
 #   --wait-idle S  before each tool's turn, wait up to S seconds for the
 #                machine to be under 25% busy (a shared machine: others'
-#                builds); each round's busy share before it is reported
+#                builds). Each round reports the share of the machine's CPU
+#                others took while it ran.
 #   --jobs N     jobs of `true` per round (default 10000)
 #   --clients N  clients submitting at once (default 32)
 #   -j N         jobs running at once: drover's -j, pueue's parallel (16)
@@ -84,6 +85,7 @@ SCRIPT_NAME=bench-serve.sh
 need=()
 command -v curl >/dev/null || need+=(curl)
 command -v jq >/dev/null || need+=(jq)
+[ -x /usr/bin/time ] || need+=(time)
 if [ ${#need[@]} -gt 0 ]; then
     log "installing ${need[*]}"
     apt_install "${need[@]}"
@@ -127,8 +129,23 @@ trap cleanup EXIT
 FS_TYPE="$(df -T -P "$TMP" | awk 'NR == 2 { print $2 }')"
 FS_DEV="$(df -T -P "$TMP" | awk 'NR == 2 { print $1 }')"
 FS_OPTS="$(findmnt -no OPTIONS -T "$TMP" 2>/dev/null || true)"
-FS_DESC="$FS_TYPE ($FS_DEV${FS_OPTS:+, $FS_OPTS})"
-log "state folders in $STATE_PARENT: $FS_DESC"
+# ext3/4 without a journal (its fsync is only a flush): no jbd2 entry.
+FS_JOURNAL=""
+case "$FS_TYPE" in
+    ext3|ext4)
+        if [ -d /proc/fs/jbd2 ]; then
+            FS_JOURNAL="no journal"
+            for j in /proc/fs/jbd2/"$(basename "$FS_DEV")"-*; do
+                [ -e "$j" ] && FS_JOURNAL="journal"
+            done
+        fi ;;
+esac
+FS_DESC="$FS_TYPE${FS_JOURNAL:+, $FS_JOURNAL} ($FS_DEV${FS_OPTS:+, $FS_OPTS})"
+# What a durable commit costs there: 200 synchronous 4 KiB writes.
+FSYNC_MS="$(dd if=/dev/zero of="$TMP/fsync-probe" bs=4k count=200 oflag=dsync 2>&1 |
+    sed -n 's/.*copied, \([0-9.e+-]*\) s.*/\1/p' | awk '{ printf "%.2f", $1 / 200 * 1000 }')"
+rm -f "$TMP/fsync-probe"
+log "state folders in $STATE_PARENT: $FS_DESC; a synchronous 4 KiB write takes ${FSYNC_MS} ms"
 case "$FS_TYPE" in
     tmpfs|ramfs) log "warning: $STATE_PARENT is in memory: fsync costs nothing there; set BENCH_SERVE_DIR to a folder on disk" ;;
 esac
@@ -149,9 +166,26 @@ until_ok() {
     done
 }
 alive() { kill -0 "$1" 2>/dev/null; }
+HZ="$(getconf CLK_TCK)"
+NCPU="$(nproc)"
 # proc_cpu PID: user + system seconds of the process (its threads, not its
-# children).
-proc_cpu() { awk -v hz="$(getconf CLK_TCK)" '{ sub(/.*\) /, ""); printf "%.2f\n", ($12 + $13) / hz }' "/proc/$1/stat"; }
+# children); proc_cpu_all PID: with the children it waited for (its jobs).
+proc_cpu() { awk -v hz="$HZ" '{ sub(/.*\) /, ""); printf "%.2f\n", ($12 + $13) / hz }' "/proc/$1/stat"; }
+proc_cpu_all() { awk -v hz="$HZ" '{ sub(/.*\) /, ""); printf "%.2f\n", ($12 + $13 + $14 + $15) / hz }' "/proc/$1/stat"; }
+# machine_busy: busy seconds of all the machine's CPUs since boot.
+machine_busy() { awk -v hz="$HZ" '/^cpu / { printf "%.2f\n", ($2 + $3 + $4 + $7 + $8 + $9) / hz }' /proc/stat; }
+# others_pct NS0 NS1 BUSY0 BUSY1 OWN: the share (%) of the machine's CPU that
+# went to other processes between the two points: busy time less OWN (the
+# tool's, its jobs' and the load generator's seconds).
+OTHERS=-
+others_pct() {
+    awk -v t0="$1" -v t1="$2" -v a="$3" -v b="$4" -v o="$5" -v n="$NCPU" \
+        'BEGIN { x = (b - a - o) / ((t1 - t0) / 1e9 * n) * 100; if (x < 0) x = 0; printf "%.0f\n", x }'
+}
+# note_others: after a round, with OTHERS set.
+note_others() {
+    [ "$OTHERS" -lt 10 ] || log "warning: other processes took ${OTHERS}% of the machine's CPU during this round: its figures suffer"
+}
 # busy_pct: the share of the machine's CPU time spent busy over a second.
 busy_pct() {
     local a b
@@ -161,7 +195,7 @@ busy_pct() {
     awk -v a="$a" -v b="$b" 'BEGIN { split(a, x, " "); split(b, y, " "); busy = y[1] - x[1]; all = busy + y[2] - x[2]; printf "%.0f\n", all ? 100 * busy / all : 0 }'
 }
 # settle: with --wait-idle, waits (up to its seconds) for a quiet machine;
-# sets BUSY to the busy share seen last.
+# BUSY is the busy share seen last.
 BUSY=-
 settle() {
     local deadline=$(($(date +%s) + WAIT_IDLE))
@@ -179,12 +213,12 @@ RESULTS="$TMP/results.tsv"
 # The columns of a round (serve-load's JSON, then the server's own figures).
 COLS=(accepted rejected errors seconds accepted_per_s p50_ms p99_ms p999_ms max_ms
     start_delay_p50_ms start_delay_p99_ms completed completed_per_s end_seconds)
-# record TOOL REP JSON CPU RSS_KIB 5XX EXIT (and $BUSY)
+# record TOOL REP JSON CPU RSS_KIB 5XX EXIT (and $OTHERS)
 record() {
     local fields
     fields="$(jq -r --argjson keys "$(printf '%s\n' "${COLS[@]}" | jq -R . | jq -s .)" \
         '[.[$keys[]]] | map(if . == null then "-" else tostring end) | @tsv' <<<"$3")"
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$fields" "$4" "$5" "$6" "$7" "$BUSY" >>"$RESULTS"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$fields" "$4" "$5" "$6" "$7" "$OTHERS" >>"$RESULTS"
 }
 # The column of each name in results.tsv (1-based).
 col() {
@@ -201,7 +235,7 @@ col() {
         rss_kib) echo $((${#COLS[@]} + 4)) ;;
         http_5xx) echo $((${#COLS[@]} + 5)) ;;
         exit) echo $((${#COLS[@]} + 6)) ;;
-        busy) echo $((${#COLS[@]} + 7)) ;;
+        others) echo $((${#COLS[@]} + 7)) ;;
     esac
 }
 
@@ -209,7 +243,7 @@ col() {
 BODY='{"cmd": ["true"]}'
 
 round_serve() {
-    local rep=$1 d url json rc=0 cpu rss fivexx
+    local rep=$1 d url json rc=0 cpu rss fivexx t0 t1 b0 b1 own
     d="$(mktemp -d -p "$TMP" serve.XXXXXX)"
     head -c 32 /dev/urandom | base64 >"$d/token"
     chmod 600 "$d/token"
@@ -218,6 +252,7 @@ round_serve() {
 listen = "127.0.0.1:0"
 max_queued = $((JOBS * 2))
 EOF
+    t0=$(now_ns) b0=$(machine_busy)
     "$DROVER" serve --config "$d/serve.toml" --state-dir "$d/state" --token-file "$d/token" \
         -j "$PAR" 2>"$d/serve.log" &
     SERVER_PID=$!
@@ -241,6 +276,11 @@ EOF
     grep '^drover_http_requests_total' "$d/metrics" | sed 's/^/    /' >&2 || true
     cpu="$(proc_cpu "$SERVER_PID")"
     rss="$(proc_hwm "$SERVER_PID")"
+    own="$(proc_cpu_all "$SERVER_PID")"
+    t1=$(now_ns) b1=$(machine_busy)
+    own="$(jq -r --argjson s "$own" '$s + .cpu_s + .children_cpu_s' <<<"$json")"
+    OTHERS="$(others_pct "$t0" "$t1" "$b0" "$b1" "$own")"
+    note_others
     kill -TERM "$SERVER_PID"
     wait "$SERVER_PID" || rc=$?
     SERVER_PID=""
@@ -257,7 +297,7 @@ EOF
 }
 
 round_pueue() {
-    local rep=$1 d run cfg json rc=0 cpu rss
+    local rep=$1 d run cfg json rc=0 cpu rss t0 t1 b0 b1 own
     d="$(mktemp -d -p "$TMP" pueue.XXXXXX)"
     run="$(mktemp -d -p "$RUN_DIR" r.XXXX)"
     cfg="$d/pueue.yml"
@@ -269,6 +309,7 @@ shared:
   unix_socket_path: $run/pueue.socket
 EOF
     mkdir -p "$d/dir"
+    t0=$(now_ns) b0=$(machine_busy)
     "$PUEUED" -c "$cfg" >"$d/pueued.log" 2>&1 &
     SERVER_PID=$!
     until_ok 30 "pueued's socket" "$PUEUE" -c "$cfg" status
@@ -283,6 +324,11 @@ EOF
     cat "$d/load.log" >&2
     cpu="$(proc_cpu "$SERVER_PID")"
     rss="$(proc_hwm "$SERVER_PID")"
+    own="$(proc_cpu_all "$SERVER_PID")"
+    t1=$(now_ns) b1=$(machine_busy)
+    own="$(jq -r --argjson s "$own" '$s + .cpu_s + .children_cpu_s' <<<"$json")"
+    OTHERS="$(others_pct "$t0" "$t1" "$b0" "$b1" "$own")"
+    note_others
     kill -TERM "$SERVER_PID"
     wait "$SERVER_PID" || rc=$?
     SERVER_PID=""
@@ -291,11 +337,14 @@ EOF
 }
 
 round_exec() {
-    local rep=$1 t0 t1 rc=0 secs json
+    local rep=$1 t0 t1 b0 b1 rc=0 secs json
     seq "$JOBS" >"$TMP/items"
-    t0=$(now_ns)
-    "$DROVER" exec -j "$PAR" -- true <"$TMP/items" >/dev/null 2>"$TMP/exec.log" || rc=$?
-    t1=$(now_ns)
+    t0=$(now_ns) b0=$(machine_busy)
+    /usr/bin/time -f '%U %S' -o "$TMP/exec.cpu" \
+        "$DROVER" exec -j "$PAR" -- true <"$TMP/items" >/dev/null 2>"$TMP/exec.log" || rc=$?
+    t1=$(now_ns) b1=$(machine_busy)
+    OTHERS="$(others_pct "$t0" "$t1" "$b0" "$b1" "$(awk 'END { print $1 + $2 }' "$TMP/exec.cpu")")"
+    note_others
     secs="$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", (b - a) / 1e9 }')"
     json="$(jq -n --argjson n "$JOBS" --argjson s "$secs" \
         '{completed: $n, end_seconds: $s, completed_per_s: ($n / $s)}')"
@@ -371,7 +420,7 @@ table_md="$(
 )"
 
 rounds_md="$(
-    echo "| tool | round | accepted/s | p50 | p99 | p99.9 | max | start delay p50 | p99 | completed/s | first submit → last end | refused | errors | 5xx | server CPU | peak RSS | exit | machine busy before |"
+    echo "| tool | round | accepted/s | p50 | p99 | p99.9 | max | start delay p50 | p99 | completed/s | first submit → last end | refused | errors | 5xx | server CPU | peak RSS | exit | others' CPU |"
     echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
     while IFS=$'\t' read -r -a f; do
         v() { echo "${f[$(($(col "$1") - 1))]}"; }
@@ -380,7 +429,7 @@ rounds_md="$(
             "$(ms "$(v p999_ms)")" "$(ms "$(v max_ms)")" "$(ms "$(v start_delay_p50_ms)")" \
             "$(ms "$(v start_delay_p99_ms)")" "$(int "$(v completed_per_s)")" "$(secs "$(v end_seconds)")" \
             "$(v rejected | sed 's/^-$/–/')" "$(v errors | sed 's/^-$/–/')" "$(v http_5xx | sed 's/^-$/–/')" \
-            "$(secs "$(v cpu_s)")" "$(mib "$(v rss_kib)")" "$(v exit)" "$(v busy)"
+            "$(secs "$(v cpu_s)")" "$(mib "$(v rss_kib)")" "$(v exit)" "$(v others)"
     done <"$RESULTS"
 )"
 
@@ -395,7 +444,7 @@ mkdir -p "$OUT_DIR"
 
 - date: $when; took ${elapsed} s
 - machine: $machine
-- state folders (drover's SQLite store and output files, pueue's state): $FS_DESC, on disk: a 201 waits for its commit's fsync
+- state folders (drover's SQLite store and output files, pueue's state): $FS_DESC, on disk: a 201 waits for its commit's fsync; a synchronous 4 KiB write there takes ${FSYNC_MS} ms (\`dd oflag=dsync\`, mean of 200)
 - load average at start / end: $load_start / $(cut -d' ' -f1-3 /proc/loadavg)
 - drover: commit $commit, release build; pueue: ${PUEUE_VERSION:-not found, skipped} (built from source)
 - workload: $(int "$JOBS") jobs of \`true\` a round, $CLIENTS clients, -j $PAR (pueue: parallel $PAR); $RUNS rounds, serve, pueue and exec in turn within a round; each figure is the median of its rounds
@@ -424,6 +473,11 @@ $table_md
   every task.
 
 ## Every round
+
+"others' CPU": the share of the machine's CPU (all $NCPU) that went to other
+processes while the round ran: the machine's busy time less the tool's, its
+jobs' and the load generator's (a shared machine: others' builds). Above a
+few percent the round's figures suffer.
 
 $rounds_md
 

@@ -23,8 +23,9 @@
 //! the answer, or `pueue add` spawn to exit), start_delay_p50_ms,
 //! start_delay_p99_ms (the job's start minus its submission, as the server
 //! recorded them), completed, completed_per_s (ended jobs / first submit to
-//! the last end), end_seconds, statuses (status -> count). A summary goes to
-//! stderr.
+//! the last end), end_seconds, statuses (status -> count), cpu_s and
+//! children_cpu_s (this program's user + system seconds, and those of the
+//! processes it waited for: the `pueue add`s). A summary goes to stderr.
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
@@ -558,6 +559,7 @@ fn report(o: &Opts, tally: Tally, seconds: f64, first_submit_ms: f64, ended: &[E
     for e in ended {
         *statuses.entry(&e.status).or_default() += 1;
     }
+    let own_cpu = cpu_seconds();
     let accepted = tally.latencies.len();
     let rejected: u64 = tally.rejected.values().sum();
     let per_s = |n: usize, s: f64| (s > 0.0 && s.is_finite()).then(|| n as f64 / s);
@@ -582,6 +584,8 @@ fn report(o: &Opts, tally: Tally, seconds: f64, first_submit_ms: f64, ended: &[E
         "end_seconds": round3(end_seconds.is_finite().then_some(end_seconds)),
         "completed_per_s": round3(per_s(completed, end_seconds)),
         "statuses": statuses,
+        "cpu_s": round3(own_cpu.map(|c| c.0)),
+        "children_cpu_s": round3(own_cpu.map(|c| c.1)),
     });
     let f = |k: &str| r[k].as_f64().unwrap_or(f64::NAN);
     eprintln!(
@@ -601,6 +605,21 @@ fn report(o: &Opts, tally: Tally, seconds: f64, first_submit_ms: f64, ended: &[E
         f("completed_per_s"),
     );
     r
+}
+
+/// User + system seconds of this process, and of the children it waited
+/// for (`/proc/self/stat`, in USER_HZ = 100 ticks a second).
+fn cpu_seconds() -> Option<(f64, f64)> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // After the command's name in parentheses: state is field 3.
+    let fields: Vec<f64> = stat
+        .rsplit_once(") ")?
+        .1
+        .split(' ')
+        .map(|f| f.parse().unwrap_or(0.0))
+        .collect();
+    let tick = |i: usize| fields.get(i - 3).copied().unwrap_or(0.0) / 100.0;
+    Some((tick(14) + tick(15), tick(16) + tick(17)))
 }
 
 // ---- time ------------------------------------------------------------------------
