@@ -476,8 +476,9 @@ $table_md
 
 "others' CPU": the share of the machine's CPU (all $NCPU) that went to other
 processes while the round ran: the machine's busy time less the tool's, its
-jobs' and the load generator's (a shared machine: others' builds). Above a
-few percent the round's figures suffer.
+jobs' and the load generator's (a shared machine: others' builds; kernel
+threads' work, such as writing back pueue's state file, counts here too).
+Above a few percent the round's figures suffer.
 
 $rounds_md
 
