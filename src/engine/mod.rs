@@ -154,7 +154,15 @@ pub struct SubmitOptions {
     /// caller has ids of its own (`drover serve`: its store's rows); later
     /// ids the engine gives go on above them. The caller keeps them unique.
     pub first_job: Option<JobId>,
+    /// Awaited before each attempt of each unit starts (with the attempt's
+    /// number, from 1): `drover serve` commits the start to its store
+    /// first. An error ends the unit's jobs `spawn_failed`, saying why.
+    pub before_start: Option<BeforeStart>,
 }
+
+/// See [`SubmitOptions::before_start`].
+pub type BeforeStart =
+    Arc<dyn Fn(u32) -> futures::future::BoxFuture<'static, Result<(), String>> + Send + Sync>;
 
 /// The ids a submitted batch got.
 #[derive(Debug, Clone)]
@@ -312,6 +320,7 @@ struct Shared {
     plan: Arc<Plan>,
     ctl: Control,
     keeping: Option<Keeping>,
+    before_start: Option<BeforeStart>,
     tx: mpsc::UnboundedSender<UnitEvent>,
     /// Told when a spawn has freed the descriptors only spawning needs.
     fd_freed: Arc<Notify>,
@@ -502,6 +511,7 @@ impl Dispatcher {
             plan,
             ctl,
             keeping: options.keeping,
+            before_start: options.before_start,
             tx: self.tx.clone(),
             fd_freed: self.fd_freed.clone(),
         });

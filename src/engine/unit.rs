@@ -99,11 +99,24 @@ fn run_unit(
                 stats: stats.clone(),
             });
             on_spawned();
+            if let Some(gate) = &shared.before_start
+                && let Err(why) = gate(1).await
+            {
+                return vec![(job, JobResult::not_started(Status::SpawnFailed, why))];
+            }
             let result = Box::pin(pipeline::run(&plan.jobs[job], spec.clone(), ctl, stats)).await;
             return vec![(job, result)];
         }
         let mut attempt = 1u32;
         loop {
+            if let Some(gate) = &shared.before_start
+                && let Err(why) = gate(attempt).await
+            {
+                return jobs
+                    .iter()
+                    .map(|&j| (j, JobResult::not_started(Status::SpawnFailed, why.clone())))
+                    .collect();
+            }
             let attempts = exec::run_unit(
                 plan,
                 unit,

@@ -423,6 +423,7 @@ pub async fn run(
                             keep: (keep(false), keep(true)),
                         }),
                         first_job: None,
+                        before_start: None,
                     };
                     let Ok(submitted) = engine.submit_with(Arc::new(Plan::one(spec)), options).await else {
                         break;

@@ -222,6 +222,7 @@ impl App {
             keeping: Some(Keeping {
                 keep: (Keep::File(out), Keep::File(err)),
             }),
+            before_start: Some(self.claim(row.id, used)),
             ..SubmitOptions::default()
         };
         self.engine
@@ -229,6 +230,35 @@ impl App {
             .await
             .map_err(|_| RunError::Stopped)?;
         Ok(())
+    }
+
+    /// What job `id` does before each attempt starts: its start goes on
+    /// disk first, so that after a crash a job that may have run is never
+    /// taken for one that did not (it is run again only if its retries
+    /// allow). A store that fails is tried again for a while; past that the
+    /// job ends spawn_failed.
+    fn claim(&self, id: i64, attempts_before: u32) -> engine::BeforeStart {
+        let store = self.store.clone();
+        Arc::new(move |attempt| {
+            let store = store.clone();
+            Box::pin(async move {
+                let mut wait = Duration::from_millis(100);
+                let mut tries = 0;
+                loop {
+                    match store.claim(id, now_ms(), attempts_before + attempt).await {
+                        Ok(()) => return Ok(()),
+                        Err(e) if tries >= 5 => {
+                            return Err(format!("its start could not be stored: {e}"));
+                        }
+                        Err(_) => {
+                            tries += 1;
+                            tokio::time::sleep(wait).await;
+                            wait *= 2;
+                        }
+                    }
+                }
+            })
+        })
     }
 
     /// Attempts job `id` made in earlier runs of the server.

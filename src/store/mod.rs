@@ -149,9 +149,11 @@ enum Write {
         Vec<NewJob>,
         oneshot::Sender<Result<Vec<Inserted>, StoreError>>,
     ),
+    /// Its process started (`pid`), or is about to (`None`: a claim, on
+    /// disk before the process starts).
     Started {
         id: i64,
-        pid: i64,
+        pid: Option<i64>,
         pid_start: Option<i64>,
         at: i64,
         attempt: i64,
@@ -236,13 +238,28 @@ impl Store {
             .writes
             .send(Write::Started {
                 id,
-                pid: i64::from(pid),
+                pid: Some(i64::from(pid)),
                 pid_start,
                 at,
                 attempt: i64::from(attempt),
                 done: None,
             })
             .await;
+    }
+
+    /// Job `id` is about to start its attempt `attempt`: answers once that
+    /// is on disk, so that a job started once is never taken for one that
+    /// never ran (after a crash, it counts as having run).
+    pub async fn claim(&self, id: i64, at: i64, attempt: u32) -> Result<(), StoreError> {
+        self.ask(|tx| Write::Started {
+            id,
+            pid: None,
+            pid_start: None,
+            at,
+            attempt: i64::from(attempt),
+            done: Some(tx),
+        })
+        .await
     }
 
     /// The job ended; answers once that is on disk.
@@ -558,8 +575,11 @@ async fn at_once(
         // A job retried within one group starts more than once: its first
         // start time, its last pid and attempt.
         script += &format!(
-            "UPDATE jobs SET status = 'running', pid = s.pid, pid_start = s.pid_start,
-                    started_at = coalesce(jobs.started_at, s.at), attempts = s.attempt
+            "UPDATE jobs SET status = 'running',
+                    pid = CASE WHEN s.attempt >= jobs.attempts THEN s.pid ELSE jobs.pid END,
+                    pid_start = CASE WHEN s.attempt >= jobs.attempts THEN s.pid_start ELSE jobs.pid_start END,
+                    started_at = coalesce(jobs.started_at, s.at),
+                    attempts = max(jobs.attempts, s.attempt)
              FROM (SELECT value->>0 AS id, value->>1 AS pid, value->>2 AS pid_start,
                           value->>4 AS attempt,
                           min(value->>3) OVER (PARTITION BY value->>0) AS at,
@@ -682,14 +702,17 @@ async fn apply(conn: &mut SqliteConnection, ids: &mut Ids, write: &mut Write) ->
             ..
         } => Answer::Done(
             sqlx::query(
-                "UPDATE jobs SET status = 'running', pid = ?, pid_start = ?, started_at = coalesce(started_at, ?), attempts = ?
-                 WHERE id = ? AND status IN ('queued', 'running')",
+                "UPDATE jobs SET status = 'running',
+                        pid = CASE WHEN ?5 >= attempts THEN ?1 ELSE pid END,
+                        pid_start = CASE WHEN ?5 >= attempts THEN ?2 ELSE pid_start END,
+                        started_at = coalesce(started_at, ?3), attempts = max(attempts, ?5)
+                 WHERE id = ?4 AND status IN ('queued', 'running')",
             )
             .bind(*pid)
             .bind(*pid_start)
             .bind(*at)
-            .bind(*attempt)
             .bind(*id)
+            .bind(*attempt)
             .execute(&mut *conn)
             .await
             .map(drop)
@@ -972,5 +995,35 @@ mod tests {
         assert!(next.id > *ids.last().unwrap(), "{} reused", next.id);
         assert_eq!(next.name, format!("job-{}", next.id));
         assert!(next.batch > rows.iter().map(|r| r.batch).max().unwrap());
+    }
+
+    #[tokio::test]
+    async fn a_claim_is_on_disk_before_the_start_and_never_undone_by_a_late_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).await.unwrap();
+        let Some(Inserted::New(a)) = store.insert(vec![job("a")]).await.unwrap().pop() else {
+            panic!("not stored")
+        };
+        store.claim(a.id, 5, 1).await.unwrap();
+        let got = store.get(a.id).await.unwrap().unwrap();
+        assert_eq!(got.status, "running");
+        assert_eq!((got.attempts, got.pid, got.started_at), (1, None, Some(5)));
+        store.started(a.id, 300, Some(3), 6, 1).await;
+        store.claim(a.id, 7, 2).await.unwrap();
+        let got = store.get(a.id).await.unwrap().unwrap();
+        assert_eq!((got.attempts, got.pid), (2, None), "{got:?}");
+        // The first attempt's start, sent late and grouped alone, changes
+        // neither the attempt nor the pid of the second.
+        store.started(a.id, 301, Some(4), 8, 1).await;
+        store.flush().await.unwrap();
+        let got = store.get(a.id).await.unwrap().unwrap();
+        assert_eq!((got.attempts, got.pid, got.started_at), (2, None, Some(5)));
+        store.started(a.id, 302, Some(5), 9, 2).await;
+        store.flush().await.unwrap();
+        let got = store.get(a.id).await.unwrap().unwrap();
+        assert_eq!(
+            (got.attempts, got.pid, got.pid_start),
+            (2, Some(302), Some(5))
+        );
     }
 }
