@@ -730,6 +730,7 @@ pub fn exec(args: ExecArgs) -> u8 {
         let fanout = fanout.clone();
         let printer = &mut printer;
         runtime.block_on(async move {
+            crate::exec::escape::start();
             let interrupts = signal::listen();
             // exec admits its jobs itself (-j, the printer's backlog); the
             // engine holds them back only for descriptors.
@@ -739,6 +740,7 @@ pub fn exec(args: ExecArgs) -> u8 {
             outcome
         })
     };
+    crate::exec::escape::finish();
     // The input reader may be blocked on stdin: do not wait for it.
     runtime.shutdown_background();
     let printed = printer.close();

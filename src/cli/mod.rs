@@ -437,6 +437,7 @@ fn run(args: RunArgs) -> u8 {
         let plan = plan.clone();
         async move {
             let mut human = human;
+            crate::exec::escape::start();
             let interrupts = sched::signal::listen();
             let done = run_batch(plan, limits, &mut human, interrupts).await;
             (human, done)
@@ -473,6 +474,7 @@ fn run(args: RunArgs) -> u8 {
         .into_iter()
         .map(|r| Arc::try_unwrap(r).unwrap_or_else(|shared| (*shared).clone()))
         .collect();
+    crate::exec::escape::finish();
     human.finish(&results, done.duration, stopped.as_deref());
 
     let mut code = match &done.stop {

@@ -7,6 +7,7 @@
 //! (→ leaked) → reaped.
 
 pub mod capture;
+pub mod escape;
 pub mod fdlimit;
 pub mod group;
 pub mod pause;
@@ -83,6 +84,8 @@ pub struct Attempt {
     pub stdout: Captured,
     pub stderr: Captured,
     pub leaked: bool,
+    /// Its descendants that had left its process group, killed at its end.
+    pub escaped: Vec<escape::Escaped>,
 }
 
 /// Runs one attempt of `unit`: every job of it spawned together, each
@@ -239,6 +242,7 @@ fn spawn_failed(job: usize, why: String) -> Attempt {
         stdout: Captured::default(),
         stderr: Captured::default(),
         leaked: false,
+        escaped: Vec::new(),
     }
 }
 
@@ -428,7 +432,7 @@ fn supervise<'a>(
             true => output.finish(),
             false => {
                 // Boxed: most jobs' pipes have ended by now.
-                Box::pin(read_to_end(&mut output, group, &mut leaked)).await;
+                Box::pin(read_to_end(&mut output, group, &mut child, &mut leaked)).await;
                 Box::pin(output.finish_or_stop()).await
             }
         };
@@ -449,6 +453,7 @@ fn supervise<'a>(
                 Exit::Code(-1)
             }
         };
+        let escaped = child.escaped().to_vec();
         let end = match phase {
             Phase::Exited => AttemptEnd::Exited(exit),
             Phase::TimedOut => AttemptEnd::TimedOut(exit),
@@ -463,6 +468,7 @@ fn supervise<'a>(
             stdout: out,
             stderr: err,
             leaked,
+            escaped,
         }
     }
 }
@@ -474,7 +480,12 @@ fn supervise<'a>(
 /// is a leak: the group is killed, and the pipes are read to their end, or,
 /// if a process that left the group still holds one, what they hold is read
 /// and the rest given up (`finish_or_stop`).
-async fn read_to_end(output: &mut capture::Output, group: ProcessGroup, leaked: &mut bool) {
+async fn read_to_end(
+    output: &mut capture::Output,
+    group: ProcessGroup,
+    child: &mut spawn::Child,
+    leaked: &mut bool,
+) {
     if tokio::time::timeout(LEAK_TIMEOUT, output.drained())
         .await
         .is_ok()
@@ -484,6 +495,8 @@ async fn read_to_end(output: &mut capture::Output, group: ProcessGroup, leaked: 
     }
     *leaked = true;
     group.signal(Sig::KILL);
+    // And those that left the group (setsid), if drover can find them.
+    child.kill_escaped();
     // The holders in the group are dead now.
     let _ = tokio::time::timeout(Duration::from_millis(100), output.drained()).await;
     if output.writers_gone() {

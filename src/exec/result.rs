@@ -63,6 +63,22 @@ pub fn to_result(spec: &JobSpec, a: Attempt, attempts: u32) -> JobResult {
             None => note,
         });
     }
+    if !a.escaped.is_empty() {
+        let list: Vec<String> = a
+            .escaped
+            .iter()
+            .map(|e| format!("{} ({})", e.pid, e.name))
+            .collect();
+        let note = format!(
+            "escaped: {} had left the job's process group (setsid) and {} killed when the job ended",
+            list.join(", "),
+            if list.len() == 1 { "was" } else { "were" }
+        );
+        error = Some(match error {
+            Some(e) => format!("{e}; {note}"),
+            None => note,
+        });
+    }
     JobResult {
         status,
         exit,
@@ -73,7 +89,7 @@ pub fn to_result(spec: &JobSpec, a: Attempt, attempts: u32) -> JobResult {
         stdout: a.stdout,
         stderr: a.stderr,
         error,
-        leaked: a.leaked,
+        leaked: a.leaked || !a.escaped.is_empty(),
         pipeline: None,
     }
 }

@@ -5,11 +5,11 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
-use std::ffi::{CString, OsStr, OsString, c_char};
+use std::ffi::{CStr, CString, OsStr, OsString, c_char};
 use std::fs::{File, OpenOptions};
 use std::io::{self, PipeReader, PipeWriter};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::os::unix::ffi::OsStrExt;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
@@ -17,6 +17,7 @@ use std::process::ExitStatus;
 use std::sync::{Arc, LazyLock, Mutex};
 use std::time::{Instant, SystemTime};
 
+use super::escape;
 use super::spool::Spool;
 use super::vfork::{self, Failure};
 use crate::plan::{JobSpec, OutputSpec, Program, StdinSpec};
@@ -106,6 +107,9 @@ static DEV_NULL: LazyLock<Option<File>> = LazyLock::new(|| {
 #[derive(Debug)]
 pub struct Child {
     pid: u32,
+    /// Its job's mark (see `escape`).
+    mark: Option<u64>,
+    escaped: Vec<escape::Escaped>,
 }
 
 impl Child {
@@ -113,13 +117,19 @@ impl Child {
         self.pid
     }
 
-    /// Waits for the process to end and reaps it.
+    /// Waits for the process to end and reaps it. Called once the job's
+    /// process group has been killed: first its descendants that escaped
+    /// the group are killed too (see [`Child::escaped`]).
     pub fn wait(&mut self) -> io::Result<ExitStatus> {
+        self.kill_escaped();
         let mut status = 0;
         loop {
             // SAFETY: waitpid on our own child, writing into `status`.
             let r = unsafe { libc::waitpid(self.pid as libc::pid_t, &mut status, 0) };
             if r >= 0 {
+                if let Some(mark) = self.mark {
+                    escape::unregister(self.pid, mark);
+                }
                 return Ok(ExitStatus::from_raw(status));
             }
             let e = io::Error::last_os_error();
@@ -127,6 +137,20 @@ impl Child {
                 return Err(e);
             }
         }
+    }
+
+    /// Kills the job's descendants that left its process group (see
+    /// `escape`); the caller has killed the group, and not reaped this.
+    pub fn kill_escaped(&mut self) {
+        if let Some(mark) = self.mark {
+            self.escaped.extend(escape::kill_escaped(mark, self.pid));
+        }
+    }
+
+    /// The job's descendants that had left its process group, killed by
+    /// [`Child::kill_escaped`] or [`Child::wait`].
+    pub fn escaped(&self) -> &[escape::Escaped] {
+        &self.escaped
     }
 }
 
@@ -374,6 +398,20 @@ fn c_string(text: &OsStr, what: &str) -> Result<CString, SpawnError> {
         .map_err(|_| SpawnError::Failed(format!("{what} contains a NUL byte: {text:?}")))
 }
 
+/// drover's environment as `KEY=VALUE` strings, without a mark of an
+/// outer drover (see `escape`), read once.
+static INHERITED: LazyLock<Vec<CString>> = LazyLock::new(|| {
+    std::env::vars_os()
+        .filter(|(k, _)| k != escape::MARK_VAR)
+        .filter_map(|(k, v)| {
+            let mut kv = k;
+            kv.push("=");
+            kv.push(v);
+            CString::new(kv.into_vec()).ok()
+        })
+        .collect()
+});
+
 /// `environ`: drover's environment, for jobs that add nothing to it.
 fn inherited_environ() -> *const *const c_char {
     unsafe extern "C" {
@@ -389,6 +427,7 @@ fn spawn_std(
     program: &Path,
     argv: &[&str],
     spec: &JobSpec,
+    mark: Option<&CStr>,
     chdir: bool,
     stdio: [BorrowedFd<'_>; 3],
 ) -> Result<u32, Failure> {
@@ -397,7 +436,16 @@ fn spawn_std(
     cmd.arg0(argv[0])
         .args(&argv[1..])
         .process_group(0)
-        .envs(spec.env.iter().map(|(k, v)| (k, v)));
+        .env_remove(escape::MARK_VAR)
+        .envs(
+            spec.env
+                .iter()
+                .filter(|(k, _)| k != escape::MARK_VAR)
+                .map(|(k, v)| (k, v)),
+        );
+    if let Some((k, v)) = mark.and_then(|m| m.to_str().ok()?.split_once('=')) {
+        cmd.env(k, v);
+    }
     if chdir {
         cmd.current_dir(&spec.cwd);
     }
@@ -466,15 +514,19 @@ pub fn spawn(
         .collect::<Result<Vec<_>, _>>()?;
     let mut argv_p: Vec<*const c_char> = args_c.iter().map(|a| a.as_ptr()).collect();
     argv_p.push(std::ptr::null());
+    // With a mark (see `escape`), the environment is drover's (read once)
+    // with the mark added: a copy of its pointers, no copy of its text.
+    let mark = escape::new_mark();
     let env_c = if spec.env.is_empty() {
         None
     } else {
         let mut vars: Vec<(OsString, OsString)> = std::env::vars_os()
             .filter(|(k, _)| !spec.env.iter().any(|(key, _)| OsStr::new(key) == k))
+            .filter(|(k, _)| k != escape::MARK_VAR)
             .collect();
         // The last setting of a key wins, as with Command::env.
         for (i, (k, v)) in spec.env.iter().enumerate() {
-            if !spec.env[i + 1..].iter().any(|(later, _)| later == k) {
+            if !spec.env[i + 1..].iter().any(|(later, _)| later == k) && k != escape::MARK_VAR {
                 vars.push((k.into(), v.into()));
             }
         }
@@ -487,11 +539,17 @@ pub fn spawn(
         }
         Some(list)
     };
-    let envp_p: Option<Vec<*const c_char>> = env_c.as_ref().map(|list| {
-        let mut p: Vec<*const c_char> = list.iter().map(|v| v.as_ptr()).collect();
-        p.push(std::ptr::null());
-        p
-    });
+    let envp_p: Option<Vec<*const c_char>> = match (&env_c, &mark) {
+        (None, None) => None,
+        (list, mark) => {
+            let base: &[CString] = list.as_deref().unwrap_or(&INHERITED);
+            let mut p: Vec<*const c_char> = Vec::with_capacity(base.len() + 2);
+            p.extend(base.iter().map(|v| v.as_ptr()));
+            p.extend(mark.iter().map(|m| m.entry.as_ptr()));
+            p.push(std::ptr::null());
+            Some(p)
+        }
+    };
     // A chdir in every child only where the job's folder is not drover's.
     let cwd_c = match DROVER_CWD.as_deref() == Some(spec.cwd.as_path()) {
         true => None,
@@ -557,7 +615,8 @@ pub fn spawn(
     let spawned = match vfork::spawn(&request) {
         Err(Failure::Unsupported(why)) => {
             vfork::disable(&why);
-            spawn_std(&program, &argv, spec, cwd_c.is_some(), request.stdio)
+            let mark = mark.as_ref().map(|m| m.entry.as_c_str());
+            spawn_std(&program, &argv, spec, mark, cwd_c.is_some(), request.stdio)
         }
         other => other,
     };
@@ -596,8 +655,13 @@ pub fn spawn(
         writer(stdout, &drover_stdout),
         writer(stderr, &drover_stderr),
     ];
+    let mark = mark.map(|m| escape::register(pid, m));
     Ok(Spawned {
-        child: Child { pid },
+        child: Child {
+            pid,
+            mark,
+            escaped: Vec::new(),
+        },
         pid,
         stdin: drover_stdin,
         stdout: drover_stdout,

@@ -395,9 +395,12 @@ async fn worker(
             let leaked = !writers_gone();
             if leaked {
                 group.signal(Sig::KILL);
+                // And those that left the group, if drover finds them.
+                child.kill_escaped();
             }
-            // The holders in the group are dead now; one that left it is
-            // given up on, rather than hang.
+            // The holders in the group are dead now, and those that left
+            // it that drover found; one it did not find is given up on,
+            // rather than hang.
             if tokio::time::timeout(Duration::from_millis(100), &mut drain_rest)
                 .await
                 .is_err()
@@ -413,8 +416,12 @@ async fn worker(
                     stage.name,
                     LEAK_TIMEOUT.as_millis(),
                     match give_up.is_cancelled() {
-                        false => "it was killed",
-                        true => "it had left the worker's process group and still holds it: drover stopped reading after what the pipe held",
+                        false if child.escaped().is_empty() => "it was killed".to_string(),
+                        false => format!(
+                            "it was killed, with {} that had left the worker's process group",
+                            child.escaped().iter().map(|e| format!("{} ({})", e.pid, e.name)).collect::<Vec<_>>().join(", ")
+                        ),
+                        true => "it had left the worker's process group and still holds it: drover stopped reading after what the pipe held".to_string(),
                     }
                 ));
             }

@@ -544,6 +544,7 @@ pub fn serve(settings: Settings) -> Result<(), Failure> {
                 .map(|p| api::resolve_allowed(p, &settings.base))
                 .collect()
         });
+        crate::exec::escape::start();
         let engine = Engine::start(engine::Limits {
             slots: settings.max_parallel,
             fds,
@@ -620,6 +621,7 @@ pub fn serve(settings: Settings) -> Result<(), Failure> {
             })
         };
         let _ = app.engine.shutdown(how).await;
+        crate::exec::escape::finish();
         escalate.abort();
         let _ = stop_tx.send(true);
         expiry.abort();

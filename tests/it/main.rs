@@ -15,6 +15,7 @@ mod color;
 mod completions_and_man;
 mod config_errors;
 mod env_and_cwd;
+mod escaped_descendants;
 mod exec_closed_stdout;
 mod exec_delimiter;
 mod exec_discard_to_dev_null;

@@ -1,6 +1,9 @@
 //! drover as PID 1 of a new PID namespace (a container's entry point): it
 //! runs as a tiny init that reaps the orphans jobs leave (200 here) and
-//! steals no job's exit status; `--no-init` shows why it is needed.
+//! steals no job's exit status. With `--no-init` drover is PID 1 itself:
+//! its own reaper (it is a child subreaper anyway) reaps them, still by
+//! pid; with that reaper off too (`DROVER_SUBREAPER=0`) they stay zombies,
+//! which is why PID 1 needs one.
 
 use std::process::Command;
 
@@ -54,7 +57,7 @@ exit 1
     toml
 }
 
-fn run_as_pid1(extra: &[&str]) -> Option<(Finished, String)> {
+fn run_as_pid1(extra: &[&str], env: &[(&str, &str)]) -> Option<(Finished, String)> {
     if !pid_namespaces() {
         return None;
     }
@@ -70,7 +73,8 @@ fn run_as_pid1(extra: &[&str]) -> Option<(Finished, String)> {
         .arg(ws.report_path())
         .arg("-q")
         .env_remove("RUST_LOG")
-        .env_remove("DROVER_NO_INIT");
+        .env_remove("DROVER_NO_INIT")
+        .envs(env.iter().copied());
     let out = cmd.output().expect("run unshare");
     let zombies = std::fs::read_to_string(ws.path("zombies")).unwrap_or_default();
     let report: serde_json::Value =
@@ -93,9 +97,21 @@ pub struct Finished {
 
 #[test]
 fn as_pid_1_drover_reaps_every_orphan_and_keeps_every_exit_status() {
-    let Some((done, zombies)) = run_as_pid1(&[]) else {
+    let Some((done, zombies)) = run_as_pid1(&[], &[]) else {
         return;
     };
+    assert_reaped_with_statuses(&done, &zombies);
+}
+
+#[test]
+fn as_pid_1_without_the_init_drover_still_reaps_every_orphan() {
+    let Some((done, zombies)) = run_as_pid1(&["--no-init"], &[]) else {
+        return;
+    };
+    assert_reaped_with_statuses(&done, &zombies);
+}
+
+fn assert_reaped_with_statuses(done: &Finished, zombies: &str) {
     assert_eq!(done.code, 0, "{}", done.stderr);
     assert_eq!(zombies, "0");
     for (name, code) in [("exit0", 0), ("exit3", 3), ("exit7", 7)] {
@@ -107,8 +123,8 @@ fn as_pid_1_drover_reaps_every_orphan_and_keeps_every_exit_status() {
 }
 
 #[test]
-fn with_no_init_the_orphans_stay_zombies() {
-    let Some((done, zombies)) = run_as_pid1(&["--no-init"]) else {
+fn with_no_init_and_no_reaper_the_orphans_stay_zombies() {
+    let Some((done, zombies)) = run_as_pid1(&["--no-init"], &[("DROVER_SUBREAPER", "0")]) else {
         return;
     };
     // Nobody reaps them: the counting job gives up, and says how many.

@@ -66,8 +66,9 @@ fn a_leaking_items_command_keeps_what_it_wrote() {
 
 #[test]
 fn an_escaped_holder_of_the_items_pipe_does_not_hang_the_run_or_lose_items() {
-    // `setsid` leaves the job's group: the group kill misses it, so drover
-    // stops reading, but only after taking what the pipe holds.
+    // `setsid` leaves the job's group: the group kill misses it, but drover,
+    // a child subreaper, finds and kills it; in any case it takes what the
+    // pipe holds.
     let pids = tempfile::tempdir().unwrap();
     let pidfile = pids.path().join("pid");
     let ws = slow_start(&format!(
@@ -75,10 +76,9 @@ fn an_escaped_holder_of_the_items_pipe_does_not_hang_the_run_or_lose_items() {
         pidfile.display()
     ));
     let run = ws.run(&[]);
-    let escaped = pids_in(&pidfile);
-    for &pid in &escaped {
-        // Not drover's to kill yet (a later issue adds a subreaper).
-        send_signal(pid as u32, "KILL");
+    // drover has exited: the escaped process is gone with it.
+    for pid in pids_in(&pidfile) {
+        assert!(pid_gone(pid), "pid {pid} outlived drover");
     }
     assert_eq!(run.code(), 0, "stderr: {}", run.stderr());
     assert_all_items(&ws);
@@ -121,8 +121,8 @@ workers = 1
 #[test]
 fn a_stream_workers_items_are_all_accounted_for_when_an_escaped_process_holds_its_stdout() {
     // The worker answers every item, then leaves a process in a session of
-    // its own holding its stdout; the next stage is slow. drover gives up
-    // reading (it cannot kill that process), but no item vanishes: each is
+    // its own holding its stdout; the next stage is slow. drover kills that
+    // process (it is a child subreaper), and no item vanishes: each is
     // delivered or failed.
     let pids = tempfile::tempdir().unwrap();
     let pidfile = pids.path().join("pid");
@@ -148,7 +148,7 @@ workers = 1
     ));
     let run = ws.run(&[]);
     for pid in pids_in(&pidfile) {
-        send_signal(pid as u32, "KILL");
+        assert!(pid_gone(pid), "pid {pid} outlived drover");
     }
     let job = run.job("p");
     let p = &job["pipeline"];

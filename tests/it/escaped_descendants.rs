@@ -1,0 +1,237 @@
+//! Descendants that leave their job's process group (`setsid`) are drover's
+//! children (it is a child subreaper): killed when their job ends, in
+//! `run`, `exec` and `serve`, and named in the job's report; orphans that
+//! end on their own are reaped, without stealing any job's exit status.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::common::*;
+use crate::serve_common::*;
+
+/// A job's shell line: a daemon in a session of its own (`setsid`), its
+/// pid written to `pid` once it has left the job's group, then `echo hi`
+/// once it has (so that the group kill at the job's end cannot catch it
+/// first).
+fn escaper(pid: &std::path::Path) -> String {
+    let pid = pid.display();
+    format!(
+        "setsid sh -c 'echo $$ > {pid}.new; mv {pid}.new {pid}; exec sleep 1000' >/dev/null 2>&1 < /dev/null & \
+         while [ ! -s {pid} ]; do sleep 0.01; done; echo hi"
+    )
+}
+
+/// Whether `pid` is alive (a zombie counts as gone).
+fn alive(pid: i32) -> bool {
+    !pid_gone(pid)
+}
+
+/// The zombies among the children of `parent`.
+fn zombie_children(parent: u32) -> Vec<i32> {
+    let mut zombies = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        let Some((_, rest)) = stat.rsplit_once(')') else {
+            continue;
+        };
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        if fields.first() == Some(&"Z") && fields.get(1) == Some(&parent.to_string().as_str()) {
+            zombies.push(pid);
+        }
+    }
+    zombies
+}
+
+#[test]
+fn run_kills_a_setsid_daemon_when_its_job_ends_and_marks_the_job() {
+    let ws = Workspace::new("");
+    std::fs::write(
+        ws.jobs(),
+        format!(
+            r#"
+[[job]]
+name = "daemon"
+sh = "{}"
+
+[[job]]
+name = "holds-stdout"
+sh = "setsid sh -c 'echo $$ > {p}.new; mv {p}.new {p}; exec sleep 1000' & while [ ! -s {p} ]; do sleep 0.01; done; echo out"
+
+[[job]]
+name = "plain"
+sh = "echo ok"
+"#,
+            escaper(&ws.path("pid1")),
+            p = ws.path("pid2").display()
+        ),
+    )
+    .unwrap();
+    let run = ws.run(&[]);
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    let recorded = [pids_in(&ws.path("pid1")), pids_in(&ws.path("pid2"))].concat();
+    assert_eq!(recorded.len(), 2);
+    // Gone when drover has exited: killed at their jobs' ends, not merely at
+    // drover's exit (the error below says when).
+    for pid in &recorded {
+        assert!(!alive(*pid), "pid {pid} outlived its job");
+    }
+    for (name, out) in [("daemon", "hi\n"), ("holds-stdout", "out\n")] {
+        let job = run.job(name);
+        assert_eq!(job["status"], "succeeded", "{job}");
+        assert_eq!(job["leaked"], true, "{job}");
+        assert_eq!(job["stdout"], out, "{job}");
+        let error = job["error"].as_str().unwrap();
+        assert!(
+            error.contains("escaped") && error.contains("(sleep)") && error.contains("killed"),
+            "{error}"
+        );
+    }
+    let plain = run.job("plain");
+    assert_eq!(plain["leaked"], false, "{plain}");
+    assert!(plain["error"].is_null(), "{plain}");
+}
+
+#[test]
+fn exec_kills_each_jobs_setsid_daemon_and_reports_it() {
+    let ws = Workspace::new("");
+    let report = ws.path("report.json");
+    let out = drover()
+        .current_dir(ws.dir.path())
+        .args(["exec", "-k", "--report"])
+        .arg(&report)
+        .args(["--", "sh", "-c"])
+        .arg(escaper(&ws.path("pid.{}")).replace("echo hi", "echo {}"))
+        .args([":::", "a", "b", "c"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "a\nb\nc\n");
+    let recorded: Vec<i32> = ["a", "b", "c"]
+        .iter()
+        .flat_map(|n| pids_in(&ws.path(&format!("pid.{n}"))))
+        .collect();
+    assert_eq!(recorded.len(), 3);
+    for pid in &recorded {
+        assert!(!alive(*pid), "pid {pid} outlived drover exec");
+    }
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    let jobs = report["jobs"].as_array().unwrap();
+    assert_eq!(jobs.len(), 3);
+    for job in jobs {
+        assert_eq!(job["leaked"], true, "{job}");
+        assert!(job["error"].as_str().unwrap().contains("escaped"), "{job}");
+    }
+}
+
+#[test]
+fn serve_kills_a_setsid_daemon_when_its_job_ends_and_reaps_orphans() {
+    let dir = tempfile::tempdir().unwrap();
+    let pids = dir.path().join("pid");
+    let server = Server::start(&dir.path().join("state"), &["-j", "8"], None);
+    let daemon = id_of(&server.submit(json!({"sh": escaper(&pids)})));
+    let done = server.wait_final(daemon);
+    assert_eq!(done["status"], "succeeded", "{done}");
+    assert_eq!(done["leaked"], true, "{done}");
+    assert!(
+        done["error"].as_str().unwrap().contains("escaped"),
+        "{done}"
+    );
+    let recorded = pids_in(&pids);
+    assert_eq!(recorded.len(), 1);
+    // The server lives on: the daemon is gone all the same, and reaped.
+    assert!(!alive(recorded[0]), "the daemon outlived its job");
+
+    // Jobs leaving 100 orphans that end on their own, beside jobs with known
+    // exit codes: the orphans are reaped by the server (no zombie stays its
+    // child), and no job's status is taken by that reaper.
+    let mut expected = Vec::new();
+    for j in 0..4 {
+        let id = id_of(&server.submit(json!({
+            "sh": "for i in $(seq 25); do (sleep 0.05 &); done",
+            "name": format!("orphans{j}"),
+        })));
+        expected.push((id, 0));
+    }
+    for j in 0..20 {
+        let code = j % 5;
+        let id = id_of(&server.submit(json!({
+            "sh": format!("(sleep 0.02 &); sleep 0.1; exit {code}"),
+            "ok_codes": [code],
+        })));
+        expected.push((id, code));
+    }
+    for (id, code) in expected {
+        let done = server.wait_final(id);
+        assert_eq!(done["status"], "succeeded", "{done}");
+        assert_eq!(done["exit_code"], code, "{done}");
+        assert_eq!(
+            done["leaked"], false,
+            "an orphan that ended is no escape: {done}"
+        );
+    }
+    let pid = server.child.id();
+    assert!(
+        wait_until(Duration::from_secs(20), || zombie_children(pid).is_empty()),
+        "zombies left under drover serve: {:?}",
+        zombie_children(pid)
+    );
+    assert_eq!(server.stop(), 0);
+}
+
+#[test]
+fn a_daemon_escaping_a_job_cancelled_in_serve_is_killed_with_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let pids = dir.path().join("pid");
+    let server = Server::start(&dir.path().join("state"), &[], None);
+    let line = escaper(&pids).replace("echo hi", "exec sleep 1000");
+    let id = id_of(&server.submit(json!({"sh": line})));
+    server.wait_job(id, |j| j["status"] == "running");
+    assert!(wait_until(WAIT, || pids_in(&pids).len() == 1));
+    let daemon = pids_in(&pids)[0];
+    assert!(alive(daemon), "the daemon runs while its job does");
+    let r = server.post(&format!("/v1/jobs/{id}/cancel"), "");
+    assert_eq!(r.status().as_u16(), 202);
+    let done = server.wait_final(id);
+    assert_eq!(done["status"], "cancelled", "{done}");
+    assert!(
+        done["error"].as_str().unwrap().contains("escaped"),
+        "{done}"
+    );
+    assert!(!alive(daemon), "the daemon outlived its cancelled job");
+    assert_eq!(server.stop(), 0);
+}
+
+#[test]
+fn without_the_subreaper_a_daemon_is_out_of_reach() {
+    // DROVER_SUBREAPER=0 turns it off: the daemon survives its job (this is
+    // what the subreaper is for), and is killed here by the test.
+    let ws = Workspace::new("");
+    let pids = ws.path("pid");
+    std::fs::write(
+        ws.jobs(),
+        format!("[[job]]\nname = \"daemon\"\nsh = \"{}\"\n", escaper(&pids)),
+    )
+    .unwrap();
+    let run = ws
+        .run_cmd(&[])
+        .env("DROVER_SUBREAPER", "0")
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), Some(0), "{}", text(&run.stderr));
+    let recorded = pids_in(&pids);
+    assert_eq!(recorded.len(), 1);
+    let survived = alive(recorded[0]);
+    send_signal(recorded[0] as u32, "KILL");
+    assert!(
+        survived,
+        "without a subreaper the daemon should outlive its job"
+    );
+}
