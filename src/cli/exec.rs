@@ -160,8 +160,29 @@ pub struct ExecArgs {
     trim: items::Trim,
     /// STR stands for the whole argument in the command instead of `{}`
     /// (which is then text), as GNU parallel's and xargs' -I.
-    #[arg(short = 'I', value_name = "STR")]
+    #[arg(short = 'I', value_name = "STR", conflicts_with = "replace")]
     replace_str: Option<String>,
+    /// As -I STR, {} when STR is left out (xargs' -i). As GNU parallel, a
+    /// separate next word is STR unless it starts with `-`: write -i@ or
+    /// --replace=@, or -i before another option.
+    #[arg(
+        short = 'i',
+        long = "replace",
+        value_name = "STR",
+        num_args = 0..=1,
+        default_missing_value = "{}"
+    )]
+    replace: Option<String>,
+    /// Tag each output line with STR and a TAB (replacement strings filled
+    /// in as in the command), as GNU parallel's --tagstring; implies --tag.
+    #[arg(long = "tagstring", alias = "tag-string", value_name = "STR")]
+    tagstring: Option<String>,
+    /// Wait at least this long between two jobs' starts (e.g. 0.5, 2s, 1m).
+    #[arg(long, value_name = "DURATION")]
+    delay: Option<String>,
+    /// Run the jobs at niceness N, as GNU parallel (below drover's needs root).
+    #[arg(long, value_name = "N", allow_hyphen_values = true)]
+    nice: Option<i32>,
     /// No job for an input line (or a combination of arguments) that is
     /// empty or only white space, as GNU parallel's -r.
     #[arg(short = 'r', long = "no-run-if-empty", alias = "norunifempty")]
@@ -176,6 +197,13 @@ pub struct ExecArgs {
     /// Write the JSON report to FILE (- for stdout, after the jobs' output).
     #[arg(long, value_name = "FILE")]
     report: Option<PathBuf>,
+    /// With --joblog FILE: run only the jobs FILE does not list (by their
+    /// number, {#}), appending to it, as GNU parallel's --resume.
+    #[arg(long)]
+    resume: bool,
+    /// As --resume, and run again the jobs FILE lists as failed.
+    #[arg(long, alias = "resumefailed", conflicts_with = "resume")]
+    resume_failed: bool,
     /// Log each finished job to FILE in GNU parallel's joblog format.
     #[arg(long, value_name = "FILE", alias = "jl")]
     joblog: Option<PathBuf>,
@@ -482,12 +510,28 @@ fn resolve(args: &ExecArgs) -> Result<Resolved, String> {
     let follow = output == OutputMode::Group
         && keep_order
         && !args.tag
+        && args.tagstring.is_none()
         && !show.stdout
         && args.report.is_none()
         && args.retries.unwrap_or(1) <= 1
         && !discard_stdout;
     let shell = args.shell || (!args.quote && needs_shell(&command));
-    let replace = args.replace_str.as_deref();
+    let replace = args.replace_str.as_deref().or(args.replace.as_deref());
+    let delay = args
+        .delay
+        .as_deref()
+        .map(|t| parse_duration("--delay", t))
+        .transpose()?
+        .filter(|d| !d.is_zero());
+    let tagstring = args
+        .tagstring
+        .as_deref()
+        .map(|t| {
+            Template::parse_with(&[t.to_string()], replace, &[])
+                .map(|template| (t.to_string(), template))
+                .map_err(|e| format!("--tagstring {t}: {e}"))
+        })
+        .transpose()?;
     let template = Template::parse_with(&command, replace, &[]).map_err(|e| match e {
         TemplateError::Perl(_) => {
             format!("{e}, e.g. --shell -- 'echo \"$(printf %s {{}} | sed s/b/B/)\"'")
@@ -519,7 +563,7 @@ fn resolve(args: &ExecArgs) -> Result<Resolved, String> {
             halt,
             output,
             keep_order,
-            tag: args.tag,
+            tag: args.tag || args.tagstring.is_some(),
             cwd,
             keep_records: args.report.is_some(),
             total: None,
@@ -529,6 +573,10 @@ fn resolve(args: &ExecArgs) -> Result<Resolved, String> {
                 && !args.ungroup
                 && is_dev_null(std::io::stderr()),
             follow,
+            nice: args.nice,
+            delay,
+            tagstring,
+            skip: Default::default(),
         },
         sources,
         separator,
@@ -567,9 +615,12 @@ pub fn exec(args: ExecArgs) -> u8 {
             // --header: the names are replacement strings now.
             if !names.is_empty() {
                 let (command, _) = items::split_command(&args.command);
-                fanout.template =
-                    Template::parse_with(&command, args.replace_str.as_deref(), &names)
-                        .map_err(|e| std::io::Error::other(e.to_string()))?;
+                fanout.template = Template::parse_with(
+                    &command,
+                    args.replace_str.as_deref().or(args.replace.as_deref()),
+                    &names,
+                )
+                .map_err(|e| std::io::Error::other(e.to_string()))?;
             }
             Ok(it)
         });
@@ -615,7 +666,31 @@ pub fn exec(args: ExecArgs) -> u8 {
             return EXIT_ERROR;
         }
     };
-    let joblog = match args.joblog.as_deref().map(open_joblog).transpose() {
+    // --resume: the jobs the joblog lists are not run again.
+    if args.resume || args.resume_failed {
+        let Some(path) = args.joblog.as_deref() else {
+            eprintln!(
+                "drover exec: --resume and --resume-failed read the joblog of the run before: give it with --joblog FILE"
+            );
+            return EXIT_ERROR;
+        };
+        match ran_before(path, args.resume_failed) {
+            Ok(skip) => fanout.skip = skip,
+            Err(e) => {
+                eprintln!("drover exec: --joblog {}: {e}", path.display());
+                return EXIT_ERROR;
+            }
+        }
+        // The job printed next may never run: nothing to follow.
+        fanout.follow = false;
+    }
+    let resuming = args.resume || args.resume_failed;
+    let joblog = match args
+        .joblog
+        .as_deref()
+        .map(|p| open_joblog(p, resuming))
+        .transpose()
+    {
         Ok(log) => log,
         Err(e) => {
             eprintln!("drover exec: {e}");
@@ -814,17 +889,62 @@ fn say(line: std::fmt::Arguments<'_>) {
 }
 
 /// `--joblog FILE` starts the file anew; `--joblog +FILE` appends (no
-/// header). The same targets as a report's, but written as jobs finish.
-fn open_joblog(path: &Path) -> Result<(std::fs::File, bool), String> {
+/// header), as does `resuming` (a header only if the file is new or empty).
+/// The same targets as a report's, but written as jobs finish. Returns the
+/// file and whether to write the header.
+fn open_joblog(path: &Path, resuming: bool) -> Result<(std::fs::File, bool), String> {
     let text = path.as_os_str().as_bytes();
     let (file, append) = match text.strip_prefix(b"+") {
         Some(rest) => (Path::new(std::ffi::OsStr::from_bytes(rest)), true),
         None => (path, false),
     };
+    let empty = || std::fs::metadata(file).map_or(true, |m| m.len() == 0);
+    let header = match (append, resuming) {
+        (true, _) => false,
+        (false, true) => empty(),
+        (false, false) => true,
+    };
     target::resolve(file)
-        .and_then(|t| t.into_log(append))
-        .map(|f| (f, !append))
+        .and_then(|t| t.into_log(append || resuming))
+        .map(|f| (f, header))
         .map_err(|e| format!("--joblog {}: {e}", path.display()))
+}
+
+/// The jobs a joblog lists (by sequence number): all of them, or with
+/// `succeeded_only` those that ended with exit 0 and no signal. A missing
+/// or empty file lists none.
+fn ran_before(path: &Path, succeeded_only: bool) -> Result<std::collections::HashSet<u64>, String> {
+    let text = path.as_os_str().as_bytes();
+    let file = Path::new(std::ffi::OsStr::from_bytes(
+        text.strip_prefix(b"+").unwrap_or(text),
+    ));
+    let log = match std::fs::read(file) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Default::default()),
+        Err(e) => return Err(format!("cannot read it to resume: {e}")),
+    };
+    let mut ran = std::collections::HashSet::new();
+    for (n, line) in log.split(|&b| b == b'\n').enumerate() {
+        let line = String::from_utf8_lossy(line);
+        let cols: Vec<&str> = line.split('\t').collect();
+        if line.is_empty() || (n == 0 && cols.first() == Some(&"Seq")) {
+            continue;
+        }
+        let (Some(seq), Some(exit), Some(signal)) = (
+            cols.first().and_then(|c| c.trim().parse::<u64>().ok()),
+            cols.get(6).and_then(|c| c.trim().parse::<i64>().ok()),
+            cols.get(7).and_then(|c| c.trim().parse::<i64>().ok()),
+        ) else {
+            return Err(format!(
+                "line {} is not a joblog line (Seq, Host, Starttime, JobRuntime, Send, Receive, Exitval, Signal, Command, by tabs)",
+                n + 1
+            ));
+        };
+        if !succeeded_only || (exit == 0 && signal == 0) {
+            ran.insert(seq);
+        }
+    }
+    Ok(ran)
 }
 
 fn progress_bar(total: Option<u64>) -> ProgressBar {

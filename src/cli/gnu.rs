@@ -46,11 +46,6 @@ const UNSUPPORTED: &[(&[&str], &str, Option<&str>)] = &[
     ),
     // xargs compatibility.
     (
-        &["replace", "i"],
-        "a replacement string, attached: -iSTR (deprecated)",
-        Some("use -I STR"),
-    ),
-    (
         &["eof", "e", "E"],
         "an end-of-file string that ends the input",
         None,
@@ -134,11 +129,6 @@ const UNSUPPORTED: &[(&[&str], &str, Option<&str>)] = &[
         "print the names of files holding the output",
         None,
     ),
-    (
-        &["tag-string", "tagstring"],
-        "tag output lines with a string",
-        Some("use --tag (the arguments)"),
-    ),
     (&["ctag"], "colour tags", Some("use --tag")),
     (
         &["ctag-string", "ctagstring"],
@@ -213,18 +203,11 @@ const UNSUPPORTED: &[(&[&str], &str, Option<&str>)] = &[
     (&["progress"], "show progress", Some("use --bar")),
     (&["eta"], "show the estimated time left", Some("use --bar")),
     // Job control.
-    (&["resume"], "resume from the joblog", None),
-    (
-        &["resume-failed", "resumefailed"],
-        "retry the failed jobs of the joblog and resume",
-        None,
-    ),
     (
         &["retry-failed", "retryfailed"],
         "retry the failed jobs of the joblog",
         None,
     ),
-    (&["delay"], "wait between job starts", None),
     (&["load"], "start jobs only below a load average", None),
     (&["noswap"], "start no job while the machine swaps", None),
     (
@@ -237,11 +220,6 @@ const UNSUPPORTED: &[(&[&str], &str, Option<&str>)] = &[
         &["limit"],
         "a command that decides whether to start more jobs",
         None,
-    ),
-    (
-        &["nice"],
-        "run the jobs at this niceness",
-        Some("run drover under nice: nice -n N drover exec ..."),
     ),
     (
         &["term-seq", "termseq"],
@@ -505,6 +483,9 @@ const UNSUPPORTED: &[(&[&str], &str, Option<&str>)] = &[
 struct Own {
     names: Vec<String>,
     takes_value: bool,
+    /// The value may be left out (`-i`, `--replace`): then the next word is
+    /// its value only if it does not start with `-`, as Getopt::Long's.
+    optional: bool,
 }
 
 /// drover exec's options, from its clap definition: long names and aliases,
@@ -530,6 +511,7 @@ fn own_options() -> Vec<Own> {
             Own {
                 names,
                 takes_value: a.get_action().takes_values(),
+                optional: a.get_num_args().is_some_and(|n| n.min_values() == 0),
             }
         })
         .collect()
@@ -570,7 +552,8 @@ pub fn check_options(args: &[String]) -> Result<(), String> {
                 None => (long, false),
             };
             if let Some(o) = own_named(name) {
-                if o.takes_value && !value {
+                let next_is_option = args.get(i + 1).is_some_and(|a| a.starts_with('-'));
+                if o.takes_value && !value && !(o.optional && next_is_option) {
                     i += 1;
                 }
             } else if let Some((_, meaning, instead)) = unsupported(name) {
@@ -585,7 +568,8 @@ pub fn check_options(args: &[String]) -> Result<(), String> {
                 if let Some(o) = own_named(&letter) {
                     if o.takes_value {
                         // The value is the rest of the cluster, or the next word.
-                        if at + letter.len() + 1 == arg.len() {
+                        let next_is_option = args.get(i + 1).is_some_and(|a| a.starts_with('-'));
+                        if at + letter.len() + 1 == arg.len() && !(o.optional && next_is_option) {
                             i += 1;
                         }
                         break;

@@ -190,6 +190,7 @@ pub(super) fn pipeline(
         ok_codes: vec![0],
         capture_limit: DEFAULT_CAPTURE_LIMIT,
         needs: Vec::new(),
+        nice: None,
     };
     Some(Expanded {
         template: None,
@@ -286,6 +287,7 @@ fn items(
                 ok_codes: r.ok_codes,
                 capture_limit: r.capture_limit,
                 needs: Vec::new(),
+                nice: None,
             })))
         }
         _ => {
@@ -528,6 +530,7 @@ fn stage(
         ok_codes: r.ok_codes,
         capture_limit: r.capture_limit,
         needs: Vec::new(),
+        nice: None,
     };
     Some(StageSpec {
         name,

@@ -451,9 +451,13 @@ fn spawn_std(
     }
     // As the vfork path: the job dies with drover.
     let parent = std::process::id();
+    let nice = spec.nice;
     // SAFETY: only system calls between fork and exec.
     unsafe {
         cmd.pre_exec(move || {
+            if let Some(n) = nice {
+                libc::setpriority(libc::PRIO_PROCESS, 0, n);
+            }
             if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) != 0
                 || libc::getppid() as u32 != parent
             {
@@ -611,6 +615,7 @@ pub fn spawn(
             .map_or_else(inherited_environ, |p| p.as_ptr()),
         cwd: cwd_c.as_deref(),
         stdio: [stdin.as_fd(), stdout.as_fd(), stderr.as_fd()],
+        nice: spec.nice,
     };
     let spawned = match vfork::spawn(&request) {
         Err(Failure::Unsupported(why)) => {

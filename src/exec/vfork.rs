@@ -37,6 +37,8 @@ pub struct Request<'a> {
     pub envp: *const *const c_char,
     pub cwd: Option<&'a CStr>,
     pub stdio: [BorrowedFd<'a>; 3],
+    /// The job's niceness (`drover exec --nice`); None: drover's.
+    pub nice: Option<c_int>,
 }
 
 /// Why a spawn failed.
@@ -167,6 +169,9 @@ struct ChildArgs {
     cwd: *const c_char,
     fds: [c_int; 3],
     keep_below: c_int,
+    /// Whether to set the niceness, and to what.
+    set_nice: bool,
+    nice: c_int,
     /// drover's pid: the child dies with drover (PR_SET_PDEATHSIG).
     parent: libc::pid_t,
     /// Written by the child on failure: which step, and errno.
@@ -204,6 +209,8 @@ pub fn spawn(req: &Request) -> Result<u32, Failure> {
         cwd: req.cwd.map_or(std::ptr::null(), CStr::as_ptr),
         fds,
         keep_below: slots.keep_below,
+        set_nice: req.nice.is_some(),
+        nice: req.nice.unwrap_or(0),
         // SAFETY: a plain system call.
         parent: unsafe { libc::getpid() },
         failed_step: 0,
@@ -323,6 +330,11 @@ extern "C" fn child(arg: *mut c_void) -> c_int {
         }
         if !args.cwd.is_null() && libc::chdir(args.cwd) != 0 {
             fail(args, STEP_CHDIR);
+        }
+        // As GNU parallel: a niceness that cannot be set (below drover's,
+        // unprivileged) leaves the job at drover's.
+        if args.set_nice {
+            libc::setpriority(libc::PRIO_PROCESS, 0, args.nice);
         }
         // drover's own handlers must not run here; exec would reset them
         // anyway. SIGPIPE, which Rust ignores, is the default again in

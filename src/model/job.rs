@@ -280,6 +280,7 @@ impl JobDef {
             ok_codes: r.ok_codes,
             capture_limit: r.capture_limit,
             needs: Vec::new(),
+            nice: None,
         })
     }
 }

@@ -146,6 +146,8 @@ pub struct JobSpec {
     pub capture_limit: usize,
     /// Jobs that must succeed before this one starts.
     pub needs: Vec<usize>,
+    /// The niceness the job runs at (`drover exec --nice N`); None: drover's.
+    pub nice: Option<i32>,
 }
 
 /// Jobs the scheduler starts together: one job, or jobs joined by

@@ -102,6 +102,16 @@ pub struct Fanout {
     /// stdout spool as the job starts ([`Sink::follow`]), to follow the one
     /// printed next.
     pub follow: bool,
+    /// `--nice N`: the niceness jobs run at.
+    pub nice: Option<i32>,
+    /// `--delay`: the least time between two jobs' starts.
+    pub delay: Option<Duration>,
+    /// `--tagstring STR`: each job's tag, filled in as its command is (the
+    /// text, and its template).
+    pub tagstring: Option<(String, Template)>,
+    /// `--resume`, `--resume-failed`: the jobs (by sequence number) that
+    /// ran before, by the joblog, and are not run again.
+    pub skip: std::collections::HashSet<u64>,
 }
 
 /// One unit of work from the producer.
@@ -174,6 +184,25 @@ impl Fanout {
         self.template.shell_line(fill)
     }
 
+    /// What tags the lines of a job (`--tag`: its arguments; `--tagstring`:
+    /// that, filled in), or its arguments where nothing is tagged.
+    fn tag_args(&self, work: &mut Work, seq: u64, slot: usize) -> Vec<String> {
+        let Some((text, tag)) = &self.tagstring else {
+            return std::mem::take(&mut work.args);
+        };
+        let fill = Fill {
+            args: &work.args,
+            seq,
+            slot,
+        };
+        // A tag without replacement strings is itself: no argument is
+        // added to it, as to a command.
+        match tag.has_replacements() {
+            true => vec![tag.argv(&fill).join(" ")],
+            false => vec![text.clone()],
+        }
+    }
+
     /// The descriptors each job of the run takes (all alike); `block`: fed
     /// a `--pipe` block.
     pub fn job_cost(&self, block: bool) -> JobCost {
@@ -243,6 +272,7 @@ impl Fanout {
             ok_codes: vec![0],
             capture_limit: DEFAULT_CAPTURE_LIMIT,
             needs: Vec::new(),
+            nice: self.nice,
         };
         (spec, command)
     }
@@ -308,6 +338,7 @@ pub async fn run(
     // Why the jobs are to be stopped, and how, once the select below has
     // decided it.
     let mut stop: Option<(How, StopReason)> = None;
+    let mut next_start: Option<tokio::time::Instant> = None;
 
     loop {
         if let Some((how, reason)) = stop.take() {
@@ -318,10 +349,13 @@ pub async fn run(
             }
         }
         let backlogged = sink.backlogged();
-        let can_start = out.stopped.is_none()
+        let could_start = out.stopped.is_none()
             && !input_done
             && !backlogged
             && limit.is_none_or(|l| running.len() < l);
+        // --delay: not before the last start's time is up.
+        let delayed = next_start.is_some_and(|t| tokio::time::Instant::now() < t);
+        let can_start = could_start && !delayed;
         if running.is_empty() && (input_done || out.stopped.is_some()) {
             break;
         }
@@ -364,10 +398,7 @@ pub async fn run(
                     }
                     if fanout.keep_order {
                         waiting.insert(done.seq, done);
-                        while let Some(d) = waiting.remove(&next_to_print) {
-                            next_to_print += 1;
-                            finish(sink, d, &fanout, &mut out);
-                        }
+                        print_in_order(sink, &fanout, &mut out, &mut waiting, &mut next_to_print, seq);
                     } else {
                         finish(sink, done, &fanout, &mut out);
                     }
@@ -388,14 +419,25 @@ pub async fn run(
                 sink.lines(seq, &args, stderr, bytes);
                 stop_if_stdout_closed(sink, &mut out, &mut stop);
             }
+            _ = tokio::time::sleep_until(next_start.unwrap_or_else(tokio::time::Instant::now)), if could_start && delayed => {}
             // The printer caught up, or found stdout closed.
             _ = progress.notified() => {
                 stop_if_stdout_closed(sink, &mut out, &mut stop);
             }
             next = work.recv(), if can_start => match next {
                 None => input_done = true,
-                Some(w) => {
+                Some(mut w) => {
                     seq += 1;
+                    // Run before (--resume): not again, and -k goes past it.
+                    if fanout.skip.contains(&seq) {
+                        if fanout.keep_order {
+                            print_in_order(sink, &fanout, &mut out, &mut waiting, &mut next_to_print, seq);
+                        }
+                        continue;
+                    }
+                    if let Some(delay) = fanout.delay {
+                        next_start = Some(tokio::time::Instant::now() + delay);
+                    }
                     let slot = free_slots.pop().map(|Reverse(s)| s).unwrap_or_else(|| {
                         next_slot += 1;
                         next_slot - 1
@@ -409,7 +451,11 @@ pub async fn run(
                             write_directly(format!("{command}\n"), fanout.show).await;
                         }
                         OutputMode::Ungroup => {}
-                        _ => sink.started(&w.args, &command),
+                        _ => {}
+                    }
+                    let args = fanout.tag_args(&mut w, seq, slot);
+                    if fanout.output != OutputMode::Ungroup {
+                        sink.started(&args, &command);
                     }
                     // Only --line-buffer reads pipes; grouped jobs write to files.
                     let keep = |stderr: bool| match fanout.output {
@@ -429,12 +475,12 @@ pub async fn run(
                         break;
                     };
                     if fanout.output == OutputMode::LineBuffer {
-                        running_args.insert(seq, w.args.clone());
+                        running_args.insert(seq, args.clone());
                     }
                     if fanout.follow {
                         seqs.extend(submitted.jobs.iter().map(|&j| (j, seq)));
                     }
-                    running.insert(submitted.batch, Box::new(Running { seq, slot, args: w.args, command, block: w.block }));
+                    running.insert(submitted.batch, Box::new(Running { seq, slot, args, command, block: w.block }));
                 }
             },
         }
@@ -445,6 +491,28 @@ pub async fn run(
     }
     out.duration = clock.elapsed();
     out
+}
+
+/// `-k`: prints the finished jobs that are next in order, going past those
+/// not run again (`--resume`) among the first `read` of the input.
+fn print_in_order(
+    sink: &mut dyn Sink,
+    fanout: &Fanout,
+    out: &mut Outcome,
+    waiting: &mut BTreeMap<u64, Done>,
+    next: &mut u64,
+    read: u64,
+) {
+    loop {
+        if let Some(d) = waiting.remove(next) {
+            *next += 1;
+            finish(sink, d, fanout, out);
+        } else if *next <= read && fanout.skip.contains(next) {
+            *next += 1;
+        } else {
+            break;
+        }
+    }
 }
 
 /// The result of a batch of one job, taken out of the engine's event

@@ -1019,3 +1019,202 @@ fn capital_n_with_a_word_to_repeat_is_refused_not_misread() {
     );
     assert!(out.stdout.is_empty());
 }
+
+#[test]
+fn replace_i_takes_an_optional_string_as_gnu() {
+    same(&["-k", "-i@", "echo", "x@y{}", ":::", "a", "b"], None);
+    same(&["-k", "--replace=@", "echo", "x@y{}", ":::", "a"], None);
+    // Before another option, -i is -I {}.
+    same(&["-i", "-k", "echo", "x{}y", ":::", "a", "b"], None);
+    // As GNU's Getopt::Long: a separate word is the string itself (here
+    // `echo`), so the command is `x{}y`, which does not exist: one failed job.
+    same(&["-k", "--replace", "echo", "x{}y", ":::", "a"], None);
+}
+
+#[test]
+fn tagstring_tags_lines_with_a_filled_in_string_as_gnu() {
+    same(
+        &[
+            "-k",
+            "--tagstring",
+            "{#}-{.}",
+            "echo",
+            "{}",
+            ":::",
+            "a.txt",
+            "b.c",
+        ],
+        None,
+    );
+    same(
+        &["-k", "--tagstring", "T", "--tag", "echo", ":::", "a"],
+        None,
+    );
+    same(
+        &[
+            "-k",
+            "--tagstring",
+            "<{1}>",
+            "echo",
+            "{2}",
+            ":::",
+            "a",
+            "b",
+            ":::",
+            "1",
+            "2",
+        ],
+        None,
+    );
+    same(
+        &[
+            "-k",
+            "--tagstring",
+            "[{}]",
+            "echo one; echo two",
+            ":::",
+            "x",
+        ],
+        None,
+    );
+}
+
+#[test]
+fn nice_runs_the_jobs_at_that_niceness_as_gnu() {
+    // `nice` with no arguments prints the niceness it runs at: N itself,
+    // whatever drover's (as root, even below it).
+    same(&["-k", "--nice", "5", "sh", "-c", "nice", ":::", "1"], None);
+    same(
+        &["-k", "--nice", "7", "sh", "-c", "nice", ":::", "1", "2"],
+        None,
+    );
+}
+
+#[test]
+fn delay_spaces_the_starts_as_gnu() {
+    same(
+        &["-k", "--delay", "0.1", "echo", ":::", "a", "b", "c"],
+        None,
+    );
+    // Three jobs at once but started at least 0.3 s apart: the times they
+    // started at, each read as it starts.
+    let out = drover()
+        .args([
+            "exec",
+            "-j",
+            "3",
+            "--delay",
+            "0.3",
+            "--",
+            "sh",
+            "-c",
+            "date +%s%N",
+        ])
+        .args([":::", "1", "2", "3"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let mut starts: Vec<u128> = text(&out.stdout)
+        .lines()
+        .map(|l| l.trim().parse().unwrap())
+        .collect();
+    starts.sort();
+    assert_eq!(starts.len(), 3);
+    for pair in starts.windows(2) {
+        let gap_ms = (pair[1] - pair[0]) / 1_000_000;
+        assert!(gap_ms >= 250, "starts {gap_ms} ms apart: {starts:?}");
+    }
+}
+
+/// Runs each of `steps` in turn through both (each in a folder of its own
+/// that the steps share): the last step's outputs, and the joblog `log`
+/// that the steps wrote, as (Seq, Exitval) per line.
+fn both_in_steps(steps: &[&[&str]]) -> [(Out, Vec<String>); 2] {
+    let gnu_dir = tempfile::tempdir().unwrap();
+    let our_dir = tempfile::tempdir().unwrap();
+    let mut last = Vec::new();
+    for (dir, gnu) in [(&gnu_dir, true), (&our_dir, false)] {
+        let mut out = None;
+        for step in steps {
+            let cmd = if gnu {
+                let mut c = gnu_parallel();
+                c.args(*step);
+                c
+            } else {
+                let mut c = drover();
+                c.arg("exec").arg("--").args(*step);
+                c
+            };
+            out = Some(run(cmd, dir.path(), None));
+        }
+        let log = std::fs::read_to_string(dir.path().join("log")).unwrap_or_default();
+        let rows = log
+            .lines()
+            .map(|l| {
+                let c: Vec<&str> = l.split('\t').collect();
+                format!("{} {}", c[0], c[6])
+            })
+            .collect();
+        last.push((out.unwrap(), rows));
+    }
+    let ours = last.pop().unwrap();
+    let gnu = last.pop().unwrap();
+    [gnu, ours]
+}
+
+#[test]
+fn resume_runs_only_what_the_joblog_does_not_list_as_gnu() {
+    // The first run resumes from no joblog at all: everything runs.
+    let [gnu, ours] = both_in_steps(&[
+        &["--resume", "--joblog", "log", "-k", "echo", ":::", "a", "b"],
+        &[
+            "--resume", "--joblog", "log", "-k", "echo", ":::", "a", "b", "c", "d",
+        ],
+    ]);
+    assert_eq!(ours.0.stdout, gnu.0.stdout);
+    assert_eq!(ours.0.stdout, "c\nd\n");
+    assert_eq!(ours.0.code, gnu.0.code);
+    assert_eq!(ours.1, gnu.1, "the joblogs");
+    assert_eq!(ours.1, ["Seq Exitval", "1 0", "2 0", "3 0", "4 0"]);
+    // Out of order, and nothing left to run.
+    let [gnu, ours] = both_in_steps(&[
+        &["--joblog", "log", "echo", ":::", "a", "b", "c"],
+        &["--resume", "--joblog", "log", "echo", ":::", "a", "b", "c"],
+    ]);
+    assert_eq!((ours.0.stdout.as_str(), ours.0.code), ("", 0));
+    assert_eq!(ours.1.len(), gnu.1.len());
+}
+
+#[test]
+fn resume_needs_a_joblog_as_gnu() {
+    same(&["--resume", "echo", ":::", "a"], None);
+    same(&["--resume-failed", "echo", ":::", "a"], None);
+}
+
+#[test]
+fn resume_failed_runs_the_failed_jobs_again_as_gnu() {
+    let [gnu, ours] = both_in_steps(&[
+        &[
+            "--joblog", "log", "-k", "exit {}", ":::", "0", "3", "0", "4",
+        ],
+        &[
+            "--resume-failed",
+            "--joblog",
+            "log",
+            "-k",
+            "echo {}; exit {}",
+            ":::",
+            "0",
+            "3",
+            "0",
+            "4",
+            "0",
+        ],
+    ]);
+    assert_eq!(ours.0.stdout, gnu.0.stdout, "{}", ours.0.stderr);
+    assert_eq!(ours.0.stdout, "3\n4\n0\n");
+    assert_eq!(ours.0.code, gnu.0.code);
+    assert_eq!(ours.0.code, 2);
+    assert_eq!(ours.1, gnu.1, "the joblogs");
+}

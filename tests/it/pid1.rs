@@ -137,3 +137,48 @@ fn with_no_init_and_no_reaper_the_orphans_stay_zombies() {
     assert!(zombies.parse::<u32>().unwrap() >= 100, "{zombies}");
     assert_eq!(done.code, 1);
 }
+
+/// The children of process `pid`.
+fn children_of(pid: u32) -> Vec<u32> {
+    std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|p| p.parse().ok())
+        .collect()
+}
+
+#[test]
+fn as_pid_1_serve_drains_on_sigterm_and_kills_a_job_that_ignores_it() {
+    use crate::serve_common::*;
+    use serde_json::json;
+    if !pid_namespaces() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let config = dir.path().join("serve.toml");
+    std::fs::write(&config, "[serve]\ndrain_timeout = \"300ms\"\n").unwrap();
+    let args = ["--config", config.to_str().unwrap()];
+    let server = Server::start_via(
+        &["unshare", "--pid", "--fork", "--mount-proc"],
+        &state,
+        &args,
+        None,
+    );
+    let ran = dir.path().join("ran");
+    let script = format!("trap '' TERM; touch {}; sleep 300", ran.display());
+    let id = id_of(&server.submit(json!({"cmd": ["sh", "-c", script], "kill_grace": "200ms"})));
+    server.wait_job(id, |j| j["status"] == "running");
+    assert!(wait_until(WAIT, || ran.exists()));
+    // unshare's child is PID 1 of the namespace: drover's init.
+    let init = children_of(server.child.id());
+    assert_eq!(init.len(), 1, "{init:?}");
+    send_signal(init[0], "TERM");
+    assert_eq!(server.wait_exit(), 0, "drained, exit 0");
+    // The job that ignored TERM was killed after its grace, and recorded so
+    // before drover exited (else a restart would find it running).
+    let server = Server::start(&state, &args, None);
+    let job = server.job(id);
+    assert_eq!(job["status"], "cancelled", "{job}");
+    assert_eq!(job["signal"], 9, "KILLed after ignoring TERM: {job}");
+}
