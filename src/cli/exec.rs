@@ -3,6 +3,7 @@
 //! (`ExecArgs`), then they are resolved into a `Fanout` with every value
 //! checked, before anything runs.
 
+use std::collections::{BTreeMap, HashSet};
 use std::num::NonZeroUsize;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
@@ -204,6 +205,11 @@ pub struct ExecArgs {
     /// As --resume, and run again the jobs FILE lists as failed.
     #[arg(long, alias = "resumefailed", conflicts_with = "resume")]
     resume_failed: bool,
+    /// Run again, through the shell, the commands FILE (--joblog) lists as
+    /// failed, and nothing else: the command line's command and input are
+    /// ignored, as GNU parallel's --retry-failed.
+    #[arg(long, alias = "retryfailed", conflicts_with_all = ["resume", "resume_failed"])]
+    retry_failed: bool,
     /// Log each finished job to FILE in GNU parallel's joblog format.
     #[arg(long, value_name = "FILE", alias = "jl")]
     joblog: Option<PathBuf>,
@@ -408,7 +414,14 @@ fn resolve(args: &ExecArgs) -> Result<Resolved, String> {
     if let Some(bytes) = spool_memory()? {
         crate::exec::spool::set_memory_budget(bytes);
     }
-    let (command, listed) = items::split_command(&args.command);
+    let (mut command, mut listed) = items::split_command(&args.command);
+    // --retry-failed: the commands are the joblog's, whatever is given.
+    if args.retry_failed {
+        (command, listed) = (vec!["{}".to_string()], Vec::new());
+        if !args.arg_file.is_empty() || args.pipe {
+            return Err("--retry-failed runs the failed commands of the joblog: it takes no input (-a, --pipe)".into());
+        }
+    }
     if command.is_empty() {
         return Err(
             "no command given; usage: drover exec [OPTIONS] -- COMMAND [ARG...] [::: ITEM...]"
@@ -577,6 +590,7 @@ fn resolve(args: &ExecArgs) -> Result<Resolved, String> {
             delay,
             tagstring,
             skip: Default::default(),
+            raw: args.retry_failed,
         },
         sources,
         separator,
@@ -601,8 +615,47 @@ pub fn exec(args: ExecArgs) -> u8 {
         round_robin,
     } = resolved;
 
+    // --retry-failed: the joblog's commands, by their numbers; those that
+    // did not fail are skipped.
+    let retried = match args.retry_failed {
+        false => None,
+        true => {
+            let Some(path) = args.joblog.as_deref() else {
+                eprintln!(
+                    "drover exec: --retry-failed reads the joblog of the run before: give it with --joblog FILE"
+                );
+                return EXIT_ERROR;
+            };
+            match read_joblog(path) {
+                Ok(rows) => Some(rows),
+                Err(e) => {
+                    eprintln!("drover exec: --joblog {}: {e}", path.display());
+                    return EXIT_ERROR;
+                }
+            }
+        }
+    };
     // Open every input source now: a missing file fails before any job runs.
-    let arguments = if block.is_none() {
+    let arguments = if let Some(rows) = retried {
+        // The last line of each number says how it ended.
+        let mut last: BTreeMap<u64, (bool, String)> = BTreeMap::new();
+        for row in rows {
+            last.insert(row.seq, (row.succeeded(), row.command));
+        }
+        let max = last.keys().next_back().copied().unwrap_or(0);
+        let mut commands = Vec::with_capacity(max as usize);
+        for seq in 1..=max {
+            match last.remove(&seq) {
+                Some((false, command)) => commands.push(Ok(vec![command])),
+                _ => {
+                    fanout.skip.insert(seq);
+                    commands.push(Ok(vec![String::new()]));
+                }
+            }
+        }
+        fanout.follow = false;
+        Some(Box::new(commands.into_iter()) as items::Rows)
+    } else if block.is_none() {
         let reading = items::Reading {
             link: args.link,
             trim: args.trim,
@@ -684,7 +737,7 @@ pub fn exec(args: ExecArgs) -> u8 {
         // The job printed next may never run: nothing to follow.
         fanout.follow = false;
     }
-    let resuming = args.resume || args.resume_failed;
+    let resuming = args.resume || args.resume_failed || args.retry_failed;
     let joblog = match args
         .joblog
         .as_deref()
@@ -910,41 +963,72 @@ fn open_joblog(path: &Path, resuming: bool) -> Result<(std::fs::File, bool), Str
         .map_err(|e| format!("--joblog {}: {e}", path.display()))
 }
 
-/// The jobs a joblog lists (by sequence number): all of them, or with
-/// `succeeded_only` those that ended with exit 0 and no signal. A missing
-/// or empty file lists none.
-fn ran_before(path: &Path, succeeded_only: bool) -> Result<std::collections::HashSet<u64>, String> {
+/// One line of a joblog.
+struct Logged {
+    seq: u64,
+    exit: i64,
+    signal: i64,
+    /// NUL for newline, as GNU parallel writes it.
+    command: String,
+}
+
+impl Logged {
+    fn succeeded(&self) -> bool {
+        self.exit == 0 && self.signal == 0
+    }
+}
+
+/// The lines of a joblog (`+FILE` is FILE); a missing file has none.
+fn read_joblog(path: &Path) -> Result<Vec<Logged>, String> {
     let text = path.as_os_str().as_bytes();
     let file = Path::new(std::ffi::OsStr::from_bytes(
         text.strip_prefix(b"+").unwrap_or(text),
     ));
     let log = match std::fs::read(file) {
         Ok(bytes) => bytes,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Default::default()),
-        Err(e) => return Err(format!("cannot read it to resume: {e}")),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(format!("cannot read it: {e}")),
     };
-    let mut ran = std::collections::HashSet::new();
+    let mut rows = Vec::new();
     for (n, line) in log.split(|&b| b == b'\n').enumerate() {
         let line = String::from_utf8_lossy(line);
-        let cols: Vec<&str> = line.split('\t').collect();
+        let cols: Vec<&str> = line.splitn(9, '\t').collect();
         if line.is_empty() || (n == 0 && cols.first() == Some(&"Seq")) {
             continue;
         }
-        let (Some(seq), Some(exit), Some(signal)) = (
+        let (Some(seq), Some(exit), Some(signal), Some(command)) = (
             cols.first().and_then(|c| c.trim().parse::<u64>().ok()),
             cols.get(6).and_then(|c| c.trim().parse::<i64>().ok()),
             cols.get(7).and_then(|c| c.trim().parse::<i64>().ok()),
+            cols.get(8),
         ) else {
             return Err(format!(
                 "line {} is not a joblog line (Seq, Host, Starttime, JobRuntime, Send, Receive, Exitval, Signal, Command, by tabs)",
                 n + 1
             ));
         };
-        if !succeeded_only || (exit == 0 && signal == 0) {
-            ran.insert(seq);
-        }
+        rows.push(Logged {
+            seq,
+            exit,
+            signal,
+            command: command.replace('\0', "\n"),
+        });
     }
-    Ok(ran)
+    Ok(rows)
+}
+
+/// The jobs a joblog lists (by sequence number): all of them, or with
+/// `succeeded_only` those whose last line says exit 0 and no signal.
+fn ran_before(path: &Path, succeeded_only: bool) -> Result<HashSet<u64>, String> {
+    let mut last: BTreeMap<u64, bool> = BTreeMap::new();
+    for row in read_joblog(path)? {
+        last.insert(row.seq, row.succeeded());
+    }
+    Ok(last
+        .into_iter()
+        .filter(|&(_, ok)| ok || !succeeded_only)
+        .map(|(seq, _)| seq)
+        .collect())
 }
 
 fn progress_bar(total: Option<u64>) -> ProgressBar {

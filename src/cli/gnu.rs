@@ -203,11 +203,6 @@ const UNSUPPORTED: &[(&[&str], &str, Option<&str>)] = &[
     (&["progress"], "show progress", Some("use --bar")),
     (&["eta"], "show the estimated time left", Some("use --bar")),
     // Job control.
-    (
-        &["retry-failed", "retryfailed"],
-        "retry the failed jobs of the joblog",
-        None,
-    ),
     (&["load"], "start jobs only below a load average", None),
     (&["noswap"], "start no job while the machine swaps", None),
     (

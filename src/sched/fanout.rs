@@ -112,6 +112,9 @@ pub struct Fanout {
     /// `--resume`, `--resume-failed`: the jobs (by sequence number) that
     /// ran before, by the joblog, and are not run again.
     pub skip: std::collections::HashSet<u64>,
+    /// `--retry-failed`: each job's one argument is its whole command line,
+    /// run as written through the shell.
+    pub raw: bool,
 }
 
 /// One unit of work from the producer.
@@ -172,6 +175,9 @@ impl Fanout {
     /// --halt notices): the words as written, the values quoted; with -q
     /// every word quoted.
     pub fn command_line(&self, fill: &Fill<'_>) -> String {
+        if self.raw {
+            return fill.args.first().cloned().unwrap_or_default();
+        }
         if self.quote && !self.shell {
             let words: Vec<String> = self
                 .template
@@ -228,7 +234,7 @@ impl Fanout {
             slot,
         };
         let command = self.command_line(&fill);
-        let program = if self.shell {
+        let program = if self.shell || self.raw {
             Program::Shell(command.clone())
         } else {
             Program::Argv(self.template.argv(&fill))

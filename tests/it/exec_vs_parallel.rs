@@ -1218,3 +1218,56 @@ fn resume_failed_runs_the_failed_jobs_again_as_gnu() {
     assert_eq!(ours.0.code, 2);
     assert_eq!(ours.1, gnu.1, "the joblogs");
 }
+
+#[test]
+fn retry_failed_runs_the_joblogs_failed_commands_again_as_gnu() {
+    let first: &[&str] = &[
+        "--joblog",
+        "log",
+        "-k",
+        "echo {}; exit {}",
+        ":::",
+        "0",
+        "3",
+        "0",
+        "4",
+    ];
+    // No command: the joblog's are run.
+    let [gnu, ours] = both_in_steps(&[first, &["--retry-failed", "--joblog", "log", "-k"]]);
+    assert_eq!(ours.0.stdout, gnu.0.stdout, "{}", ours.0.stderr);
+    assert_eq!(ours.0.stdout, "3\n4\n");
+    assert_eq!((ours.0.code, gnu.0.code), (2, 2));
+    assert_eq!(ours.1, gnu.1, "the joblogs");
+    // A command and input given are ignored.
+    let [gnu, ours] = both_in_steps(&[
+        first,
+        &[
+            "--retry-failed",
+            "--joblog",
+            "log",
+            "-k",
+            "echo",
+            "x",
+            ":::",
+            "y",
+        ],
+    ]);
+    assert_eq!(ours.0.stdout, gnu.0.stdout, "{}", ours.0.stderr);
+    assert_eq!(ours.0.code, gnu.0.code);
+    assert_eq!(ours.1, gnu.1, "the joblogs");
+    // No joblog yet: nothing to retry, in both.
+    same(&["--retry-failed", "--joblog", "nolog", "echo"], None);
+    // No --joblog at all: GNU runs nothing and says nothing; drover says
+    // what is missing.
+    let out = drover()
+        .args(["exec", "--retry-failed", "--", "echo"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(255));
+    assert!(
+        text(&out.stderr).contains("--joblog FILE"),
+        "{}",
+        text(&out.stderr)
+    );
+}
