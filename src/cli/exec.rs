@@ -70,7 +70,7 @@ pub struct ExecArgs {
         allow_hyphen_values = true
     )]
     jobs: Option<String>,
-    /// Stop a job after this long: SIGTERM to its process group, then SIGKILL after --kill-grace (e.g. 30, 1.5, 30s, 2m; 0: none).
+    /// Stop a job after this long: SIGTERM to its process group, then SIGKILL after --kill-grace (e.g. 30, 1.5, 30s, 2m; 0: none; P%: P% of the median run time of the jobs that succeeded so far).
     #[arg(long, value_name = "DURATION")]
     timeout: Option<String>,
     /// Time between SIGTERM and SIGKILL [default: 5s].
@@ -463,13 +463,29 @@ fn resolve(args: &ExecArgs) -> Result<Resolved, String> {
         Some(j) => parse_jobs(j)?,
         None => Some(cpus()),
     };
-    let timeout = args
-        .timeout
-        .as_deref()
-        .map(|t| parse_duration("--timeout", t))
-        .transpose()?
-        // 0 is no timeout, as for GNU parallel and timeout(1).
-        .filter(|t| !t.is_zero());
+    // `--timeout P%`: P% of the median run time of the jobs that succeeded.
+    let timeout_pct = match args.timeout.as_deref().and_then(|t| t.strip_suffix('%')) {
+        Some(p) => Some(
+            p.parse::<f64>()
+                .ok()
+                .filter(|p| p.is_finite() && *p > 0.0)
+                .ok_or_else(|| {
+                    format!("--timeout {p}%: expected a percentage above 0, e.g. 200% (of the median run time of the jobs that succeeded)")
+                })?
+                / 100.0,
+        ),
+        None => None,
+    };
+    let timeout = match timeout_pct {
+        Some(_) => None,
+        None => args
+            .timeout
+            .as_deref()
+            .map(|t| parse_duration("--timeout", t))
+            .transpose()?
+            // 0 is no timeout, as for GNU parallel and timeout(1).
+            .filter(|t| !t.is_zero()),
+    };
     let kill_grace = args
         .kill_grace
         .as_deref()
@@ -591,6 +607,7 @@ fn resolve(args: &ExecArgs) -> Result<Resolved, String> {
             tagstring,
             skip: Default::default(),
             raw: args.retry_failed,
+            timeout_pct,
         },
         sources,
         separator,

@@ -115,6 +115,9 @@ pub struct Fanout {
     /// `--retry-failed`: each job's one argument is its whole command line,
     /// run as written through the shell.
     pub raw: bool,
+    /// `--timeout P%`: a job's timeout is this times the median run time of
+    /// the jobs that succeeded before it started (none before the first).
+    pub timeout_pct: Option<f64>,
 }
 
 /// One unit of work from the producer.
@@ -345,6 +348,7 @@ pub async fn run(
     // decided it.
     let mut stop: Option<(How, StopReason)> = None;
     let mut next_start: Option<tokio::time::Instant> = None;
+    let mut median = Remedian::default();
 
     loop {
         if let Some((how, reason)) = stop.take() {
@@ -394,6 +398,9 @@ pub async fn run(
                     free_slots.push(Reverse(job.slot));
                     if result.status == Status::Succeeded {
                         out.succeeded += 1;
+                        if let (Some(_), Some(took)) = (fanout.timeout_pct, result.duration) {
+                            median.add(took.as_secs_f64());
+                        }
                     } else {
                         out.failed += 1;
                     }
@@ -449,7 +456,10 @@ pub async fn run(
                         next_slot - 1
                     });
                     out.started += 1;
-                    let (spec, command) = fanout.spec(&w, seq, slot);
+                    let (mut spec, command) = fanout.spec(&w, seq, slot);
+                    if let (Some(pct), Some(m)) = (fanout.timeout_pct, median.get()) {
+                        spec.timeout = Some(Duration::from_secs_f64(pct * m));
+                    }
                     // -u: jobs write to drover's stdout and stderr directly,
                     // so their command is written before they start.
                     match fanout.output {
@@ -497,6 +507,49 @@ pub async fn run(
     }
     out.duration = clock.elapsed();
     out
+}
+
+/// The median of many values in bounded memory, as GNU parallel keeps the
+/// run times for `--timeout P%`: the remedian (Rousseeuw and Bassett, 1990)
+/// of 999 x 999 x 999 values, each level the median of the one below.
+#[derive(Default)]
+struct Remedian {
+    count: u64,
+    levels: [Vec<f64>; 3],
+    scratch: Vec<f64>,
+    median: Option<f64>,
+}
+
+impl Remedian {
+    const BASE: u64 = 999;
+
+    fn add(&mut self, value: f64) {
+        let i = self.count;
+        self.count += 1;
+        let mut slot = i;
+        let mut below = value;
+        for level in 0..3 {
+            let at = (slot % Self::BASE) as usize;
+            let values = &mut self.levels[level];
+            if at < values.len() {
+                values[at] = below;
+            } else {
+                values.push(below);
+            }
+            // The lower median (of an even count, the lower middle), as
+            // GNU's; in linear time, not a sort.
+            self.scratch.clear();
+            self.scratch.extend_from_slice(values);
+            let mid = (self.scratch.len() - 1) / 2;
+            below = *self.scratch.select_nth_unstable_by(mid, f64::total_cmp).1;
+            slot /= Self::BASE;
+        }
+        self.median = Some(below);
+    }
+
+    fn get(&self) -> Option<f64> {
+        self.median
+    }
 }
 
 /// `-k`: prints the finished jobs that are next in order, going past those
@@ -663,4 +716,30 @@ async fn write_directly(line: String, show: ShowCommands) {
         }
     })
     .await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Remedian;
+
+    #[test]
+    fn the_remedian_is_the_lower_median_and_follows_a_long_run() {
+        let mut m = Remedian::default();
+        assert_eq!(m.get(), None);
+        for v in [5.0, 1.0, 4.0, 2.0] {
+            m.add(v);
+        }
+        assert_eq!(m.get(), Some(2.0), "of 1 2 4 5, the lower middle");
+        m.add(3.0);
+        assert_eq!(m.get(), Some(3.0));
+        // Past one block of 999: the median of the blocks' medians, close
+        // to the true one, in bounded memory.
+        let mut m = Remedian::default();
+        for i in 0..5000u32 {
+            m.add(f64::from((i * 7919) % 5000));
+        }
+        let got = m.get().unwrap();
+        assert!((2300.0..2700.0).contains(&got), "{got}");
+        assert!(m.levels[0].len() <= 999 && m.levels[1].len() <= 999);
+    }
 }

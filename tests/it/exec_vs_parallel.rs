@@ -1271,3 +1271,37 @@ fn retry_failed_runs_the_joblogs_failed_commands_again_as_gnu() {
         text(&out.stderr)
     );
 }
+
+#[test]
+fn timeout_as_a_percentage_of_the_median_as_gnu() {
+    // One at a time: three jobs of 0.1 s succeed, so the fourth may take
+    // 300% of 0.1 s; it would take 5 s and is killed (one failed job).
+    same(
+        &[
+            "-k",
+            "-j1",
+            "--timeout",
+            "300%",
+            "sleep {}; echo {}",
+            ":::",
+            "0.1",
+            "0.1",
+            "0.1",
+            "5",
+        ],
+        None,
+    );
+    // Before any job has succeeded there is no median, and no timeout.
+    same(
+        &[
+            "-k",
+            "-j1",
+            "--timeout",
+            "300%",
+            "sleep {}; echo {}",
+            ":::",
+            "0.3",
+        ],
+        None,
+    );
+}
