@@ -231,8 +231,9 @@ pub struct ExecArgs {
     /// GNU parallel's: grouped output, drover's default.
     #[arg(long = "group", hide = true, conflicts_with_all = ["ungroup", "line_buffer"])]
     _group: bool,
-    /// Show progress with an ETA on stderr.
-    #[arg(long)]
+    /// Show progress with an ETA on stderr, when it is a terminal (GNU
+    /// parallel's --progress and --eta give the same bar here).
+    #[arg(long, visible_aliases = ["progress", "eta"])]
     bar: bool,
     /// The command, its arguments, and the input sources.
     #[arg(trailing_var_arg = true, value_name = "COMMAND")]

@@ -200,8 +200,6 @@ const UNSUPPORTED: &[(&[&str], &str, Option<&str>)] = &[
         None,
     ),
     (&["compress"], "compress temporary files", None),
-    (&["progress"], "show progress", Some("use --bar")),
-    (&["eta"], "show the estimated time left", Some("use --bar")),
     // Job control.
     (&["load"], "start jobs only below a load average", None),
     (&["noswap"], "start no job while the machine swaps", None),

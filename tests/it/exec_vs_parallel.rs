@@ -1305,3 +1305,21 @@ fn timeout_as_a_percentage_of_the_median_as_gnu() {
         None,
     );
 }
+
+#[test]
+fn progress_and_eta_change_no_output_as_gnu() {
+    // Both draw on stderr (drover only on a terminal, which this is not).
+    for option in ["--progress", "--eta", "--bar"] {
+        same(&["-k", option, "echo", ":::", "a", "b", "c"], None);
+    }
+    let out = drover()
+        .args(["exec", "--eta", "-k", "--", "echo", ":::", "a"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(
+        text(&out.stderr),
+        "",
+        "nothing drawn where stderr is no terminal"
+    );
+}
