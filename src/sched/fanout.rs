@@ -442,7 +442,7 @@ pub async fn run(
                 Some(mut w) => {
                     seq += 1;
                     // Run before (--resume): not again, and -k goes past it.
-                    if fanout.skip.contains(&seq) {
+                    if !fanout.skip.is_empty() && fanout.skip.contains(&seq) {
                         if fanout.keep_order {
                             print_in_order(sink, &fanout, &mut out, &mut waiting, &mut next_to_print, seq);
                         }
@@ -566,7 +566,7 @@ fn print_in_order(
         if let Some(d) = waiting.remove(next) {
             *next += 1;
             finish(sink, d, fanout, out);
-        } else if *next <= read && fanout.skip.contains(next) {
+        } else if *next <= read && !fanout.skip.is_empty() && fanout.skip.contains(next) {
             *next += 1;
         } else {
             break;
