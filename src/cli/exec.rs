@@ -3,7 +3,7 @@
 //! (`ExecArgs`), then they are resolved into a `Fanout` with every value
 //! checked, before anything runs.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::num::NonZeroUsize;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
@@ -238,6 +238,13 @@ pub struct ExecArgs {
     /// The command, its arguments, and the input sources.
     #[arg(trailing_var_arg = true, value_name = "COMMAND")]
     command: Vec<String>,
+}
+
+impl ExecArgs {
+    /// What stands for the argument: `-I STR` or `-i[STR]`, else `{}`.
+    fn replace_string(&self) -> Option<&str> {
+        self.replace_str.as_deref().or(self.replace.as_deref())
+    }
 }
 
 /// `-d`: one byte, or an escape for one.
@@ -546,7 +553,7 @@ fn resolve(args: &ExecArgs) -> Result<Resolved, String> {
         && args.retries.unwrap_or(1) <= 1
         && !discard_stdout;
     let shell = args.shell || (!args.quote && needs_shell(&command));
-    let replace = args.replace_str.as_deref().or(args.replace.as_deref());
+    let replace = args.replace_string();
     let delay = args
         .delay
         .as_deref()
@@ -633,45 +640,48 @@ pub fn exec(args: ExecArgs) -> u8 {
         round_robin,
     } = resolved;
 
-    // --retry-failed: the joblog's commands, by their numbers; those that
-    // did not fail are skipped.
-    let retried = match args.retry_failed {
-        false => None,
-        true => {
-            let Some(path) = args.joblog.as_deref() else {
-                eprintln!(
-                    "drover exec: --retry-failed reads the joblog of the run before: give it with --joblog FILE"
-                );
-                return EXIT_ERROR;
-            };
-            match read_joblog(path) {
-                Ok(rows) => Some(rows),
-                Err(e) => {
-                    eprintln!("drover exec: --joblog {}: {e}", path.display());
-                    return EXIT_ERROR;
-                }
+    // --resume, --resume-failed, --retry-failed: the joblog of the run
+    // before, by job number. The jobs it lists (as succeeded, but with
+    // --resume) are not run again; with --retry-failed its failed commands
+    // are the jobs. The job printed next may never run: nothing to follow.
+    let resuming = args.resume || args.resume_failed || args.retry_failed;
+    let mut logged = None;
+    if resuming {
+        let Some(path) = args.joblog.as_deref() else {
+            eprintln!(
+                "drover exec: --resume, --resume-failed and --retry-failed read the joblog of the run before: give it with --joblog FILE"
+            );
+            return EXIT_ERROR;
+        };
+        match last_lines(path) {
+            Ok(last) => {
+                fanout.skip = last
+                    .iter()
+                    .filter(|(_, l)| args.resume || l.succeeded())
+                    .map(|(&seq, _)| seq)
+                    .collect();
+                logged = Some(last);
             }
-        }
-    };
-    // Open every input source now: a missing file fails before any job runs.
-    let arguments = if let Some(rows) = retried {
-        // The last line of each number says how it ended.
-        let mut last: BTreeMap<u64, (bool, String)> = BTreeMap::new();
-        for row in rows {
-            last.insert(row.seq, (row.succeeded(), row.command));
-        }
-        let max = last.keys().next_back().copied().unwrap_or(0);
-        let mut commands = Vec::with_capacity(max as usize);
-        for seq in 1..=max {
-            match last.remove(&seq) {
-                Some((false, command)) => commands.push(Ok(vec![command])),
-                _ => {
-                    fanout.skip.insert(seq);
-                    commands.push(Ok(vec![String::new()]));
-                }
+            Err(e) => {
+                eprintln!("drover exec: --joblog {}: {e}", path.display());
+                return EXIT_ERROR;
             }
         }
         fanout.follow = false;
+    }
+    // Open every input source now: a missing file fails before any job runs.
+    let arguments = if let Some(mut last) = logged.filter(|_| args.retry_failed) {
+        // Numbers that did not fail (or are missing) keep their place.
+        let max = last.keys().next_back().copied().unwrap_or(0);
+        let commands: Vec<_> = (1..=max)
+            .map(|seq| match last.remove(&seq) {
+                Some(l) if !l.succeeded() => Ok(vec![l.command]),
+                _ => {
+                    fanout.skip.insert(seq);
+                    Ok(vec![String::new()])
+                }
+            })
+            .collect();
         Some(Box::new(commands.into_iter()) as items::Rows)
     } else if block.is_none() {
         let reading = items::Reading {
@@ -686,12 +696,8 @@ pub fn exec(args: ExecArgs) -> u8 {
             // --header: the names are replacement strings now.
             if !names.is_empty() {
                 let (command, _) = items::split_command(&args.command);
-                fanout.template = Template::parse_with(
-                    &command,
-                    args.replace_str.as_deref().or(args.replace.as_deref()),
-                    &names,
-                )
-                .map_err(|e| std::io::Error::other(e.to_string()))?;
+                fanout.template = Template::parse_with(&command, args.replace_string(), &names)
+                    .map_err(|e| std::io::Error::other(e.to_string()))?;
             }
             Ok(it)
         });
@@ -737,25 +743,6 @@ pub fn exec(args: ExecArgs) -> u8 {
             return EXIT_ERROR;
         }
     };
-    // --resume: the jobs the joblog lists are not run again.
-    if args.resume || args.resume_failed {
-        let Some(path) = args.joblog.as_deref() else {
-            eprintln!(
-                "drover exec: --resume and --resume-failed read the joblog of the run before: give it with --joblog FILE"
-            );
-            return EXIT_ERROR;
-        };
-        match ran_before(path, args.resume_failed) {
-            Ok(skip) => fanout.skip = skip,
-            Err(e) => {
-                eprintln!("drover exec: --joblog {}: {e}", path.display());
-                return EXIT_ERROR;
-            }
-        }
-        // The job printed next may never run: nothing to follow.
-        fanout.follow = false;
-    }
-    let resuming = args.resume || args.resume_failed || args.retry_failed;
     let joblog = match args
         .joblog
         .as_deref()
@@ -964,11 +951,7 @@ fn say(line: std::fmt::Arguments<'_>) {
 /// The same targets as a report's, but written as jobs finish. Returns the
 /// file and whether to write the header.
 fn open_joblog(path: &Path, resuming: bool) -> Result<(std::fs::File, bool), String> {
-    let text = path.as_os_str().as_bytes();
-    let (file, append) = match text.strip_prefix(b"+") {
-        Some(rest) => (Path::new(std::ffi::OsStr::from_bytes(rest)), true),
-        None => (path, false),
-    };
+    let (file, append) = joblog_file(path);
     let empty = || std::fs::metadata(file).map_or(true, |m| m.len() == 0);
     let header = match (append, resuming) {
         (true, _) => false,
@@ -983,7 +966,6 @@ fn open_joblog(path: &Path, resuming: bool) -> Result<(std::fs::File, bool), Str
 
 /// One line of a joblog.
 struct Logged {
-    seq: u64,
     exit: i64,
     signal: i64,
     /// NUL for newline, as GNU parallel writes it.
@@ -996,18 +978,23 @@ impl Logged {
     }
 }
 
-/// The lines of a joblog (`+FILE` is FILE); a missing file has none.
-fn read_joblog(path: &Path) -> Result<Vec<Logged>, String> {
-    let text = path.as_os_str().as_bytes();
-    let file = Path::new(std::ffi::OsStr::from_bytes(
-        text.strip_prefix(b"+").unwrap_or(text),
-    ));
-    let log = match std::fs::read(file) {
+/// `--joblog`'s file, and whether it is appended to (`+FILE`).
+fn joblog_file(path: &Path) -> (&Path, bool) {
+    match path.as_os_str().as_bytes().strip_prefix(b"+") {
+        Some(rest) => (Path::new(std::ffi::OsStr::from_bytes(rest)), true),
+        None => (path, false),
+    }
+}
+
+/// The last line of each job number in a joblog (`+FILE` is FILE), which
+/// says how it ended; a missing file has none.
+fn last_lines(path: &Path) -> Result<BTreeMap<u64, Logged>, String> {
+    let log = match std::fs::read(joblog_file(path).0) {
         Ok(bytes) => bytes,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(BTreeMap::new()),
         Err(e) => return Err(format!("cannot read it: {e}")),
     };
-    let mut rows = Vec::new();
+    let mut last = BTreeMap::new();
     for (n, line) in log.split(|&b| b == b'\n').enumerate() {
         let line = String::from_utf8_lossy(line);
         let cols: Vec<&str> = line.splitn(9, '\t').collect();
@@ -1025,28 +1012,16 @@ fn read_joblog(path: &Path) -> Result<Vec<Logged>, String> {
                 n + 1
             ));
         };
-        rows.push(Logged {
+        last.insert(
             seq,
-            exit,
-            signal,
-            command: command.replace('\0', "\n"),
-        });
+            Logged {
+                exit,
+                signal,
+                command: command.replace('\0', "\n"),
+            },
+        );
     }
-    Ok(rows)
-}
-
-/// The jobs a joblog lists (by sequence number): all of them, or with
-/// `succeeded_only` those whose last line says exit 0 and no signal.
-fn ran_before(path: &Path, succeeded_only: bool) -> Result<HashSet<u64>, String> {
-    let mut last: BTreeMap<u64, bool> = BTreeMap::new();
-    for row in read_joblog(path)? {
-        last.insert(row.seq, row.succeeded());
-    }
-    Ok(last
-        .into_iter()
-        .filter(|&(_, ok)| ok || !succeeded_only)
-        .map(|(seq, _)| seq)
-        .collect())
+    Ok(last)
 }
 
 fn progress_bar(total: Option<u64>) -> ProgressBar {

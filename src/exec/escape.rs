@@ -293,16 +293,16 @@ fn kill_tree(pid: u32, stat: &Stat) {
 }
 
 /// What drover reads of a process in /proc/PID/stat.
-struct Stat {
-    name: String,
-    state: char,
-    pgid: i32,
+pub(crate) struct Stat {
+    pub name: String,
+    pub state: char,
+    pub pgid: i32,
     sid: i32,
-    pid: i32,
+    pub pid: i32,
 }
 
 impl Stat {
-    fn read(pid: u32) -> Option<Stat> {
+    pub fn read(pid: u32) -> Option<Stat> {
         let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
         let (head, rest) = text.rsplit_once(')')?;
         let name = head.split_once('(')?.1.to_string();
@@ -366,7 +366,7 @@ fn main_thread_children() -> Option<Vec<u32>> {
 }
 
 /// The children of every thread of drover.
-fn all_children() -> Vec<u32> {
+pub(crate) fn all_children() -> Vec<u32> {
     let mut pids = Vec::new();
     let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
         return pids;

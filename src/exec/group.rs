@@ -49,39 +49,14 @@ impl ProcessGroup {
 /// for Ctrl-Z. Children already stopped (held back by drover while their
 /// output waits) are left out: they stay stopped, and are not continued.
 pub fn running_children() -> Vec<ProcessGroup> {
-    let mut groups = Vec::new();
-    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
-        return groups;
-    };
-    for task in tasks.flatten() {
-        let Ok(children) = std::fs::read_to_string(task.path().join("children")) else {
-            continue;
-        };
-        for pid in children
-            .split_whitespace()
-            .filter_map(|p| p.parse::<i32>().ok())
-        {
-            let Some(pid) = Pid::from_raw(pid) else {
-                continue;
-            };
-            // The state follows the parenthesised command name.
-            let stat = std::fs::read_to_string(format!("/proc/{}/stat", pid.as_raw_nonzero()))
-                .unwrap_or_default();
-            let state = stat
-                .rsplit_once(')')
-                .and_then(|(_, rest)| rest.trim_start().chars().next());
-            // A zombie leader's group may still have members (its leak
-            // window): they are stopped too.
-            if !matches!(state, Some('R' | 'S' | 'D' | 'Z')) {
-                continue;
-            }
-            // Every job leads its group.
-            if rustix::process::getpgid(Some(pid)).is_ok_and(|g| g == pid) {
-                groups.push(ProcessGroup { pgid: pid });
-            }
-        }
-    }
-    groups
+    super::escape::all_children()
+        .into_iter()
+        .filter_map(super::escape::Stat::read)
+        // A zombie leader's group may still have members (its leak window):
+        // they are stopped too. Every job leads its group.
+        .filter(|s| matches!(s.state, 'R' | 'S' | 'D' | 'Z') && s.pgid == s.pid)
+        .filter_map(|s| Pid::from_raw(s.pid).map(|pgid| ProcessGroup { pgid }))
+        .collect()
 }
 
 /// Tells when a process has exited, leaving it unreaped.
