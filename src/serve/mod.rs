@@ -177,7 +177,7 @@ impl App {
     /// Hands a stored job to the engine. A job that ran before (drover
     /// restarted) goes on counting its attempts, with the retries it has
     /// left.
-    pub async fn run(&self, row: &JobRow) -> Result<(), RunError> {
+    pub async fn run(self: &Arc<Self>, row: &JobRow) -> Result<(), RunError> {
         let (mut spec, streamed) = self.spec_of(row).map_err(RunError::Job)?;
         let used = u32::try_from(row.attempts).unwrap_or(0);
         spec.retries = spec.retries.saturating_sub(used);
@@ -237,16 +237,28 @@ impl App {
     /// taken for one that did not (it is run again only if its retries
     /// allow). A store that fails is tried again for a while; past that the
     /// job ends spawn_failed.
-    fn claim(&self, id: i64, attempts_before: u32) -> engine::BeforeStart {
-        let store = self.store.clone();
+    fn claim(self: &Arc<Self>, id: i64, attempts_before: u32) -> engine::BeforeStart {
+        let app = Arc::downgrade(self);
         Arc::new(move |attempt| {
-            let store = store.clone();
+            let app = app.clone();
             Box::pin(async move {
                 let mut wait = Duration::from_millis(100);
                 let mut tries = 0;
                 loop {
-                    match store.claim(id, now_ms(), attempts_before + attempt).await {
-                        Ok(()) => return Ok(()),
+                    let Some(app) = app.upgrade() else {
+                        return Err("the server has stopped".to_string());
+                    };
+                    match app
+                        .store
+                        .claim(id, now_ms(), attempts_before + attempt)
+                        .await
+                    {
+                        // Running from here on, for the store and the
+                        // counts alike (max_queued counts the queued).
+                        Ok(()) => {
+                            app.job_started(id);
+                            return Ok(());
+                        }
                         Err(e) if tries >= 5 => {
                             return Err(format!("its start could not be stored: {e}"));
                         }

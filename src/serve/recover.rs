@@ -47,7 +47,7 @@ pub const RESTARTED: &str = "drover restarted while the job ran";
 
 /// Picks up the store's unfinished jobs: running ones are killed and run
 /// again if their retries allow (else fail), queued ones run.
-pub async fn restart(app: &App) -> Result<(), String> {
+pub async fn restart(app: &std::sync::Arc<App>) -> Result<(), String> {
     let rows = app.store.unfinished().await.map_err(|e| e.to_string())?;
     let (mut requeued, mut failed, mut queued) = (0, 0, 0);
     for mut row in rows {
