@@ -72,10 +72,11 @@ static SELF: LazyLock<(i32, i32, i32)> = LazyLock::new(|| {
 });
 
 /// Makes drover a child subreaper and starts its reaper (inside a tokio
-/// runtime). Without the kernel's support (or with
+/// runtime); jobs get cgroups of their own where they can (see `cgroup`). Without the kernel's support (or with
 /// `DROVER_SUBREAPER=0`) escaped descendants stay the machine's init's, as
 /// before; drover says so at debug level and goes on.
 pub fn start() {
+    super::cgroup::start();
     if ACTIVE.load(Ordering::Relaxed) {
         return;
     }
@@ -180,9 +181,43 @@ pub(crate) fn kill_escaped(mark: u64, leader: u32) -> Vec<Escaped> {
     killed
 }
 
+/// Kills the processes left in the cgroup of the job led by `leader`
+/// (whatever their parent, group or environment now); returns those that
+/// had left its process group. The caller has killed the job's group and
+/// not yet reaped its leader.
+pub(crate) fn kill_escaped_in(cgroup: &super::cgroup::JobCgroup, leader: u32) -> Vec<Escaped> {
+    let mut escaped = Vec::new();
+    if !cgroup.populated() {
+        return escaped;
+    }
+    for pid in cgroup.pids() {
+        if pid == leader {
+            continue;
+        }
+        let Some(stat) = Stat::read(pid) else {
+            continue;
+        };
+        if stat.state != 'Z' && stat.pgid != leader as i32 {
+            escaped.push(Escaped {
+                pid,
+                name: stat.name,
+            });
+        }
+    }
+    cgroup.kill();
+    escaped
+}
+
 /// At the end of drover's work (every job reaped): every child left is
-/// killed and reaped. Returns how many were alive.
+/// killed and reaped, and the jobs' cgroups removed. Returns how many
+/// children were alive.
 pub fn finish() -> usize {
+    let killed = finish_children();
+    super::cgroup::finish();
+    killed
+}
+
+fn finish_children() -> usize {
     if !active() {
         return 0;
     }

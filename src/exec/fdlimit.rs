@@ -94,7 +94,8 @@ pub fn job_cost(spec: &JobSpec) -> JobCost {
     }
     let mut cost = JobCost {
         held: 1, // the pidfd
-        transient: 2,
+        // And its cgroup's cgroup.procs while it starts (see `cgroup`).
+        transient: 2 + 1,
         writers: 0,
     };
     if matches!(spec.stdin, StdinSpec::Bytes(_) | StdinSpec::Handed(_)) {

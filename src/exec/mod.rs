@@ -7,6 +7,7 @@
 //! (→ leaked) → reaped.
 
 pub mod capture;
+pub mod cgroup;
 pub mod escape;
 pub mod fdlimit;
 pub mod group;

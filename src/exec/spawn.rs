@@ -17,9 +17,9 @@ use std::process::ExitStatus;
 use std::sync::{Arc, LazyLock, Mutex};
 use std::time::{Instant, SystemTime};
 
-use super::escape;
 use super::spool::Spool;
 use super::vfork::{self, Failure};
+use super::{cgroup, escape};
 use crate::plan::{JobSpec, OutputSpec, Program, StdinSpec};
 
 /// Programs already found on a PATH: (name, PATH, cwd) → full path. Only hits are
@@ -109,6 +109,8 @@ pub struct Child {
     pid: u32,
     /// Its job's mark (see `escape`).
     mark: Option<u64>,
+    /// Its job's cgroup (see `cgroup`), given back once it is reaped.
+    cgroup: Option<cgroup::JobCgroup>,
     escaped: Vec<escape::Escaped>,
 }
 
@@ -130,6 +132,7 @@ impl Child {
                 if let Some(mark) = self.mark {
                     escape::unregister(self.pid, mark);
                 }
+                self.cgroup = None;
                 return Ok(ExitStatus::from_raw(status));
             }
             let e = io::Error::last_os_error();
@@ -142,8 +145,15 @@ impl Child {
     /// Kills the job's descendants that left its process group (see
     /// `escape`); the caller has killed the group, and not reaped this.
     pub fn kill_escaped(&mut self) {
-        if let Some(mark) = self.mark {
-            self.escaped.extend(escape::kill_escaped(mark, self.pid));
+        let found = match (&self.cgroup, self.mark) {
+            (Some(cgroup), _) => escape::kill_escaped_in(cgroup, self.pid),
+            (None, Some(mark)) => escape::kill_escaped(mark, self.pid),
+            (None, None) => return,
+        };
+        for e in found {
+            if !self.escaped.iter().any(|seen| seen.pid == e.pid) {
+                self.escaped.push(e);
+            }
         }
     }
 
@@ -607,6 +617,7 @@ pub fn spawn(
             other => other?,
         };
 
+    let joining = cgroup::for_job();
     let request = vfork::Request {
         program: &program_c,
         argv: &argv_p,
@@ -616,14 +627,24 @@ pub fn spawn(
         cwd: cwd_c.as_deref(),
         stdio: [stdin.as_fd(), stdout.as_fd(), stderr.as_fd()],
         nice: spec.nice,
+        cgroup_procs: joining.as_ref().map(|j| j.procs.as_fd()),
     };
+    let mut job_cgroup = None;
     let spawned = match vfork::spawn(&request) {
+        // Without vfork (rare: seccomp, valgrind), no cgroup either.
         Err(Failure::Unsupported(why)) => {
             vfork::disable(&why);
             let mark = mark.as_ref().map(|m| m.entry.as_c_str());
             spawn_std(&program, &argv, spec, mark, cwd_c.is_some(), request.stdio)
         }
-        other => other,
+        Ok(started) => {
+            match started.cgroup_errno {
+                0 => job_cgroup = joining.map(|j| j.cgroup),
+                errno => cgroup::refused(errno),
+            }
+            Ok(started.pid)
+        }
+        Err(other) => Err(other),
     };
     let pid = spawned.map_err(|failure| match failure {
         Failure::Unsupported(e) | Failure::Start(e) => {
@@ -665,6 +686,7 @@ pub fn spawn(
         child: Child {
             pid,
             mark,
+            cgroup: job_cgroup,
             escaped: Vec::new(),
         },
         pid,

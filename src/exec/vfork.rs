@@ -39,6 +39,16 @@ pub struct Request<'a> {
     pub stdio: [BorrowedFd<'a>; 3],
     /// The job's niceness (`drover exec --nice`); None: drover's.
     pub nice: Option<c_int>,
+    /// Its cgroup's `cgroup.procs` (see `cgroup`), which the child joins
+    /// first thing.
+    pub cgroup_procs: Option<BorrowedFd<'a>>,
+}
+
+/// A process started.
+pub struct Started {
+    pub pid: u32,
+    /// Why it could not join its cgroup (an errno), or 0.
+    pub cgroup_errno: c_int,
 }
 
 /// Why a spawn failed.
@@ -174,6 +184,10 @@ struct ChildArgs {
     nice: c_int,
     /// drover's pid: the child dies with drover (PR_SET_PDEATHSIG).
     parent: libc::pid_t,
+    /// `cgroup.procs` of the job's cgroup, or -1.
+    cgroup_procs: c_int,
+    /// Written by the child if it could not join it.
+    cgroup_errno: c_int,
     /// Written by the child on failure: which step, and errno.
     failed_step: c_int,
     errno: c_int,
@@ -185,7 +199,7 @@ const STEP_EXEC: c_int = 3;
 const STEP_PGID: c_int = 4;
 
 /// Starts `req` in a process group of its own; returns its pid.
-pub fn spawn(req: &Request) -> Result<u32, Failure> {
+pub fn spawn(req: &Request) -> Result<Started, Failure> {
     if DISABLED.load(std::sync::atomic::Ordering::Relaxed) {
         return Err(Failure::Unsupported(io::Error::other("disabled")));
     }
@@ -213,6 +227,8 @@ pub fn spawn(req: &Request) -> Result<u32, Failure> {
         nice: req.nice.unwrap_or(0),
         // SAFETY: a plain system call.
         parent: unsafe { libc::getpid() },
+        cgroup_procs: req.cgroup_procs.map_or(-1, |fd| fd.as_raw_fd()),
+        cgroup_errno: 0,
         failed_step: 0,
         errno: 0,
     };
@@ -254,14 +270,18 @@ pub fn spawn(req: &Request) -> Result<u32, Failure> {
     release(slots, fds);
     drop(slot);
     // SAFETY: the child has exec'd or exited; its writes are visible.
-    let (step, errno) = unsafe {
+    let (step, errno, cgroup_errno) = unsafe {
         (
             std::ptr::read_volatile(&raw const args.failed_step),
             std::ptr::read_volatile(&raw const args.errno),
+            std::ptr::read_volatile(&raw const args.cgroup_errno),
         )
     };
     if step == 0 {
-        return Ok(pid as u32);
+        return Ok(Started {
+            pid: pid as u32,
+            cgroup_errno,
+        });
     }
     // The child has exited: reap it.
     let mut status = 0;
@@ -300,6 +320,11 @@ extern "C" fn child(arg: *mut c_void) -> c_int {
     // SAFETY: `arg` is the parent's ChildArgs, alive until we exec or exit.
     unsafe {
         let args = &mut *arg.cast::<ChildArgs>();
+        // Into the job's cgroup, while the parent's descriptors are still
+        // this child's too. Refused, the job runs outside it.
+        if args.cgroup_procs >= 0 && libc::write(args.cgroup_procs, b"0".as_ptr().cast(), 1) != 1 {
+            std::ptr::write_volatile(&raw mut args.cgroup_errno, *libc::__errno_location());
+        }
         // A private descriptor table with only the entries below
         // keep_below; older kernels (before 5.9) copy all of it.
         let r = libc::syscall(

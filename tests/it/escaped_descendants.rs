@@ -210,9 +210,10 @@ fn a_daemon_escaping_a_job_cancelled_in_serve_is_killed_with_it() {
 }
 
 #[test]
-fn without_the_subreaper_a_daemon_is_out_of_reach() {
-    // DROVER_SUBREAPER=0 turns it off: the daemon survives its job (this is
-    // what the subreaper is for), and is killed here by the test.
+fn without_the_subreaper_and_cgroups_a_daemon_is_out_of_reach() {
+    // DROVER_SUBREAPER=0 and DROVER_CGROUP=0 turn them off: the daemon
+    // survives its job (this is what they are for), and is killed here by
+    // the test.
     let ws = Workspace::new("");
     let pids = ws.path("pid");
     std::fs::write(
@@ -223,6 +224,7 @@ fn without_the_subreaper_a_daemon_is_out_of_reach() {
     let run = ws
         .run_cmd(&[])
         .env("DROVER_SUBREAPER", "0")
+        .env("DROVER_CGROUP", "0")
         .output()
         .unwrap();
     assert_eq!(run.status.code(), Some(0), "{}", text(&run.stderr));
@@ -234,4 +236,169 @@ fn without_the_subreaper_a_daemon_is_out_of_reach() {
         survived,
         "without a subreaper the daemon should outlive its job"
     );
+}
+
+/// Where this process's cgroup v2 is in the file system, if drover can
+/// make cgroups there (as it finds out: the same files, one mkdir).
+fn writable_cgroup() -> Option<std::path::PathBuf> {
+    let cgroup = std::fs::read_to_string("/proc/self/cgroup").ok()?;
+    let own = cgroup.lines().find_map(|l| l.strip_prefix("0::"))?;
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+    let mount = mountinfo.lines().find_map(|l| {
+        let (fields, rest) = l.split_once(" - ")?;
+        rest.starts_with("cgroup2 ")
+            .then(|| fields.split_whitespace().nth(4).map(String::from))?
+    })?;
+    let dir = std::path::Path::new(&mount).join(own.trim_start_matches('/'));
+    let probe = dir.join(format!("drover-test-{}", std::process::id()));
+    std::fs::create_dir(&probe).ok()?;
+    let has_kill = probe.join("cgroup.kill").exists();
+    std::fs::remove_dir(&probe).ok()?;
+    has_kill.then_some(dir)
+}
+
+/// An escaper that also clears its environment (`env -i`), so that no mark
+/// of its job is left on it: only its cgroup tells whose it is.
+fn clean_escaper(pid: &std::path::Path) -> String {
+    escaper(pid).replace("setsid sh -c", "env -i /usr/bin/setsid /bin/sh -c")
+}
+
+/// The state of `pid` in /proc ('Z' a zombie), if it exists.
+fn state_of(pid: i32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit_once(')')?.1.trim_start().chars().next()
+}
+
+#[test]
+fn in_a_cgroup_a_daemon_that_clears_its_environment_is_killed_when_its_job_ends() {
+    let Some(_) = writable_cgroup() else {
+        eprintln!("skipped: no writable cgroup v2 here (drover finds escapees by mark only)");
+        return;
+    };
+    // The second job runs after the first has ended (needs) and while
+    // drover still runs: the daemon must be dead by then (a zombie at
+    // most, until drover reaps it), not merely at drover's exit.
+    let ws = Workspace::new("");
+    let pid = ws.path("pid");
+    std::fs::write(
+        ws.jobs(),
+        format!(
+            r#"
+[[job]]
+name = "daemon"
+sh = "{}"
+
+[[job]]
+name = "after"
+needs = ["daemon"]
+sh = "s=$(cut -d' ' -f3 /proc/$(cat {p})/stat 2>/dev/null); echo \"state=$s\"; [ -z \"$s\" ] || [ \"$s\" = Z ]"
+"#,
+            clean_escaper(&pid),
+            p = pid.display()
+        ),
+    )
+    .unwrap();
+    let run = ws.run(&[]);
+    let recorded = pids_in(&pid);
+    for p in &recorded {
+        if alive(*p) {
+            send_signal(*p as u32, "KILL");
+        }
+    }
+    assert_eq!(run.code(), 0, "{}\n{}", run.stderr(), run.report());
+    assert_eq!(recorded.len(), 1);
+    let daemon = run.job("daemon");
+    assert_eq!(daemon["leaked"], true, "{daemon}");
+    let error = daemon["error"].as_str().unwrap();
+    assert!(
+        error.contains("escaped") && error.contains("(sleep)"),
+        "{error}"
+    );
+    assert_eq!(run.job("after")["status"], "succeeded");
+}
+
+#[test]
+fn in_a_cgroup_a_daemon_is_killed_with_its_job_even_without_the_subreaper() {
+    let Some(_) = writable_cgroup() else {
+        eprintln!("skipped: no writable cgroup v2 here");
+        return;
+    };
+    // Without the subreaper the daemon is init's child, not drover's: only
+    // the cgroup finds it. exec, three jobs.
+    let ws = Workspace::new("");
+    let report = ws.path("report.json");
+    let out = drover()
+        .current_dir(ws.dir.path())
+        .env("DROVER_SUBREAPER", "0")
+        .args(["exec", "-k", "--report"])
+        .arg(&report)
+        .args(["--", "sh", "-c"])
+        .arg(escaper(&ws.path("pid.{}")).replace("echo hi", "echo {}"))
+        .args([":::", "a", "b", "c"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let recorded: Vec<i32> = ["a", "b", "c"]
+        .iter()
+        .flat_map(|n| pids_in(&ws.path(&format!("pid.{n}"))))
+        .collect();
+    // Killed: gone once init has reaped them.
+    let gone = wait_until(Duration::from_secs(10), || {
+        recorded
+            .iter()
+            .all(|p| matches!(state_of(*p), None | Some('Z')))
+    });
+    for p in &recorded {
+        if alive(*p) {
+            send_signal(*p as u32, "KILL");
+        }
+    }
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "a\nb\nc\n");
+    assert_eq!(recorded.len(), 3);
+    assert!(gone, "a daemon outlived drover exec without the subreaper");
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    for job in report["jobs"].as_array().unwrap() {
+        assert_eq!(job["leaked"], true, "{job}");
+        assert!(job["error"].as_str().unwrap().contains("escaped"), "{job}");
+    }
+}
+
+#[test]
+fn drover_leaves_no_cgroup_behind_and_removes_those_of_a_killed_drover() {
+    let Some(dir) = writable_cgroup() else {
+        eprintln!("skipped: no writable cgroup v2 here");
+        return;
+    };
+    let ws = Workspace::new("[[job]]\nname = \"a\"\nsh = \"echo $$ > started; exec sleep 1000\"\n");
+    let mut first = ws.spawn(&[]);
+    let mine = dir.join(format!("drover-{}", first.id()));
+    assert!(
+        wait_until(Duration::from_secs(10), || ws.path("started").exists()),
+        "the job did not start"
+    );
+    assert!(mine.is_dir(), "{} was not made", mine.display());
+    let job_pid = pids_in(&ws.path("started"))[0];
+    send_signal(first.id(), "KILL");
+    first.wait().unwrap();
+    // The job dies with drover (PDEATHSIG); its cgroup stays, empty.
+    assert!(wait_until(Duration::from_secs(10), || pid_gone(job_pid)));
+    assert!(mine.is_dir());
+    // The next drover removes it, and leaves none of its own.
+    let ws2 = Workspace::new("[[job]]\nname = \"b\"\ncmd = [\"true\"]\n");
+    let second = ws2.run(&[]);
+    assert_eq!(second.code(), 0, "{}", second.stderr());
+    assert!(!mine.exists(), "{} is left", mine.display());
+    let left: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("drover-") && !n.starts_with("drover-test-"))
+        .filter(|n| {
+            n.strip_prefix("drover-")
+                .and_then(|p| p.parse::<u32>().ok())
+                .is_some_and(|p| !std::path::Path::new(&format!("/proc/{p}")).exists())
+        })
+        .collect();
+    assert!(left.is_empty(), "cgroups of gone drovers left: {left:?}");
 }
