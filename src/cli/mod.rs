@@ -131,9 +131,15 @@ struct ServeArgs {
     /// The bearer token every /v1/ call must carry [default: $DROVER_TOKEN].
     #[arg(long, value_name = "FILE")]
     token_file: Option<PathBuf>,
-    /// Jobs at once [default: [serve] max_parallel, else no limit].
+    /// Jobs at once [default: [serve] max_parallel, else no limit; 16 in a
+    /// fleet].
     #[arg(short = 'j', long, value_name = "N")]
     max_parallel: Option<usize>,
+    /// Share one job queue with other workers in PostgreSQL
+    /// (postgres://USER:PASSWORD@HOST:PORT/DATABASE) [default: [serve]
+    /// store, else a SQLite store of this server's own in --state-dir].
+    #[arg(long, value_name = "URL")]
+    store: Option<String>,
     /// drover's log lines on stderr: `human`, or `json` (one object a line,
     /// for a container's log collector).
     #[arg(long, value_name = "FORMAT", default_value = "human", value_parser = ["human", "json"])]
@@ -149,6 +155,7 @@ fn serve(args: ServeArgs) -> u8 {
         state_dir: args.state_dir,
         token_file: args.token_file,
         max_parallel: args.max_parallel,
+        store: args.store,
     };
     let token = std::env::var("DROVER_TOKEN").ok();
     // Jobs inherit drover's environment: the token is not theirs to read.

@@ -345,6 +345,19 @@ async fn create_job(
     }
     let body = body_of(&app, body).await?;
     let (def, name) = parse_job(&app, &body)?;
+    if app.store.fleet().is_some() && def["stdin"]["stream"] == json!(true) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "stdin = {\"stream\": true} needs the job to run on the server it was sent to: not in a fleet (--store postgres://…); give stdin as text or a file",
+        )
+        .field("stdin"));
+    }
+    let retries = def
+        .get("retries")
+        .and_then(Value::as_u64)
+        .map(|r| u32::try_from(r).unwrap_or(u32::MAX))
+        .or(app.settings.defaults.retries)
+        .unwrap_or(0);
     let idempotency = match headers.get("idempotency-key") {
         None => None,
         Some(v) => {
@@ -384,6 +397,7 @@ async fn create_job(
             def,
             idempotency,
             kind: "job",
+            retries,
         }])
         .await
         .map_err(ApiError::internal)?
@@ -396,7 +410,13 @@ async fn create_job(
             // that has stopped (the server drains) leaves it queued for the
             // next start; a job that cannot be started ends spawn_failed.
             let mut row = row;
-            match app.run(&row).await {
+            // In a fleet a worker with a free slot claims it (perhaps this
+            // one): nothing runs it from here.
+            let run = match app.store.fleet() {
+                Some(_) => Ok(()),
+                None => app.run(&row).await,
+            };
+            match run {
                 Ok(()) => {}
                 Err(super::RunError::Stopped) => {}
                 Err(super::RunError::Job(why)) => {
@@ -450,7 +470,7 @@ pub(super) fn too_many(app: &App) -> ApiError {
 }
 
 /// The last `limit` bytes of a file, and whether there were more.
-fn tail(path: &Path, limit: usize) -> (String, bool) {
+pub(crate) fn tail(path: &Path, limit: usize) -> (String, bool) {
     use std::io::{Read, Seek, SeekFrom};
     let Ok(mut file) = std::fs::File::open(path) else {
         return (String::new(), false);
@@ -500,10 +520,15 @@ pub fn job_object_with(app: &App, row: &JobRow, tail_max: usize) -> Value {
         .min(tail_max);
     let map = job.as_object_mut().expect("an object");
     for stream in ["stdout", "stderr"] {
-        let (text, truncated) = tail(
-            &config::output_path(&app.settings.state_dir, row.id, stream),
-            limit,
-        );
+        let path = config::output_path(&app.settings.state_dir, row.id, stream);
+        // In a fleet, a job that ran on another worker: its stored tail.
+        if app.store.fleet().is_some()
+            && map.get(stream).is_some_and(Value::is_string)
+            && !path.exists()
+        {
+            continue;
+        }
+        let (text, truncated) = tail(&path, limit);
         // Also true when output_limit left some out of the file.
         let key = format!("{stream}_truncated");
         let past_limit = map.get(&key).and_then(Value::as_bool).unwrap_or(false);
@@ -613,6 +638,20 @@ async fn list_jobs(
 
 async fn cancel(State(app): State<Arc<App>>, UrlPath(id): UrlPath<String>) -> ApiResult<Response> {
     let row = row_of(&app, &id).await?;
+    // In a fleet, whichever worker runs it is told (or a queued one ends).
+    if let Some(pg) = app.store.fleet() {
+        return match pg.cancel(row.id).await.map_err(ApiError::internal)? {
+            Some(_) => Ok((
+                StatusCode::ACCEPTED,
+                Json(json!({"id": row.id, "cancelling": true})),
+            )
+                .into_response()),
+            None => Err(ApiError::new(
+                StatusCode::CONFLICT,
+                format!("job {} has ended ({})", row.id, row.status),
+            )),
+        };
+    }
     if row.is_final() || app.watch_end(row.id).is_none() {
         return Err(ApiError::new(
             StatusCode::CONFLICT,

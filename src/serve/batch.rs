@@ -113,6 +113,12 @@ pub async fn create(
     if app.draining() {
         return Err(draining());
     }
+    if app.store.fleet().is_some() {
+        return Err(ApiError::new(
+            StatusCode::NOT_IMPLEMENTED,
+            "a fleet (--store postgres://…) does not run batches yet: submit each job with POST /v1/jobs, or run the batch on a server with its own store",
+        ));
+    }
     let body = body_of(&app, body).await?;
     let plan = plan_of(&app, job_file_text(&headers, &body)?)?;
     if app.queued() + plan.jobs.len() > app.settings.max_queued {
@@ -126,6 +132,7 @@ pub async fn create(
             def: def_of(spec),
             idempotency: None,
             kind: "batch",
+            retries: spec.retries,
         })
         .collect();
     let rows: Vec<_> = app

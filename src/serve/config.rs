@@ -28,6 +28,8 @@ pub struct Flags {
     pub state_dir: Option<PathBuf>,
     pub token_file: Option<PathBuf>,
     pub max_parallel: Option<usize>,
+    /// `--store URL`: a fleet's PostgreSQL.
+    pub store: Option<String>,
 }
 
 /// The settings the server runs with.
@@ -51,7 +53,16 @@ pub struct Settings {
     pub defaults: JobDefaults,
     /// Relative paths in jobs are relative to this (the server's folder).
     pub base: PathBuf,
+    /// A fleet's PostgreSQL (`postgres://…`); `None`: this server's own
+    /// SQLite store.
+    pub store: Option<String>,
+    /// A fleet worker's lease: it kills its jobs if it cannot renew it in
+    /// time, and the others take them over once it has expired.
+    pub lease: Duration,
 }
+
+/// A fleet worker's lease, by default.
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(30);
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -76,6 +87,8 @@ struct Section {
     retention: Option<HumanDuration>,
     drain_timeout: Option<HumanDuration>,
     max_body: Option<Size>,
+    store: Option<String>,
+    lease: Option<HumanDuration>,
 }
 
 /// Bad settings: what is wrong and how to mend it, for exit code 2.
@@ -165,6 +178,22 @@ pub fn settings(flags: Flags, env_token: Option<String>) -> Result<Settings, Set
             "[serve] max_queued = 0 would refuse every job; give at least 1 (default 10000)".into(),
         ));
     }
+    let store = flags.store.or(s.store);
+    if let Some(url) = &store
+        && !(url.starts_with("postgres://") || url.starts_with("postgresql://"))
+    {
+        return Err(SettingsError(format!(
+            "--store {:?}: drover's fleet store is PostgreSQL; write postgres://USER:PASSWORD@HOST:PORT/DATABASE (without --store, each server keeps its own SQLite store in --state-dir)",
+            crate::store::pg::redact(url)
+        )));
+    }
+    let lease = s.lease.map_or(DEFAULT_LEASE, |d| d.0);
+    if lease < Duration::from_secs(1) {
+        return Err(SettingsError(format!(
+            "[serve] lease = {:?} is too short to renew; give at least 1s (default 30s)",
+            humantime::format_duration(lease).to_string()
+        )));
+    }
     Ok(Settings {
         listen,
         state_dir,
@@ -181,6 +210,8 @@ pub fn settings(flags: Flags, env_token: Option<String>) -> Result<Settings, Set
         max_body: s.max_body.map_or(DEFAULT_MAX_BODY, |s| s.0),
         defaults: file.defaults,
         base: here,
+        store,
+        lease,
     })
 }
 

@@ -11,6 +11,7 @@
 pub mod api;
 mod batch;
 pub mod config;
+mod fleet;
 mod recover;
 
 use std::collections::HashMap;
@@ -27,7 +28,7 @@ use crate::exec::fdlimit::FdBudget;
 use crate::model::JobId;
 use crate::model::job::JobDef;
 use crate::plan::{JobSpec, OutputSpec, Plan, StdinSpec, TakeFd};
-use crate::store::{JobRow, Store};
+use crate::store::{JobRow, SqliteStore, Store};
 pub use config::{Flags, Settings, SettingsError};
 
 /// The server's state, shared by every request.
@@ -46,6 +47,8 @@ pub struct App {
     metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
     /// The programs of `allow`, resolved to full paths at start.
     allowed: Option<Vec<std::path::PathBuf>>,
+    /// A job ended: a fleet worker may claim another.
+    slot_freed: tokio::sync::Notify,
 }
 
 /// A job not ended yet.
@@ -65,6 +68,9 @@ struct Live {
     written: Option<[Arc<AtomicU64>; 2]>,
     /// Why some of its output could not be kept (see `FileSink::error`).
     lost: Option<[Arc<Mutex<Option<String>>>; 2]>,
+    /// In a fleet: its retries and retry_delay (a retry is a new claim,
+    /// perhaps on another worker).
+    retry: (u32, Duration),
 }
 
 /// Why a stored job could not be handed to the engine.
@@ -171,6 +177,7 @@ impl App {
         self.store
             .finished(row.id, status, result.to_string(), now_ms())
             .await
+            .map(|_| ())
             .map_err(|e| e.to_string())
     }
 
@@ -179,8 +186,20 @@ impl App {
     /// left.
     pub async fn run(self: &Arc<Self>, row: &JobRow) -> Result<(), RunError> {
         let (mut spec, streamed) = self.spec_of(row).map_err(RunError::Job)?;
-        let used = u32::try_from(row.attempts).unwrap_or(0);
-        spec.retries = spec.retries.saturating_sub(used);
+        let mut used = u32::try_from(row.attempts).unwrap_or(0);
+        spec.env.push(("DROVER_JOB_ID".into(), row.id.to_string()));
+        let retry = (spec.retries, spec.retry_delay);
+        let fleet = self.store.fleet().is_some();
+        if fleet {
+            // Claimed: this is attempt `row.attempts`, and a retry is
+            // another claim (see `record`).
+            spec.env
+                .push(("DROVER_ATTEMPT".into(), row.attempts.to_string()));
+            spec.retries = 0;
+            used = used.saturating_sub(1);
+        } else {
+            spec.retries = spec.retries.saturating_sub(used);
+        }
         // Appended to: a job run again after a restart adds to what its
         // first run wrote, which stays readable. Made at the first byte.
         let sink = |stream: &str| {
@@ -212,6 +231,7 @@ impl App {
                 stdin,
                 written: Some(written),
                 lost: Some(lost),
+                retry,
             },
         );
         self.queued.fetch_add(1, Ordering::Relaxed);
@@ -222,7 +242,8 @@ impl App {
             keeping: Some(Keeping {
                 keep: (Keep::File(out), Keep::File(err)),
             }),
-            before_start: Some(self.claim(row.id, used)),
+            // A fleet's claim is its start on disk.
+            before_start: (!fleet).then(|| self.claim(row.id, used)),
             ..SubmitOptions::default()
         };
         self.engine
@@ -248,11 +269,10 @@ impl App {
                     let Some(app) = app.upgrade() else {
                         return Err("the server has stopped".to_string());
                     };
-                    match app
-                        .store
-                        .claim(id, now_ms(), attempts_before + attempt)
-                        .await
-                    {
+                    let Store::Local(store) = &app.store else {
+                        return Ok(());
+                    };
+                    match store.claim(id, now_ms(), attempts_before + attempt).await {
                         // Running from here on, for the store and the
                         // counts alike (max_queued counts the queued).
                         Ok(()) => {
@@ -339,6 +359,7 @@ impl App {
                         stdin: None,
                         written: None,
                         lost: None,
+                        retry: (0, Duration::ZERO),
                     },
                 );
             }
@@ -384,6 +405,7 @@ impl App {
             }
             let _ = live.ended.send(true);
         }
+        self.slot_freed.notify_one();
     }
 }
 
@@ -395,8 +417,13 @@ async fn record(app: Arc<App>, mut events: tokio::sync::mpsc::UnboundedReceiver<
             Event::Started { job, pid, .. } => {
                 let id = job.0 as i64;
                 let attempt = *attempts.entry(job).or_insert(1) + app.attempts_before(id);
-                let start = recover::process_start(pid);
-                app.store.started(id, pid, start, now_ms(), attempt).await;
+                match &app.store {
+                    Store::Local(store) => {
+                        let start = recover::process_start(pid);
+                        store.started(id, pid, start, now_ms(), attempt).await;
+                    }
+                    Store::Fleet(pg) => fleet::started(&app, pg.clone(), id, pid),
+                }
                 app.job_started(id);
             }
             Event::Retrying { job, attempt, .. } => {
@@ -413,6 +440,12 @@ async fn record(app: Arc<App>, mut events: tokio::sync::mpsc::UnboundedReceiver<
                         crate::model::Status::Cancelled | crate::model::Status::Skipped
                     );
                 if app.draining() && unstarted {
+                    app.job_ended(id);
+                    continue;
+                }
+                if let Some(pg) = app.store.fleet()
+                    && fleet::requeued(&app, pg, id, &result).await
+                {
                     app.job_ended(id);
                     continue;
                 }
@@ -441,6 +474,17 @@ async fn record(app: Arc<App>, mut events: tokio::sync::mpsc::UnboundedReceiver<
                     if before > 0 {
                         map.insert("attempts".into(), (result.attempts + before).into());
                     }
+                    // In a fleet, other nodes show its output from here.
+                    if app.store.fleet().is_some() {
+                        for stream in ["stdout", "stderr"] {
+                            let path = config::output_path(&app.settings.state_dir, id, stream);
+                            let (text, cut) = api::tail(&path, fleet::TAIL);
+                            map.insert(stream.into(), text.into());
+                            let key = format!("{stream}_truncated");
+                            let past = map.get(&key).and_then(|v| v.as_bool()).unwrap_or(false);
+                            map.insert(key, (cut || past).into());
+                        }
+                    }
                 }
                 let text = value.to_string();
                 metrics::counter!("drover_jobs_finished_total", "status" => result.status.as_str())
@@ -459,7 +503,18 @@ async fn record(app: Arc<App>, mut events: tokio::sync::mpsc::UnboundedReceiver<
                     // Until it is on disk: a job whose end is not stored
                     // would run again after a restart. Meanwhile the job
                     // stays live and /readyz says the store fails.
-                    while let Err(e) = app.store.finished(id, status, text.clone(), at).await {
+                    loop {
+                        let e = match app.store.finished(id, status, text.clone(), at).await {
+                            Ok(true) => break,
+                            Ok(false) => {
+                                tracing::warn!(
+                                    job = id,
+                                    "job {id} ended {status}, but this worker had lost it (its lease expired): its result is dropped"
+                                );
+                                break;
+                            }
+                            Err(e) => e,
+                        };
                         if !app.store_failing.swap(true, Ordering::Relaxed) {
                             tracing::error!("job {id} ended {status}, but {e}; trying again");
                         }
@@ -541,9 +596,15 @@ pub fn serve(settings: Settings) -> Result<(), Failure> {
                 )));
             }
         };
-        let store = match Store::open(&settings.state_dir).await {
-            Ok(s) => s,
-            Err(e) => return Err(Failure::Failed(e.to_string())),
+        let store = match &settings.store {
+            None => match SqliteStore::open(&settings.state_dir).await {
+                Ok(s) => Store::Local(s),
+                Err(e) => return Err(Failure::Failed(e.to_string())),
+            },
+            Some(url) => match fleet::connect(url, settings.lease).await {
+                Ok(pg) => Store::Fleet(pg),
+                Err(e) => return Err(Failure::Failed(e)),
+            },
         };
         let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
             .set_buckets(&[
@@ -557,10 +618,12 @@ pub fn serve(settings: Settings) -> Result<(), Failure> {
                 .collect()
         });
         crate::exec::escape::start();
-        let engine = Engine::start(engine::Limits {
-            slots: settings.max_parallel,
-            fds,
-        });
+        let slots = match store.fleet() {
+            // A worker claims what it can run at once: not the whole queue.
+            Some(_) => Some(settings.max_parallel.unwrap_or(fleet::DEFAULT_SLOTS)),
+            None => settings.max_parallel,
+        };
+        let engine = Engine::start(engine::Limits { slots, fds });
         let events = match engine.subscribe(true).await {
             Ok(e) => e,
             Err(_) => return Err(Failure::Failed("the engine did not start".into())),
@@ -576,9 +639,16 @@ pub fn serve(settings: Settings) -> Result<(), Failure> {
             store_failing: AtomicBool::new(false),
             metrics,
             allowed,
+            slot_freed: tokio::sync::Notify::new(),
         });
         let recorder = tokio::spawn(record(app.clone(), events));
-        recover::restart(&app).await.map_err(Failure::Failed)?;
+        let worker = match app.store.fleet() {
+            Some(pg) => Some(fleet::start(app.clone(), pg.clone(), slots)),
+            None => {
+                recover::restart(&app).await.map_err(Failure::Failed)?;
+                None
+            }
+        };
         let expiry = tokio::spawn(expire(app.clone()));
         let addr = listener.local_addr().map_or(app.settings.listen, |a| a);
         // Scripts and tests read the port from this line (`--listen :0`).
@@ -634,6 +704,9 @@ pub fn serve(settings: Settings) -> Result<(), Failure> {
         };
         let _ = app.engine.shutdown(how).await;
         crate::exec::escape::finish();
+        if let Some(worker) = worker {
+            worker.stop().await;
+        }
         escalate.abort();
         let _ = stop_tx.send(true);
         expiry.abort();

@@ -48,7 +48,10 @@ pub const RESTARTED: &str = "drover restarted while the job ran";
 /// Picks up the store's unfinished jobs: running ones are killed and run
 /// again if their retries allow (else fail), queued ones run.
 pub async fn restart(app: &std::sync::Arc<App>) -> Result<(), String> {
-    let rows = app.store.unfinished().await.map_err(|e| e.to_string())?;
+    let crate::store::Store::Local(store) = &app.store else {
+        return Ok(());
+    };
+    let rows = store.unfinished().await.map_err(|e| e.to_string())?;
     let (mut requeued, mut failed, mut queued) = (0, 0, 0);
     for mut row in rows {
         // A job of a batch runs with the others (pipes, needs): not alone.
@@ -74,7 +77,7 @@ pub async fn restart(app: &std::sync::Arc<App>) -> Result<(), String> {
                 .or(app.settings.defaults.retries)
                 .unwrap_or(0);
             if row.attempts <= i64::from(retries) {
-                app.store.requeue(row.id).await.map_err(|e| e.to_string())?;
+                store.requeue(row.id).await.map_err(|e| e.to_string())?;
                 row.status = "queued".into();
                 requeued += 1;
             } else {

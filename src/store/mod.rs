@@ -21,6 +21,97 @@ use sqlx::sqlite::{
 use sqlx::{Connection, Row};
 use tokio::sync::{mpsc, oneshot};
 
+pub mod pg;
+pub use pg::PgStore;
+
+/// The store of one server (SQLite, `drover.db` in its state folder) or
+/// of a fleet (PostgreSQL, shared by every worker).
+#[derive(Clone)]
+pub enum Store {
+    Local(SqliteStore),
+    Fleet(std::sync::Arc<PgStore>),
+}
+
+impl Store {
+    /// The fleet's store, if this is one.
+    pub fn fleet(&self) -> Option<&std::sync::Arc<PgStore>> {
+        match self {
+            Store::Local(_) => None,
+            Store::Fleet(pg) => Some(pg),
+        }
+    }
+
+    pub async fn insert(&self, jobs: Vec<NewJob>) -> Result<Vec<Inserted>, StoreError> {
+        match self {
+            Store::Local(s) => s.insert(jobs).await,
+            Store::Fleet(pg) => pg.insert(jobs).await,
+        }
+    }
+
+    pub async fn get(&self, id: i64) -> Result<Option<JobRow>, StoreError> {
+        match self {
+            Store::Local(s) => s.get(id).await,
+            Store::Fleet(pg) => pg.get(id).await,
+        }
+    }
+
+    pub async fn list(
+        &self,
+        status: Option<&str>,
+        batch: Option<i64>,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<JobRow>, StoreError> {
+        match self {
+            Store::Local(s) => s.list(status, batch, before, limit).await,
+            Store::Fleet(pg) => pg.list(status, batch, before, limit).await,
+        }
+    }
+
+    pub async fn by_key(&self, key: &str) -> Result<Option<JobRow>, StoreError> {
+        match self {
+            Store::Local(s) => s.by_key(key).await,
+            Store::Fleet(pg) => pg.by_key(key).await,
+        }
+    }
+
+    pub async fn batch(&self, batch: i64) -> Result<Vec<JobRow>, StoreError> {
+        match self {
+            Store::Local(s) => s.batch(batch).await,
+            Store::Fleet(pg) => pg.batch(batch).await,
+        }
+    }
+
+    pub async fn expire(&self, before: i64) -> Result<Vec<i64>, StoreError> {
+        match self {
+            Store::Local(s) => s.expire(before).await,
+            Store::Fleet(pg) => pg.expire(before).await,
+        }
+    }
+
+    pub async fn flush(&self) -> Result<(), StoreError> {
+        match self {
+            Store::Local(s) => s.flush().await,
+            Store::Fleet(_) => Ok(()),
+        }
+    }
+
+    /// The job ended. `Ok(false)`: a fleet's worker that had lost the job
+    /// (see `pg`): nothing was written.
+    pub async fn finished(
+        &self,
+        id: i64,
+        status: &str,
+        result: String,
+        at: i64,
+    ) -> Result<bool, StoreError> {
+        match self {
+            Store::Local(s) => s.finished(id, status, result, at).await.map(|()| true),
+            Store::Fleet(pg) => pg.finished(id, status, &result, at).await,
+        }
+    }
+}
+
 /// The schema; each statement runs at open (all are idempotent).
 const SCHEMA: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS batches (
@@ -112,6 +203,8 @@ pub struct NewJob {
     pub idempotency: Option<(String, Vec<u8>)>,
     /// See [`JobRow::kind`].
     pub kind: &'static str,
+    /// Its retries (the fleet's rescuer counts a lost worker as one).
+    pub retries: u32,
 }
 
 /// What storing a job with an idempotency key found.
@@ -176,7 +269,7 @@ enum Write {
 }
 
 #[derive(Clone)]
-pub struct Store {
+pub struct SqliteStore {
     reads: SqlitePool,
     writes: mpsc::Sender<Write>,
 }
@@ -184,9 +277,9 @@ pub struct Store {
 /// The most writes committed in one transaction.
 const GROUP: usize = 512;
 
-impl Store {
+impl SqliteStore {
     /// Opens (or makes) the store `drover.db` in `dir`.
-    pub async fn open(dir: &Path) -> Result<Store, StoreError> {
+    pub async fn open(dir: &Path) -> Result<SqliteStore, StoreError> {
         let path = dir.join("drover.db");
         let options = SqliteConnectOptions::from_str("sqlite:")
             .map_err(|e| StoreError(e.to_string()))?
@@ -209,7 +302,7 @@ impl Store {
             .map_err(|e| StoreError(format!("cannot open {}: {e}", path.display())))?;
         let (tx, rx) = mpsc::channel(4096);
         tokio::spawn(write_loop(writer, rx));
-        Ok(Store { reads, writes: tx })
+        Ok(SqliteStore { reads, writes: tx })
     }
 
     async fn ask<T>(
@@ -840,13 +933,14 @@ mod tests {
             def: serde_json::json!({"name": name, "cmd": ["true"]}),
             idempotency: None,
             kind: "job",
+            retries: 0,
         }
     }
 
     #[tokio::test]
     async fn jobs_go_in_and_come_back_after_a_reopen() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).await.unwrap();
+        let store = SqliteStore::open(dir.path()).await.unwrap();
         let got = store.insert(vec![job("a"), job("")]).await.unwrap();
         let [Inserted::New(a), Inserted::New(b)] = &got[..] else {
             panic!("{got:?}")
@@ -865,7 +959,7 @@ mod tests {
             .unwrap();
         drop(store);
 
-        let store = Store::open(dir.path()).await.unwrap();
+        let store = SqliteStore::open(dir.path()).await.unwrap();
         let a = store.get(a.id).await.unwrap().unwrap();
         assert_eq!(a.status, "succeeded");
         assert_eq!(
@@ -897,7 +991,7 @@ mod tests {
     #[tokio::test]
     async fn an_idempotency_key_gives_the_same_job_or_a_conflict() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).await.unwrap();
+        let store = SqliteStore::open(dir.path()).await.unwrap();
         let keyed = |body: &str| NewJob {
             idempotency: Some(("k1".into(), body.as_bytes().to_vec())),
             ..job("a")
@@ -933,7 +1027,7 @@ mod tests {
     #[tokio::test]
     async fn writes_sent_at_once_are_grouped_and_ids_are_never_given_twice() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).await.unwrap();
+        let store = SqliteStore::open(dir.path()).await.unwrap();
         // Two hundred inserts at once: they go in groups.
         let tries: Vec<_> = (0..200)
             .map(|i| {
@@ -973,7 +1067,7 @@ mod tests {
             e.await.unwrap().unwrap();
         }
         drop(store);
-        let store = Store::open(dir.path()).await.unwrap();
+        let store = SqliteStore::open(dir.path()).await.unwrap();
         for r in &rows {
             let got = store.get(r.id).await.unwrap().unwrap();
             assert_eq!(got.name, r.name);
@@ -988,7 +1082,7 @@ mod tests {
         // Every job deleted, then a reopen: the next id is past them all.
         assert_eq!(store.expire(31).await.unwrap().len(), 200);
         drop(store);
-        let store = Store::open(dir.path()).await.unwrap();
+        let store = SqliteStore::open(dir.path()).await.unwrap();
         let Some(Inserted::New(next)) = store.insert(vec![job("")]).await.unwrap().pop() else {
             panic!("not stored")
         };
@@ -1000,7 +1094,7 @@ mod tests {
     #[tokio::test]
     async fn a_claim_is_on_disk_before_the_start_and_never_undone_by_a_late_write() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).await.unwrap();
+        let store = SqliteStore::open(dir.path()).await.unwrap();
         let Some(Inserted::New(a)) = store.insert(vec![job("a")]).await.unwrap().pop() else {
             panic!("not stored")
         };

@@ -1,0 +1,710 @@
+//! The fleet's store: one PostgreSQL queue shared by every `drover serve
+//! --store postgres://…` worker.
+//!
+//! Jobs wait in `drover_jobs`; a worker with free slots claims a batch of
+//! them (`FOR UPDATE SKIP LOCKED`, so two workers never claim one job),
+//! which makes each `running`, counts the attempt and names the worker, in
+//! one statement with the attempt's row in `drover_attempts`. Workers hold
+//! leases on the database's clock (`drover_workers.lease_until`), renewed
+//! by a heartbeat; a rescuer on every node puts the running jobs of a
+//! worker whose lease has expired back in the queue (or ends them `failed`
+//! once their retries are spent).
+//!
+//! **Fencing**: every write about a running job matches `(id, attempt,
+//! worker, status = 'running')`. A worker that lost a job (its lease
+//! expired and the job was rescued, perhaps already running elsewhere)
+//! changes nothing: its write matches no row, and it is told so, to kill
+//! what it still runs of the job.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
+
+use sqlx::Row;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
+
+use super::{Inserted, JobRow, NewJob, StoreError, now_ms};
+
+/// The schema, made at start under an advisory lock (several nodes may
+/// start at once); every statement is idempotent.
+const SCHEMA: &[&str] = &[
+    "CREATE TABLE IF NOT EXISTS drover_workers (
+        id BIGSERIAL PRIMARY KEY,
+        host TEXT NOT NULL,
+        pid INTEGER NOT NULL,
+        started_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+        lease_until TIMESTAMPTZ NOT NULL
+    )",
+    "CREATE TABLE IF NOT EXISTS drover_batches (
+        id BIGSERIAL PRIMARY KEY,
+        submitted_at BIGINT NOT NULL
+    )",
+    "CREATE TABLE IF NOT EXISTS drover_jobs (
+        id BIGSERIAL PRIMARY KEY,
+        batch BIGINT NOT NULL,
+        name TEXT NOT NULL,
+        def TEXT NOT NULL,
+        status TEXT NOT NULL DEFAULT 'queued',
+        priority INTEGER NOT NULL DEFAULT 0,
+        run_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+        submitted_at BIGINT NOT NULL,
+        started_at BIGINT,
+        finished_at BIGINT,
+        attempt INTEGER NOT NULL DEFAULT 0,
+        retries INTEGER NOT NULL DEFAULT 0,
+        worker BIGINT,
+        pid BIGINT,
+        cancel_requested BOOLEAN NOT NULL DEFAULT false,
+        result TEXT,
+        idem_key TEXT UNIQUE,
+        idem_body BYTEA,
+        kind TEXT NOT NULL DEFAULT 'job'
+    )",
+    "CREATE INDEX IF NOT EXISTS drover_jobs_queue ON drover_jobs (priority, run_at, id)
+        WHERE status = 'queued'",
+    "CREATE INDEX IF NOT EXISTS drover_jobs_running ON drover_jobs (worker)
+        WHERE status = 'running'",
+    "CREATE INDEX IF NOT EXISTS drover_jobs_by_status ON drover_jobs (status, id)",
+    "CREATE INDEX IF NOT EXISTS drover_jobs_by_batch ON drover_jobs (batch, id)",
+    "CREATE INDEX IF NOT EXISTS drover_jobs_by_end ON drover_jobs (finished_at)
+        WHERE finished_at IS NOT NULL",
+    "CREATE TABLE IF NOT EXISTS drover_attempts (
+        job BIGINT NOT NULL REFERENCES drover_jobs (id) ON DELETE CASCADE,
+        attempt INTEGER NOT NULL,
+        worker BIGINT NOT NULL,
+        started_at BIGINT NOT NULL,
+        ended_at BIGINT,
+        outcome TEXT,
+        exit_code INTEGER,
+        stderr_tail TEXT,
+        PRIMARY KEY (job, attempt)
+    )",
+];
+
+/// Any number: the advisory lock that makes one node at a time run the
+/// schema.
+const SCHEMA_LOCK: i64 = 0x6472_6f76_6572;
+
+/// The channel that wakes workers when jobs are queued.
+pub const JOBS_CHANNEL: &str = "drover_jobs";
+/// The channel that tells a job's worker to cancel it (payload: the id).
+pub const CANCEL_CHANNEL: &str = "drover_cancel";
+
+const COLUMNS: &str = "id, batch, name, def, status, submitted_at, started_at, finished_at, pid, attempt, result, kind";
+
+fn job_row(row: &PgRow) -> Result<JobRow, sqlx::Error> {
+    Ok(JobRow {
+        id: row.try_get("id")?,
+        batch: row.try_get("batch")?,
+        name: row.try_get("name")?,
+        def: row.try_get("def")?,
+        status: row.try_get("status")?,
+        submitted_at: row.try_get("submitted_at")?,
+        started_at: row.try_get("started_at")?,
+        finished_at: row.try_get("finished_at")?,
+        pid: row.try_get("pid")?,
+        pid_start: None,
+        attempts: i64::from(row.try_get::<i32, _>("attempt")?),
+        result: row.try_get("result")?,
+        kind: row.try_get("kind")?,
+    })
+}
+
+/// The fleet's store, for one worker (a process: a new worker id each
+/// start, and again after it lost its lease).
+pub struct PgStore {
+    pool: PgPool,
+    /// This worker's id in drover_workers; 0 before it registered.
+    worker: AtomicI64,
+    lease: Duration,
+    /// The attempt this worker claimed of each job it runs: its writes are
+    /// fenced with it.
+    claims: Mutex<HashMap<i64, i32>>,
+}
+
+/// What a heartbeat found.
+#[derive(Debug, Default)]
+pub struct Beat {
+    /// The lease was renewed; false: it had expired (the worker's jobs may
+    /// be running elsewhere now): kill them all.
+    pub renewed: bool,
+    /// Jobs of this worker whose cancel was asked for.
+    pub cancels: Vec<i64>,
+}
+
+fn ms(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+impl PgStore {
+    /// Connects to `url` and makes the schema.
+    pub async fn connect(url: &str, lease: Duration) -> Result<PgStore, StoreError> {
+        let options: PgConnectOptions = url.parse().map_err(|e| {
+            StoreError(format!(
+                "--store {}: not a PostgreSQL URL ({e}); write postgres://USER:PASSWORD@HOST/DATABASE",
+                redact(url)
+            ))
+        })?;
+        let pool = PgPoolOptions::new()
+            .max_connections(8)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_with(options)
+            .await
+            .map_err(|e| StoreError(format!("cannot connect to {}: {e}", redact(url))))?;
+        let mut tx = pool.begin().await?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(SCHEMA_LOCK)
+            .execute(&mut *tx)
+            .await?;
+        for statement in SCHEMA {
+            sqlx::query(statement).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(PgStore {
+            pool,
+            worker: AtomicI64::new(0),
+            lease,
+            claims: Mutex::default(),
+        })
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    pub fn worker(&self) -> i64 {
+        self.worker.load(Ordering::Relaxed)
+    }
+
+    /// The attempt of job `id` this worker claimed, while it runs it.
+    pub fn attempt_of(&self, id: i64) -> Option<i32> {
+        lock(&self.claims).get(&id).copied()
+    }
+
+    /// Registers this process as a new worker, with a fresh lease.
+    pub async fn register(&self) -> Result<i64, StoreError> {
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_string())
+            .unwrap_or_default();
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO drover_workers (host, pid, lease_until)
+             VALUES ($1, $2, now() + $3 * interval '1 millisecond') RETURNING id",
+        )
+        .bind(host)
+        .bind(std::process::id() as i32)
+        .bind(ms(self.lease))
+        .fetch_one(&self.pool)
+        .await?;
+        self.worker.store(id, Ordering::Relaxed);
+        lock(&self.claims).clear();
+        Ok(id)
+    }
+
+    /// Renews this worker's lease, if it has not expired; and asks which of
+    /// its jobs are to be cancelled.
+    pub async fn heartbeat(&self) -> Result<Beat, StoreError> {
+        let me = self.worker();
+        let renewed = sqlx::query(
+            "UPDATE drover_workers SET lease_until = now() + $2 * interval '1 millisecond'
+             WHERE id = $1 AND lease_until > now()",
+        )
+        .bind(me)
+        .bind(ms(self.lease))
+        .execute(&self.pool)
+        .await?
+        .rows_affected()
+            == 1;
+        let cancels = match renewed {
+            true => {
+                sqlx::query_scalar(
+                    "SELECT id FROM drover_jobs
+                 WHERE worker = $1 AND status = 'running' AND cancel_requested",
+                )
+                .bind(me)
+                .fetch_all(&self.pool)
+                .await?
+            }
+            false => Vec::new(),
+        };
+        Ok(Beat { renewed, cancels })
+    }
+
+    /// Claims up to `n` queued jobs for this worker, oldest first (by
+    /// priority, then when they may run): each `running` with its attempt
+    /// counted, and that attempt's row made. None while this worker's lease
+    /// has expired.
+    pub async fn claim(&self, n: usize) -> Result<Vec<JobRow>, StoreError> {
+        if n == 0 {
+            return Ok(Vec::new());
+        }
+        let me = self.worker();
+        let now = now_ms();
+        let mut tx = self.pool.begin().await?;
+        let rows = sqlx::query(&format!(
+            "WITH picked AS (
+                SELECT id FROM drover_jobs
+                WHERE status = 'queued' AND run_at <= now()
+                  AND EXISTS (SELECT 1 FROM drover_workers WHERE id = $1 AND lease_until > now())
+                ORDER BY priority, run_at, id
+                LIMIT $2
+                FOR UPDATE SKIP LOCKED
+            )
+            UPDATE drover_jobs j
+            SET status = 'running', attempt = j.attempt + 1, worker = $1, started_at = $3,
+                pid = NULL
+            FROM picked WHERE j.id = picked.id
+            RETURNING {}",
+            COLUMNS
+                .split(", ")
+                .map(|c| format!("j.{c}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+        .bind(me)
+        .bind(n as i64)
+        .bind(now)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut jobs: Vec<JobRow> = rows.iter().map(job_row).collect::<Result<_, _>>()?;
+        jobs.sort_by_key(|j| j.id);
+        if !jobs.is_empty() {
+            let ids: Vec<i64> = jobs.iter().map(|j| j.id).collect();
+            let attempts: Vec<i32> = jobs.iter().map(|j| j.attempts as i32).collect();
+            sqlx::query(
+                "INSERT INTO drover_attempts (job, attempt, worker, started_at)
+                 SELECT job, attempt, $3, $4 FROM unnest($1::bigint[], $2::int[]) AS a(job, attempt)
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(&ids)
+            .bind(&attempts)
+            .bind(me)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        let mut claims = lock(&self.claims);
+        for job in &jobs {
+            claims.insert(job.id, job.attempts as i32);
+        }
+        Ok(jobs)
+    }
+
+    /// Job `id`'s process started as `pid`. `Ok(false)`: this worker no
+    /// longer holds the job (fenced out): kill it.
+    pub async fn started(&self, id: i64, pid: u32) -> Result<bool, StoreError> {
+        let Some(attempt) = self.attempt_of(id) else {
+            return Ok(false);
+        };
+        let n = sqlx::query(
+            "UPDATE drover_jobs SET pid = $4
+             WHERE id = $1 AND attempt = $2 AND worker = $3 AND status = 'running'",
+        )
+        .bind(id)
+        .bind(attempt)
+        .bind(self.worker())
+        .bind(i64::from(pid))
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(n == 1)
+    }
+
+    /// Job `id` ended (`status`, the report's fields as JSON in `result`).
+    /// `Ok(false)`: this worker had lost the job: nothing was written.
+    pub async fn finished(
+        &self,
+        id: i64,
+        status: &str,
+        result: &str,
+        at: i64,
+    ) -> Result<bool, StoreError> {
+        let Some(attempt) = self.attempt_of(id) else {
+            return Ok(false);
+        };
+        let parsed: serde_json::Value = serde_json::from_str(result).unwrap_or_default();
+        let exit_code = parsed["exit_code"].as_i64().map(|c| c as i32);
+        let stderr_tail: Option<String> = parsed["stderr"].as_str().map(|s| {
+            let from = s.len().saturating_sub(4096);
+            let from = (from..s.len())
+                .find(|&i| s.is_char_boundary(i))
+                .unwrap_or(s.len());
+            s[from..].to_string()
+        });
+        let mut tx = self.pool.begin().await?;
+        let n = sqlx::query(
+            "UPDATE drover_jobs SET status = $4, result = $5, finished_at = $6
+             WHERE id = $1 AND attempt = $2 AND worker = $3 AND status = 'running'",
+        )
+        .bind(id)
+        .bind(attempt)
+        .bind(self.worker())
+        .bind(status)
+        .bind(result)
+        .bind(at)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if n == 1 {
+            sqlx::query(
+                "UPDATE drover_attempts SET ended_at = $3, outcome = $4, exit_code = $5, stderr_tail = $6
+                 WHERE job = $1 AND attempt = $2",
+            )
+            .bind(id)
+            .bind(attempt)
+            .bind(at)
+            .bind(status)
+            .bind(exit_code)
+            .bind(stderr_tail)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        lock(&self.claims).remove(&id);
+        Ok(n == 1)
+    }
+
+    /// Job `id`'s attempt ended `outcome` and it goes back in the queue, to
+    /// run again after `delay` (a retry, on whichever worker claims it), if
+    /// this worker still holds it. `unless_cancelled`: not if its cancel was
+    /// asked for (a job stopped by this worker's drain runs again
+    /// elsewhere; one cancelled by a user ends). `Ok(false)`: not requeued.
+    pub async fn requeue(
+        &self,
+        id: i64,
+        outcome: &str,
+        delay: Duration,
+        unless_cancelled: bool,
+    ) -> Result<bool, StoreError> {
+        let Some(attempt) = self.attempt_of(id) else {
+            return Ok(false);
+        };
+        let mut tx = self.pool.begin().await?;
+        let n = sqlx::query(
+            "UPDATE drover_jobs SET status = 'queued', worker = NULL, pid = NULL,
+                run_at = now() + $4 * interval '1 millisecond'
+             WHERE id = $1 AND attempt = $2 AND worker = $3 AND status = 'running'
+               AND NOT ($5 AND cancel_requested)",
+        )
+        .bind(id)
+        .bind(attempt)
+        .bind(self.worker())
+        .bind(ms(delay))
+        .bind(unless_cancelled)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if n == 1 {
+            sqlx::query(
+                "UPDATE drover_attempts SET ended_at = $3, outcome = $4 WHERE job = $1 AND attempt = $2",
+            )
+            .bind(id)
+            .bind(attempt)
+            .bind(now_ms())
+            .bind(outcome)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query("SELECT pg_notify($1, '')")
+                .bind(JOBS_CHANNEL)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        if n == 1 {
+            lock(&self.claims).remove(&id);
+        }
+        Ok(n == 1)
+    }
+
+    /// Gives this worker's lease up (it drained): what it still holds is
+    /// rescued at once.
+    pub async fn retire(&self) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE drover_workers SET lease_until = now() - interval '1 second' WHERE id = $1",
+        )
+        .bind(self.worker())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// This worker gives up job `id` (it lost it, or was told to).
+    pub fn forget(&self, id: i64) {
+        lock(&self.claims).remove(&id);
+    }
+
+    /// Puts the running jobs of workers whose lease expired back in the
+    /// queue (a while later, longer each time), or ends them `failed` once
+    /// their retries are spent; their lost attempts are marked `lost`.
+    /// Returns how many it rescued.
+    pub async fn rescue(&self) -> Result<u64, StoreError> {
+        let now = now_ms();
+        let mut tx = self.pool.begin().await?;
+        let rows = sqlx::query(
+            "WITH lost AS (
+                SELECT j.id, j.attempt FROM drover_jobs j
+                JOIN drover_workers w ON w.id = j.worker
+                WHERE j.status = 'running' AND w.lease_until < now()
+                FOR UPDATE OF j SKIP LOCKED
+            )
+            UPDATE drover_jobs j SET
+                status = CASE WHEN j.attempt > j.retries THEN 'failed' ELSE 'queued' END,
+                finished_at = CASE WHEN j.attempt > j.retries THEN $1 ELSE NULL END,
+                result = CASE WHEN j.attempt > j.retries THEN json_build_object(
+                    'name', j.name, 'status', 'failed', 'exit_code', NULL, 'signal', NULL,
+                    'attempts', j.attempt, 'pid', j.pid, 'started_at', NULL, 'duration_ms', NULL,
+                    'stdout', '', 'stderr', '', 'stdout_truncated', false, 'stderr_truncated', false,
+                    'error', 'its worker was lost (' || j.attempt || ' times): no lease renewed',
+                    'leaked', false)::text ELSE NULL END,
+                run_at = now() + least(power(2, j.attempt), 60) * interval '1 second',
+                worker = NULL, pid = NULL
+            FROM lost WHERE j.id = lost.id
+            RETURNING j.id, lost.attempt",
+        )
+        .bind(now)
+        .fetch_all(&mut *tx)
+        .await?;
+        if !rows.is_empty() {
+            let ids: Vec<i64> = rows.iter().map(|r| r.get::<i64, _>(0)).collect();
+            let attempts: Vec<i32> = rows.iter().map(|r| r.get::<i32, _>(1)).collect();
+            sqlx::query(
+                "UPDATE drover_attempts a SET outcome = 'lost', ended_at = $3
+                 FROM unnest($1::bigint[], $2::int[]) AS l(job, attempt)
+                 WHERE a.job = l.job AND a.attempt = l.attempt AND a.outcome IS NULL",
+            )
+            .bind(&ids)
+            .bind(&attempts)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query("SELECT pg_notify($1, '')")
+                .bind(JOBS_CHANNEL)
+                .execute(&mut *tx)
+                .await?;
+        }
+        // Workers long gone, with nothing left running.
+        sqlx::query(
+            "DELETE FROM drover_workers w WHERE lease_until < now() - interval '1 hour'
+             AND NOT EXISTS (SELECT 1 FROM drover_jobs j WHERE j.worker = w.id AND j.status = 'running')",
+        )
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(rows.len() as u64)
+    }
+
+    /// Asks for job `id` to be cancelled: a queued one ends `cancelled`
+    /// now (`Some(true)`); a running one's worker is told (`Some(false)`);
+    /// `None`: it had ended or does not exist.
+    pub async fn cancel(&self, id: i64) -> Result<Option<bool>, StoreError> {
+        let now = now_ms();
+        let mut tx = self.pool.begin().await?;
+        let ended = sqlx::query(
+            "UPDATE drover_jobs SET status = 'cancelled', finished_at = $2, cancel_requested = true,
+                result = json_build_object(
+                    'name', name, 'status', 'cancelled', 'exit_code', NULL, 'signal', NULL,
+                    'attempts', attempt, 'pid', NULL, 'started_at', NULL, 'duration_ms', NULL,
+                    'stdout', '', 'stderr', '', 'stdout_truncated', false, 'stderr_truncated', false,
+                    'error', 'cancelled before it started', 'leaked', false)::text
+             WHERE id = $1 AND status = 'queued'",
+        )
+        .bind(id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if ended == 1 {
+            tx.commit().await?;
+            return Ok(Some(true));
+        }
+        let running = sqlx::query(
+            "UPDATE drover_jobs SET cancel_requested = true WHERE id = $1 AND status = 'running'",
+        )
+        .bind(id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if running == 1 {
+            sqlx::query("SELECT pg_notify($1, $2)")
+                .bind(CANCEL_CHANNEL)
+                .bind(id.to_string())
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok((running == 1).then_some(false))
+    }
+
+    /// Stores jobs as one batch (with their retries, for the rescuer), and
+    /// wakes the workers.
+    pub async fn insert(&self, jobs: Vec<NewJob>) -> Result<Vec<Inserted>, StoreError> {
+        let now = now_ms();
+        let mut tx = self.pool.begin().await?;
+        let batch: i64 = sqlx::query_scalar(
+            "INSERT INTO drover_batches (submitted_at) VALUES ($1) RETURNING id",
+        )
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await?;
+        let mut answers = Vec::with_capacity(jobs.len());
+        let mut new = 0;
+        for job in jobs {
+            let id: i64 = sqlx::query_scalar("SELECT nextval('drover_jobs_id_seq')")
+                .fetch_one(&mut *tx)
+                .await?;
+            let name = match job.name.is_empty() {
+                true => format!("job-{id}"),
+                false => job.name.clone(),
+            };
+            let mut def = job.def.clone();
+            if let Some(map) = def.as_object_mut() {
+                map.insert("name".into(), serde_json::Value::String(name.clone()));
+            }
+            let (key, body) = job.idempotency.clone().unzip();
+            let inserted = sqlx::query(&format!(
+                "INSERT INTO drover_jobs (id, batch, name, def, submitted_at, retries, idem_key, idem_body, kind)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                 ON CONFLICT (idem_key) DO NOTHING
+                 RETURNING {COLUMNS}"
+            ))
+            .bind(id)
+            .bind(batch)
+            .bind(&name)
+            .bind(def.to_string())
+            .bind(now)
+            .bind(job.retries as i32)
+            .bind(&key)
+            .bind(&body)
+            .bind(job.kind)
+            .fetch_optional(&mut *tx)
+            .await?;
+            match (inserted, key) {
+                (Some(row), _) => {
+                    new += 1;
+                    answers.push(Inserted::New(job_row(&row)?));
+                }
+                (None, Some(key)) => {
+                    let row = sqlx::query(&format!(
+                        "SELECT {COLUMNS}, idem_body FROM drover_jobs WHERE idem_key = $1"
+                    ))
+                    .bind(&key)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                    let same = row.try_get::<Option<Vec<u8>>, _>("idem_body")? == body;
+                    answers.push(match same {
+                        true => Inserted::Existing(job_row(&row)?),
+                        false => Inserted::Conflict,
+                    });
+                }
+                (None, None) => return Err(StoreError("a job was not stored".into())),
+            }
+        }
+        if new > 0 {
+            sqlx::query("SELECT pg_notify($1, '')")
+                .bind(JOBS_CHANNEL)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(answers)
+    }
+
+    pub async fn get(&self, id: i64) -> Result<Option<JobRow>, StoreError> {
+        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM drover_jobs WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.as_ref().map(job_row).transpose()?)
+    }
+
+    pub async fn list(
+        &self,
+        status: Option<&str>,
+        batch: Option<i64>,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<JobRow>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM drover_jobs
+             WHERE ($1::text IS NULL OR status = $1) AND ($2::bigint IS NULL OR batch = $2)
+               AND ($3::bigint IS NULL OR id < $3)
+             ORDER BY id DESC LIMIT $4"
+        ))
+        .bind(status)
+        .bind(batch)
+        .bind(before)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(job_row).collect::<Result<_, _>>()?)
+    }
+
+    pub async fn by_key(&self, key: &str) -> Result<Option<JobRow>, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM drover_jobs WHERE idem_key = $1"
+        ))
+        .bind(key)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.as_ref().map(job_row).transpose()?)
+    }
+
+    pub async fn batch(&self, batch: i64) -> Result<Vec<JobRow>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM drover_jobs WHERE batch = $1 ORDER BY id"
+        ))
+        .bind(batch)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(job_row).collect::<Result<_, _>>()?)
+    }
+
+    /// Deletes up to 1000 jobs that ended before `before` (unix ms), with
+    /// their attempts; their ids. Called again while it finds some: no long
+    /// transaction.
+    pub async fn expire(&self, before: i64) -> Result<Vec<i64>, StoreError> {
+        let ids = sqlx::query_scalar(
+            "DELETE FROM drover_jobs WHERE id IN (
+                SELECT id FROM drover_jobs WHERE finished_at < $1
+                ORDER BY finished_at LIMIT 1000 FOR UPDATE SKIP LOCKED)
+             RETURNING id",
+        )
+        .bind(before)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(ids)
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// `url` without its password, for messages.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let user_info = &url[scheme + 3..at];
+            match user_info.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact;
+
+    #[test]
+    fn a_password_never_shows_in_messages() {
+        assert_eq!(
+            redact("postgres://drover:s3cret@db:5432/q"),
+            "postgres://drover:***@db:5432/q"
+        );
+        assert_eq!(redact("postgres://db/q"), "postgres://db/q");
+    }
+}
