@@ -40,14 +40,15 @@ Examples:
   drover exec --pipe --block 10M -- wc -l < big.log      stdin cut into ~10 MB blocks
   drover exec --pipe --round-robin -j 4 -- ./load.sh < rows  4 workers share the blocks
   drover exec --shell -- 'echo {} | tr a-z A-Z' ::: abc  a shell command line
+  drover exec -X -- rm {} ::: *.tmp                      as many files an rm as fit
   drover exec --timeout 30s --retries 2 --joblog log -- ./fetch.sh ::: $(cat urls)
 
 Replacement strings: {} item, {.} without extension, {/} basename, {//} dirname,
 {/.} basename without extension, {#} job number, {%} slot number, {1} {2}.. per
 input source ({2.} {1/} ... too). Output is grouped per job: never interleaved.
 Exit code: 0 all succeeded, 1-100 the number of failed jobs, 101 more, 255 error.
-GNU parallel options and replacement strings drover lacks ({= perl =}, -X,
---colsep, ...) are refused by name before anything runs.
+GNU parallel options and replacement strings drover lacks ({= perl =}, -S,
+--plus, ...) are refused by name before anything runs.
 Differences from GNU parallel: commands run without a shell unless --shell is
 given or the command is a single word with spaces or shell syntax in it; every
 job runs in its own process group, stopped whole on --timeout or Ctrl-C.";
@@ -133,8 +134,8 @@ pub struct ExecArgs {
         conflicts_with = "max_replace_args"
     )]
     max_args: Option<usize>,
-    /// N arguments a job, as GNU parallel's -N (0: none). `{}` inside a
-    /// longer word is refused: GNU repeats that word for each argument.
+    /// N arguments a job, as GNU parallel's -N (0: none); the text around
+    /// `{}` is repeated for each (`[{}]`: `[a] [b]`).
     #[arg(
         short = 'N',
         long = "max-replace-args",
@@ -142,6 +143,42 @@ pub struct ExecArgs {
         value_name = "N"
     )]
     max_replace_args: Option<usize>,
+    /// As many arguments on a command line as fit (-s), the text around
+    /// `{}` repeated for each (`x{}y`: `xay xby`); when the input ends, the
+    /// last line's arguments are spread over the job slots, as GNU
+    /// parallel's -X.
+    #[arg(short = 'X')]
+    context_replace: bool,
+    /// As many arguments on a command line as fit (-s), `{}` all of them;
+    /// when the input ends, the last line's are spread over the job slots,
+    /// as GNU parallel's -m.
+    #[arg(short = 'm')]
+    multiple: bool,
+    /// As many arguments on a command line as fit (-s), `{}` all of them,
+    /// as xargs (nothing spread over the job slots).
+    #[arg(long)]
+    xargs: bool,
+    /// The longest command line -X, -m, --xargs, -n, -N and -L make, as
+    /// GNU parallel measures it (the quoted arguments and the command's
+    /// text) [default and most: 63664, GNU's].
+    #[arg(short = 's', long = "max-chars", alias = "maxchars", value_name = "N")]
+    max_chars: Option<String>,
+    /// N input lines a command line, the text around `{}` repeated for
+    /// each; a line ending in white space goes on in the next, as GNU
+    /// parallel's -L.
+    #[arg(short = 'L', value_name = "N")]
+    lines: Option<String>,
+    /// As -L, N 1 when left out (GNU parallel's -l: a next word that is no
+    /// number is the command).
+    #[arg(
+        short = 'l',
+        long = "max-lines",
+        alias = "maxlines",
+        value_name = "N",
+        num_args = 0..=1,
+        default_missing_value = "1"
+    )]
+    max_lines: Option<String>,
     /// `--header :`: the first line (or item) of each input source names
     /// its arguments (with --colsep, its columns): `{name}` stands for them,
     /// as GNU parallel's.
@@ -245,6 +282,53 @@ impl ExecArgs {
     fn replace_string(&self) -> Option<&str> {
         self.replace_str.as_deref().or(self.replace.as_deref())
     }
+
+    /// GNU parallel's context replace: -X, -N, and -L (or -l) but with -m
+    /// or --xargs.
+    fn context(&self) -> bool {
+        self.context_replace
+            || self.max_replace_args.is_some()
+            || ((self.lines.is_some() || self.max_lines.is_some())
+                && !(self.multiple || self.xargs))
+    }
+
+    /// -L N or -l [N]: input lines a command line.
+    fn lines_per_job(&self) -> Result<Option<usize>, String> {
+        let (flag, text) = match (&self.lines, &self.max_lines) {
+            (Some(n), _) => ("-L", n),
+            (None, Some(n)) => ("-l", n),
+            (None, None) => return Ok(None),
+        };
+        match parse_size(flag, text) {
+            // GNU's -l 0 is -l 1 (its -L 0 runs jobs without arguments).
+            Err(_) if flag == "-l" && text.parse::<f64>() == Ok(0.0) => Ok(Some(1)),
+            Err(_) => Err(format!(
+                "{flag} {text}: expected a number of input lines above 0, e.g. {flag} 2 (for jobs without arguments use -N0)"
+            )),
+            Ok(n) => Ok(Some(n)),
+        }
+    }
+
+    /// -l takes its number only if the next word is one, as GNU's: else
+    /// that word (which clap took) is the command's first.
+    fn give_back_max_lines(&mut self) {
+        if let Some(word) = self.max_lines.take_if(|w| !is_number(w) || w == "-0") {
+            // `-l -0`: -l 1 and -0, as GNU reads it.
+            match word.as_str() {
+                "-0" => self.null = true,
+                _ => self.command.insert(0, word),
+            }
+            self.max_lines = Some("1".into());
+        }
+    }
+}
+
+/// A number as Getopt::Long's `:f` takes one (digits, a point, a sign).
+pub(crate) fn is_number(word: &str) -> bool {
+    let digits = word.strip_prefix('-').unwrap_or(word);
+    !digits.is_empty()
+        && digits.chars().all(|c| c.is_ascii_digit() || c == '.')
+        && digits.chars().any(|c| c.is_ascii_digit())
 }
 
 /// `-d`: one byte, or an escape for one.
@@ -352,7 +436,13 @@ fn parse_halt(text: &str) -> Result<Option<Halt>, String> {
 /// `--block`: bytes with an optional suffix, as GNU parallel: k m g t are
 /// powers of 1000, K M G T powers of 1024.
 fn parse_block(text: &str) -> Result<usize, String> {
-    let bad = || format!("--block {text}: expected a size such as 1M, 512K, 10k or 65536");
+    parse_size("--block", text)
+}
+
+/// A number with an optional suffix, as GNU parallel's (k m g t powers of
+/// 1000, K M G T of 1024); above 0.
+fn parse_size(flag: &str, text: &str) -> Result<usize, String> {
+    let bad = || format!("{flag} {text}: expected a size such as 1M, 512K, 10k or 65536");
     let (num, mult) = match text.char_indices().last() {
         Some((i, c)) if c.is_ascii_alphabetic() => {
             let m: u64 = match c {
@@ -404,6 +494,56 @@ struct Resolved {
     separator: u8,
     block: Option<usize>,
     round_robin: bool,
+    /// Several input records a command line (-X, -m, --xargs, -n, -N, -L).
+    packing: Option<Packing>,
+}
+
+/// How input records are put on command lines, but for the command's
+/// measure, which --header may change.
+struct Packing {
+    max_len: usize,
+    max_args: Option<usize>,
+    /// -X, -m: the job slots the last records are spread over.
+    spread: Option<Option<usize>>,
+}
+
+/// Records a command line: -X, -m and --xargs as many as fit, -n, -N and
+/// -L (more than one) that many, or fewer if they do not fit; None for a
+/// record a job (or none, -N0), which need no measuring.
+fn packing(
+    args: &ExecArgs,
+    lines: Option<usize>,
+    jobs: Option<NonZeroUsize>,
+) -> Result<Option<Packing>, String> {
+    let multi = args.context_replace || args.multiple || args.xargs;
+    let max_args = args.max_replace_args.or(args.max_args).or(lines);
+    let gnu = crate::plan::pack::gnu_max_len();
+    let max_len = match &args.max_chars {
+        None => gnu,
+        Some(text) => match parse_size("-s", text) {
+            Ok(n) if n <= gnu => n,
+            // As GNU parallel: a warning, and its own limit.
+            Ok(_) => {
+                eprintln!(
+                    "drover exec: warning: -s {text}: the value should be < {gnu}; using {gnu}"
+                );
+                gnu
+            }
+            Err(_) => {
+                return Err(format!(
+                    "-s {text}: expected the longest command line in characters, above 0 (at most {gnu})"
+                ));
+            }
+        },
+    };
+    if max_args == Some(0) || !(multi || max_args.is_some_and(|n| n > 1)) {
+        return Ok(None);
+    }
+    Ok(Some(Packing {
+        max_len,
+        max_args,
+        spread: (args.context_replace || args.multiple).then_some(jobs.map(NonZeroUsize::get)),
+    }))
 }
 
 /// `DROVER_SPOOL_MEMORY`: how much grouped output running jobs may hold in
@@ -575,14 +715,22 @@ fn resolve(args: &ExecArgs) -> Result<Resolved, String> {
         }
         _ => e.to_string(),
     })?;
-    if args.max_replace_args.is_some_and(|n| n > 1) && template.has_arg_inside_a_word() {
-        return Err(
-            "-N with {} inside a longer word (GNU parallel repeats the word for each argument) is not supported yet; use {1} {2} ... or -n".into(),
-        );
-    }
+    let mut template = template;
+    template.set_context(args.context());
     if block.is_some() && (args.max_args.is_some() || args.max_replace_args.is_some()) {
         return Err("-n/-N with --pipe (records per block) is not supported yet".into());
     }
+    let lines = args.lines_per_job()?;
+    if block.is_some() && lines.is_some() {
+        return Err("-L/-l with --pipe (records of N lines) is not supported yet".into());
+    }
+    let multi = args.context_replace || args.multiple || args.xargs;
+    if block.is_some() && multi {
+        return Err(
+            "-X, -m and --xargs put arguments on command lines: they do not go with --pipe".into(),
+        );
+    }
+    let packing = packing(args, lines, jobs)?;
     let cwd =
         std::env::current_dir().map_err(|e| format!("cannot read the current directory: {e}"))?;
     Ok(Resolved {
@@ -621,10 +769,12 @@ fn resolve(args: &ExecArgs) -> Result<Resolved, String> {
         separator,
         block,
         round_robin: args.round_robin,
+        packing,
     })
 }
 
-pub fn exec(args: ExecArgs) -> u8 {
+pub fn exec(mut args: ExecArgs) -> u8 {
+    args.give_back_max_lines();
     let resolved = match resolve(&args) {
         Ok(r) => r,
         Err(e) => {
@@ -638,6 +788,7 @@ pub fn exec(args: ExecArgs) -> u8 {
         separator,
         block,
         round_robin,
+        packing,
     } = resolved;
 
     // --resume, --resume-failed, --retry-failed: the joblog of the run
@@ -690,7 +841,12 @@ pub fn exec(args: ExecArgs) -> u8 {
             colsep: args.colsep.clone(),
             shuffle: args.shuf,
             header: args.header.is_some(),
-            per_job: args.max_args.or(args.max_replace_args),
+            // Packed lines take whole records; -N0 and -n1 need no packing.
+            per_job: match packing {
+                Some(_) => None,
+                None => args.max_args.or(args.max_replace_args),
+            },
+            continued: args.lines.is_some() || args.max_lines.is_some(),
         };
         let read = items::arguments_with(&sources, separator, reading).and_then(|(names, it)| {
             // --header: the names are replacement strings now.
@@ -698,16 +854,30 @@ pub fn exec(args: ExecArgs) -> u8 {
                 let (command, _) = items::split_command(&args.command);
                 fanout.template = Template::parse_with(&command, args.replace_string(), &names)
                     .map_err(|e| std::io::Error::other(e.to_string()))?;
+                fanout.template.set_context(args.context());
             }
             Ok(it)
         });
-        match read {
+        let read = match read {
             // -r: no job for a record with a blank argument, as GNU.
-            Ok(it) if args.no_run_if_empty => Some(Box::new(it.filter(
+            Ok(it) if args.no_run_if_empty => Ok(Box::new(it.filter(
                 |record| !matches!(record, Ok(args) if args.iter().any(|a| a.trim().is_empty())),
-            ))
-                as Box<dyn Iterator<Item = _> + Send>),
-            Ok(it) => Some(it),
+            )) as items::Rows),
+            other => other,
+        };
+        match read {
+            Ok(it) => Some(match packing {
+                Some(p) => crate::plan::pack::pack(
+                    it,
+                    crate::plan::pack::Packing {
+                        cost: fanout.template.line_cost(args.quote),
+                        max_len: p.max_len,
+                        max_args: p.max_args,
+                        spread: p.spread,
+                    },
+                ),
+                None => it,
+            }),
             Err(e) => {
                 eprintln!("drover exec: {e}");
                 return EXIT_ERROR;
@@ -845,7 +1015,7 @@ pub fn exec(args: ExecArgs) -> u8 {
                             }
                             Err(e) => {
                                 *input_error.lock().unwrap_or_else(|p| p.into_inner()) =
-                                    Some(e.to_string());
+                                    Some(input_failed(&e));
                                 return;
                             }
                         }
@@ -893,7 +1063,7 @@ pub fn exec(args: ExecArgs) -> u8 {
         },
     };
     if let Some(e) = input_error.lock().unwrap_or_else(|p| p.into_inner()).take() {
-        say(format_args!("drover exec: reading the input failed: {e}"));
+        say(format_args!("drover exec: {e}"));
         code = EXIT_ERROR;
     }
     if let Some(e) = printed.joblog_error {
@@ -922,6 +1092,15 @@ pub fn exec(args: ExecArgs) -> u8 {
         }
     }
     code
+}
+
+/// What went wrong with the input: a line that cannot be made (too long)
+/// is said as it is, a failed read as one.
+fn input_failed(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::InvalidInput => e.to_string(),
+        _ => format!("reading the input failed: {e}"),
+    }
 }
 
 fn parse_colsep(pattern: &str) -> Result<regex::Regex, String> {
@@ -1065,7 +1244,7 @@ fn dry_run(
                 }
             }
             Err(e) => {
-                eprintln!("drover exec: reading the input failed: {e}");
+                eprintln!("drover exec: {}", input_failed(&e));
                 return EXIT_ERROR;
             }
         }

@@ -7,6 +7,7 @@
 pub mod graph;
 pub mod items;
 pub mod matrix;
+pub mod pack;
 pub mod pipeline;
 pub mod template;
 

@@ -42,6 +42,10 @@ pub struct Template {
     tokens: Vec<Vec<Piece>>,
     /// No replacement string anywhere: arguments are appended.
     append: bool,
+    /// GNU parallel's context replace (-X, -N, -L): a run of text around
+    /// `{}` (up to white space) is repeated for each argument (`x{}y`:
+    /// `xay xby`), where otherwise `{}` is all of them (`xa by`).
+    context: bool,
 }
 
 /// A replacement string GNU parallel would fill that drover does not know.
@@ -191,15 +195,16 @@ impl Template {
             .iter()
             .flatten()
             .any(|p| !matches!(p, Piece::Text(_)));
-        Ok(Self { tokens, append })
+        Ok(Self {
+            tokens,
+            append,
+            context: false,
+        })
     }
 
-    /// Whether `{}` (or `{.}` ...) is part of a longer word (`x{}`), where
-    /// GNU parallel's -N and -X repeat the word for each argument.
-    pub fn has_arg_inside_a_word(&self) -> bool {
-        self.tokens
-            .iter()
-            .any(|t| t.len() > 1 && t.iter().any(|p| matches!(p, Piece::Arg(None, _))))
+    /// Repeats the text around `{}` for each argument (GNU's -X, -N, -L).
+    pub fn set_context(&mut self, context: bool) {
+        self.context = context;
     }
 
     /// Whether the command line has a replacement string (else the item is
@@ -225,6 +230,15 @@ impl Template {
     pub fn argv(&self, fill: &Fill<'_>) -> Vec<String> {
         let mut argv: Vec<String> = Vec::with_capacity(self.tokens.len() + fill.args.len());
         for token in &self.tokens {
+            if self.context && repeats(token) {
+                // One word per argument, as the shell splits GNU's line;
+                // a word with white space in it stays one word.
+                match token.iter().any(has_space) {
+                    false => argv.extend(each_arg(fill).map(|a| render_one(token, fill, a, false))),
+                    true => argv.push(render_context(token, fill, false)),
+                }
+                continue;
+            }
             // A word that is just `{}` stays one argument per input source,
             // as the separate shell words GNU parallel makes of it.
             match token.as_slice() {
@@ -248,12 +262,165 @@ impl Template {
             .tokens
             .iter()
             .filter(|t| !matches!(t.as_slice(), [Piece::Arg(Some(n), _)] if *n > fill.args.len()))
-            .map(|t| render(t, fill, true))
+            .map(|t| match self.context && repeats(t) {
+                true => render_context(t, fill, true),
+                false => render(t, fill, true),
+            })
             .collect();
         if self.append {
             words.extend(fill.args.iter().map(|a| shell_quote(a)));
         }
         words.join(" ")
+    }
+}
+
+/// A replacement string as GNU parallel counts it for a line's length.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Expr {
+    Arg(Option<usize>, Transform),
+    Seq,
+    Slot,
+}
+
+/// GNU parallel's measure of a command line's length (its
+/// `CommandLine::len`), which decides how many arguments -X, -m and
+/// --xargs put on one line: the text of the command, and for each
+/// replacement string the shell-quoted values it stands for, times the
+/// times it is used.
+#[derive(Debug, Clone)]
+pub struct LineCost {
+    /// The text outside context groups, and a space between words.
+    base: usize,
+    /// The text of the context groups around replacement strings.
+    context: usize,
+    groups: usize,
+    /// Each distinct replacement string and how often it is used.
+    exprs: Vec<(Expr, usize)>,
+    context_mode: bool,
+    /// Values are counted shell-quoted (not with -q, nor when the command
+    /// starts with a replacement string, as GNU's).
+    quote: bool,
+    /// -q: GNU counts the whole line three times over.
+    times: usize,
+}
+
+impl LineCost {
+    /// What one record (the arguments of one input line) adds to each
+    /// replacement string's length; `seq` is the line's job number.
+    pub fn record_lens(&self, record: &[String], seq: u64) -> Vec<usize> {
+        let q = |value: String| match self.quote {
+            true => shell_quote(&value).len(),
+            false => value.len(),
+        };
+        self.exprs
+            .iter()
+            .map(|(expr, _)| match *expr {
+                // Positional: the record's own column, as GNU's push.
+                Expr::Arg(Some(n), t) => record.get(n - 1).map_or(0, |a| q(transform(a, t))),
+                Expr::Arg(None, t) => record.iter().map(|a| q(transform(a, t))).sum(),
+                Expr::Seq if !record.is_empty() => seq.to_string().len(),
+                // GNU counts the slot the line will get: one digit below 10.
+                Expr::Slot if !record.is_empty() => 1,
+                Expr::Seq | Expr::Slot => 0,
+            })
+            .collect()
+    }
+
+    /// The line's length with `records` records of `per_record` arguments
+    /// each, `lens` the sums of [`LineCost::record_lens`].
+    pub fn len(&self, lens: &[usize], records: usize, per_record: usize) -> usize {
+        let args = records * per_record;
+        let mut len = self.base;
+        if self.context_mode {
+            len += args * self.context;
+            len += lens
+                .iter()
+                .zip(&self.exprs)
+                .map(|(l, (_, count))| l * count)
+                .sum::<usize>();
+            len += args.saturating_sub(1) * self.groups;
+        } else {
+            len += self.context;
+            len += lens
+                .iter()
+                .zip(&self.exprs)
+                .map(|(l, (_, count))| (args.saturating_sub(1) + l) * count)
+                .sum::<usize>();
+        }
+        len * self.times
+    }
+
+    /// How many distinct replacement strings there are.
+    pub fn exprs(&self) -> usize {
+        self.exprs.len()
+    }
+}
+
+impl Template {
+    /// GNU parallel's length measure of this command (`quoting`: -q).
+    pub fn line_cost(&self, quoting: bool) -> LineCost {
+        let mut exprs: Vec<(Expr, usize)> = Vec::new();
+        let mut count = |e: Expr| match exprs.iter_mut().find(|(x, _)| *x == e) {
+            Some((_, n)) => *n += 1,
+            None => exprs.push((e, 1)),
+        };
+        let (mut noncontext, mut context, mut groups) = (0, 0, 0);
+        for token in &self.tokens {
+            // Replacement strings as NUL, then runs without white space.
+            let mut word = String::new();
+            for piece in token {
+                match piece {
+                    Piece::Text(t) => word.push_str(t),
+                    Piece::Arg(n, t) => {
+                        count(Expr::Arg(*n, *t));
+                        word.push('\0');
+                    }
+                    Piece::Seq => {
+                        count(Expr::Seq);
+                        word.push('\0');
+                    }
+                    Piece::Slot => {
+                        count(Expr::Slot);
+                        word.push('\0');
+                    }
+                }
+            }
+            let space = |c: char| matches!(c, ' ' | '\t' | '\n' | '\r' | '\x0b' | '\x0c');
+            noncontext += word.chars().filter(|&c| space(c)).count();
+            for run in word.split(space) {
+                let marks = run.matches('\0').count();
+                if marks > 0 {
+                    context += run.len() - marks;
+                    groups += 1;
+                } else {
+                    noncontext += run.len();
+                }
+            }
+        }
+        let mut words = self.tokens.len();
+        if self.append {
+            // GNU appends a word `{}`.
+            count(Expr::Arg(None, Transform::Whole));
+            words += 1;
+            groups += 1;
+        }
+        // A command that starts with a replacement string is not quoted.
+        let starts_with_one = self.tokens.first().is_some_and(|t| {
+            let lead = match t.first() {
+                Some(Piece::Text(text)) => text,
+                _ => "",
+            };
+            !lead.contains([' ', '\t', '\n', '=']) && t.len() > usize::from(!lead.is_empty())
+        });
+        LineCost {
+            base: noncontext + words.saturating_sub(1),
+            context,
+            groups,
+            exprs,
+            context_mode: self.context,
+            quote: !quoting && !starts_with_one,
+            times: if quoting { 3 } else { 1 },
+        }
     }
 }
 
@@ -409,6 +576,84 @@ fn render(pieces: &[Piece], fill: &Fill<'_>, quote: bool) -> String {
             }
         }
     }
+    out
+}
+
+/// Whether a word has `{}` (or `{.}` ...) in it, which context replace
+/// repeats for each argument.
+fn repeats(token: &[Piece]) -> bool {
+    token.iter().any(|p| matches!(p, Piece::Arg(None, _)))
+}
+
+fn has_space(piece: &Piece) -> bool {
+    matches!(piece, Piece::Text(t) if t.contains([' ', '\t']))
+}
+
+/// The arguments a context group is repeated for: none is one empty one,
+/// as GNU's.
+fn each_arg<'a>(fill: &'a Fill<'_>) -> impl Iterator<Item = &'a str> {
+    let empty: &[&str] = if fill.args.is_empty() { &[""] } else { &[] };
+    fill.args
+        .iter()
+        .map(String::as_str)
+        .chain(empty.iter().copied())
+}
+
+/// A context group with `{}` standing for `arg` alone; `{1}` `{#}` ... as
+/// anywhere.
+fn render_one(pieces: &[Piece], fill: &Fill<'_>, arg: &str, quote: bool) -> String {
+    let mut out = String::new();
+    for piece in pieces {
+        match piece {
+            Piece::Arg(None, t) => {
+                let value = transform(arg, *t);
+                match quote {
+                    true => out.push_str(&shell_quote(&value)),
+                    false => out.push_str(&value),
+                }
+            }
+            other => out.push_str(&render(std::slice::from_ref(other), fill, quote)),
+        }
+    }
+    out
+}
+
+/// A word in context mode: each run of text without white space that has
+/// `{}` in it is repeated for each argument (joined by spaces), as GNU
+/// parallel's context groups; the rest once.
+fn render_context(token: &[Piece], fill: &Fill<'_>, quote: bool) -> String {
+    let mut out = String::new();
+    let mut group: Vec<Piece> = Vec::new();
+    let flush = |group: &mut Vec<Piece>, out: &mut String| {
+        if repeats(group) {
+            let words: Vec<String> = each_arg(fill)
+                .map(|a| render_one(group, fill, a, quote))
+                .collect();
+            out.push_str(&words.join(" "));
+        } else {
+            out.push_str(&render(group, fill, quote));
+        }
+        group.clear();
+    };
+    for piece in token {
+        let Piece::Text(text) = piece else {
+            group.push(piece.clone());
+            continue;
+        };
+        let mut rest = text.as_str();
+        while let Some(at) = rest.find([' ', '\t']) {
+            if at > 0 {
+                group.push(Piece::Text(rest[..at].to_string()));
+            }
+            flush(&mut group, &mut out);
+            out.push_str(&rest[at..at + 1]);
+            rest = &rest[at + 1..];
+        }
+        if !rest.is_empty() {
+            group.push(Piece::Text(rest.to_string()));
+        }
+    }
+    flush(&mut group, &mut out);
     out
 }
 

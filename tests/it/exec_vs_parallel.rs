@@ -1006,18 +1006,134 @@ fn n_and_capital_n_give_a_job_several_arguments_as_gnu() {
 }
 
 #[test]
-fn capital_n_with_a_word_to_repeat_is_refused_not_misread() {
-    let out = drover()
-        .args(["exec", "-N2", "--", "echo", "[{}]", ":::", "a", "b"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(255));
-    assert!(
-        text(&out.stderr).contains("-N with {}"),
-        "{}",
-        text(&out.stderr)
+fn capital_n_repeats_the_word_around_braces_for_each_argument_as_gnu() {
+    same(&["-k", "-N2", "echo", "[{}]", ":::", "a", "b", "c"], None);
+    same(
+        &[
+            "-k", "-N2", "echo", "x{}y", ":::", "a", "b", "c", ":::", "1", "2",
+        ],
+        None,
     );
-    assert!(out.stdout.is_empty());
+}
+
+/// `n` numbers from `from`, as separate words.
+fn numbers(from: u32, n: u32) -> Vec<String> {
+    (from..from + n).map(|i| i.to_string()).collect()
+}
+
+/// [`same`] with `args` followed by `::: items...`.
+fn same_with(args: &[&str], items: &[String]) {
+    let mut all: Vec<&str> = args.to_vec();
+    all.push(":::");
+    all.extend(items.iter().map(String::as_str));
+    same(&all, None);
+}
+
+#[test]
+fn x_m_and_xargs_put_several_arguments_on_a_line_as_gnu() {
+    let five = ["a", "b", "c", "d", "e"].map(String::from);
+    for flag in ["-X", "-m", "--xargs"] {
+        // At the end of the input -X and -m spread the last line's
+        // arguments over the job slots (a b c / d e with -j2); --xargs not.
+        for jobs in ["1", "2", "3", "0"] {
+            same_with(&["-k", "-j", jobs, flag, "echo"], &five);
+        }
+        // -X repeats the word around {} for each argument; -m and --xargs
+        // put all of them in its place.
+        same_with(&["-k", "-j2", flag, "echo", "x{}y", "p{.}q"], &five);
+        same_with(&["-k", "-j1", flag, "echo", "{}x{}", "{#}"], &five);
+        same_with(&["-k", "-j2", flag, "-n2", "echo"], &five);
+        same_with(&["-k", "-j2", flag, "-n2", "echo"], &five[..4]);
+        // {1} {2} stand for the first arguments of the line.
+        same(
+            &[
+                "-k", "-j2", flag, "echo", "{1}-{2}", "x{}", ":::", "a", "b", ":::", "1", "2",
+            ],
+            None,
+        );
+        // Quoted as the shell sees them, in --dry-run's lines too.
+        same(
+            &[
+                "-k",
+                "-j1",
+                flag,
+                "--dry-run",
+                "echo",
+                "x{}y",
+                "{}",
+                ":::",
+                "a b",
+                "it's",
+            ],
+            None,
+        );
+        // Lines as long as GNU's measure allows: -s, and its default
+        // (63664) with 30 000 numbers.
+        for s in ["30", "47"] {
+            same_with(&["-k", "-j2", flag, "-s", s, "echo"], &numbers(100, 41));
+            same_with(
+                &["-k", "-j3", flag, "-s", s, "echo", "x{}y", "z{.}", "{#}"],
+                &numbers(100, 41),
+            );
+        }
+        same_with(&["-k", "-j2", flag, "echo"], &numbers(1, 30_000));
+        same_with(
+            &["-k", "-j1", flag, "-q", "-s", "100", "echo"],
+            &numbers(5, 30),
+        );
+        // One argument longer than -s allows: an error, exit 255.
+        same_with(&["-k", "-j1", flag, "-s", "5", "echo"], &five);
+    }
+    // From stdin.
+    same(&["-k", "-j2", "-X", "echo"], Some("a\nb\nc\nd\ne\n"));
+    same(
+        &["-k", "-j2", "-m", "-s", "20", "echo"],
+        Some(&numbers(1, 30).join("\n")),
+    );
+}
+
+#[test]
+fn capital_l_and_l_take_lines_as_gnu() {
+    // A line ending in white space goes on in the next.
+    let input = "a \nb\nc\nd \ne\nf\ng\n";
+    for args in [
+        &["-k", "-L1", "echo", "[{}]"][..],
+        &["-k", "-L2", "echo", "[{}]"],
+        &["-k", "-L", "2", "-m", "echo", "[{}]"],
+        &["-k", "-L2", "echo", "x{}y"],
+        &["-k", "-l", "echo"],
+        &["-k", "-l", "2", "echo"],
+        &["-k", "-l0", "echo"],
+        &["-k", "-l2", "-X", "echo", "x{}y"],
+        &["-k", "--max-lines=3", "echo"],
+        // A next word that is no number is the command's.
+        &["-k", "-l", "echo", "x"],
+    ] {
+        same(args, Some(input));
+    }
+    same(&["-k", "-L1", "echo", ":::", "a ", "b", "c"], None);
+    same(&["-k", "-L2", "echo", "x{}y", ":::", "a", "b", "c"], None);
+}
+
+#[test]
+fn bad_counts_and_sizes_are_usage_errors_naming_the_flag() {
+    for (args, named) in [
+        (&["-L", "0"][..], "-L 0"),
+        (&["-L", "abc"], "-L abc"),
+        (&["-X", "-s", "0"], "-s 0"),
+        (&["-m", "-s", "x"], "-s x"),
+    ] {
+        let out = drover()
+            .arg("exec")
+            .args(args)
+            .args(["--", "echo", ":::", "a"])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(255), "{args:?}");
+        assert!(text(&out.stderr).contains(named), "{}", text(&out.stderr));
+        assert!(out.stdout.is_empty());
+    }
 }
 
 #[test]
