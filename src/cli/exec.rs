@@ -17,6 +17,7 @@ use crate::engine::{self, Engine, How, StopReason};
 use crate::exec::fdlimit::FdBudget;
 use crate::model::JobResult;
 use crate::plan::items::{self, Origin, Source};
+use crate::plan::results::Results;
 use crate::plan::template::{Fill, Template, TemplateError};
 use crate::plan::{DEFAULT_KILL_GRACE, cpus};
 use crate::report::json;
@@ -232,6 +233,14 @@ pub struct ExecArgs {
     /// Read items from FILE (one per line), like `:::: FILE`.
     #[arg(short = 'a', long = "arg-file", alias = "argfile", value_name = "FILE")]
     arg_file: Vec<PathBuf>,
+    /// Each job's stdout, stderr and number into files under DIR, as GNU
+    /// parallel: DIR/1/ARG/{stdout,stderr,seq} (2/ARG2/ ... for more input
+    /// sources), or DIR with replacement strings filled in (ending in /: a
+    /// folder for the three files; else the stdout file, with .err and
+    /// .seq); nothing printed. Existing files are emptied and rewritten in
+    /// place.
+    #[arg(long, value_name = "DIR", aliases = ["result", "res"])]
+    results: Option<String>,
     /// Write the JSON report to FILE (- for stdout, after the jobs' output).
     #[arg(long, value_name = "FILE")]
     report: Option<PathBuf>,
@@ -691,6 +700,7 @@ fn resolve(args: &ExecArgs) -> Result<Resolved, String> {
         && !show.stdout
         && args.report.is_none()
         && args.retries.unwrap_or(1) <= 1
+        && args.results.is_none()
         && !discard_stdout;
     let shell = args.shell || (!args.quote && needs_shell(&command));
     let replace = args.replace_string();
@@ -731,6 +741,20 @@ fn resolve(args: &ExecArgs) -> Result<Resolved, String> {
         );
     }
     let packing = packing(args, lines, jobs)?;
+    if let Some(dir) = &args.results {
+        let lower = dir.to_ascii_lowercase();
+        if [".csv", ".tsv", ".json"].iter().any(|x| lower.ends_with(x)) {
+            return Err(format!(
+                "--results {dir}: GNU parallel writes a CSV, TSV or JSON file for that; drover does not yet: give a folder"
+            ));
+        }
+        if dir.is_empty() {
+            return Err("--results: give a folder".into());
+        }
+        if block.is_some() {
+            return Err("--results with --pipe is not supported yet".into());
+        }
+    }
     let cwd =
         std::env::current_dir().map_err(|e| format!("cannot read the current directory: {e}"))?;
     Ok(Resolved {
@@ -764,6 +788,7 @@ fn resolve(args: &ExecArgs) -> Result<Resolved, String> {
             skip: Default::default(),
             raw: args.retry_failed,
             timeout_pct,
+            results: None,
         },
         sources,
         separator,
@@ -855,6 +880,18 @@ pub fn exec(mut args: ExecArgs) -> u8 {
                 fanout.template = Template::parse_with(&command, args.replace_string(), &names)
                     .map_err(|e| std::io::Error::other(e.to_string()))?;
                 fanout.template.set_context(args.context());
+            }
+            if let Some(dir) = &args.results {
+                let template =
+                    Template::parse_with(std::slice::from_ref(dir), args.replace_string(), &names)
+                        .map_err(|e| std::io::Error::other(format!("--results {dir}: {e}")))?;
+                let results = Results::new(dir, template, names);
+                if results.by_arguments() && packing.is_some() {
+                    return Err(std::io::Error::other(format!(
+                        "--results {dir} names folders after each job's one record; with several a job (-X, -m, --xargs, -n, -N, -L) give replacement strings, e.g. --results {dir}/{{#}}/"
+                    )));
+                }
+                fanout.results = Some(results);
             }
             Ok(it)
         });

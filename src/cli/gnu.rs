@@ -94,11 +94,6 @@ const UNSUPPORTED: &[(&[&str], &str, Option<&str>)] = &[
     ),
     // Output.
     (
-        &["results", "result", "res"],
-        "save each job's output into files",
-        None,
-    ),
-    (
         &["output-as-files", "outputasfiles", "files"],
         "print the names of files holding the output",
         None,
@@ -623,18 +618,19 @@ mod tests {
         for (args, named) in [
             (&["-S", "h", "echo"][..], "-S (GNU parallel: "),
             (&["-kx", "echo"], "-x (GNU parallel: "),
-            (&["--results", "out", "echo"], "--results (GNU parallel: "),
-            (&["--results=out", "echo"], "--results (GNU parallel: "),
+            (&["--tmux", "echo"], "--tmux (GNU parallel: "),
+            (&["--tmpdir=out", "echo"], "--tmpdir (GNU parallel: "),
             (
                 &["-j", "2", "-p", "echo"],
                 "-p (GNU parallel: ask before running each job",
             ),
             (&["--version"], "--version (GNU parallel: "),
-            (&["--res", "out", "echo"], "--res (GNU parallel: "),
+            (&["--slf", "f", "echo"], "--slf (GNU parallel: "),
             (
-                &["--resul", "out", "echo"],
-                "GNU parallel reads it as --results",
+                &["--memsusp", "1G", "echo"],
+                "GNU parallel reads it as --memsuspend",
             ),
+            (&["--resul", "out", "echo"], "write --results"),
             (&["--colse", ",", "echo"], "write --colsep"),
             (&["-l", "2", "-S", "h", "echo"], "-S (GNU parallel: "),
             (&["--keep", "echo"], "write --keep-order"),

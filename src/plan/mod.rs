@@ -9,6 +9,7 @@ pub mod items;
 pub mod matrix;
 pub mod pack;
 pub mod pipeline;
+pub mod results;
 pub mod template;
 
 use std::fmt;

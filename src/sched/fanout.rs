@@ -25,6 +25,7 @@ use crate::exec::fdlimit::{JobCost, job_cost};
 use crate::exec::spool::Spool;
 use crate::exec::{Control, Keeping};
 use crate::model::{BatchId, JobId, JobResult, Status};
+use crate::plan::results::{ResultFiles, Results};
 use crate::plan::template::{Fill, Template, shell_quote};
 use crate::plan::{DEFAULT_CAPTURE_LIMIT, JobName, JobSpec, OutputSpec, Plan, Program, StdinSpec};
 
@@ -118,6 +119,9 @@ pub struct Fanout {
     /// `--timeout P%`: a job's timeout is this times the median run time of
     /// the jobs that succeeded before it started (none before the first).
     pub timeout_pct: Option<f64>,
+    /// `--results DIR`: each job's stdout and stderr go to files there
+    /// (and its number to a third), not to drover's output.
+    pub results: Option<Results>,
 }
 
 /// One unit of work from the producer.
@@ -457,6 +461,13 @@ pub async fn run(
                     });
                     out.started += 1;
                     let (mut spec, command) = fanout.spec(&w, seq, slot);
+                    let mut before_start = None;
+                    if let Some(results) = &fanout.results {
+                        let files = results.files(&w.args, seq, slot);
+                        spec.stdout = OutputSpec::File { path: files.stdout.clone(), append: false };
+                        spec.stderr = OutputSpec::File { path: files.stderr.clone(), append: false };
+                        before_start = Some(write_seq(files, seq));
+                    }
                     if let (Some(pct), Some(m)) = (fanout.timeout_pct, median.get()) {
                         spec.timeout = Some(Duration::from_secs_f64(pct * m));
                     }
@@ -485,7 +496,7 @@ pub async fn run(
                             keep: (keep(false), keep(true)),
                         }),
                         first_job: None,
-                        before_start: None,
+                        before_start,
                     };
                     let Ok(submitted) = engine.submit_with(Arc::new(Plan::one(spec)), options).await else {
                         break;
@@ -507,6 +518,25 @@ pub async fn run(
     }
     out.duration = clock.elapsed();
     out
+}
+
+/// `--results`: before each attempt, the folder made and the job's number
+/// written to its seq file (created, or emptied in place), as GNU parallel
+/// does at a job's start; an error fails the job, naming the file.
+fn write_seq(files: ResultFiles, seq: u64) -> crate::engine::BeforeStart {
+    let files = Arc::new(files);
+    Arc::new(move |_attempt| {
+        let files = files.clone();
+        Box::pin(async move {
+            let path = &files.seq;
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| format!("--results: cannot create {}: {e}", dir.display()))?;
+            }
+            std::fs::write(path, seq.to_string())
+                .map_err(|e| format!("--results: cannot write {}: {e}", path.display()))
+        })
+    })
 }
 
 /// The median of many values in bounded memory, as GNU parallel keeps the

@@ -124,7 +124,6 @@ fn gnu_options_drover_lacks_are_refused_by_name() {
         (&["-p"], "-p"),
         (&["-S", "host"], "-S"),
         (&["--plus"], "--plus"),
-        (&["--results", "out"], "--results"),
         (&["--memfree", "1G"], "--memfree"),
         (&["--tmpdir", "/tmp"], "--tmpdir"),
         (&["--workdir", "."], "--workdir"),
@@ -134,7 +133,7 @@ fn gnu_options_drover_lacks_are_refused_by_name() {
         // A cluster: -k is drover's, -x is not.
         (&["-kx"], "-x"),
         // GNU takes a unique abbreviation; drover names what it means.
-        (&["--resul", "out"], "--results"),
+        (&["--memsusp", "1G"], "--memsuspend"),
     ];
     for (options, named) in cases {
         let mut after: Vec<&str> = vec!["--"];

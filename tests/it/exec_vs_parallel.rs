@@ -1439,3 +1439,177 @@ fn progress_and_eta_change_no_output_as_gnu() {
         "nothing drawn where stderr is no terminal"
     );
 }
+
+/// Every file and folder under a folder (its path there), with each
+/// file's bytes.
+type Tree = Vec<(String, Option<Vec<u8>>)>;
+
+fn tree(dir: &Path) -> Tree {
+    let mut all = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.strip_prefix(dir).unwrap().display().to_string();
+            if path.is_dir() {
+                all.push((name, None));
+                todo.push(path);
+            } else {
+                all.push((name, Some(std::fs::read(&path).unwrap())));
+            }
+        }
+    }
+    all.sort();
+    all
+}
+
+/// Runs `args` through both, each in a folder of its own: the outputs and
+/// the trees they left.
+fn both_trees(args: &[&str]) -> [(Out, Tree); 2] {
+    let gnu_dir = tempfile::tempdir().unwrap();
+    let our_dir = tempfile::tempdir().unwrap();
+    let mut gnu = gnu_parallel();
+    gnu.args(args);
+    let gnu = run(gnu, gnu_dir.path(), None);
+    let mut ours = drover();
+    ours.arg("exec").arg("--").args(args);
+    let ours = run(ours, our_dir.path(), None);
+    [(gnu, tree(gnu_dir.path())), (ours, tree(our_dir.path()))]
+}
+
+#[test]
+fn results_writes_the_files_gnu_writes() {
+    for args in [
+        &["-k", "--results", "out", "echo", ":::", "a", "b c", "d/e"][..],
+        // Nothing escapes DIR: `..` is DIR/1/.., the empty argument DIR/1.
+        &["-k", "--results", "out", "echo", ":::", "", "..", "x\\y\tz"],
+        &[
+            "-k",
+            "--results",
+            "out",
+            "echo o{}; echo e{} >&2; exit {#}",
+            ":::",
+            "a",
+            "b",
+        ],
+        &[
+            "-k",
+            "--results",
+            "out",
+            "echo",
+            ":::",
+            "a",
+            "b",
+            ":::",
+            "x",
+        ],
+        &[
+            "-k",
+            "--header",
+            ":",
+            "--results",
+            "out",
+            "echo",
+            "{y}",
+            ":::",
+            "y",
+            "1",
+            "2",
+            ":::",
+            "x",
+            "a",
+        ],
+        &["-k", "--results", "out/{1}/", "echo", ":::", "a b", "c"],
+        &["-k", "--results", "out/{1}.txt", "echo", ":::", "a b", "c"],
+        &[
+            "-k",
+            "-j1",
+            "--results",
+            "out/{#}/",
+            "-X",
+            "echo",
+            ":::",
+            "a",
+            "b",
+        ],
+    ] {
+        let [(gnu, gnu_tree), (ours, our_tree)] = both_trees(args);
+        assert_eq!(
+            our_tree, gnu_tree,
+            "{args:?}\ndrover stderr: {}",
+            ours.stderr
+        );
+        assert_eq!(ours.stdout, gnu.stdout, "{args:?}");
+        assert_eq!(ours.code, gnu.code, "{args:?}: {}", ours.stderr);
+    }
+    // A folder name longer than a file name may be is cut, as GNU's.
+    let long = "z".repeat(300);
+    let [(_, gnu_tree), (ours, our_tree)] = both_trees(&["--results", "out", "echo", ":::", &long]);
+    assert_eq!(our_tree, gnu_tree, "{}", ours.stderr);
+}
+
+#[test]
+fn results_rewrites_its_files_in_place_and_leaves_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let job = dir.path().join("out/1/a");
+    std::fs::create_dir_all(&job).unwrap();
+    std::fs::write(job.join("stdout"), "an older, longer output\n").unwrap();
+    // A second name for the same file: still that file afterwards.
+    std::fs::hard_link(job.join("stdout"), dir.path().join("link")).unwrap();
+    std::fs::write(dir.path().join("out/mine"), "kept").unwrap();
+    let out = drover()
+        .current_dir(dir.path())
+        .args(["exec", "--results", "out", "--", "echo", ":::", "a"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(out.stdout.is_empty(), "{}", text(&out.stdout));
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("link")).unwrap(),
+        "a\n"
+    );
+    assert_eq!(std::fs::read_to_string(job.join("seq")).unwrap(), "1");
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("out/mine")).unwrap(),
+        "kept"
+    );
+    // A file that cannot be made fails its job, named; exit 1 (one failed).
+    std::fs::remove_file(job.join("seq")).unwrap();
+    std::fs::create_dir(job.join("seq")).unwrap();
+    let out = drover()
+        .current_dir(dir.path())
+        .args(["exec", "--results", "out", "--", "echo", ":::", "a"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("out/1/a/seq"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn results_refuses_what_it_cannot_do_yet() {
+    for args in [
+        &["--results", "out.csv"][..],
+        &["--results", "out", "-X"],
+        &["--results", "out", "--pipe"],
+    ] {
+        let out = drover()
+            .arg("exec")
+            .args(args)
+            .args(["--", "echo"])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(255), "{args:?}");
+        assert!(
+            text(&out.stderr).contains("--results"),
+            "{}",
+            text(&out.stderr)
+        );
+    }
+}
