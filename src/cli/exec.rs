@@ -18,7 +18,7 @@ use crate::exec::fdlimit::FdBudget;
 use crate::model::JobResult;
 use crate::plan::items::{self, Origin, Source};
 use crate::plan::results::Results;
-use crate::plan::template::{Fill, Template, TemplateError};
+use crate::plan::template::{Counts, Fill, Template, TemplateError};
 use crate::plan::{DEFAULT_KILL_GRACE, cpus};
 use crate::report::json;
 use crate::report::printer::{Printer, PrinterOptions};
@@ -233,6 +233,15 @@ pub struct ExecArgs {
     /// Read items from FILE (one per line), like `:::: FILE`.
     #[arg(short = 'a', long = "arg-file", alias = "argfile", value_name = "FILE")]
     arg_file: Vec<PathBuf>,
+    /// GNU parallel's further replacement strings: {+/} (the folder part,
+    /// empty without one), {+.} (the extension), {+..} {+...} (the last two
+    /// or three), {..} {...} (without them), {/..} {/...} (the basename
+    /// without them), {##} (the number of jobs: all input is read first),
+    /// {0#} {0%} (the job and slot numbers zero-padded), {slot} (as {%}),
+    /// and with a source number ({2+.}). Its strings that run perl
+    /// ({:-x}, {#x}, {/x/y}, {choose_k} ...) are refused.
+    #[arg(long)]
+    plus: bool,
     /// Each job's stdout, stderr and number into files under DIR, as GNU
     /// parallel: DIR/1/ARG/{stdout,stderr,seq} (2/ARG2/ ... for more input
     /// sources), or DIR with replacement strings filled in (ending in /: a
@@ -714,12 +723,12 @@ fn resolve(args: &ExecArgs) -> Result<Resolved, String> {
         .tagstring
         .as_deref()
         .map(|t| {
-            Template::parse_with(&[t.to_string()], replace, &[])
+            Template::parse_gnu(&[t.to_string()], replace, &[], args.plus)
                 .map(|template| (t.to_string(), template))
                 .map_err(|e| format!("--tagstring {t}: {e}"))
         })
         .transpose()?;
-    let template = Template::parse_with(&command, replace, &[]).map_err(|e| match e {
+    let template = Template::parse_gnu(&command, replace, &[], args.plus).map_err(|e| match e {
         TemplateError::Perl(_) => {
             format!("{e}, e.g. --shell -- 'echo \"$(printf %s {{}} | sed s/b/B/)\"'")
         }
@@ -877,13 +886,19 @@ pub fn exec(mut args: ExecArgs) -> u8 {
             // --header: the names are replacement strings now.
             if !names.is_empty() {
                 let (command, _) = items::split_command(&args.command);
-                fanout.template = Template::parse_with(&command, args.replace_string(), &names)
+                fanout.template =
+                    Template::parse_gnu(&command, args.replace_string(), &names, args.plus)
                     .map_err(|e| std::io::Error::other(e.to_string()))?;
                 fanout.template.set_context(args.context());
             }
             if let Some(dir) = &args.results {
                 let template =
-                    Template::parse_with(std::slice::from_ref(dir), args.replace_string(), &names)
+                    Template::parse_gnu(
+                        std::slice::from_ref(dir),
+                        args.replace_string(),
+                        &names,
+                        args.plus,
+                    )
                         .map_err(|e| std::io::Error::other(format!("--results {dir}: {e}")))?;
                 let results = Results::new(dir, template, names);
                 if results.by_arguments() && packing.is_some() {
@@ -924,7 +939,24 @@ pub fn exec(mut args: ExecArgs) -> u8 {
         None
     };
 
+    // --plus's {##} and {0#}: the number of jobs, known before the first
+    // starts (all input read first, as GNU does).
+    let needs_total = fanout.template.needs_total()
+        || fanout
+            .tagstring
+            .as_ref()
+            .is_some_and(|(_, t)| t.needs_total());
+    let arguments = match arguments {
+        Some(it) if needs_total => {
+            let all: Vec<_> = it.collect();
+            fanout.total = Some(all.iter().filter(|r| r.is_ok()).count() as u64);
+            Some(Box::new(all.into_iter()) as items::Rows)
+        }
+        other => other,
+    };
     if args.dry_run {
+        let slots = fanout.jobs.map_or(1, NonZeroUsize::get);
+        set_counts(&mut fanout, slots);
         return dry_run(&fanout, arguments, block);
     }
     // Grouped output goes through temporary files: fail once, clearly,
@@ -978,7 +1010,7 @@ pub fn exec(mut args: ExecArgs) -> u8 {
         }
         other => (other, None),
     };
-    fanout.total = total;
+    fanout.total = total.or(fanout.total);
     // Never more jobs at once than the descriptor budget allows (the
     // engine's, which holds a job back rather than fail it): the front end
     // does not queue more than can run.
@@ -987,6 +1019,8 @@ pub fn exec(mut args: ExecArgs) -> u8 {
     let fd_jobs = fds.jobs_at_once(cost);
     fanout.jobs =
         Some(fanout.jobs.map_or(fd_jobs, |j| j.get().min(fd_jobs))).and_then(NonZeroUsize::new);
+    let slots = fanout.jobs.map_or(fd_jobs, NonZeroUsize::get);
+    set_counts(&mut fanout, slots);
     // Before the printer's thread and the runtime's start.
     let at_once = fanout.jobs.map_or(fd_jobs, NonZeroUsize::get) as u64;
     // Each running job holds its part; only the few being spawned (one a
@@ -1129,6 +1163,18 @@ pub fn exec(mut args: ExecArgs) -> u8 {
         }
     }
     code
+}
+
+/// `{##}` `{0#}` `{0%}`: the number of jobs (when known) and of slots.
+fn set_counts(fanout: &mut Fanout, slots: usize) {
+    let counts = Counts {
+        jobs: fanout.total.unwrap_or(0),
+        slots,
+    };
+    fanout.template.set_counts(counts);
+    if let Some((_, t)) = &mut fanout.tagstring {
+        t.set_counts(counts);
+    }
 }
 
 /// What went wrong with the input: a line that cannot be made (too long)

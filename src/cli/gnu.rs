@@ -26,11 +26,6 @@ const UNSUPPORTED: &[(&[&str], &str, Option<&str>)] = &[
     ),
     // Replacement strings.
     (
-        &["plus"],
-        "more replacement strings ({+/} {+.} {..} {...} {/..} {##} ...)",
-        Some("use {} {.} {/} {//} {/.} {#} {%}"),
-    ),
-    (
         &["rpl"],
         "define a replacement string as a perl expression",
         None,

@@ -23,6 +23,15 @@ pub enum Transform {
     Dir,
     /// `{/.}`: basename without extension.
     BaseNoExt,
+    /// `--plus`: `{+/}` the folder part (empty without one), `{+.}` the
+    /// extension (after the last dot), `{+..}` `{+...}` the last two or
+    /// three extensions, `{..}` `{...}` without them, `{/..}` `{/...}` the
+    /// basename without them.
+    PlusDir,
+    PlusExt,
+    PlusExts(usize),
+    NoExts(usize),
+    BaseNoExts(usize),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,6 +43,14 @@ enum Piece {
     Seq,
     /// `{%}`: the job slot number.
     Slot,
+    /// `--plus`: `{##}`, the number of jobs.
+    Total,
+    /// `--plus`: `{0#}`, the job number zero-padded to the width of the
+    /// number of jobs.
+    SeqPadded,
+    /// `--plus`: `{0%}`, the slot number zero-padded to the width of the
+    /// number of slots.
+    SlotPadded,
 }
 
 /// A command line with replacement strings.
@@ -46,6 +63,15 @@ pub struct Template {
     /// `{}` (up to white space) is repeated for each argument (`x{}y`:
     /// `xay xby`), where otherwise `{}` is all of them (`xa by`).
     context: bool,
+    /// `--plus`'s `{##}` `{0#}` `{0%}`: the number of jobs and of slots.
+    counts: Counts,
+}
+
+/// What `{##}`, `{0#}` and `{0%}` need to know of the whole run.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Counts {
+    pub jobs: u64,
+    pub slots: usize,
 }
 
 /// A replacement string GNU parallel would fill that drover does not know.
@@ -162,13 +188,24 @@ impl Template {
         replace: Option<&str>,
         names: &[String],
     ) -> Result<Self, TemplateError> {
+        Self::parse_gnu(tokens, replace, names, false)
+    }
+
+    /// [`Template::parse_with`], with `--plus`'s replacement strings when
+    /// `plus`.
+    pub fn parse_gnu(
+        tokens: &[String],
+        replace: Option<&str>,
+        names: &[String],
+        plus: bool,
+    ) -> Result<Self, TemplateError> {
         if let Some(expr) = perl_expression(tokens) {
             return Err(TemplateError::Perl(expr));
         }
         let tokens: Vec<Vec<Piece>> = tokens
             .iter()
             .map(|t| match replace.filter(|r| !r.is_empty() && *r != "{}") {
-                None => parse_token(t, names),
+                None => parse_token(t, names, plus),
                 Some(r) => {
                     let mut pieces = Vec::new();
                     for (i, part) in t.split(r).enumerate() {
@@ -179,10 +216,12 @@ impl Template {
                             continue;
                         }
                         // `{}` is text now; the other strings keep their meaning.
-                        pieces.extend(parse_token(part, names)?.into_iter().map(|p| match p {
-                            Piece::Arg(None, Transform::Whole) => Piece::Text("{}".into()),
-                            p => p,
-                        }));
+                        pieces.extend(parse_token(part, names, plus)?.into_iter().map(
+                            |p| match p {
+                                Piece::Arg(None, Transform::Whole) => Piece::Text("{}".into()),
+                                p => p,
+                            },
+                        ));
                     }
                     if pieces.is_empty() {
                         pieces.push(Piece::Text(String::new()));
@@ -199,7 +238,29 @@ impl Template {
             tokens,
             append,
             context: false,
+            counts: Counts::default(),
         })
+    }
+
+    /// Whether `{##}` or `{0#}` is used: the number of jobs must be known
+    /// before the first starts.
+    pub fn needs_total(&self) -> bool {
+        self.tokens
+            .iter()
+            .flatten()
+            .any(|p| matches!(p, Piece::Total | Piece::SeqPadded))
+    }
+
+    fn how(&self, quote: bool) -> How {
+        How {
+            quote,
+            counts: self.counts,
+        }
+    }
+
+    /// The number of jobs and of slots, for `{##}` `{0#}` `{0%}`.
+    pub fn set_counts(&mut self, counts: Counts) {
+        self.counts = counts;
     }
 
     /// Repeats the text around `{}` for each argument (GNU's -X, -N, -L).
@@ -234,8 +295,10 @@ impl Template {
                 // One word per argument, as the shell splits GNU's line;
                 // a word with white space in it stays one word.
                 match token.iter().any(has_space) {
-                    false => argv.extend(each_arg(fill).map(|a| render_one(token, fill, a, false))),
-                    true => argv.push(render_context(token, fill, false)),
+                    false => argv.extend(
+                        each_arg(fill).map(|a| render_one(token, fill, a, self.how(false))),
+                    ),
+                    true => argv.push(render_context(token, fill, self.how(false))),
                 }
                 continue;
             }
@@ -246,7 +309,7 @@ impl Template {
                 // A word that is just an argument this job lacks (-N, a
                 // short last group, a missing column) is left out, as GNU.
                 [Piece::Arg(Some(n), _)] if *n > fill.args.len() => {}
-                _ => argv.push(render(token, fill, false)),
+                _ => argv.push(render(token, fill, self.how(false))),
             }
         }
         if self.append {
@@ -263,8 +326,8 @@ impl Template {
             .iter()
             .filter(|t| !matches!(t.as_slice(), [Piece::Arg(Some(n), _)] if *n > fill.args.len()))
             .map(|t| match self.context && repeats(t) {
-                true => render_context(t, fill, true),
-                false => render(t, fill, true),
+                true => render_context(t, fill, self.how(true)),
+                false => render(t, fill, self.how(true)),
             })
             .collect();
         if self.append {
@@ -375,11 +438,11 @@ impl Template {
                         count(Expr::Arg(*n, *t));
                         word.push('\0');
                     }
-                    Piece::Seq => {
+                    Piece::Seq | Piece::SeqPadded | Piece::Total => {
                         count(Expr::Seq);
                         word.push('\0');
                     }
-                    Piece::Slot => {
+                    Piece::Slot | Piece::SlotPadded => {
                         count(Expr::Slot);
                         word.push('\0');
                     }
@@ -434,7 +497,7 @@ fn perl_expression(tokens: &[String]) -> Option<String> {
     Some(line[open..close + 2].to_string())
 }
 
-fn parse_token(token: &str, names: &[String]) -> Result<Vec<Piece>, TemplateError> {
+fn parse_token(token: &str, names: &[String], plus: bool) -> Result<Vec<Piece>, TemplateError> {
     let mut pieces = Vec::new();
     let mut text = String::new();
     let mut rest = token;
@@ -442,7 +505,7 @@ fn parse_token(token: &str, names: &[String]) -> Result<Vec<Piece>, TemplateErro
         let after = &rest[open + 1..];
         let parsed = after
             .find('}')
-            .map(|close| replacement(&after[..close], names).map(|p| p.map(|p| (p, close))))
+            .map(|close| replacement(&after[..close], names, plus).map(|p| p.map(|p| (p, close))))
             .transpose()?
             .flatten();
         match parsed {
@@ -489,9 +552,18 @@ fn named(inner: &str, names: &[String]) -> Option<Piece> {
 
 /// The replacement string inside `{...}`, if it is one. As GNU parallel, a
 /// source number may be negative and be followed by white space (`{1 .}`).
-fn replacement(inner: &str, names: &[String]) -> Result<Option<Piece>, TemplateError> {
+fn replacement(inner: &str, names: &[String], plus: bool) -> Result<Option<Piece>, TemplateError> {
     if let Some(piece) = named(inner, names) {
         return Ok(Some(piece));
+    }
+    if plus {
+        match inner {
+            "##" => return Ok(Some(Piece::Total)),
+            "0#" => return Ok(Some(Piece::SeqPadded)),
+            "0%" => return Ok(Some(Piece::SlotPadded)),
+            "slot" => return Ok(Some(Piece::Slot)),
+            _ => {}
+        }
     }
     let unsigned = inner.strip_prefix('-').unwrap_or(inner);
     let digits = unsigned.chars().take_while(char::is_ascii_digit).count();
@@ -508,6 +580,20 @@ fn replacement(inner: &str, names: &[String]) -> Result<Option<Piece>, TemplateE
         "/" => Transform::Base,
         "//" => Transform::Dir,
         "/." => Transform::BaseNoExt,
+        "+/" if plus => Transform::PlusDir,
+        "+." if plus => Transform::PlusExt,
+        "+.." if plus => Transform::PlusExts(2),
+        "+..." if plus => Transform::PlusExts(3),
+        ".." if plus => Transform::NoExts(2),
+        "..." if plus => Transform::NoExts(3),
+        "/.." if plus => Transform::BaseNoExts(2),
+        "/..." if plus => Transform::BaseNoExts(3),
+        _ if plus && source.is_none() && plus_unsupported(inner) => {
+            return Err(TemplateError::Unsupported {
+                string: format!("{{{inner}}}"),
+                instead: "--plus's strings that run perl (bash-style {:-x} {#x} {%x} {/x/y} {^x} {,x}, {choose_k}, {uniq}) and name remote hosts are not supported; use {+/} {+.} {..} {/..} {##} {0#} {0%}, or a shell command",
+            });
+        }
         "#" | "%" if source.is_some() => {
             return Err(TemplateError::Unsupported {
                 string: format!("{{{inner}}}"),
@@ -541,13 +627,17 @@ fn replacement(inner: &str, names: &[String]) -> Result<Option<Piece>, TemplateE
     }
 }
 
-fn render(pieces: &[Piece], fill: &Fill<'_>, quote: bool) -> String {
+fn render(pieces: &[Piece], fill: &Fill<'_>, how: How) -> String {
+    let quote = how.quote;
     let mut out = String::new();
     for piece in pieces {
         match piece {
             Piece::Text(t) => out.push_str(t),
             Piece::Seq => out.push_str(&fill.seq.to_string()),
             Piece::Slot => out.push_str(&fill.slot.to_string()),
+            Piece::Total | Piece::SeqPadded | Piece::SlotPadded => {
+                out.push_str(&counted(piece, fill, how.counts));
+            }
             Piece::Arg(None, t) => {
                 let values: Vec<String> = fill.args.iter().map(|a| transform(a, *t)).collect();
                 if quote {
@@ -579,6 +669,25 @@ fn render(pieces: &[Piece], fill: &Fill<'_>, quote: bool) -> String {
     out
 }
 
+/// GNU's --plus strings drover does not fill (they run perl).
+fn plus_unsupported(inner: &str) -> bool {
+    matches!(
+        inner,
+        "choose_k" | "uniq" | "host" | "sshlogin" | "hgrp" | "agrp"
+    ) || (inner.len() > 1
+        && (inner.starts_with([':', '#', '%', '^', ','])
+            || (inner.starts_with('/') && inner[1..].contains('/'))
+            || inner.starts_with("/#")
+            || inner.starts_with("/%")))
+}
+
+/// How pieces are rendered: quoted for a shell, and the run's counts.
+#[derive(Clone, Copy)]
+struct How {
+    quote: bool,
+    counts: Counts,
+}
+
 /// Whether a word has `{}` (or `{.}` ...) in it, which context replace
 /// repeats for each argument.
 fn repeats(token: &[Piece]) -> bool {
@@ -601,7 +710,8 @@ fn each_arg<'a>(fill: &'a Fill<'_>) -> impl Iterator<Item = &'a str> {
 
 /// A context group with `{}` standing for `arg` alone; `{1}` `{#}` ... as
 /// anywhere.
-fn render_one(pieces: &[Piece], fill: &Fill<'_>, arg: &str, quote: bool) -> String {
+fn render_one(pieces: &[Piece], fill: &Fill<'_>, arg: &str, how: How) -> String {
+    let quote = how.quote;
     let mut out = String::new();
     for piece in pieces {
         match piece {
@@ -612,7 +722,7 @@ fn render_one(pieces: &[Piece], fill: &Fill<'_>, arg: &str, quote: bool) -> Stri
                     false => out.push_str(&value),
                 }
             }
-            other => out.push_str(&render(std::slice::from_ref(other), fill, quote)),
+            other => out.push_str(&render(std::slice::from_ref(other), fill, how)),
         }
     }
     out
@@ -621,17 +731,17 @@ fn render_one(pieces: &[Piece], fill: &Fill<'_>, arg: &str, quote: bool) -> Stri
 /// A word in context mode: each run of text without white space that has
 /// `{}` in it is repeated for each argument (joined by spaces), as GNU
 /// parallel's context groups; the rest once.
-fn render_context(token: &[Piece], fill: &Fill<'_>, quote: bool) -> String {
+fn render_context(token: &[Piece], fill: &Fill<'_>, how: How) -> String {
     let mut out = String::new();
     let mut group: Vec<Piece> = Vec::new();
     let flush = |group: &mut Vec<Piece>, out: &mut String| {
         if repeats(group) {
             let words: Vec<String> = each_arg(fill)
-                .map(|a| render_one(group, fill, a, quote))
+                .map(|a| render_one(group, fill, a, how))
                 .collect();
             out.push_str(&words.join(" "));
         } else {
-            out.push_str(&render(group, fill, quote));
+            out.push_str(&render(group, fill, how));
         }
         group.clear();
     };
@@ -665,6 +775,40 @@ pub fn transform(arg: &str, t: Transform) -> String {
         Transform::Base => base(arg).to_string(),
         Transform::Dir => dir(arg).to_string(),
         Transform::BaseNoExt => no_ext(base(arg)).to_string(),
+        Transform::PlusDir => arg.rfind('/').map_or("", |i| &arg[..i]).to_string(),
+        Transform::PlusExt => arg.rfind('.').map_or("", |i| &arg[i + 1..]).to_string(),
+        Transform::PlusExts(n) => match last_exts(arg, n) {
+            Some(at) => arg[at + 1..].to_string(),
+            None => String::new(),
+        },
+        Transform::NoExts(n) => arg[..last_exts(arg, n).unwrap_or(arg.len())].to_string(),
+        Transform::BaseNoExts(n) => {
+            let b = base(arg);
+            b[..last_exts(b, n).unwrap_or(b.len())].to_string()
+        }
+    }
+}
+
+/// Where the last `n` extensions of the last path component start (the
+/// dot before them), if it has that many, as GNU's `\.[^/.]*` x n `$`.
+fn last_exts(arg: &str, n: usize) -> Option<usize> {
+    let start = arg.rfind('/').map_or(0, |i| i + 1);
+    arg[start..]
+        .rmatch_indices('.')
+        .nth(n - 1)
+        .map(|(i, _)| start + i)
+}
+
+/// `{##}`, `{0#}`, `{0%}`: the number of jobs, or a number zero-padded to
+/// the width GNU gives it (1 + int(log10 of the count), in floating point
+/// as GNU's perl has it).
+fn counted(piece: &Piece, fill: &Fill<'_>, counts: Counts) -> String {
+    let width = |n: f64| 1 + (n.max(1.0).ln() / 10f64.ln()) as usize;
+    match piece {
+        Piece::Total => counts.jobs.to_string(),
+        Piece::SeqPadded => format!("{:0w$}", fill.seq, w = width(counts.jobs as f64)),
+        Piece::SlotPadded => format!("{:0w$}", fill.slot, w = width(counts.slots as f64)),
+        _ => String::new(),
     }
 }
 

@@ -1613,3 +1613,104 @@ fn results_refuses_what_it_cannot_do_yet() {
         );
     }
 }
+
+#[test]
+fn plus_fills_gnu_parallels_further_replacement_strings() {
+    // Job and slot numbers with -j1: slots are reused as jobs end, which
+    // depends on timing.
+    let all = [
+        "-k",
+        "-j1",
+        "--plus",
+        "echo",
+        "{+/}",
+        "{+.}",
+        "{+..}",
+        "{+...}",
+        "{..}",
+        "{...}",
+        "{/..}",
+        "{/...}",
+        "{##}",
+        "{0#}",
+        "{0%}",
+        "{slot}",
+        ":::",
+        "a/b.c/d.e.f.g",
+    ];
+    let mut args = all.to_vec();
+    let more = numbers(1, 11);
+    args.extend(more.iter().map(String::as_str));
+    same(&args, None);
+    same(
+        &[
+            "-k",
+            "--plus",
+            "echo",
+            "{2+.}",
+            "{1/..}",
+            "{1+/}",
+            "{2...}",
+            ":::",
+            "a.b.c",
+            ":::",
+            "x.y",
+            "d/e.f.g.h",
+        ],
+        None,
+    );
+    same(
+        &[
+            "-k",
+            "--plus",
+            "echo",
+            "{+/}x{+.}y{/...}z",
+            ":::",
+            "a/b.c",
+            ".hidden",
+            "x.tar.gz",
+            "a.b/c",
+            "",
+        ],
+        None,
+    );
+    // {##} from stdin: all of it read first.
+    same(
+        &["-k", "--plus", "echo", "{##}", "{0#}", "{}"],
+        Some("a\nb\nc\n"),
+    );
+    same(
+        &["-k", "--plus", "--dry-run", "echo", "{##}", "{0#}", "{}"],
+        Some(&numbers(1, 12).join("\n")),
+    );
+    same(
+        &[
+            "-k",
+            "--plus",
+            "--tagstring",
+            "{##}-{+.}",
+            "echo",
+            "{}",
+            ":::",
+            "a.b",
+            "c",
+        ],
+        None,
+    );
+    // Without --plus they are text, as GNU's.
+    same(&["-k", "echo", "{+/}", "{##}", ":::", "a"], None);
+}
+
+#[test]
+fn plus_strings_that_run_perl_are_refused_by_name() {
+    for s in ["{:-x}", "{#ab}", "{%.c}", "{/a/b}", "{^a}", "{choose_k}"] {
+        let out = drover()
+            .args(["exec", "--plus", "--", "echo", s, ":::", "a"])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(255), "{s}");
+        assert!(text(&out.stderr).contains(s), "{}", text(&out.stderr));
+        assert!(out.stdout.is_empty());
+    }
+}
