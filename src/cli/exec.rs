@@ -23,7 +23,9 @@ use crate::plan::{DEFAULT_KILL_GRACE, cpus};
 use crate::report::json;
 use crate::report::printer::{Printer, PrinterOptions};
 use crate::report::target;
-use crate::sched::fanout::{self, Fanout, Halt, HaltOn, OutputMode, ShowCommands, Threshold, Work};
+use crate::sched::fanout::{
+    self, Fanout, Halt, HaltOn, Hold, OutputMode, ShowCommands, Threshold, Work,
+};
 use crate::sched::{blocks, signal};
 
 /// GNU parallel's exit code for errors of drover itself (bad options, ...).
@@ -233,6 +235,16 @@ pub struct ExecArgs {
     /// Read items from FILE (one per line), like `:::: FILE`.
     #[arg(short = 'a', long = "arg-file", alias = "argfile", value_name = "FILE")]
     arg_file: Vec<PathBuf>,
+    /// Start no job while less memory than SIZE is available (MemAvailable
+    /// of /proc/meminfo; e.g. 2G, 500M), looking again twice a second; after
+    /// 5 s held back, says so on stderr. Unlike GNU parallel's, running jobs
+    /// are never killed when memory falls below half of SIZE.
+    #[arg(long, value_name = "SIZE")]
+    memfree: Option<String>,
+    /// Start no job while N or more processes are runnable (now, not an
+    /// average; N% of the CPUs), as GNU parallel's --load.
+    #[arg(long, value_name = "N", allow_hyphen_values = true)]
+    load: Option<String>,
     /// GNU parallel's further replacement strings: {+/} (the folder part,
     /// empty without one), {+.} (the extension), {+..} {+...} (the last two
     /// or three), {..} {...} (without them), {/..} {/...} (the basename
@@ -484,6 +496,29 @@ fn parse_size(flag: &str, text: &str) -> Result<usize, String> {
         return Err(bad());
     }
     Ok(usize::try_from(size).unwrap_or(usize::MAX))
+}
+
+/// `--load N`: runnable processes, or N% of the CPUs, as GNU parallel's.
+fn parse_load(text: &str) -> Result<f64, String> {
+    let bad = || {
+        format!(
+            "--load {text}: expected a number of runnable processes, e.g. 4, 2.5 or 100% (of the CPUs)"
+        )
+    };
+    let (num, pct) = match text.strip_suffix('%') {
+        Some(n) => (n, true),
+        None => (text, false),
+    };
+    let n: f64 = num
+        .parse()
+        .ok()
+        .filter(|n: &f64| n.is_finite() && *n > 0.0)
+        .ok_or_else(bad)?;
+    Ok(if pct {
+        n * cpus().get() as f64 / 100.0
+    } else {
+        n
+    })
 }
 
 /// A command given as one word with spaces or shell syntax in it (as GNU
@@ -750,6 +785,17 @@ fn resolve(args: &ExecArgs) -> Result<Resolved, String> {
         );
     }
     let packing = packing(args, lines, jobs)?;
+    let hold = match (&args.memfree, &args.load) {
+        (None, None) => None,
+        (memfree, load) => Some(Hold {
+            memfree: memfree
+                .as_deref()
+                .map(|m| parse_size("--memfree", m))
+                .transpose()?
+                .map(|m| m as u64),
+            load: load.as_deref().map(parse_load).transpose()?,
+        }),
+    };
     if let Some(dir) = &args.results {
         let lower = dir.to_ascii_lowercase();
         if [".csv", ".tsv", ".json"].iter().any(|x| lower.ends_with(x)) {
@@ -798,6 +844,7 @@ fn resolve(args: &ExecArgs) -> Result<Resolved, String> {
             raw: args.retry_failed,
             timeout_pct,
             results: None,
+            hold,
         },
         sources,
         separator,

@@ -165,13 +165,7 @@ const UNSUPPORTED: &[(&[&str], &str, Option<&str>)] = &[
     ),
     (&["compress"], "compress temporary files", None),
     // Job control.
-    (&["load"], "start jobs only below a load average", None),
     (&["noswap"], "start no job while the machine swaps", None),
-    (
-        &["memfree"],
-        "start jobs only with this much memory free",
-        None,
-    ),
     (&["memsuspend"], "suspend jobs when memory runs low", None),
     (
         &["limit"],

@@ -122,7 +122,70 @@ pub struct Fanout {
     /// `--results DIR`: each job's stdout and stderr go to files there
     /// (and its number to a third), not to drover's output.
     pub results: Option<Results>,
+    /// `--memfree`, `--load`: no job starts while the machine is short.
+    pub hold: Option<Hold>,
 }
+
+/// When no new job starts (GNU parallel's --memfree and --load); running
+/// jobs go on.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Hold {
+    /// Bytes of MemAvailable (/proc/meminfo) below which none starts.
+    pub memfree: Option<u64>,
+    /// Runnable processes (/proc/loadavg's running count, now: not an
+    /// average, as GNU's) at or above which none starts.
+    pub load: Option<f64>,
+}
+
+impl Hold {
+    /// Why no job may start now, if so.
+    fn short(&self) -> Option<String> {
+        if let Some(limit) = self.memfree {
+            match available_memory() {
+                Some(free) if free >= limit => {}
+                Some(free) => {
+                    return Some(format!(
+                        "--memfree {limit}: {free} bytes available (MemAvailable)"
+                    ));
+                }
+                None => return Some(format!("--memfree {limit}: cannot read /proc/meminfo")),
+            }
+        }
+        if let Some(limit) = self.load {
+            match running_processes() {
+                Some(load) if load < limit => {}
+                Some(load) => {
+                    return Some(format!("--load {limit}: {load} processes runnable"));
+                }
+                None => return Some(format!("--load {limit}: cannot read /proc/loadavg")),
+            }
+        }
+        None
+    }
+}
+
+/// MemAvailable of /proc/meminfo, in bytes.
+fn available_memory() -> Option<u64> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+/// The processes runnable now: /proc/loadavg's fourth field, R of R/T.
+fn running_processes() -> Option<f64> {
+    let text = std::fs::read_to_string("/proc/loadavg").ok()?;
+    text.split_whitespace()
+        .nth(3)?
+        .split('/')
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// How often a held-back start looks again, and when it first says why.
+const HOLD_POLL: Duration = Duration::from_millis(500);
+const HOLD_NOTICE: Duration = Duration::from_secs(5);
 
 /// One unit of work from the producer.
 pub struct Work {
@@ -352,6 +415,11 @@ pub async fn run(
     // decided it.
     let mut stop: Option<(How, StopReason)> = None;
     let mut next_start: Option<tokio::time::Instant> = None;
+    // --memfree, --load: since when starts are held back, when to look
+    // again, and whether the person was told.
+    let mut held_since: Option<tokio::time::Instant> = None;
+    let mut recheck = tokio::time::Instant::now();
+    let mut told = false;
     let mut median = Remedian::default();
 
     loop {
@@ -369,7 +437,26 @@ pub async fn run(
             && limit.is_none_or(|l| running.len() < l);
         // --delay: not before the last start's time is up.
         let delayed = next_start.is_some_and(|t| tokio::time::Instant::now() < t);
-        let can_start = could_start && !delayed;
+        let mut held = false;
+        if let Some(hold) = fanout.hold.filter(|_| could_start && !delayed) {
+            let now = tokio::time::Instant::now();
+            match hold.short() {
+                Some(why) => {
+                    held = true;
+                    let since = *held_since.get_or_insert(now);
+                    recheck = now + HOLD_POLL;
+                    if !told && now - since >= HOLD_NOTICE {
+                        told = true;
+                        sink.notice(&format!(
+                            "{why}; no new job starts until there is enough (as GNU parallel, drover waits; {} running)",
+                            running.len()
+                        ));
+                    }
+                }
+                None => held_since = None,
+            }
+        }
+        let can_start = could_start && !delayed && !held;
         if running.is_empty() && (input_done || out.stopped.is_some()) {
             break;
         }
@@ -437,6 +524,7 @@ pub async fn run(
                 stop_if_stdout_closed(sink, &mut out, &mut stop);
             }
             _ = tokio::time::sleep_until(next_start.unwrap_or_else(tokio::time::Instant::now)), if could_start && delayed => {}
+            _ = tokio::time::sleep_until(recheck), if held => {}
             // The printer caught up, or found stdout closed.
             _ = progress.notified() => {
                 stop_if_stdout_closed(sink, &mut out, &mut stop);

@@ -123,7 +123,6 @@ fn gnu_options_drover_lacks_are_refused_by_name() {
         (&["-e"], "-e"),
         (&["-p"], "-p"),
         (&["-S", "host"], "-S"),
-        (&["--memfree", "1G"], "--memfree"),
         (&["--tmpdir", "/tmp"], "--tmpdir"),
         (&["--workdir", "."], "--workdir"),
         (&["--version"], "--version"),

@@ -1702,6 +1702,12 @@ fn plus_fills_gnu_parallels_further_replacement_strings() {
 }
 
 #[test]
+fn memfree_and_load_that_are_met_run_every_job_as_gnu() {
+    same(&["-k", "--memfree", "1k", "echo", ":::", "a", "b"], None);
+    same(&["-k", "--load", "1000", "echo", ":::", "a", "b"], None);
+}
+
+#[test]
 fn plus_strings_that_run_perl_are_refused_by_name() {
     for s in ["{:-x}", "{#ab}", "{%.c}", "{/a/b}", "{^a}", "{choose_k}"] {
         let out = drover()
