@@ -17,12 +17,15 @@ use crate::engine::{self, Engine, How, StopReason};
 use crate::exec::fdlimit::FdBudget;
 use crate::model::JobResult;
 use crate::plan::items::{self, Origin, Source};
-use crate::plan::template::{Fill, Template, TemplateError};
+use crate::plan::results::Results;
+use crate::plan::template::{Counts, Fill, Template, TemplateError};
 use crate::plan::{DEFAULT_KILL_GRACE, cpus};
 use crate::report::json;
 use crate::report::printer::{Printer, PrinterOptions};
 use crate::report::target;
-use crate::sched::fanout::{self, Fanout, Halt, HaltOn, OutputMode, ShowCommands, Threshold, Work};
+use crate::sched::fanout::{
+    self, Fanout, Halt, HaltOn, Hold, OutputMode, ShowCommands, Threshold, Work,
+};
 use crate::sched::{blocks, signal};
 
 /// GNU parallel's exit code for errors of drover itself (bad options, ...).
@@ -40,14 +43,15 @@ Examples:
   drover exec --pipe --block 10M -- wc -l < big.log      stdin cut into ~10 MB blocks
   drover exec --pipe --round-robin -j 4 -- ./load.sh < rows  4 workers share the blocks
   drover exec --shell -- 'echo {} | tr a-z A-Z' ::: abc  a shell command line
+  drover exec -X -- rm {} ::: *.tmp                      as many files an rm as fit
   drover exec --timeout 30s --retries 2 --joblog log -- ./fetch.sh ::: $(cat urls)
 
 Replacement strings: {} item, {.} without extension, {/} basename, {//} dirname,
 {/.} basename without extension, {#} job number, {%} slot number, {1} {2}.. per
 input source ({2.} {1/} ... too). Output is grouped per job: never interleaved.
 Exit code: 0 all succeeded, 1-100 the number of failed jobs, 101 more, 255 error.
-GNU parallel options and replacement strings drover lacks ({= perl =}, -X,
---colsep, ...) are refused by name before anything runs.
+GNU parallel options and replacement strings drover lacks ({= perl =}, -S,
+--plus, ...) are refused by name before anything runs.
 Differences from GNU parallel: commands run without a shell unless --shell is
 given or the command is a single word with spaces or shell syntax in it; every
 job runs in its own process group, stopped whole on --timeout or Ctrl-C.";
@@ -133,8 +137,8 @@ pub struct ExecArgs {
         conflicts_with = "max_replace_args"
     )]
     max_args: Option<usize>,
-    /// N arguments a job, as GNU parallel's -N (0: none). `{}` inside a
-    /// longer word is refused: GNU repeats that word for each argument.
+    /// N arguments a job, as GNU parallel's -N (0: none); the text around
+    /// `{}` is repeated for each (`[{}]`: `[a] [b]`).
     #[arg(
         short = 'N',
         long = "max-replace-args",
@@ -142,6 +146,42 @@ pub struct ExecArgs {
         value_name = "N"
     )]
     max_replace_args: Option<usize>,
+    /// As many arguments on a command line as fit (-s), the text around
+    /// `{}` repeated for each (`x{}y`: `xay xby`); when the input ends, the
+    /// last line's arguments are spread over the job slots, as GNU
+    /// parallel's -X.
+    #[arg(short = 'X')]
+    context_replace: bool,
+    /// As many arguments on a command line as fit (-s), `{}` all of them;
+    /// when the input ends, the last line's are spread over the job slots,
+    /// as GNU parallel's -m.
+    #[arg(short = 'm')]
+    multiple: bool,
+    /// As many arguments on a command line as fit (-s), `{}` all of them,
+    /// as xargs (nothing spread over the job slots).
+    #[arg(long)]
+    xargs: bool,
+    /// The longest command line -X, -m, --xargs, -n, -N and -L make, as
+    /// GNU parallel measures it (the quoted arguments and the command's
+    /// text) [default and most: 63664, GNU's].
+    #[arg(short = 's', long = "max-chars", alias = "maxchars", value_name = "N")]
+    max_chars: Option<String>,
+    /// N input lines a command line, the text around `{}` repeated for
+    /// each; a line ending in white space goes on in the next, as GNU
+    /// parallel's -L.
+    #[arg(short = 'L', value_name = "N")]
+    lines: Option<String>,
+    /// As -L, N 1 when left out (GNU parallel's -l: a next word that is no
+    /// number is the command).
+    #[arg(
+        short = 'l',
+        long = "max-lines",
+        alias = "maxlines",
+        value_name = "N",
+        num_args = 0..=1,
+        default_missing_value = "1"
+    )]
+    max_lines: Option<String>,
     /// `--header :`: the first line (or item) of each input source names
     /// its arguments (with --colsep, its columns): `{name}` stands for them,
     /// as GNU parallel's.
@@ -195,6 +235,33 @@ pub struct ExecArgs {
     /// Read items from FILE (one per line), like `:::: FILE`.
     #[arg(short = 'a', long = "arg-file", alias = "argfile", value_name = "FILE")]
     arg_file: Vec<PathBuf>,
+    /// Start no job while less memory than SIZE is available (MemAvailable
+    /// of /proc/meminfo; e.g. 2G, 500M), looking again twice a second; after
+    /// 5 s held back, says so on stderr. Unlike GNU parallel's, running jobs
+    /// are never killed when memory falls below half of SIZE.
+    #[arg(long, value_name = "SIZE")]
+    memfree: Option<String>,
+    /// Start no job while N or more processes are runnable (now, not an
+    /// average; N% of the CPUs), as GNU parallel's --load.
+    #[arg(long, value_name = "N", allow_hyphen_values = true)]
+    load: Option<String>,
+    /// GNU parallel's further replacement strings: {+/} (the folder part,
+    /// empty without one), {+.} (the extension), {+..} {+...} (the last two
+    /// or three), {..} {...} (without them), {/..} {/...} (the basename
+    /// without them), {##} (the number of jobs: all input is read first),
+    /// {0#} {0%} (the job and slot numbers zero-padded), {slot} (as {%}),
+    /// and with a source number ({2+.}). Its strings that run perl
+    /// ({:-x}, {#x}, {/x/y}, {choose_k} ...) are refused.
+    #[arg(long)]
+    plus: bool,
+    /// Each job's stdout, stderr and number into files under DIR, as GNU
+    /// parallel: DIR/1/ARG/{stdout,stderr,seq} (2/ARG2/ ... for more input
+    /// sources), or DIR with replacement strings filled in (ending in /: a
+    /// folder for the three files; else the stdout file, with .err and
+    /// .seq); nothing printed. Existing files are emptied and rewritten in
+    /// place.
+    #[arg(long, value_name = "DIR", aliases = ["result", "res"])]
+    results: Option<String>,
     /// Write the JSON report to FILE (- for stdout, after the jobs' output).
     #[arg(long, value_name = "FILE")]
     report: Option<PathBuf>,
@@ -245,6 +312,53 @@ impl ExecArgs {
     fn replace_string(&self) -> Option<&str> {
         self.replace_str.as_deref().or(self.replace.as_deref())
     }
+
+    /// GNU parallel's context replace: -X, -N, and -L (or -l) but with -m
+    /// or --xargs.
+    fn context(&self) -> bool {
+        self.context_replace
+            || self.max_replace_args.is_some()
+            || ((self.lines.is_some() || self.max_lines.is_some())
+                && !(self.multiple || self.xargs))
+    }
+
+    /// -L N or -l [N]: input lines a command line.
+    fn lines_per_job(&self) -> Result<Option<usize>, String> {
+        let (flag, text) = match (&self.lines, &self.max_lines) {
+            (Some(n), _) => ("-L", n),
+            (None, Some(n)) => ("-l", n),
+            (None, None) => return Ok(None),
+        };
+        match parse_size(flag, text) {
+            // GNU's -l 0 is -l 1 (its -L 0 runs jobs without arguments).
+            Err(_) if flag == "-l" && text.parse::<f64>() == Ok(0.0) => Ok(Some(1)),
+            Err(_) => Err(format!(
+                "{flag} {text}: expected a number of input lines above 0, e.g. {flag} 2 (for jobs without arguments use -N0)"
+            )),
+            Ok(n) => Ok(Some(n)),
+        }
+    }
+
+    /// -l takes its number only if the next word is one, as GNU's: else
+    /// that word (which clap took) is the command's first.
+    fn give_back_max_lines(&mut self) {
+        if let Some(word) = self.max_lines.take_if(|w| !is_number(w) || w == "-0") {
+            // `-l -0`: -l 1 and -0, as GNU reads it.
+            match word.as_str() {
+                "-0" => self.null = true,
+                _ => self.command.insert(0, word),
+            }
+            self.max_lines = Some("1".into());
+        }
+    }
+}
+
+/// A number as Getopt::Long's `:f` takes one (digits, a point, a sign).
+pub(crate) fn is_number(word: &str) -> bool {
+    let digits = word.strip_prefix('-').unwrap_or(word);
+    !digits.is_empty()
+        && digits.chars().all(|c| c.is_ascii_digit() || c == '.')
+        && digits.chars().any(|c| c.is_ascii_digit())
 }
 
 /// `-d`: one byte, or an escape for one.
@@ -352,7 +466,13 @@ fn parse_halt(text: &str) -> Result<Option<Halt>, String> {
 /// `--block`: bytes with an optional suffix, as GNU parallel: k m g t are
 /// powers of 1000, K M G T powers of 1024.
 fn parse_block(text: &str) -> Result<usize, String> {
-    let bad = || format!("--block {text}: expected a size such as 1M, 512K, 10k or 65536");
+    parse_size("--block", text)
+}
+
+/// A number with an optional suffix, as GNU parallel's (k m g t powers of
+/// 1000, K M G T of 1024); above 0.
+fn parse_size(flag: &str, text: &str) -> Result<usize, String> {
+    let bad = || format!("{flag} {text}: expected a size such as 1M, 512K, 10k or 65536");
     let (num, mult) = match text.char_indices().last() {
         Some((i, c)) if c.is_ascii_alphabetic() => {
             let m: u64 = match c {
@@ -376,6 +496,29 @@ fn parse_block(text: &str) -> Result<usize, String> {
         return Err(bad());
     }
     Ok(usize::try_from(size).unwrap_or(usize::MAX))
+}
+
+/// `--load N`: runnable processes, or N% of the CPUs, as GNU parallel's.
+fn parse_load(text: &str) -> Result<f64, String> {
+    let bad = || {
+        format!(
+            "--load {text}: expected a number of runnable processes, e.g. 4, 2.5 or 100% (of the CPUs)"
+        )
+    };
+    let (num, pct) = match text.strip_suffix('%') {
+        Some(n) => (n, true),
+        None => (text, false),
+    };
+    let n: f64 = num
+        .parse()
+        .ok()
+        .filter(|n: &f64| n.is_finite() && *n > 0.0)
+        .ok_or_else(bad)?;
+    Ok(if pct {
+        n * cpus().get() as f64 / 100.0
+    } else {
+        n
+    })
 }
 
 /// A command given as one word with spaces or shell syntax in it (as GNU
@@ -404,6 +547,56 @@ struct Resolved {
     separator: u8,
     block: Option<usize>,
     round_robin: bool,
+    /// Several input records a command line (-X, -m, --xargs, -n, -N, -L).
+    packing: Option<Packing>,
+}
+
+/// How input records are put on command lines, but for the command's
+/// measure, which --header may change.
+struct Packing {
+    max_len: usize,
+    max_args: Option<usize>,
+    /// -X, -m: the job slots the last records are spread over.
+    spread: Option<Option<usize>>,
+}
+
+/// Records a command line: -X, -m and --xargs as many as fit, -n, -N and
+/// -L (more than one) that many, or fewer if they do not fit; None for a
+/// record a job (or none, -N0), which need no measuring.
+fn packing(
+    args: &ExecArgs,
+    lines: Option<usize>,
+    jobs: Option<NonZeroUsize>,
+) -> Result<Option<Packing>, String> {
+    let multi = args.context_replace || args.multiple || args.xargs;
+    let max_args = args.max_replace_args.or(args.max_args).or(lines);
+    let gnu = crate::plan::pack::gnu_max_len();
+    let max_len = match &args.max_chars {
+        None => gnu,
+        Some(text) => match parse_size("-s", text) {
+            Ok(n) if n <= gnu => n,
+            // As GNU parallel: a warning, and its own limit.
+            Ok(_) => {
+                eprintln!(
+                    "drover exec: warning: -s {text}: the value should be < {gnu}; using {gnu}"
+                );
+                gnu
+            }
+            Err(_) => {
+                return Err(format!(
+                    "-s {text}: expected the longest command line in characters, above 0 (at most {gnu})"
+                ));
+            }
+        },
+    };
+    if max_args == Some(0) || !(multi || max_args.is_some_and(|n| n > 1)) {
+        return Ok(None);
+    }
+    Ok(Some(Packing {
+        max_len,
+        max_args,
+        spread: (args.context_replace || args.multiple).then_some(jobs.map(NonZeroUsize::get)),
+    }))
 }
 
 /// `DROVER_SPOOL_MEMORY`: how much grouped output running jobs may hold in
@@ -551,6 +744,7 @@ fn resolve(args: &ExecArgs) -> Result<Resolved, String> {
         && !show.stdout
         && args.report.is_none()
         && args.retries.unwrap_or(1) <= 1
+        && args.results.is_none()
         && !discard_stdout;
     let shell = args.shell || (!args.quote && needs_shell(&command));
     let replace = args.replace_string();
@@ -564,24 +758,57 @@ fn resolve(args: &ExecArgs) -> Result<Resolved, String> {
         .tagstring
         .as_deref()
         .map(|t| {
-            Template::parse_with(&[t.to_string()], replace, &[])
+            Template::parse_gnu(&[t.to_string()], replace, &[], args.plus)
                 .map(|template| (t.to_string(), template))
                 .map_err(|e| format!("--tagstring {t}: {e}"))
         })
         .transpose()?;
-    let template = Template::parse_with(&command, replace, &[]).map_err(|e| match e {
+    let template = Template::parse_gnu(&command, replace, &[], args.plus).map_err(|e| match e {
         TemplateError::Perl(_) => {
             format!("{e}, e.g. --shell -- 'echo \"$(printf %s {{}} | sed s/b/B/)\"'")
         }
         _ => e.to_string(),
     })?;
-    if args.max_replace_args.is_some_and(|n| n > 1) && template.has_arg_inside_a_word() {
-        return Err(
-            "-N with {} inside a longer word (GNU parallel repeats the word for each argument) is not supported yet; use {1} {2} ... or -n".into(),
-        );
-    }
+    let mut template = template;
+    template.set_context(args.context());
     if block.is_some() && (args.max_args.is_some() || args.max_replace_args.is_some()) {
         return Err("-n/-N with --pipe (records per block) is not supported yet".into());
+    }
+    let lines = args.lines_per_job()?;
+    if block.is_some() && lines.is_some() {
+        return Err("-L/-l with --pipe (records of N lines) is not supported yet".into());
+    }
+    let multi = args.context_replace || args.multiple || args.xargs;
+    if block.is_some() && multi {
+        return Err(
+            "-X, -m and --xargs put arguments on command lines: they do not go with --pipe".into(),
+        );
+    }
+    let packing = packing(args, lines, jobs)?;
+    let hold = match (&args.memfree, &args.load) {
+        (None, None) => None,
+        (memfree, load) => Some(Hold {
+            memfree: memfree
+                .as_deref()
+                .map(|m| parse_size("--memfree", m))
+                .transpose()?
+                .map(|m| m as u64),
+            load: load.as_deref().map(parse_load).transpose()?,
+        }),
+    };
+    if let Some(dir) = &args.results {
+        let lower = dir.to_ascii_lowercase();
+        if [".csv", ".tsv", ".json"].iter().any(|x| lower.ends_with(x)) {
+            return Err(format!(
+                "--results {dir}: GNU parallel writes a CSV, TSV or JSON file for that; drover does not yet: give a folder"
+            ));
+        }
+        if dir.is_empty() {
+            return Err("--results: give a folder".into());
+        }
+        if block.is_some() {
+            return Err("--results with --pipe is not supported yet".into());
+        }
     }
     let cwd =
         std::env::current_dir().map_err(|e| format!("cannot read the current directory: {e}"))?;
@@ -616,15 +843,19 @@ fn resolve(args: &ExecArgs) -> Result<Resolved, String> {
             skip: Default::default(),
             raw: args.retry_failed,
             timeout_pct,
+            results: None,
+            hold,
         },
         sources,
         separator,
         block,
         round_robin: args.round_robin,
+        packing,
     })
 }
 
-pub fn exec(args: ExecArgs) -> u8 {
+pub fn exec(mut args: ExecArgs) -> u8 {
+    args.give_back_max_lines();
     let resolved = match resolve(&args) {
         Ok(r) => r,
         Err(e) => {
@@ -638,6 +869,7 @@ pub fn exec(args: ExecArgs) -> u8 {
         separator,
         block,
         round_robin,
+        packing,
     } = resolved;
 
     // --resume, --resume-failed, --retry-failed: the joblog of the run
@@ -690,24 +922,61 @@ pub fn exec(args: ExecArgs) -> u8 {
             colsep: args.colsep.clone(),
             shuffle: args.shuf,
             header: args.header.is_some(),
-            per_job: args.max_args.or(args.max_replace_args),
+            // Packed lines take whole records; -N0 and -n1 need no packing.
+            per_job: match packing {
+                Some(_) => None,
+                None => args.max_args.or(args.max_replace_args),
+            },
+            continued: args.lines.is_some() || args.max_lines.is_some(),
         };
         let read = items::arguments_with(&sources, separator, reading).and_then(|(names, it)| {
             // --header: the names are replacement strings now.
             if !names.is_empty() {
                 let (command, _) = items::split_command(&args.command);
-                fanout.template = Template::parse_with(&command, args.replace_string(), &names)
+                fanout.template =
+                    Template::parse_gnu(&command, args.replace_string(), &names, args.plus)
                     .map_err(|e| std::io::Error::other(e.to_string()))?;
+                fanout.template.set_context(args.context());
+            }
+            if let Some(dir) = &args.results {
+                let template =
+                    Template::parse_gnu(
+                        std::slice::from_ref(dir),
+                        args.replace_string(),
+                        &names,
+                        args.plus,
+                    )
+                        .map_err(|e| std::io::Error::other(format!("--results {dir}: {e}")))?;
+                let results = Results::new(dir, template, names);
+                if results.by_arguments() && packing.is_some() {
+                    return Err(std::io::Error::other(format!(
+                        "--results {dir} names folders after each job's one record; with several a job (-X, -m, --xargs, -n, -N, -L) give replacement strings, e.g. --results {dir}/{{#}}/"
+                    )));
+                }
+                fanout.results = Some(results);
             }
             Ok(it)
         });
-        match read {
+        let read = match read {
             // -r: no job for a record with a blank argument, as GNU.
-            Ok(it) if args.no_run_if_empty => Some(Box::new(it.filter(
+            Ok(it) if args.no_run_if_empty => Ok(Box::new(it.filter(
                 |record| !matches!(record, Ok(args) if args.iter().any(|a| a.trim().is_empty())),
-            ))
-                as Box<dyn Iterator<Item = _> + Send>),
-            Ok(it) => Some(it),
+            )) as items::Rows),
+            other => other,
+        };
+        match read {
+            Ok(it) => Some(match packing {
+                Some(p) => crate::plan::pack::pack(
+                    it,
+                    crate::plan::pack::Packing {
+                        cost: fanout.template.line_cost(args.quote),
+                        max_len: p.max_len,
+                        max_args: p.max_args,
+                        spread: p.spread,
+                    },
+                ),
+                None => it,
+            }),
             Err(e) => {
                 eprintln!("drover exec: {e}");
                 return EXIT_ERROR;
@@ -717,7 +986,24 @@ pub fn exec(args: ExecArgs) -> u8 {
         None
     };
 
+    // --plus's {##} and {0#}: the number of jobs, known before the first
+    // starts (all input read first, as GNU does).
+    let needs_total = fanout.template.needs_total()
+        || fanout
+            .tagstring
+            .as_ref()
+            .is_some_and(|(_, t)| t.needs_total());
+    let arguments = match arguments {
+        Some(it) if needs_total => {
+            let all: Vec<_> = it.collect();
+            fanout.total = Some(all.iter().filter(|r| r.is_ok()).count() as u64);
+            Some(Box::new(all.into_iter()) as items::Rows)
+        }
+        other => other,
+    };
     if args.dry_run {
+        let slots = fanout.jobs.map_or(1, NonZeroUsize::get);
+        set_counts(&mut fanout, slots);
         return dry_run(&fanout, arguments, block);
     }
     // Grouped output goes through temporary files: fail once, clearly,
@@ -771,7 +1057,7 @@ pub fn exec(args: ExecArgs) -> u8 {
         }
         other => (other, None),
     };
-    fanout.total = total;
+    fanout.total = total.or(fanout.total);
     // Never more jobs at once than the descriptor budget allows (the
     // engine's, which holds a job back rather than fail it): the front end
     // does not queue more than can run.
@@ -780,6 +1066,8 @@ pub fn exec(args: ExecArgs) -> u8 {
     let fd_jobs = fds.jobs_at_once(cost);
     fanout.jobs =
         Some(fanout.jobs.map_or(fd_jobs, |j| j.get().min(fd_jobs))).and_then(NonZeroUsize::new);
+    let slots = fanout.jobs.map_or(fd_jobs, NonZeroUsize::get);
+    set_counts(&mut fanout, slots);
     // Before the printer's thread and the runtime's start.
     let at_once = fanout.jobs.map_or(fd_jobs, NonZeroUsize::get) as u64;
     // Each running job holds its part; only the few being spawned (one a
@@ -845,7 +1133,7 @@ pub fn exec(args: ExecArgs) -> u8 {
                             }
                             Err(e) => {
                                 *input_error.lock().unwrap_or_else(|p| p.into_inner()) =
-                                    Some(e.to_string());
+                                    Some(input_failed(&e));
                                 return;
                             }
                         }
@@ -893,7 +1181,7 @@ pub fn exec(args: ExecArgs) -> u8 {
         },
     };
     if let Some(e) = input_error.lock().unwrap_or_else(|p| p.into_inner()).take() {
-        say(format_args!("drover exec: reading the input failed: {e}"));
+        say(format_args!("drover exec: {e}"));
         code = EXIT_ERROR;
     }
     if let Some(e) = printed.joblog_error {
@@ -922,6 +1210,27 @@ pub fn exec(args: ExecArgs) -> u8 {
         }
     }
     code
+}
+
+/// `{##}` `{0#}` `{0%}`: the number of jobs (when known) and of slots.
+fn set_counts(fanout: &mut Fanout, slots: usize) {
+    let counts = Counts {
+        jobs: fanout.total.unwrap_or(0),
+        slots,
+    };
+    fanout.template.set_counts(counts);
+    if let Some((_, t)) = &mut fanout.tagstring {
+        t.set_counts(counts);
+    }
+}
+
+/// What went wrong with the input: a line that cannot be made (too long)
+/// is said as it is, a failed read as one.
+fn input_failed(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::InvalidInput => e.to_string(),
+        _ => format!("reading the input failed: {e}"),
+    }
 }
 
 fn parse_colsep(pattern: &str) -> Result<regex::Regex, String> {
@@ -1065,7 +1374,7 @@ fn dry_run(
                 }
             }
             Err(e) => {
-                eprintln!("drover exec: reading the input failed: {e}");
+                eprintln!("drover exec: {}", input_failed(&e));
                 return EXIT_ERROR;
             }
         }

@@ -14,34 +14,8 @@ use super::exec::ExecArgs;
 const UNSUPPORTED: &[(&[&str], &str, Option<&str>)] = &[
     // Several arguments per command line.
     (
-        &["X"],
-        "as many arguments per command line as fit, with context",
-        None,
-    ),
-    (&["m"], "as many arguments per command line as fit", None),
-    (
-        &["xargs"],
-        "as many arguments per command line as fit",
-        None,
-    ),
-    (
-        &["max-chars", "maxchars", "s"],
-        "limit the length of a command line",
-        None,
-    ),
-    (
         &["exit", "x"],
         "exit if a command line is longer than -s allows",
-        None,
-    ),
-    (
-        &["max-lines", "maxlines", "l"],
-        "lines per command line (or per --pipe record)",
-        None,
-    ),
-    (
-        &["L"],
-        "lines per command line (or per --pipe record)",
         None,
     ),
     // xargs compatibility.
@@ -51,11 +25,6 @@ const UNSUPPORTED: &[(&[&str], &str, Option<&str>)] = &[
         None,
     ),
     // Replacement strings.
-    (
-        &["plus"],
-        "more replacement strings ({+/} {+.} {..} {...} {/..} {##} ...)",
-        Some("use {} {.} {/} {//} {/.} {#} {%}"),
-    ),
     (
         &["rpl"],
         "define a replacement string as a perl expression",
@@ -119,11 +88,6 @@ const UNSUPPORTED: &[(&[&str], &str, Option<&str>)] = &[
         None,
     ),
     // Output.
-    (
-        &["results", "result", "res"],
-        "save each job's output into files",
-        None,
-    ),
     (
         &["output-as-files", "outputasfiles", "files"],
         "print the names of files holding the output",
@@ -201,13 +165,7 @@ const UNSUPPORTED: &[(&[&str], &str, Option<&str>)] = &[
     ),
     (&["compress"], "compress temporary files", None),
     // Job control.
-    (&["load"], "start jobs only below a load average", None),
     (&["noswap"], "start no job while the machine swaps", None),
-    (
-        &["memfree"],
-        "start jobs only with this much memory free",
-        None,
-    ),
     (&["memsuspend"], "suspend jobs when memory runs low", None),
     (
         &["limit"],
@@ -479,6 +437,9 @@ struct Own {
     /// The value may be left out (`-i`, `--replace`): then the next word is
     /// its value only if it does not start with `-`, as Getopt::Long's.
     optional: bool,
+    /// An optional value that is a number (`-l`): a next word that is no
+    /// number is not its value.
+    numeric: bool,
 }
 
 /// drover exec's options, from its clap definition: long names and aliases,
@@ -502,12 +463,26 @@ fn own_options() -> Vec<Own> {
                     .map(String::from),
             );
             Own {
+                numeric: names.iter().any(|n| n == "max-lines"),
                 names,
                 takes_value: a.get_action().takes_values(),
                 optional: a.get_num_args().is_some_and(|n| n.min_values() == 0),
             }
         })
         .collect()
+}
+
+impl Own {
+    /// Whether the word after this option (written without its value) is
+    /// its value.
+    fn takes_next(&self, next: Option<&String>) -> bool {
+        match next {
+            None => false,
+            Some(_) if !self.optional => true,
+            Some(word) if self.numeric => super::exec::is_number(word),
+            Some(word) => !word.starts_with('-'),
+        }
+    }
 }
 
 fn unsupported(
@@ -545,8 +520,7 @@ pub fn check_options(args: &[String]) -> Result<(), String> {
                 None => (long, false),
             };
             if let Some(o) = own_named(name) {
-                let next_is_option = args.get(i + 1).is_some_and(|a| a.starts_with('-'));
-                if o.takes_value && !value && !(o.optional && next_is_option) {
+                if o.takes_value && !value && o.takes_next(args.get(i + 1)) {
                     i += 1;
                 }
             } else if let Some((_, meaning, instead)) = unsupported(name) {
@@ -561,8 +535,7 @@ pub fn check_options(args: &[String]) -> Result<(), String> {
                 if let Some(o) = own_named(&letter) {
                     if o.takes_value {
                         // The value is the rest of the cluster, or the next word.
-                        let next_is_option = args.get(i + 1).is_some_and(|a| a.starts_with('-'));
-                        if at + letter.len() + 1 == arg.len() && !(o.optional && next_is_option) {
+                        if at + letter.len() + 1 == arg.len() && o.takes_next(args.get(i + 1)) {
                             i += 1;
                         }
                         break;
@@ -619,7 +592,9 @@ mod tests {
 
     #[test]
     fn drover_options_and_the_command_pass() {
-        assert_eq!(check(&["-j", "-1", "-kv", "--tag", "echo", "-X"]), Ok(()));
+        assert_eq!(check(&["-j", "-1", "-kv", "--tag", "echo", "-S"]), Ok(()));
+        assert_eq!(check(&["-l", "echo", "-S"]), Ok(()));
+        assert_eq!(check(&["-l", "2", "-X", "echo"]), Ok(()));
         assert_eq!(
             check(&["-j4", "--timeout=3", "--block-size", "1k", "--", "-X"]),
             Ok(())
@@ -630,21 +605,23 @@ mod tests {
     #[test]
     fn gnu_options_drover_lacks_are_named() {
         for (args, named) in [
-            (&["-X", "echo"][..], "-X (GNU parallel: "),
-            (&["-kX", "echo"], "-X (GNU parallel: "),
-            (&["--results", "out", "echo"], "--results (GNU parallel: "),
-            (&["--results=out", "echo"], "--results (GNU parallel: "),
+            (&["-S", "h", "echo"][..], "-S (GNU parallel: "),
+            (&["-kx", "echo"], "-x (GNU parallel: "),
+            (&["--tmux", "echo"], "--tmux (GNU parallel: "),
+            (&["--tmpdir=out", "echo"], "--tmpdir (GNU parallel: "),
             (
-                &["-j", "2", "-L", "2", "echo"],
-                "-L (GNU parallel: lines per command line",
+                &["-j", "2", "-p", "echo"],
+                "-p (GNU parallel: ask before running each job",
             ),
             (&["--version"], "--version (GNU parallel: "),
-            (&["--res", "out", "echo"], "--res (GNU parallel: "),
+            (&["--slf", "f", "echo"], "--slf (GNU parallel: "),
             (
-                &["--resul", "out", "echo"],
-                "GNU parallel reads it as --results",
+                &["--memsusp", "1G", "echo"],
+                "GNU parallel reads it as --memsuspend",
             ),
+            (&["--resul", "out", "echo"], "write --results"),
             (&["--colse", ",", "echo"], "write --colsep"),
+            (&["-l", "2", "-S", "h", "echo"], "-S (GNU parallel: "),
             (&["--keep", "echo"], "write --keep-order"),
             (
                 &["-c", "echo"],

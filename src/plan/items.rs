@@ -82,10 +82,7 @@ fn items(reader: impl BufRead, separator: u8) -> impl Iterator<Item = io::Result
     })
 }
 
-fn open(
-    origin: &Origin,
-    separator: u8,
-) -> io::Result<Box<dyn Iterator<Item = io::Result<String>> + Send>> {
+fn open(origin: &Origin, separator: u8) -> io::Result<Items> {
     Ok(match origin {
         Origin::List(items) => Box::new(items.clone().into_iter().map(Ok)),
         Origin::File(path) => {
@@ -103,6 +100,37 @@ fn open(
         )),
     })
 }
+
+/// GNU parallel's line continuation (-L): an item ending in white space is
+/// joined with the next; the last is kept as it is.
+fn continue_lines(mut items: Items) -> Items {
+    Box::new(std::iter::from_fn(move || {
+        let mut joined: Option<String> = None;
+        loop {
+            match items.next() {
+                None => return joined.map(Ok),
+                Some(Err(e)) => return Some(Err(e)),
+                Some(Ok(item)) => {
+                    let item = match joined.take() {
+                        Some(mut before) => {
+                            before.push_str(&item);
+                            before
+                        }
+                        None => item,
+                    };
+                    if item.ends_with(|c: char| c.is_ascii_whitespace() || c == '\x0b') {
+                        joined = Some(item);
+                    } else {
+                        return Some(Ok(item));
+                    }
+                }
+            }
+        }
+    }))
+}
+
+/// One source's items, one after another.
+type Items = Box<dyn Iterator<Item = io::Result<String>> + Send>;
 
 /// White space taken off every argument (GNU parallel's `--trim`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -154,6 +182,9 @@ pub struct Reading {
     /// `-n N` / `-N N`: the arguments of N records make one job's (0: a
     /// job a record, with no arguments).
     pub per_job: Option<usize>,
+    /// `-L`, `-l`: an item that ends in white space goes on in the next
+    /// (joined as they are), as GNU parallel's line continuation.
+    pub continued: bool,
 }
 
 /// The argument lists of the jobs, in order. No source: stdin lines (or
@@ -180,8 +211,9 @@ pub fn arguments_with(
         shuffle,
         header,
         per_job,
+        continued,
     } = reading;
-    let (headers, mut rows) = combine(sources, separator, link, header)?;
+    let (headers, mut rows) = combine(sources, separator, link, header, continued)?;
     let names: Vec<String> = headers
         .iter()
         .flat_map(|h| match &colsep {
@@ -248,7 +280,14 @@ fn combine(
     separator: u8,
     link_all: bool,
     header: bool,
+    continued: bool,
 ) -> io::Result<(Headers, Rows)> {
+    let open = |origin: &Origin, separator: u8| {
+        open(origin, separator).map(|items| match continued {
+            true => continue_lines(items),
+            false => items,
+        })
+    };
     let mut headers = Headers::new();
     // The first item of a source read whole, when it is a header.
     let mut take_header = |items: &mut Vec<String>| {

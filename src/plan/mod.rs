@@ -7,7 +7,9 @@
 pub mod graph;
 pub mod items;
 pub mod matrix;
+pub mod pack;
 pub mod pipeline;
+pub mod results;
 pub mod template;
 
 use std::fmt;

@@ -23,6 +23,15 @@ pub enum Transform {
     Dir,
     /// `{/.}`: basename without extension.
     BaseNoExt,
+    /// `--plus`: `{+/}` the folder part (empty without one), `{+.}` the
+    /// extension (after the last dot), `{+..}` `{+...}` the last two or
+    /// three extensions, `{..}` `{...}` without them, `{/..}` `{/...}` the
+    /// basename without them.
+    PlusDir,
+    PlusExt,
+    PlusExts(usize),
+    NoExts(usize),
+    BaseNoExts(usize),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,6 +43,14 @@ enum Piece {
     Seq,
     /// `{%}`: the job slot number.
     Slot,
+    /// `--plus`: `{##}`, the number of jobs.
+    Total,
+    /// `--plus`: `{0#}`, the job number zero-padded to the width of the
+    /// number of jobs.
+    SeqPadded,
+    /// `--plus`: `{0%}`, the slot number zero-padded to the width of the
+    /// number of slots.
+    SlotPadded,
 }
 
 /// A command line with replacement strings.
@@ -42,6 +59,19 @@ pub struct Template {
     tokens: Vec<Vec<Piece>>,
     /// No replacement string anywhere: arguments are appended.
     append: bool,
+    /// GNU parallel's context replace (-X, -N, -L): a run of text around
+    /// `{}` (up to white space) is repeated for each argument (`x{}y`:
+    /// `xay xby`), where otherwise `{}` is all of them (`xa by`).
+    context: bool,
+    /// `--plus`'s `{##}` `{0#}` `{0%}`: the number of jobs and of slots.
+    counts: Counts,
+}
+
+/// What `{##}`, `{0#}` and `{0%}` need to know of the whole run.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Counts {
+    pub jobs: u64,
+    pub slots: usize,
 }
 
 /// A replacement string GNU parallel would fill that drover does not know.
@@ -158,13 +188,24 @@ impl Template {
         replace: Option<&str>,
         names: &[String],
     ) -> Result<Self, TemplateError> {
+        Self::parse_gnu(tokens, replace, names, false)
+    }
+
+    /// [`Template::parse_with`], with `--plus`'s replacement strings when
+    /// `plus`.
+    pub fn parse_gnu(
+        tokens: &[String],
+        replace: Option<&str>,
+        names: &[String],
+        plus: bool,
+    ) -> Result<Self, TemplateError> {
         if let Some(expr) = perl_expression(tokens) {
             return Err(TemplateError::Perl(expr));
         }
         let tokens: Vec<Vec<Piece>> = tokens
             .iter()
             .map(|t| match replace.filter(|r| !r.is_empty() && *r != "{}") {
-                None => parse_token(t, names),
+                None => parse_token(t, names, plus),
                 Some(r) => {
                     let mut pieces = Vec::new();
                     for (i, part) in t.split(r).enumerate() {
@@ -175,10 +216,12 @@ impl Template {
                             continue;
                         }
                         // `{}` is text now; the other strings keep their meaning.
-                        pieces.extend(parse_token(part, names)?.into_iter().map(|p| match p {
-                            Piece::Arg(None, Transform::Whole) => Piece::Text("{}".into()),
-                            p => p,
-                        }));
+                        pieces.extend(parse_token(part, names, plus)?.into_iter().map(
+                            |p| match p {
+                                Piece::Arg(None, Transform::Whole) => Piece::Text("{}".into()),
+                                p => p,
+                            },
+                        ));
                     }
                     if pieces.is_empty() {
                         pieces.push(Piece::Text(String::new()));
@@ -191,15 +234,38 @@ impl Template {
             .iter()
             .flatten()
             .any(|p| !matches!(p, Piece::Text(_)));
-        Ok(Self { tokens, append })
+        Ok(Self {
+            tokens,
+            append,
+            context: false,
+            counts: Counts::default(),
+        })
     }
 
-    /// Whether `{}` (or `{.}` ...) is part of a longer word (`x{}`), where
-    /// GNU parallel's -N and -X repeat the word for each argument.
-    pub fn has_arg_inside_a_word(&self) -> bool {
+    /// Whether `{##}` or `{0#}` is used: the number of jobs must be known
+    /// before the first starts.
+    pub fn needs_total(&self) -> bool {
         self.tokens
             .iter()
-            .any(|t| t.len() > 1 && t.iter().any(|p| matches!(p, Piece::Arg(None, _))))
+            .flatten()
+            .any(|p| matches!(p, Piece::Total | Piece::SeqPadded))
+    }
+
+    fn how(&self, quote: bool) -> How {
+        How {
+            quote,
+            counts: self.counts,
+        }
+    }
+
+    /// The number of jobs and of slots, for `{##}` `{0#}` `{0%}`.
+    pub fn set_counts(&mut self, counts: Counts) {
+        self.counts = counts;
+    }
+
+    /// Repeats the text around `{}` for each argument (GNU's -X, -N, -L).
+    pub fn set_context(&mut self, context: bool) {
+        self.context = context;
     }
 
     /// Whether the command line has a replacement string (else the item is
@@ -225,6 +291,17 @@ impl Template {
     pub fn argv(&self, fill: &Fill<'_>) -> Vec<String> {
         let mut argv: Vec<String> = Vec::with_capacity(self.tokens.len() + fill.args.len());
         for token in &self.tokens {
+            if self.context && repeats(token) {
+                // One word per argument, as the shell splits GNU's line;
+                // a word with white space in it stays one word.
+                match token.iter().any(has_space) {
+                    false => argv.extend(
+                        each_arg(fill).map(|a| render_one(token, fill, a, self.how(false))),
+                    ),
+                    true => argv.push(render_context(token, fill, self.how(false))),
+                }
+                continue;
+            }
             // A word that is just `{}` stays one argument per input source,
             // as the separate shell words GNU parallel makes of it.
             match token.as_slice() {
@@ -232,7 +309,7 @@ impl Template {
                 // A word that is just an argument this job lacks (-N, a
                 // short last group, a missing column) is left out, as GNU.
                 [Piece::Arg(Some(n), _)] if *n > fill.args.len() => {}
-                _ => argv.push(render(token, fill, false)),
+                _ => argv.push(render(token, fill, self.how(false))),
             }
         }
         if self.append {
@@ -248,12 +325,165 @@ impl Template {
             .tokens
             .iter()
             .filter(|t| !matches!(t.as_slice(), [Piece::Arg(Some(n), _)] if *n > fill.args.len()))
-            .map(|t| render(t, fill, true))
+            .map(|t| match self.context && repeats(t) {
+                true => render_context(t, fill, self.how(true)),
+                false => render(t, fill, self.how(true)),
+            })
             .collect();
         if self.append {
             words.extend(fill.args.iter().map(|a| shell_quote(a)));
         }
         words.join(" ")
+    }
+}
+
+/// A replacement string as GNU parallel counts it for a line's length.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Expr {
+    Arg(Option<usize>, Transform),
+    Seq,
+    Slot,
+}
+
+/// GNU parallel's measure of a command line's length (its
+/// `CommandLine::len`), which decides how many arguments -X, -m and
+/// --xargs put on one line: the text of the command, and for each
+/// replacement string the shell-quoted values it stands for, times the
+/// times it is used.
+#[derive(Debug, Clone)]
+pub struct LineCost {
+    /// The text outside context groups, and a space between words.
+    base: usize,
+    /// The text of the context groups around replacement strings.
+    context: usize,
+    groups: usize,
+    /// Each distinct replacement string and how often it is used.
+    exprs: Vec<(Expr, usize)>,
+    context_mode: bool,
+    /// Values are counted shell-quoted (not with -q, nor when the command
+    /// starts with a replacement string, as GNU's).
+    quote: bool,
+    /// -q: GNU counts the whole line three times over.
+    times: usize,
+}
+
+impl LineCost {
+    /// What one record (the arguments of one input line) adds to each
+    /// replacement string's length; `seq` is the line's job number.
+    pub fn record_lens(&self, record: &[String], seq: u64) -> Vec<usize> {
+        let q = |value: String| match self.quote {
+            true => shell_quote(&value).len(),
+            false => value.len(),
+        };
+        self.exprs
+            .iter()
+            .map(|(expr, _)| match *expr {
+                // Positional: the record's own column, as GNU's push.
+                Expr::Arg(Some(n), t) => record.get(n - 1).map_or(0, |a| q(transform(a, t))),
+                Expr::Arg(None, t) => record.iter().map(|a| q(transform(a, t))).sum(),
+                Expr::Seq if !record.is_empty() => seq.to_string().len(),
+                // GNU counts the slot the line will get: one digit below 10.
+                Expr::Slot if !record.is_empty() => 1,
+                Expr::Seq | Expr::Slot => 0,
+            })
+            .collect()
+    }
+
+    /// The line's length with `records` records of `per_record` arguments
+    /// each, `lens` the sums of [`LineCost::record_lens`].
+    pub fn len(&self, lens: &[usize], records: usize, per_record: usize) -> usize {
+        let args = records * per_record;
+        let mut len = self.base;
+        if self.context_mode {
+            len += args * self.context;
+            len += lens
+                .iter()
+                .zip(&self.exprs)
+                .map(|(l, (_, count))| l * count)
+                .sum::<usize>();
+            len += args.saturating_sub(1) * self.groups;
+        } else {
+            len += self.context;
+            len += lens
+                .iter()
+                .zip(&self.exprs)
+                .map(|(l, (_, count))| (args.saturating_sub(1) + l) * count)
+                .sum::<usize>();
+        }
+        len * self.times
+    }
+
+    /// How many distinct replacement strings there are.
+    pub fn exprs(&self) -> usize {
+        self.exprs.len()
+    }
+}
+
+impl Template {
+    /// GNU parallel's length measure of this command (`quoting`: -q).
+    pub fn line_cost(&self, quoting: bool) -> LineCost {
+        let mut exprs: Vec<(Expr, usize)> = Vec::new();
+        let mut count = |e: Expr| match exprs.iter_mut().find(|(x, _)| *x == e) {
+            Some((_, n)) => *n += 1,
+            None => exprs.push((e, 1)),
+        };
+        let (mut noncontext, mut context, mut groups) = (0, 0, 0);
+        for token in &self.tokens {
+            // Replacement strings as NUL, then runs without white space.
+            let mut word = String::new();
+            for piece in token {
+                match piece {
+                    Piece::Text(t) => word.push_str(t),
+                    Piece::Arg(n, t) => {
+                        count(Expr::Arg(*n, *t));
+                        word.push('\0');
+                    }
+                    Piece::Seq | Piece::SeqPadded | Piece::Total => {
+                        count(Expr::Seq);
+                        word.push('\0');
+                    }
+                    Piece::Slot | Piece::SlotPadded => {
+                        count(Expr::Slot);
+                        word.push('\0');
+                    }
+                }
+            }
+            let space = |c: char| matches!(c, ' ' | '\t' | '\n' | '\r' | '\x0b' | '\x0c');
+            noncontext += word.chars().filter(|&c| space(c)).count();
+            for run in word.split(space) {
+                let marks = run.matches('\0').count();
+                if marks > 0 {
+                    context += run.len() - marks;
+                    groups += 1;
+                } else {
+                    noncontext += run.len();
+                }
+            }
+        }
+        let mut words = self.tokens.len();
+        if self.append {
+            // GNU appends a word `{}`.
+            count(Expr::Arg(None, Transform::Whole));
+            words += 1;
+            groups += 1;
+        }
+        // A command that starts with a replacement string is not quoted.
+        let starts_with_one = self.tokens.first().is_some_and(|t| {
+            let lead = match t.first() {
+                Some(Piece::Text(text)) => text,
+                _ => "",
+            };
+            !lead.contains([' ', '\t', '\n', '=']) && t.len() > usize::from(!lead.is_empty())
+        });
+        LineCost {
+            base: noncontext + words.saturating_sub(1),
+            context,
+            groups,
+            exprs,
+            context_mode: self.context,
+            quote: !quoting && !starts_with_one,
+            times: if quoting { 3 } else { 1 },
+        }
     }
 }
 
@@ -267,7 +497,7 @@ fn perl_expression(tokens: &[String]) -> Option<String> {
     Some(line[open..close + 2].to_string())
 }
 
-fn parse_token(token: &str, names: &[String]) -> Result<Vec<Piece>, TemplateError> {
+fn parse_token(token: &str, names: &[String], plus: bool) -> Result<Vec<Piece>, TemplateError> {
     let mut pieces = Vec::new();
     let mut text = String::new();
     let mut rest = token;
@@ -275,7 +505,7 @@ fn parse_token(token: &str, names: &[String]) -> Result<Vec<Piece>, TemplateErro
         let after = &rest[open + 1..];
         let parsed = after
             .find('}')
-            .map(|close| replacement(&after[..close], names).map(|p| p.map(|p| (p, close))))
+            .map(|close| replacement(&after[..close], names, plus).map(|p| p.map(|p| (p, close))))
             .transpose()?
             .flatten();
         match parsed {
@@ -322,9 +552,18 @@ fn named(inner: &str, names: &[String]) -> Option<Piece> {
 
 /// The replacement string inside `{...}`, if it is one. As GNU parallel, a
 /// source number may be negative and be followed by white space (`{1 .}`).
-fn replacement(inner: &str, names: &[String]) -> Result<Option<Piece>, TemplateError> {
+fn replacement(inner: &str, names: &[String], plus: bool) -> Result<Option<Piece>, TemplateError> {
     if let Some(piece) = named(inner, names) {
         return Ok(Some(piece));
+    }
+    if plus {
+        match inner {
+            "##" => return Ok(Some(Piece::Total)),
+            "0#" => return Ok(Some(Piece::SeqPadded)),
+            "0%" => return Ok(Some(Piece::SlotPadded)),
+            "slot" => return Ok(Some(Piece::Slot)),
+            _ => {}
+        }
     }
     let unsigned = inner.strip_prefix('-').unwrap_or(inner);
     let digits = unsigned.chars().take_while(char::is_ascii_digit).count();
@@ -341,6 +580,20 @@ fn replacement(inner: &str, names: &[String]) -> Result<Option<Piece>, TemplateE
         "/" => Transform::Base,
         "//" => Transform::Dir,
         "/." => Transform::BaseNoExt,
+        "+/" if plus => Transform::PlusDir,
+        "+." if plus => Transform::PlusExt,
+        "+.." if plus => Transform::PlusExts(2),
+        "+..." if plus => Transform::PlusExts(3),
+        ".." if plus => Transform::NoExts(2),
+        "..." if plus => Transform::NoExts(3),
+        "/.." if plus => Transform::BaseNoExts(2),
+        "/..." if plus => Transform::BaseNoExts(3),
+        _ if plus && source.is_none() && plus_unsupported(inner) => {
+            return Err(TemplateError::Unsupported {
+                string: format!("{{{inner}}}"),
+                instead: "--plus's strings that run perl (bash-style {:-x} {#x} {%x} {/x/y} {^x} {,x}, {choose_k}, {uniq}) and name remote hosts are not supported; use {+/} {+.} {..} {/..} {##} {0#} {0%}, or a shell command",
+            });
+        }
         "#" | "%" if source.is_some() => {
             return Err(TemplateError::Unsupported {
                 string: format!("{{{inner}}}"),
@@ -374,13 +627,17 @@ fn replacement(inner: &str, names: &[String]) -> Result<Option<Piece>, TemplateE
     }
 }
 
-fn render(pieces: &[Piece], fill: &Fill<'_>, quote: bool) -> String {
+fn render(pieces: &[Piece], fill: &Fill<'_>, how: How) -> String {
+    let quote = how.quote;
     let mut out = String::new();
     for piece in pieces {
         match piece {
             Piece::Text(t) => out.push_str(t),
             Piece::Seq => out.push_str(&fill.seq.to_string()),
             Piece::Slot => out.push_str(&fill.slot.to_string()),
+            Piece::Total | Piece::SeqPadded | Piece::SlotPadded => {
+                out.push_str(&counted(piece, fill, how.counts));
+            }
             Piece::Arg(None, t) => {
                 let values: Vec<String> = fill.args.iter().map(|a| transform(a, *t)).collect();
                 if quote {
@@ -412,6 +669,104 @@ fn render(pieces: &[Piece], fill: &Fill<'_>, quote: bool) -> String {
     out
 }
 
+/// GNU's --plus strings drover does not fill (they run perl).
+fn plus_unsupported(inner: &str) -> bool {
+    matches!(
+        inner,
+        "choose_k" | "uniq" | "host" | "sshlogin" | "hgrp" | "agrp"
+    ) || (inner.len() > 1
+        && (inner.starts_with([':', '#', '%', '^', ','])
+            || (inner.starts_with('/') && inner[1..].contains('/'))
+            || inner.starts_with("/#")
+            || inner.starts_with("/%")))
+}
+
+/// How pieces are rendered: quoted for a shell, and the run's counts.
+#[derive(Clone, Copy)]
+struct How {
+    quote: bool,
+    counts: Counts,
+}
+
+/// Whether a word has `{}` (or `{.}` ...) in it, which context replace
+/// repeats for each argument.
+fn repeats(token: &[Piece]) -> bool {
+    token.iter().any(|p| matches!(p, Piece::Arg(None, _)))
+}
+
+fn has_space(piece: &Piece) -> bool {
+    matches!(piece, Piece::Text(t) if t.contains([' ', '\t']))
+}
+
+/// The arguments a context group is repeated for: none is one empty one,
+/// as GNU's.
+fn each_arg<'a>(fill: &'a Fill<'_>) -> impl Iterator<Item = &'a str> {
+    let empty: &[&str] = if fill.args.is_empty() { &[""] } else { &[] };
+    fill.args
+        .iter()
+        .map(String::as_str)
+        .chain(empty.iter().copied())
+}
+
+/// A context group with `{}` standing for `arg` alone; `{1}` `{#}` ... as
+/// anywhere.
+fn render_one(pieces: &[Piece], fill: &Fill<'_>, arg: &str, how: How) -> String {
+    let quote = how.quote;
+    let mut out = String::new();
+    for piece in pieces {
+        match piece {
+            Piece::Arg(None, t) => {
+                let value = transform(arg, *t);
+                match quote {
+                    true => out.push_str(&shell_quote(&value)),
+                    false => out.push_str(&value),
+                }
+            }
+            other => out.push_str(&render(std::slice::from_ref(other), fill, how)),
+        }
+    }
+    out
+}
+
+/// A word in context mode: each run of text without white space that has
+/// `{}` in it is repeated for each argument (joined by spaces), as GNU
+/// parallel's context groups; the rest once.
+fn render_context(token: &[Piece], fill: &Fill<'_>, how: How) -> String {
+    let mut out = String::new();
+    let mut group: Vec<Piece> = Vec::new();
+    let flush = |group: &mut Vec<Piece>, out: &mut String| {
+        if repeats(group) {
+            let words: Vec<String> = each_arg(fill)
+                .map(|a| render_one(group, fill, a, how))
+                .collect();
+            out.push_str(&words.join(" "));
+        } else {
+            out.push_str(&render(group, fill, how));
+        }
+        group.clear();
+    };
+    for piece in token {
+        let Piece::Text(text) = piece else {
+            group.push(piece.clone());
+            continue;
+        };
+        let mut rest = text.as_str();
+        while let Some(at) = rest.find([' ', '\t']) {
+            if at > 0 {
+                group.push(Piece::Text(rest[..at].to_string()));
+            }
+            flush(&mut group, &mut out);
+            out.push_str(&rest[at..at + 1]);
+            rest = &rest[at + 1..];
+        }
+        if !rest.is_empty() {
+            group.push(Piece::Text(rest.to_string()));
+        }
+    }
+    flush(&mut group, &mut out);
+    out
+}
+
 /// GNU parallel's path transforms.
 pub fn transform(arg: &str, t: Transform) -> String {
     match t {
@@ -420,6 +775,40 @@ pub fn transform(arg: &str, t: Transform) -> String {
         Transform::Base => base(arg).to_string(),
         Transform::Dir => dir(arg).to_string(),
         Transform::BaseNoExt => no_ext(base(arg)).to_string(),
+        Transform::PlusDir => arg.rfind('/').map_or("", |i| &arg[..i]).to_string(),
+        Transform::PlusExt => arg.rfind('.').map_or("", |i| &arg[i + 1..]).to_string(),
+        Transform::PlusExts(n) => match last_exts(arg, n) {
+            Some(at) => arg[at + 1..].to_string(),
+            None => String::new(),
+        },
+        Transform::NoExts(n) => arg[..last_exts(arg, n).unwrap_or(arg.len())].to_string(),
+        Transform::BaseNoExts(n) => {
+            let b = base(arg);
+            b[..last_exts(b, n).unwrap_or(b.len())].to_string()
+        }
+    }
+}
+
+/// Where the last `n` extensions of the last path component start (the
+/// dot before them), if it has that many, as GNU's `\.[^/.]*` x n `$`.
+fn last_exts(arg: &str, n: usize) -> Option<usize> {
+    let start = arg.rfind('/').map_or(0, |i| i + 1);
+    arg[start..]
+        .rmatch_indices('.')
+        .nth(n - 1)
+        .map(|(i, _)| start + i)
+}
+
+/// `{##}`, `{0#}`, `{0%}`: the number of jobs, or a number zero-padded to
+/// the width GNU gives it (1 + int(log10 of the count), in floating point
+/// as GNU's perl has it).
+fn counted(piece: &Piece, fill: &Fill<'_>, counts: Counts) -> String {
+    let width = |n: f64| 1 + (n.max(1.0).ln() / 10f64.ln()) as usize;
+    match piece {
+        Piece::Total => counts.jobs.to_string(),
+        Piece::SeqPadded => format!("{:0w$}", fill.seq, w = width(counts.jobs as f64)),
+        Piece::SlotPadded => format!("{:0w$}", fill.slot, w = width(counts.slots as f64)),
+        _ => String::new(),
     }
 }
 

@@ -25,6 +25,7 @@ use crate::exec::fdlimit::{JobCost, job_cost};
 use crate::exec::spool::Spool;
 use crate::exec::{Control, Keeping};
 use crate::model::{BatchId, JobId, JobResult, Status};
+use crate::plan::results::{ResultFiles, Results};
 use crate::plan::template::{Fill, Template, shell_quote};
 use crate::plan::{DEFAULT_CAPTURE_LIMIT, JobName, JobSpec, OutputSpec, Plan, Program, StdinSpec};
 
@@ -118,7 +119,73 @@ pub struct Fanout {
     /// `--timeout P%`: a job's timeout is this times the median run time of
     /// the jobs that succeeded before it started (none before the first).
     pub timeout_pct: Option<f64>,
+    /// `--results DIR`: each job's stdout and stderr go to files there
+    /// (and its number to a third), not to drover's output.
+    pub results: Option<Results>,
+    /// `--memfree`, `--load`: no job starts while the machine is short.
+    pub hold: Option<Hold>,
 }
+
+/// When no new job starts (GNU parallel's --memfree and --load); running
+/// jobs go on.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Hold {
+    /// Bytes of MemAvailable (/proc/meminfo) below which none starts.
+    pub memfree: Option<u64>,
+    /// Runnable processes (/proc/loadavg's running count, now: not an
+    /// average, as GNU's) at or above which none starts.
+    pub load: Option<f64>,
+}
+
+impl Hold {
+    /// Why no job may start now, if so.
+    fn short(&self) -> Option<String> {
+        if let Some(limit) = self.memfree {
+            match available_memory() {
+                Some(free) if free >= limit => {}
+                Some(free) => {
+                    return Some(format!(
+                        "--memfree {limit}: {free} bytes available (MemAvailable)"
+                    ));
+                }
+                None => return Some(format!("--memfree {limit}: cannot read /proc/meminfo")),
+            }
+        }
+        if let Some(limit) = self.load {
+            match running_processes() {
+                Some(load) if load < limit => {}
+                Some(load) => {
+                    return Some(format!("--load {limit}: {load} processes runnable"));
+                }
+                None => return Some(format!("--load {limit}: cannot read /proc/loadavg")),
+            }
+        }
+        None
+    }
+}
+
+/// MemAvailable of /proc/meminfo, in bytes.
+fn available_memory() -> Option<u64> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+/// The processes runnable now: /proc/loadavg's fourth field, R of R/T.
+fn running_processes() -> Option<f64> {
+    let text = std::fs::read_to_string("/proc/loadavg").ok()?;
+    text.split_whitespace()
+        .nth(3)?
+        .split('/')
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// How often a held-back start looks again, and when it first says why.
+const HOLD_POLL: Duration = Duration::from_millis(500);
+const HOLD_NOTICE: Duration = Duration::from_secs(5);
 
 /// One unit of work from the producer.
 pub struct Work {
@@ -348,6 +415,11 @@ pub async fn run(
     // decided it.
     let mut stop: Option<(How, StopReason)> = None;
     let mut next_start: Option<tokio::time::Instant> = None;
+    // --memfree, --load: since when starts are held back, when to look
+    // again, and whether the person was told.
+    let mut held_since: Option<tokio::time::Instant> = None;
+    let mut recheck = tokio::time::Instant::now();
+    let mut told = false;
     let mut median = Remedian::default();
 
     loop {
@@ -365,7 +437,26 @@ pub async fn run(
             && limit.is_none_or(|l| running.len() < l);
         // --delay: not before the last start's time is up.
         let delayed = next_start.is_some_and(|t| tokio::time::Instant::now() < t);
-        let can_start = could_start && !delayed;
+        let mut held = false;
+        if let Some(hold) = fanout.hold.filter(|_| could_start && !delayed) {
+            let now = tokio::time::Instant::now();
+            match hold.short() {
+                Some(why) => {
+                    held = true;
+                    let since = *held_since.get_or_insert(now);
+                    recheck = now + HOLD_POLL;
+                    if !told && now - since >= HOLD_NOTICE {
+                        told = true;
+                        sink.notice(&format!(
+                            "{why}; no new job starts until there is enough (as GNU parallel, drover waits; {} running)",
+                            running.len()
+                        ));
+                    }
+                }
+                None => held_since = None,
+            }
+        }
+        let can_start = could_start && !delayed && !held;
         if running.is_empty() && (input_done || out.stopped.is_some()) {
             break;
         }
@@ -433,6 +524,7 @@ pub async fn run(
                 stop_if_stdout_closed(sink, &mut out, &mut stop);
             }
             _ = tokio::time::sleep_until(next_start.unwrap_or_else(tokio::time::Instant::now)), if could_start && delayed => {}
+            _ = tokio::time::sleep_until(recheck), if held => {}
             // The printer caught up, or found stdout closed.
             _ = progress.notified() => {
                 stop_if_stdout_closed(sink, &mut out, &mut stop);
@@ -457,6 +549,13 @@ pub async fn run(
                     });
                     out.started += 1;
                     let (mut spec, command) = fanout.spec(&w, seq, slot);
+                    let mut before_start = None;
+                    if let Some(results) = &fanout.results {
+                        let files = results.files(&w.args, seq, slot);
+                        spec.stdout = OutputSpec::File { path: files.stdout.clone(), append: false };
+                        spec.stderr = OutputSpec::File { path: files.stderr.clone(), append: false };
+                        before_start = Some(write_seq(files, seq));
+                    }
                     if let (Some(pct), Some(m)) = (fanout.timeout_pct, median.get()) {
                         spec.timeout = Some(Duration::from_secs_f64(pct * m));
                     }
@@ -485,7 +584,7 @@ pub async fn run(
                             keep: (keep(false), keep(true)),
                         }),
                         first_job: None,
-                        before_start: None,
+                        before_start,
                     };
                     let Ok(submitted) = engine.submit_with(Arc::new(Plan::one(spec)), options).await else {
                         break;
@@ -507,6 +606,25 @@ pub async fn run(
     }
     out.duration = clock.elapsed();
     out
+}
+
+/// `--results`: before each attempt, the folder made and the job's number
+/// written to its seq file (created, or emptied in place), as GNU parallel
+/// does at a job's start; an error fails the job, naming the file.
+fn write_seq(files: ResultFiles, seq: u64) -> crate::engine::BeforeStart {
+    let files = Arc::new(files);
+    Arc::new(move |_attempt| {
+        let files = files.clone();
+        Box::pin(async move {
+            let path = &files.seq;
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| format!("--results: cannot create {}: {e}", dir.display()))?;
+            }
+            std::fs::write(path, seq.to_string())
+                .map_err(|e| format!("--results: cannot write {}: {e}", path.display()))
+        })
+    })
 }
 
 /// The median of many values in bounded memory, as GNU parallel keeps the

@@ -1006,18 +1006,134 @@ fn n_and_capital_n_give_a_job_several_arguments_as_gnu() {
 }
 
 #[test]
-fn capital_n_with_a_word_to_repeat_is_refused_not_misread() {
-    let out = drover()
-        .args(["exec", "-N2", "--", "echo", "[{}]", ":::", "a", "b"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(255));
-    assert!(
-        text(&out.stderr).contains("-N with {}"),
-        "{}",
-        text(&out.stderr)
+fn capital_n_repeats_the_word_around_braces_for_each_argument_as_gnu() {
+    same(&["-k", "-N2", "echo", "[{}]", ":::", "a", "b", "c"], None);
+    same(
+        &[
+            "-k", "-N2", "echo", "x{}y", ":::", "a", "b", "c", ":::", "1", "2",
+        ],
+        None,
     );
-    assert!(out.stdout.is_empty());
+}
+
+/// `n` numbers from `from`, as separate words.
+fn numbers(from: u32, n: u32) -> Vec<String> {
+    (from..from + n).map(|i| i.to_string()).collect()
+}
+
+/// [`same`] with `args` followed by `::: items...`.
+fn same_with(args: &[&str], items: &[String]) {
+    let mut all: Vec<&str> = args.to_vec();
+    all.push(":::");
+    all.extend(items.iter().map(String::as_str));
+    same(&all, None);
+}
+
+#[test]
+fn x_m_and_xargs_put_several_arguments_on_a_line_as_gnu() {
+    let five = ["a", "b", "c", "d", "e"].map(String::from);
+    for flag in ["-X", "-m", "--xargs"] {
+        // At the end of the input -X and -m spread the last line's
+        // arguments over the job slots (a b c / d e with -j2); --xargs not.
+        for jobs in ["1", "2", "3", "0"] {
+            same_with(&["-k", "-j", jobs, flag, "echo"], &five);
+        }
+        // -X repeats the word around {} for each argument; -m and --xargs
+        // put all of them in its place.
+        same_with(&["-k", "-j2", flag, "echo", "x{}y", "p{.}q"], &five);
+        same_with(&["-k", "-j1", flag, "echo", "{}x{}", "{#}"], &five);
+        same_with(&["-k", "-j2", flag, "-n2", "echo"], &five);
+        same_with(&["-k", "-j2", flag, "-n2", "echo"], &five[..4]);
+        // {1} {2} stand for the first arguments of the line.
+        same(
+            &[
+                "-k", "-j2", flag, "echo", "{1}-{2}", "x{}", ":::", "a", "b", ":::", "1", "2",
+            ],
+            None,
+        );
+        // Quoted as the shell sees them, in --dry-run's lines too.
+        same(
+            &[
+                "-k",
+                "-j1",
+                flag,
+                "--dry-run",
+                "echo",
+                "x{}y",
+                "{}",
+                ":::",
+                "a b",
+                "it's",
+            ],
+            None,
+        );
+        // Lines as long as GNU's measure allows: -s, and its default
+        // (63664) with 30 000 numbers.
+        for s in ["30", "47"] {
+            same_with(&["-k", "-j2", flag, "-s", s, "echo"], &numbers(100, 41));
+            same_with(
+                &["-k", "-j3", flag, "-s", s, "echo", "x{}y", "z{.}", "{#}"],
+                &numbers(100, 41),
+            );
+        }
+        same_with(&["-k", "-j2", flag, "echo"], &numbers(1, 30_000));
+        same_with(
+            &["-k", "-j1", flag, "-q", "-s", "100", "echo"],
+            &numbers(5, 30),
+        );
+        // One argument longer than -s allows: an error, exit 255.
+        same_with(&["-k", "-j1", flag, "-s", "5", "echo"], &five);
+    }
+    // From stdin.
+    same(&["-k", "-j2", "-X", "echo"], Some("a\nb\nc\nd\ne\n"));
+    same(
+        &["-k", "-j2", "-m", "-s", "20", "echo"],
+        Some(&numbers(1, 30).join("\n")),
+    );
+}
+
+#[test]
+fn capital_l_and_l_take_lines_as_gnu() {
+    // A line ending in white space goes on in the next.
+    let input = "a \nb\nc\nd \ne\nf\ng\n";
+    for args in [
+        &["-k", "-L1", "echo", "[{}]"][..],
+        &["-k", "-L2", "echo", "[{}]"],
+        &["-k", "-L", "2", "-m", "echo", "[{}]"],
+        &["-k", "-L2", "echo", "x{}y"],
+        &["-k", "-l", "echo"],
+        &["-k", "-l", "2", "echo"],
+        &["-k", "-l0", "echo"],
+        &["-k", "-l2", "-X", "echo", "x{}y"],
+        &["-k", "--max-lines=3", "echo"],
+        // A next word that is no number is the command's.
+        &["-k", "-l", "echo", "x"],
+    ] {
+        same(args, Some(input));
+    }
+    same(&["-k", "-L1", "echo", ":::", "a ", "b", "c"], None);
+    same(&["-k", "-L2", "echo", "x{}y", ":::", "a", "b", "c"], None);
+}
+
+#[test]
+fn bad_counts_and_sizes_are_usage_errors_naming_the_flag() {
+    for (args, named) in [
+        (&["-L", "0"][..], "-L 0"),
+        (&["-L", "abc"], "-L abc"),
+        (&["-X", "-s", "0"], "-s 0"),
+        (&["-m", "-s", "x"], "-s x"),
+    ] {
+        let out = drover()
+            .arg("exec")
+            .args(args)
+            .args(["--", "echo", ":::", "a"])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(255), "{args:?}");
+        assert!(text(&out.stderr).contains(named), "{}", text(&out.stderr));
+        assert!(out.stdout.is_empty());
+    }
 }
 
 #[test]
@@ -1322,4 +1438,285 @@ fn progress_and_eta_change_no_output_as_gnu() {
         "",
         "nothing drawn where stderr is no terminal"
     );
+}
+
+/// Every file and folder under a folder (its path there), with each
+/// file's bytes.
+type Tree = Vec<(String, Option<Vec<u8>>)>;
+
+fn tree(dir: &Path) -> Tree {
+    let mut all = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.strip_prefix(dir).unwrap().display().to_string();
+            if path.is_dir() {
+                all.push((name, None));
+                todo.push(path);
+            } else {
+                all.push((name, Some(std::fs::read(&path).unwrap())));
+            }
+        }
+    }
+    all.sort();
+    all
+}
+
+/// Runs `args` through both, each in a folder of its own: the outputs and
+/// the trees they left.
+fn both_trees(args: &[&str]) -> [(Out, Tree); 2] {
+    let gnu_dir = tempfile::tempdir().unwrap();
+    let our_dir = tempfile::tempdir().unwrap();
+    let mut gnu = gnu_parallel();
+    gnu.args(args);
+    let gnu = run(gnu, gnu_dir.path(), None);
+    let mut ours = drover();
+    ours.arg("exec").arg("--").args(args);
+    let ours = run(ours, our_dir.path(), None);
+    [(gnu, tree(gnu_dir.path())), (ours, tree(our_dir.path()))]
+}
+
+#[test]
+fn results_writes_the_files_gnu_writes() {
+    for args in [
+        &["-k", "--results", "out", "echo", ":::", "a", "b c", "d/e"][..],
+        // Nothing escapes DIR: `..` is DIR/1/.., the empty argument DIR/1.
+        &["-k", "--results", "out", "echo", ":::", "", "..", "x\\y\tz"],
+        &[
+            "-k",
+            "--results",
+            "out",
+            "echo o{}; echo e{} >&2; exit {#}",
+            ":::",
+            "a",
+            "b",
+        ],
+        &[
+            "-k",
+            "--results",
+            "out",
+            "echo",
+            ":::",
+            "a",
+            "b",
+            ":::",
+            "x",
+        ],
+        &[
+            "-k",
+            "--header",
+            ":",
+            "--results",
+            "out",
+            "echo",
+            "{y}",
+            ":::",
+            "y",
+            "1",
+            "2",
+            ":::",
+            "x",
+            "a",
+        ],
+        &["-k", "--results", "out/{1}/", "echo", ":::", "a b", "c"],
+        &["-k", "--results", "out/{1}.txt", "echo", ":::", "a b", "c"],
+        &[
+            "-k",
+            "-j1",
+            "--results",
+            "out/{#}/",
+            "-X",
+            "echo",
+            ":::",
+            "a",
+            "b",
+        ],
+    ] {
+        let [(gnu, gnu_tree), (ours, our_tree)] = both_trees(args);
+        assert_eq!(
+            our_tree, gnu_tree,
+            "{args:?}\ndrover stderr: {}",
+            ours.stderr
+        );
+        assert_eq!(ours.stdout, gnu.stdout, "{args:?}");
+        assert_eq!(ours.code, gnu.code, "{args:?}: {}", ours.stderr);
+    }
+    // A folder name longer than a file name may be is cut, as GNU's.
+    let long = "z".repeat(300);
+    let [(_, gnu_tree), (ours, our_tree)] = both_trees(&["--results", "out", "echo", ":::", &long]);
+    assert_eq!(our_tree, gnu_tree, "{}", ours.stderr);
+}
+
+#[test]
+fn results_rewrites_its_files_in_place_and_leaves_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let job = dir.path().join("out/1/a");
+    std::fs::create_dir_all(&job).unwrap();
+    std::fs::write(job.join("stdout"), "an older, longer output\n").unwrap();
+    // A second name for the same file: still that file afterwards.
+    std::fs::hard_link(job.join("stdout"), dir.path().join("link")).unwrap();
+    std::fs::write(dir.path().join("out/mine"), "kept").unwrap();
+    let out = drover()
+        .current_dir(dir.path())
+        .args(["exec", "--results", "out", "--", "echo", ":::", "a"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(out.stdout.is_empty(), "{}", text(&out.stdout));
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("link")).unwrap(),
+        "a\n"
+    );
+    assert_eq!(std::fs::read_to_string(job.join("seq")).unwrap(), "1");
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("out/mine")).unwrap(),
+        "kept"
+    );
+    // A file that cannot be made fails its job, named; exit 1 (one failed).
+    std::fs::remove_file(job.join("seq")).unwrap();
+    std::fs::create_dir(job.join("seq")).unwrap();
+    let out = drover()
+        .current_dir(dir.path())
+        .args(["exec", "--results", "out", "--", "echo", ":::", "a"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("out/1/a/seq"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn results_refuses_what_it_cannot_do_yet() {
+    for args in [
+        &["--results", "out.csv"][..],
+        &["--results", "out", "-X"],
+        &["--results", "out", "--pipe"],
+    ] {
+        let out = drover()
+            .arg("exec")
+            .args(args)
+            .args(["--", "echo"])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(255), "{args:?}");
+        assert!(
+            text(&out.stderr).contains("--results"),
+            "{}",
+            text(&out.stderr)
+        );
+    }
+}
+
+#[test]
+fn plus_fills_gnu_parallels_further_replacement_strings() {
+    // Job and slot numbers with -j1: slots are reused as jobs end, which
+    // depends on timing.
+    let all = [
+        "-k",
+        "-j1",
+        "--plus",
+        "echo",
+        "{+/}",
+        "{+.}",
+        "{+..}",
+        "{+...}",
+        "{..}",
+        "{...}",
+        "{/..}",
+        "{/...}",
+        "{##}",
+        "{0#}",
+        "{0%}",
+        "{slot}",
+        ":::",
+        "a/b.c/d.e.f.g",
+    ];
+    let mut args = all.to_vec();
+    let more = numbers(1, 11);
+    args.extend(more.iter().map(String::as_str));
+    same(&args, None);
+    same(
+        &[
+            "-k",
+            "--plus",
+            "echo",
+            "{2+.}",
+            "{1/..}",
+            "{1+/}",
+            "{2...}",
+            ":::",
+            "a.b.c",
+            ":::",
+            "x.y",
+            "d/e.f.g.h",
+        ],
+        None,
+    );
+    same(
+        &[
+            "-k",
+            "--plus",
+            "echo",
+            "{+/}x{+.}y{/...}z",
+            ":::",
+            "a/b.c",
+            ".hidden",
+            "x.tar.gz",
+            "a.b/c",
+            "",
+        ],
+        None,
+    );
+    // {##} from stdin: all of it read first.
+    same(
+        &["-k", "--plus", "echo", "{##}", "{0#}", "{}"],
+        Some("a\nb\nc\n"),
+    );
+    same(
+        &["-k", "--plus", "--dry-run", "echo", "{##}", "{0#}", "{}"],
+        Some(&numbers(1, 12).join("\n")),
+    );
+    same(
+        &[
+            "-k",
+            "--plus",
+            "--tagstring",
+            "{##}-{+.}",
+            "echo",
+            "{}",
+            ":::",
+            "a.b",
+            "c",
+        ],
+        None,
+    );
+    // Without --plus they are text, as GNU's.
+    same(&["-k", "echo", "{+/}", "{##}", ":::", "a"], None);
+}
+
+#[test]
+fn memfree_and_load_that_are_met_run_every_job_as_gnu() {
+    same(&["-k", "--memfree", "1k", "echo", ":::", "a", "b"], None);
+    same(&["-k", "--load", "1000", "echo", ":::", "a", "b"], None);
+}
+
+#[test]
+fn plus_strings_that_run_perl_are_refused_by_name() {
+    for s in ["{:-x}", "{#ab}", "{%.c}", "{/a/b}", "{^a}", "{choose_k}"] {
+        let out = drover()
+            .args(["exec", "--plus", "--", "echo", s, ":::", "a"])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(255), "{s}");
+        assert!(text(&out.stderr).contains(s), "{}", text(&out.stderr));
+        assert!(out.stdout.is_empty());
+    }
 }

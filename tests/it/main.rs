@@ -25,6 +25,7 @@ mod exec_grouped_memory;
 mod exec_interrupt;
 mod exec_line_buffer;
 mod exec_lost_output;
+mod exec_memfree_and_load;
 mod exec_misc;
 mod exec_pipe_splice;
 mod exec_pipe_streaming;
