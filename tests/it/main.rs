@@ -42,6 +42,7 @@ mod exec_vs_parallel;
 mod fail_fast;
 mod fd_budget;
 mod fd_table;
+mod fleet;
 mod interrupt;
 mod interrupt_during_fail_fast;
 mod killed_drover;
