@@ -6,17 +6,20 @@
 //! by. None of them can leave a cgroup without privileges. So, where the
 //! cgroup v2 tree is writable where drover runs (as root on most machines,
 //! in a delegated systemd scope, in a privileged container), each job
-//! starts in a cgroup of its own under `drover-PID/` beside drover's; when
+//! starts in a cgroup of its own under `drover-PIDNS-PID/` beside drover's; when
 //! the job ends, what is left in it is listed (those outside the job's
 //! group are its escaped descendants, named in the report) and killed all
 //! at once with `cgroup.kill`, which no fork can race.
 //!
-//! The cost is kept off the spawn: the child moves itself into its cgroup
-//! (one write of "0" to `cgroup.procs`, before anything else it does), and
+//! The cost is kept off the spawn: the child starts in its cgroup (clone3
+//! with CLONE_INTO_CGROUP: a child that moved itself by writing
+//! `cgroup.procs` cost 24% more time at -j2, the kernel's migration waiting
+//! for RCU), and
 //! the cgroups are made once and used again (a `mkdir` and `rmdir` per job
 //! would double the kernel's part of a spawn). Where any of it is refused
 //! (read-only /sys/fs/cgroup, no cgroup2, a kernel before 5.14 without
-//! `cgroup.kill`, `DROVER_CGROUP=0`), drover goes on with marks alone.
+//! `cgroup.kill`, no clone3 (seccomp), not x86-64, `DROVER_CGROUP=0`),
+//! drover goes on with marks alone.
 
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
@@ -27,9 +30,9 @@ use std::time::{Duration, Instant};
 
 use rustix::fs::{Mode, OFlags};
 
-/// The cgroups of this drover: `drover-PID/` and the jobs' ones in it.
+/// The cgroups of this drover: `drover-PIDNS-PID/` and the jobs' ones in it.
 struct Tree {
-    /// `drover-PID/`, for the messages.
+    /// `drover-PIDNS-PID/`, for the messages.
     path: PathBuf,
     dir: OwnedFd,
     /// Numbers of the cgroups in it.
@@ -44,6 +47,11 @@ struct Pools {
     /// Given back with processes still in them (dying, or a job left
     /// unreaped): used again once empty.
     draining: Vec<u64>,
+    /// Killed once (cgroup.kill): never used again, removed once empty.
+    /// (Linux 6.18 here kills every child later started in such a cgroup
+    /// with CLONE_INTO_CGROUP: its fork compares the cgroup's count of
+    /// kills with that of the parent's cgroup.)
+    retired: Vec<u64>,
 }
 
 static TREE: OnceLock<Option<Tree>> = OnceLock::new();
@@ -136,7 +144,7 @@ fn unescape(text: &str) -> String {
 fn make_tree() -> io::Result<Tree> {
     let own = own_cgroup()?;
     remove_stale(&own);
-    let path = own.join(format!("drover-{}", std::process::id()));
+    let path = own.join(format!("drover-{}-{}", pid_namespace(), std::process::id()));
     match std::fs::create_dir(&path) {
         Ok(()) => {}
         // A drover of the same pid that was killed: nothing of it is alive
@@ -173,17 +181,30 @@ fn make_tree() -> io::Result<Tree> {
     }
 }
 
-/// Removes the empty cgroups of drovers that are gone (killed before they
-/// could). One that still holds processes is left, and said.
+/// This process's PID namespace (the inode of /proc/self/ns/pid): a
+/// drover's cgroup is named with it, so that only a drover of the same
+/// namespace takes it for a dead one's (a pid means nothing elsewhere).
+fn pid_namespace() -> u64 {
+    std::fs::metadata("/proc/self/ns/pid").map_or(0, |m| {
+        use std::os::unix::fs::MetadataExt;
+        m.ino()
+    })
+}
+
+/// The cgroups of drovers of this PID namespace that are gone (SIGKILLed,
+/// say): what is left in them (descendants of their jobs that outlived
+/// them: only direct children die with drover) is killed, and they are
+/// removed. Others' are left alone.
 fn remove_stale(own: &Path) {
     let Ok(entries) = std::fs::read_dir(own) else {
         return;
     };
+    let prefix = format!("drover-{}-", pid_namespace());
     for entry in entries.flatten() {
         let name = entry.file_name();
         let Some(pid) = name
             .to_str()
-            .and_then(|n| n.strip_prefix("drover-"))
+            .and_then(|n| n.strip_prefix(prefix.as_str()))
             .and_then(|p| p.parse::<u32>().ok())
         else {
             continue;
@@ -191,11 +212,30 @@ fn remove_stale(own: &Path) {
         if pid == std::process::id() || Path::new(&format!("/proc/{pid}")).exists() {
             continue;
         }
-        if let Err(e) = remove_tree(&entry.path()) {
-            tracing::warn!(
-                cgroup = %entry.path().display(),
-                "a cgroup of a drover that is gone still holds processes: {e}"
-            );
+        let path = entry.path();
+        if remove_tree(&path).is_ok() {
+            continue;
+        }
+        if let Err(e) = std::fs::write(path.join("cgroup.kill"), "1") {
+            tracing::warn!(cgroup = %path.display(), "cannot kill what a drover that is gone left: {e}");
+            continue;
+        }
+        let deadline = Instant::now() + Duration::from_secs(2);
+        loop {
+            match remove_tree(&path) {
+                Ok(()) => {
+                    tracing::info!(
+                        cgroup = %path.display(),
+                        "killed what the jobs of drover {pid} (gone) had left running"
+                    );
+                    break;
+                }
+                Err(e) if Instant::now() > deadline => {
+                    tracing::warn!(cgroup = %path.display(), "cannot remove the cgroup of drover {pid} (gone): {e}");
+                    break;
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(5)),
+            }
         }
     }
 }
@@ -214,23 +254,25 @@ fn remove_tree(path: &Path) -> io::Result<()> {
 #[derive(Debug)]
 pub struct JobCgroup {
     number: u64,
+    /// cgroup.kill was written: not to be used again (see `Pools`).
+    killed: AtomicBool,
     /// Found empty at its job's end (nothing alive can join it since).
     empty: AtomicBool,
 }
 
-/// What a child needs to move itself into its cgroup: `cgroup.procs`,
-/// open for writing (close-on-exec).
+/// What a child needs to start in its cgroup: its folder, open
+/// (close-on-exec), for clone3's CLONE_INTO_CGROUP.
 pub struct Joining {
-    pub procs: OwnedFd,
+    pub dir: OwnedFd,
     pub cgroup: JobCgroup,
 }
 
-/// A cgroup for a job about to start, with its `cgroup.procs` open; `None`
+/// A cgroup for a job about to start, with its folder open; `None`
 /// without cgroups (or when one cannot be had: the job goes without).
 pub fn for_job() -> Option<Joining> {
     let tree = tree()?;
     let number = tree.take();
-    let procs = match tree.open(number, "cgroup.procs", OFlags::WRONLY) {
+    let dir = match tree.open_dir(number) {
         Ok(fd) => fd,
         Err(e) => {
             tracing::debug!("cannot open a job's cgroup: {e}");
@@ -239,16 +281,17 @@ pub fn for_job() -> Option<Joining> {
         }
     };
     Some(Joining {
-        procs,
+        dir,
         cgroup: JobCgroup {
             number,
+            killed: AtomicBool::new(false),
             empty: AtomicBool::new(false),
         },
     })
 }
 
-/// The child could not move itself into its cgroup (errno `errno`): jobs
-/// go without cgroups from now on.
+/// A child could not be started in its cgroup (errno `errno`): jobs go
+/// without cgroups from now on.
 pub fn refused(errno: i32) {
     if !REFUSED.swap(true, Ordering::Relaxed) {
         tracing::debug!(
@@ -277,6 +320,15 @@ impl Tree {
         )?)
     }
 
+    fn open_dir(&self, number: u64) -> io::Result<OwnedFd> {
+        Ok(rustix::fs::openat(
+            self.dir.as_fd(),
+            Self::name(number).as_str(),
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )?)
+    }
+
     /// An empty cgroup: from the pool, one drained since, or a new one.
     fn take(&self) -> u64 {
         let mut pools = self.pools();
@@ -286,6 +338,7 @@ impl Tree {
         if let Some(i) = pools.draining.iter().position(|&n| !self.populated(n)) {
             return pools.draining.swap_remove(i);
         }
+        pools.retired.retain(|&n| !self.remove(n));
         drop(pools);
         loop {
             let n = self.next.fetch_add(1, Ordering::Relaxed);
@@ -301,6 +354,16 @@ impl Tree {
                 }
             }
         }
+    }
+
+    /// Removes cgroup `number`; false if it cannot be yet (populated).
+    fn remove(&self, number: u64) -> bool {
+        rustix::fs::unlinkat(
+            self.dir.as_fd(),
+            Self::name(number).as_str(),
+            rustix::fs::AtFlags::REMOVEDIR,
+        )
+        .is_ok()
     }
 
     fn put_back(&self, number: u64) {
@@ -365,6 +428,7 @@ impl JobCgroup {
     /// Kills every process in the cgroup and below it, at once.
     pub fn kill(&self) {
         self.empty.store(false, Ordering::Relaxed);
+        self.killed.store(true, Ordering::Relaxed);
         if let Some(tree) = TREE.get().and_then(Option::as_ref) {
             tree.kill(self.number);
         }
@@ -374,6 +438,12 @@ impl JobCgroup {
 impl Drop for JobCgroup {
     fn drop(&mut self) {
         if let Some(tree) = TREE.get().and_then(Option::as_ref) {
+            if self.killed.load(Ordering::Relaxed) {
+                if !tree.remove(self.number) {
+                    tree.pools().retired.push(self.number);
+                }
+                return;
+            }
             match self.empty.load(Ordering::Relaxed) {
                 true => tree.pools().free.push(self.number),
                 false => tree.put_back(self.number),
@@ -383,12 +453,17 @@ impl Drop for JobCgroup {
 }
 
 /// At the end of drover's work: kills what is left in the jobs' cgroups and
-/// removes them all, with `drover-PID/`.
+/// removes them all, with `drover-PIDNS-PID/`.
 pub fn finish() {
     let Some(tree) = TREE.get().and_then(Option::as_ref) else {
         return;
     };
-    let draining = std::mem::take(&mut tree.pools().draining);
+    let draining: Vec<u64> = {
+        let mut pools = tree.pools();
+        let mut all = std::mem::take(&mut pools.draining);
+        all.append(&mut pools.retired);
+        all
+    };
     for &n in &draining {
         tree.kill(n);
     }

@@ -627,7 +627,7 @@ pub fn spawn(
         cwd: cwd_c.as_deref(),
         stdio: [stdin.as_fd(), stdout.as_fd(), stderr.as_fd()],
         nice: spec.nice,
-        cgroup_procs: joining.as_ref().map(|j| j.procs.as_fd()),
+        cgroup: joining.as_ref().map(|j| j.dir.as_fd()),
     };
     let mut job_cgroup = None;
     let spawned = match vfork::spawn(&request) {

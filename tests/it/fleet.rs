@@ -188,7 +188,7 @@ fn a_job_whose_retries_are_spent_by_lost_workers_ends_failed() {
     let dir = tempfile::tempdir().unwrap();
     let db = TestDb::new();
     let mut first = worker(dir.path(), 0, &db, 2);
-    let id = id_of(&first.submit(json!({"sh": "sleep 30"})));
+    let id = id_of(&first.submit(json!({"sh": "exec sleep 30"})));
     wait_for("the job runs", || runner(&db, id).is_some());
     first.child.kill().unwrap();
     first.child.wait().unwrap();
@@ -319,5 +319,112 @@ fn a_bad_store_url_is_refused_before_anything_runs() {
     assert!(
         err.contains("postgres://") && !err.contains("secret"),
         "{err}"
+    );
+}
+
+/// A TCP proxy to PostgreSQL that the test can cut (every connection
+/// closed, new ones dropped) and restore: the network between a worker and
+/// its database.
+struct Proxy {
+    port: u16,
+    cut: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    open: std::sync::Arc<std::sync::Mutex<Vec<std::net::TcpStream>>>,
+}
+
+impl Proxy {
+    fn to(target: &str) -> Proxy {
+        use std::net::{TcpListener, TcpStream};
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let cut = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let open = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (c, o, target) = (cut.clone(), open.clone(), target.to_string());
+        std::thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                if c.load(Ordering::SeqCst) {
+                    continue;
+                }
+                let Ok(server) = TcpStream::connect(&target) else {
+                    continue;
+                };
+                {
+                    let mut open = o.lock().unwrap();
+                    open.push(client.try_clone().unwrap());
+                    open.push(server.try_clone().unwrap());
+                }
+                for (mut from, mut to) in [
+                    (client.try_clone().unwrap(), server.try_clone().unwrap()),
+                    (server, client),
+                ] {
+                    std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut from, &mut to);
+                        let _ = to.shutdown(std::net::Shutdown::Both);
+                    });
+                }
+            }
+        });
+        Proxy { port, cut, open }
+    }
+
+    fn cut(&self) {
+        self.cut.store(true, Ordering::SeqCst);
+        for s in self.open.lock().unwrap().drain(..) {
+            let _ = s.shutdown(std::net::Shutdown::Both);
+        }
+    }
+
+    fn restore(&self) {
+        self.cut.store(false, Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn a_worker_cut_off_from_its_database_kills_its_jobs_before_its_lease_ends_and_runs_them_again_after()
+ {
+    let dir = tempfile::tempdir().unwrap();
+    let db = TestDb::new();
+    // host:port of the database, and its URL through the proxy.
+    let (head, tail) = db.url.rsplit_once('@').unwrap();
+    let (host_port, name) = tail.split_once('/').unwrap();
+    let proxy = Proxy::to(host_port);
+    let url = format!("{head}@127.0.0.1:{}/{name}", proxy.port);
+    let config = dir.path().join("serve.toml");
+    std::fs::write(&config, "[serve]\nlease = \"4s\"\n").unwrap();
+    let node = Server::start(
+        &dir.path().join("state"),
+        &["--store", &url, "--config", config.to_str().unwrap()],
+        None,
+    );
+    let pids = dir.path().join("pids");
+    let id = id_of(&node.submit(json!({
+        "sh": format!(
+            "echo $$ >> {}; if [ $DROVER_ATTEMPT = 1 ]; then sleep 30; fi; echo attempt $DROVER_ATTEMPT",
+            pids.display()
+        ),
+        "retries": 1
+    })));
+    wait_for("the job runs", || pids_in(&pids).len() == 1);
+    let first = pids_in(&pids)[0];
+    proxy.cut();
+    let cut_at = Instant::now();
+    // Killed by the worker itself before its lease (4 s, renewed at most
+    // 4/3 s before the cut) can have expired in the database.
+    wait_for("the job is killed", || pid_gone(first));
+    let killed_after = cut_at.elapsed();
+    assert!(
+        killed_after < std::time::Duration::from_secs(4),
+        "killed {killed_after:?} after the cut: past the lease"
+    );
+    proxy.restore();
+    // Back: the worker joins again, rescues its lost job, runs it.
+    let job = node.wait_final(id);
+    assert_eq!(job["status"], "succeeded", "{job}\n{}", node.log());
+    assert_eq!(job["stdout"], "attempt 2\n", "{job}\n{}", node.log());
+    assert_eq!(pids_in(&pids).len(), 2);
+    assert_eq!(
+        db.query(&format!(
+            "SELECT string_agg(attempt || ':' || outcome, ',' ORDER BY attempt) FROM drover_attempts WHERE job = {id}"
+        )),
+        "1:lost,2:succeeded"
     );
 }
