@@ -462,11 +462,18 @@ fn spawn_std(
     // As the vfork path: the job dies with drover.
     let parent = std::process::id();
     let nice = spec.nice;
+    let ignored = vfork::ignored_at_start();
     // SAFETY: only system calls between fork and exec.
     unsafe {
         cmd.pre_exec(move || {
             if let Some(n) = nice {
                 libc::setpriority(libc::PRIO_PROCESS, 0, n);
+            }
+            // As the vfork path: what drover inherited ignored stays so.
+            for sig in [libc::SIGINT, libc::SIGTERM] {
+                if ignored & (1 << sig) != 0 {
+                    libc::signal(sig, libc::SIG_IGN);
+                }
             }
             if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) != 0
                 || libc::getppid() as u32 != parent

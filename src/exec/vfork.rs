@@ -186,6 +186,8 @@ struct ChildArgs {
     nice: c_int,
     /// drover's pid: the child dies with drover (PR_SET_PDEATHSIG).
     parent: libc::pid_t,
+    /// Signals (as bits 1 << n) ignored when drover started.
+    ignored_at_start: u64,
     /// Written by the child on failure: which step, and errno.
     failed_step: c_int,
     errno: c_int,
@@ -225,6 +227,7 @@ pub fn spawn(req: &Request) -> Result<Started, Failure> {
         nice: req.nice.unwrap_or(0),
         // SAFETY: a plain system call.
         parent: unsafe { libc::getpid() },
+        ignored_at_start: IGNORED_AT_START.load(std::sync::atomic::Ordering::Relaxed),
         failed_step: 0,
         errno: 0,
     };
@@ -308,6 +311,32 @@ pub fn spawn(req: &Request) -> Result<Started, Failure> {
         STEP_FDS => Failure::Unsupported(error),
         _ => Failure::Start(error),
     })
+}
+
+/// SIGINT and SIGTERM, where ignored when drover started (bits 1 << n).
+static IGNORED_AT_START: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Notes which of SIGINT and SIGTERM drover inherited ignored, for its jobs
+/// to inherit them so too. Called first thing, before drover handles them.
+pub fn note_ignored_signals() {
+    let mut bits = 0u64;
+    for sig in [libc::SIGINT, libc::SIGTERM] {
+        // SAFETY: reads the current action only.
+        let ignored = unsafe {
+            let mut old: libc::sigaction = std::mem::zeroed();
+            libc::sigaction(sig, std::ptr::null(), &mut old) == 0
+                && old.sa_sigaction == libc::SIG_IGN
+        };
+        if ignored {
+            bits |= 1 << sig;
+        }
+    }
+    IGNORED_AT_START.store(bits, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// The signals ignored at start, as for `note_ignored_signals`.
+pub fn ignored_at_start() -> u64 {
+    IGNORED_AT_START.load(std::sync::atomic::Ordering::Relaxed)
 }
 
 /// clone3's arguments (linux/sched.h, struct clone_args).
@@ -482,10 +511,19 @@ extern "C" fn child(arg: *mut c_void) -> c_int {
         // drover's own handlers must not run here; exec would reset them
         // anyway. SIGPIPE, which Rust ignores, is the default again in
         // jobs (as std does). Then an empty mask, as std gives.
+        // SIGINT and SIGTERM ignored when drover started (`nohup`, a
+        // script's background job) stay ignored, as for a direct child.
         let mut dfl: libc::sigaction = std::mem::zeroed();
         dfl.sa_sigaction = libc::SIG_DFL;
+        let mut ign: libc::sigaction = std::mem::zeroed();
+        ign.sa_sigaction = libc::SIG_IGN;
+        let ignored = args.ignored_at_start;
         for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGPIPE, libc::SIGCHLD] {
-            libc::sigaction(sig, &dfl, std::ptr::null_mut());
+            let action = match ignored & (1 << sig) != 0 {
+                true => &ign,
+                false => &dfl,
+            };
+            libc::sigaction(sig, action, std::ptr::null_mut());
         }
         let mut none: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut none);

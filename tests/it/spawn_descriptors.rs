@@ -100,3 +100,25 @@ fn a_job_starts_with_no_signal_blocked_and_sigpipe_at_its_default() {
         ignored(&String::from_utf8_lossy(&direct.stdout))
     );
 }
+
+#[test]
+fn signals_drover_inherited_ignored_stay_ignored_in_its_jobs() {
+    // A script's background job, or `nohup`, starts drover with SIGINT
+    // ignored: its jobs inherit that, as the script's own children do,
+    // though drover itself handles SIGINT.
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "trap '' INT; exec {} exec -- sh -c 'grep SigIgn /proc/self/status' x ::: 1",
+            env!("CARGO_BIN_EXE_drover")
+        ))
+        .output()
+        .expect("run sh");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let hex = text
+        .lines()
+        .find_map(|l| l.strip_prefix("SigIgn:\t"))
+        .expect("a SigIgn line");
+    let ignored = u64::from_str_radix(hex.trim(), 16).unwrap();
+    assert_ne!(ignored & (1 << (2 - 1)), 0, "SIGINT not ignored: {text}");
+}
