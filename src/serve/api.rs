@@ -658,12 +658,7 @@ async fn cancel(State(app): State<Arc<App>>, UrlPath(id): UrlPath<String>) -> Ap
             format!("job {} has ended ({})", row.id, row.status),
         ));
     }
-    app.engine
-        .cancel(
-            crate::engine::Target::Job(crate::model::JobId(row.id as u64)),
-            crate::engine::How::Graceful,
-            crate::engine::StopReason::Cancelled,
-        )
+    app.stop_job(row.id, crate::engine::How::Graceful)
         .await
         .map_err(|_| ApiError::internal("the engine has stopped"))?;
     Ok((

@@ -20,8 +20,8 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use super::{App, RunError};
-use crate::engine::{How, StopReason, Target};
-use crate::model::{JobId, JobResult, Status};
+use crate::engine::How;
+use crate::model::{JobResult, Status};
 use crate::store::PgStore;
 use crate::store::pg::{CANCEL_CHANNEL, JOBS_CHANNEL};
 
@@ -191,29 +191,20 @@ async fn keep_lease(app: Arc<App>, pg: Arc<PgStore>, state: Arc<LeaseState>) {
 async fn stop_all(app: &App, pg: &PgStore) {
     let ids: Vec<i64> = super::lock(&app.live).keys().copied().collect();
     for id in ids {
-        pg.forget(id);
-        let _ = app
-            .engine
-            .cancel(
-                Target::Job(JobId(id as u64)),
-                How::Now,
-                StopReason::Cancelled,
-            )
-            .await;
+        drop_job(app, pg, id).await;
     }
+}
+
+/// This worker no longer holds job `id`: it forgets it and kills it.
+async fn drop_job(app: &App, pg: &PgStore, id: i64) {
+    pg.forget(id);
+    let _ = app.stop_job(id, How::Now).await;
 }
 
 /// Cancels job `id` here, if this worker runs it.
 async fn cancel_local(app: &App, id: i64) {
     if app.watch_end(id).is_some() {
-        let _ = app
-            .engine
-            .cancel(
-                Target::Job(JobId(id as u64)),
-                How::Graceful,
-                StopReason::Cancelled,
-            )
-            .await;
+        let _ = app.stop_job(id, How::Graceful).await;
     }
 }
 
@@ -328,15 +319,7 @@ pub fn started(app: &Arc<App>, pg: Arc<PgStore>, id: i64, pid: u32) {
             Ok(true) => {}
             Ok(false) => {
                 tracing::warn!(job = id, "job {id} was lost by this worker: stopping it");
-                pg.forget(id);
-                let _ = app
-                    .engine
-                    .cancel(
-                        Target::Job(JobId(id as u64)),
-                        How::Now,
-                        StopReason::Cancelled,
-                    )
-                    .await;
+                drop_job(&app, &pg, id).await;
             }
             Err(e) => tracing::debug!(job = id, "cannot store job {id}'s pid: {e}"),
         }

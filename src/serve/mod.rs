@@ -114,6 +114,18 @@ impl App {
         lock(&self.live).get(&id).map(|l| l.ended.subscribe())
     }
 
+    /// Cancels job `id` in this server's engine (`How::Now`: killed at
+    /// once, no grace). Err: the engine has stopped.
+    pub async fn stop_job(&self, id: i64, how: How) -> Result<(), engine::Gone> {
+        self.engine
+            .cancel(
+                engine::Target::Job(JobId(id as u64)),
+                how,
+                engine::StopReason::Cancelled,
+            )
+            .await
+    }
+
     /// The write end of job `id`'s streaming stdin, while it is live.
     fn stdin_of(
         &self,

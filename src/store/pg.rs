@@ -405,10 +405,7 @@ impl PgStore {
             .bind(outcome)
             .execute(&mut *tx)
             .await?;
-            sqlx::query("SELECT pg_notify($1, '')")
-                .bind(JOBS_CHANNEL)
-                .execute(&mut *tx)
-                .await?;
+            notify(&mut tx, JOBS_CHANNEL, "").await?;
         }
         tx.commit().await?;
         if n == 1 {
@@ -478,10 +475,7 @@ impl PgStore {
             .bind(now)
             .execute(&mut *tx)
             .await?;
-            sqlx::query("SELECT pg_notify($1, '')")
-                .bind(JOBS_CHANNEL)
-                .execute(&mut *tx)
-                .await?;
+            notify(&mut tx, JOBS_CHANNEL, "").await?;
         }
         // Workers long gone, with nothing left running.
         sqlx::query(
@@ -526,11 +520,7 @@ impl PgStore {
         .await?
         .rows_affected();
         if running == 1 {
-            sqlx::query("SELECT pg_notify($1, $2)")
-                .bind(CANCEL_CHANNEL)
-                .bind(id.to_string())
-                .execute(&mut *tx)
-                .await?;
+            notify(&mut tx, CANCEL_CHANNEL, &id.to_string()).await?;
         }
         tx.commit().await?;
         Ok((running == 1).then_some(false))
@@ -601,10 +591,7 @@ impl PgStore {
             }
         }
         if new > 0 {
-            sqlx::query("SELECT pg_notify($1, '')")
-                .bind(JOBS_CHANNEL)
-                .execute(&mut *tx)
-                .await?;
+            notify(&mut tx, JOBS_CHANNEL, "").await?;
         }
         tx.commit().await?;
         Ok(answers)
@@ -675,6 +662,20 @@ impl PgStore {
         .await?;
         Ok(ids)
     }
+}
+
+/// Sends `payload` on `channel` when `tx` commits.
+async fn notify(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    channel: &str,
+    payload: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT pg_notify($1, $2)")
+        .bind(channel)
+        .bind(payload)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
