@@ -205,6 +205,14 @@ pub(crate) fn kill_escaped_in(cgroup: &super::cgroup::JobCgroup, leader: u32) ->
         }
     }
     cgroup.kill();
+    // The kill is sent, not done: the job ends once they are gone (a
+    // SIGKILLed process takes microseconds, rarely a few milliseconds), so
+    // that what comes after it never sees them. Bounded: one stuck in the
+    // kernel (D state) is not waited for past it.
+    let deadline = Instant::now() + Duration::from_millis(200);
+    while cgroup.populated() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(1));
+    }
     escaped
 }
 
