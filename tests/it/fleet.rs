@@ -278,7 +278,8 @@ fn one_idempotency_key_posted_to_every_node_at_once_is_one_job() {
     let dir = tempfile::tempdir().unwrap();
     let db = TestDb::new();
     let nodes = fleet(dir.path(), &db, 2);
-    let body = json!({"sh": "echo once >> ran"}).to_string();
+    let ran = dir.path().join("ran");
+    let body = json!({"sh": format!("echo once >> {}", ran.display())}).to_string();
     let ids: Vec<i64> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..20)
             .map(|i| {
@@ -303,6 +304,7 @@ fn one_idempotency_key_posted_to_every_node_at_once_is_one_job() {
     assert_eq!(nodes[0].wait_final(ids[0])["status"], "succeeded");
     assert_eq!(db.query("SELECT count(*) FROM drover_jobs"), "1");
     assert_eq!(db.query("SELECT count(*) FROM drover_attempts"), "1");
+    assert_eq!(std::fs::read_to_string(&ran).unwrap(), "once\n");
 }
 
 #[test]
