@@ -520,14 +520,27 @@ pub fn job_object_with(app: &App, row: &JobRow, tail_max: usize) -> Value {
         .min(tail_max);
     let map = job.as_object_mut().expect("an object");
     for stream in ["stdout", "stderr"] {
-        let path = config::output_path(&app.settings.state_dir, row.id, stream);
-        // In a fleet, a job that ran on another worker: its stored tail.
-        if app.store.fleet().is_some()
-            && map.get(stream).is_some_and(Value::is_string)
-            && !path.exists()
-        {
-            continue;
-        }
+        let path = match app.store.fleet() {
+            None => config::output_path(&app.settings.state_dir, row.id, stream),
+            Some(_) => {
+                // In a fleet: the tail of a job running here; else its
+                // stored tail (none while it runs on another worker: the
+                // output endpoint has it).
+                let path = super::fleet::scratch_path(
+                    &app.settings.state_dir,
+                    row.id,
+                    row.attempts,
+                    stream,
+                );
+                if row.status != "running" || !path.exists() {
+                    map.entry(stream).or_insert_with(|| json!(""));
+                    map.entry(format!("{stream}_truncated"))
+                        .or_insert_with(|| json!(false));
+                    continue;
+                }
+                path
+            }
+        };
         let (text, truncated) = tail(&path, limit);
         // Also true when output_limit left some out of the file.
         let key = format!("{stream}_truncated");
@@ -774,6 +787,16 @@ async fn output(
         .field("stream"));
     }
     let row = row_of(&app, &id).await?;
+    if let Some(pg) = app.store.fleet() {
+        let number = crate::store::pg::stream_number(&stream);
+        let body = Body::from_stream(super::fleet::output(
+            pg.clone(),
+            row.id,
+            number,
+            q.follow == Some(true),
+        ));
+        return Ok(([(header::CONTENT_TYPE, "application/octet-stream")], body).into_response());
+    }
     let path = config::output_path(&app.settings.state_dir, row.id, &stream);
     let end = match q.follow {
         Some(true) => app.watch_end(row.id),

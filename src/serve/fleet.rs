@@ -12,9 +12,12 @@
 //! until a heartbeat gets through: then it finds its lease expired and
 //! joins again as a new worker.
 
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::body::Bytes;
 use sqlx::postgres::PgListener;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -23,7 +26,7 @@ use super::{App, RunError};
 use crate::engine::How;
 use crate::model::{JobResult, Status};
 use crate::store::PgStore;
-use crate::store::pg::{CANCEL_CHANNEL, JOBS_CHANNEL};
+use crate::store::pg::{CANCEL_CHANNEL, CHUNK, Chunk, JOBS_CHANNEL};
 
 /// Jobs a worker runs at once without `-j` / max_parallel.
 pub const DEFAULT_SLOTS: std::num::NonZeroUsize = std::num::NonZeroUsize::new(16).unwrap();
@@ -34,6 +37,10 @@ pub const TAIL: usize = 64 << 10;
 
 /// How often a worker looks for jobs when no notification comes.
 const POLL: Duration = Duration::from_secs(1);
+
+/// How often a worker ships its running jobs' new output to the database,
+/// and a follower on any node looks for more.
+const SHIP_EVERY: Duration = Duration::from_millis(100);
 
 /// Connects to the fleet's PostgreSQL and joins as a worker.
 pub async fn connect(url: &str, lease: Duration) -> Result<Arc<PgStore>, String> {
@@ -79,6 +86,7 @@ pub fn start(app: Arc<App>, pg: Arc<PgStore>, slots: Option<std::num::NonZeroUsi
         )),
         tokio::spawn(listen(app.clone(), pg.clone(), wake)),
         tokio::spawn(rescue_loop(pg.clone(), app.settings.lease)),
+        tokio::spawn(ship_loop(app.clone(), pg.clone())),
     ];
     Worker { tasks, pg }
 }
@@ -208,6 +216,20 @@ async fn cancel_local(app: &App, id: i64) {
     }
 }
 
+/// For the tests of a crash at the worst moments: with
+/// `DROVER_FAILPOINT=after-claim` a worker kills itself (SIGKILL, as
+/// `kill -9` would) as soon as a claim of jobs commits, before they start;
+/// with `before-result`, once a job has exited, before its end is stored.
+pub fn failpoint(name: &str) {
+    static POINT: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    let point = POINT.get_or_init(|| std::env::var("DROVER_FAILPOINT").ok());
+    if point.as_deref() == Some(name) {
+        tracing::warn!("DROVER_FAILPOINT={name}: this worker kills itself");
+        let _ =
+            rustix::process::kill_process(rustix::process::getpid(), rustix::process::Signal::KILL);
+    }
+}
+
 /// Claims jobs while slots are free: on a notification, when a job of its
 /// own ends, and every POLL in any case (notifications are lost while the
 /// listener reconnects).
@@ -226,6 +248,9 @@ async fn claim_loop(
             if free > 0 {
                 match pg.claim(free).await {
                     Ok(rows) => {
+                        if !rows.is_empty() {
+                            failpoint("after-claim");
+                        }
                         full = rows.len() == free;
                         for row in rows {
                             match app.run(&row).await {
@@ -329,7 +354,13 @@ pub fn started(app: &Arc<App>, pg: Arc<PgStore>, id: i64, pid: u32) {
 /// Puts job `id` back in the queue if its end calls for it: a failure with
 /// retries left (after its retry_delay), or a stop by this worker's drain
 /// (to run elsewhere). True when it was requeued.
-pub async fn requeued(app: &App, pg: &PgStore, id: i64, result: &JobResult) -> bool {
+pub async fn requeued(
+    app: &App,
+    pg: &PgStore,
+    id: i64,
+    result: &JobResult,
+    rest: &[Chunk],
+) -> bool {
     let Some(attempt) = pg.attempt_of(id) else {
         return false;
     };
@@ -345,11 +376,233 @@ pub async fn requeued(app: &App, pg: &PgStore, id: i64, result: &JobResult) -> b
     if !requeue {
         return false;
     }
-    match pg.requeue(id, outcome, delay, unless_cancelled).await {
+    match pg.requeue(id, outcome, delay, unless_cancelled, rest).await {
         Ok(done) => done,
         Err(e) => {
             tracing::warn!(job = id, "cannot put job {id} back in the queue: {e}");
             false
         }
     }
+}
+
+/// Where a worker keeps attempt `attempt` of job `id`'s `stream` while it
+/// runs: its scratch file, shipped to the database as it grows and
+/// removed once the job's end is stored.
+pub fn scratch_path(state_dir: &Path, id: i64, attempt: i64, stream: &str) -> PathBuf {
+    state_dir
+        .join("output")
+        .join(format!("{id}-{attempt}.{stream}"))
+}
+
+/// The output of this worker's running jobs that is not in the database
+/// yet: every SHIP_EVERY the new bytes of their scratch files go there
+/// (fenced, as every write of a running job), so that any node can serve
+/// and follow it; what is left when a job ends goes with its result.
+#[derive(Default)]
+pub struct Uploads(std::sync::Mutex<HashMap<i64, Arc<tokio::sync::Mutex<Upload>>>>);
+
+pub struct Upload {
+    attempt: i32,
+    paths: [PathBuf; 2],
+    /// Bytes of each stream in the database.
+    sent: [u64; 2],
+}
+
+impl Uploads {
+    /// Job `id` runs here as `attempt`, writing its output to `paths`.
+    pub fn add(&self, id: i64, attempt: i64, paths: [PathBuf; 2]) {
+        let upload = Upload {
+            attempt: attempt as i32,
+            paths,
+            sent: [0, 0],
+        };
+        super::lock(&self.0).insert(id, Arc::new(tokio::sync::Mutex::new(upload)));
+    }
+
+    fn take(&self, id: i64) -> Option<Arc<tokio::sync::Mutex<Upload>>> {
+        super::lock(&self.0).remove(&id)
+    }
+}
+
+/// Up to `max` bytes of `path` from `off` (none if it does not exist yet:
+/// a job that says nothing makes no file).
+async fn read_piece(path: &Path, off: u64, max: usize) -> std::io::Result<Vec<u8>> {
+    use tokio::io::{AsyncReadExt, AsyncSeekExt};
+    let mut file = match tokio::fs::File::open(path).await {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    file.seek(std::io::SeekFrom::Start(off)).await?;
+    let mut bytes = Vec::new();
+    file.take(max as u64).read_to_end(&mut bytes).await?;
+    Ok(bytes)
+}
+
+/// The next pieces of `upload`'s streams: at most CHUNK bytes each.
+async fn next_pieces(id: i64, upload: &Upload) -> Vec<Chunk> {
+    let mut chunks = Vec::new();
+    for (i, path) in upload.paths.iter().enumerate() {
+        match read_piece(path, upload.sent[i], CHUNK).await {
+            Ok(data) if data.is_empty() => {}
+            Ok(data) => chunks.push(Chunk {
+                job: id,
+                stream: i as i16 + 1,
+                attempt: upload.attempt,
+                off: upload.sent[i] as i64,
+                data,
+            }),
+            Err(e) => tracing::warn!(job = id, "cannot read {}: {e}", path.display()),
+        }
+    }
+    chunks
+}
+
+fn mark_sent(upload: &mut Upload, chunks: &[Chunk]) {
+    for c in chunks {
+        let i = (c.stream - 1) as usize;
+        upload.sent[i] = upload.sent[i].max(c.off as u64 + c.data.len() as u64);
+    }
+}
+
+/// Ships the new output of this worker's running jobs, every SHIP_EVERY,
+/// in one statement.
+async fn ship_loop(app: Arc<App>, pg: Arc<PgStore>) {
+    loop {
+        tokio::time::sleep(SHIP_EVERY).await;
+        let uploads: Vec<(i64, Arc<tokio::sync::Mutex<Upload>>)> = super::lock(&app.uploads.0)
+            .iter()
+            .map(|(id, u)| (*id, u.clone()))
+            .collect();
+        let mut held = Vec::new();
+        let mut chunks = Vec::new();
+        for (id, upload) in uploads {
+            // Being ended: its end ships the rest.
+            let Ok(upload) = upload.try_lock_owned() else {
+                continue;
+            };
+            let pieces = next_pieces(id, &upload).await;
+            if !pieces.is_empty() {
+                chunks.extend(pieces);
+                held.push(upload);
+            }
+        }
+        if chunks.is_empty() {
+            continue;
+        }
+        match pg.put_output(&chunks).await {
+            Ok(()) => {
+                for upload in &mut held {
+                    mark_sent(upload, &chunks);
+                }
+            }
+            Err(e) => tracing::debug!("cannot store jobs' output: {e}"),
+        }
+    }
+}
+
+/// What is left of job `id`'s output, once it has ended: the pieces not
+/// shipped yet (all but the last few are stored here; those come back, to
+/// go with the job's result), and its scratch files, to remove once that
+/// is stored.
+pub async fn rest_of_output(app: &App, pg: &PgStore, id: i64) -> (Vec<Chunk>, Vec<PathBuf>) {
+    let Some(upload) = app.uploads.take(id) else {
+        return (Vec::new(), Vec::new());
+    };
+    let mut upload = upload.lock_owned().await;
+    let mut pending: Vec<Chunk> = Vec::new();
+    loop {
+        let pieces = next_pieces(id, &upload).await;
+        if pieces.is_empty() {
+            break;
+        }
+        mark_sent(&mut upload, &pieces);
+        pending.extend(pieces);
+        // Output of many MiB goes as it is read, not held in memory.
+        if pending.iter().map(|c| c.data.len()).sum::<usize>() > 2 * CHUNK {
+            let mut wait = Duration::from_millis(100);
+            for tries in 0.. {
+                match pg.put_output(&pending).await {
+                    Ok(()) => break,
+                    Err(e) if tries >= 5 => {
+                        tracing::warn!(job = id, "job {id}'s output could not be stored: {e}");
+                        break;
+                    }
+                    Err(_) => {
+                        tokio::time::sleep(wait).await;
+                        wait *= 2;
+                    }
+                }
+            }
+            pending.clear();
+        }
+    }
+    (pending, upload.paths.to_vec())
+}
+
+/// Removes a job's scratch files, once its end is stored.
+pub fn remove_scratch(paths: &[PathBuf]) {
+    for path in paths {
+        let _ = std::fs::remove_file(path);
+    }
+}
+
+/// Job `id`'s `stream` (1 stdout, 2 stderr) as stored, wherever it runs or
+/// ran: every attempt's output in turn; with `follow`, on as it is shipped
+/// until the job has ended.
+pub fn output(
+    pg: Arc<PgStore>,
+    id: i64,
+    stream: i16,
+    follow: bool,
+) -> impl futures::Stream<Item = std::io::Result<Bytes>> {
+    struct S {
+        pg: Arc<PgStore>,
+        after: (i32, i64),
+        /// The job has ended: read what is left, then stop.
+        last: bool,
+        done: bool,
+    }
+    let state = S {
+        pg,
+        after: (0, -1),
+        last: !follow,
+        done: false,
+    };
+    futures::stream::unfold(state, move |mut s| async move {
+        if s.done {
+            return None;
+        }
+        loop {
+            match s.pg.output(id, stream, s.after, 4).await {
+                Ok(rows) if !rows.is_empty() => {
+                    let mut bytes = Vec::with_capacity(rows.iter().map(|r| r.2.len()).sum());
+                    for (attempt, off, data) in rows {
+                        s.after = (attempt, off);
+                        bytes.extend_from_slice(&data);
+                    }
+                    return Some((Ok(Bytes::from(bytes)), s));
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    s.done = true;
+                    return Some((Err(std::io::Error::other(e.to_string())), s));
+                }
+            }
+            if s.last {
+                return None;
+            }
+            match s.pg.status(id).await {
+                Ok(Some(status)) if status == "queued" || status == "running" => {
+                    tokio::time::sleep(SHIP_EVERY).await;
+                }
+                // Ended (its last output was stored with its end), or gone.
+                Ok(_) => s.last = true,
+                Err(e) => {
+                    s.done = true;
+                    return Some((Err(std::io::Error::other(e.to_string())), s));
+                }
+            }
+        }
+    })
 }

@@ -49,6 +49,8 @@ pub struct App {
     allowed: Option<Vec<std::path::PathBuf>>,
     /// A job ended: a fleet worker may claim another.
     slot_freed: tokio::sync::Notify,
+    /// In a fleet: the output of its running jobs not shipped yet.
+    uploads: fleet::Uploads,
 }
 
 /// A job not ended yet.
@@ -213,11 +215,13 @@ impl App {
             spec.retries = spec.retries.saturating_sub(used);
         }
         // Appended to: a job run again after a restart adds to what its
-        // first run wrote, which stays readable. Made at the first byte.
-        let sink = |stream: &str| {
-            let path = config::output_path(&self.settings.state_dir, row.id, stream);
-            FileSink::new(path, self.settings.output_limit)
+        // first run wrote, which stays readable. Made at the first byte. In
+        // a fleet, a scratch file per attempt, shipped to the database.
+        let path = |stream: &str| match fleet {
+            false => config::output_path(&self.settings.state_dir, row.id, stream),
+            true => fleet::scratch_path(&self.settings.state_dir, row.id, row.attempts, stream),
         };
+        let sink = |stream: &str| FileSink::new(path(stream), self.settings.output_limit);
         let (out, err) = (sink("stdout"), sink("stderr"));
         let written = [out.written.clone(), err.written.clone()];
         let lost = [out.error.clone(), err.error.clone()];
@@ -258,6 +262,10 @@ impl App {
             before_start: (!fleet).then(|| self.claim(row.id, used)),
             ..SubmitOptions::default()
         };
+        if fleet {
+            self.uploads
+                .add(row.id, row.attempts, [path("stdout"), path("stderr")]);
+        }
         self.engine
             .submit_with(Arc::new(Plan::one(spec)), options)
             .await
@@ -455,9 +463,19 @@ async fn record(app: Arc<App>, mut events: tokio::sync::mpsc::UnboundedReceiver<
                     app.job_ended(id);
                     continue;
                 }
+                // In a fleet: the output not shipped yet goes with its end,
+                // and its scratch files, read for the tails below, go after.
+                let (rest, scratch) = match app.store.fleet() {
+                    Some(pg) => {
+                        fleet::failpoint("before-result");
+                        fleet::rest_of_output(&app, pg, id).await
+                    }
+                    None => Default::default(),
+                };
                 if let Some(pg) = app.store.fleet()
-                    && fleet::requeued(&app, pg, id, &result).await
+                    && fleet::requeued(&app, pg, id, &result, &rest).await
                 {
+                    fleet::remove_scratch(&scratch);
                     app.job_ended(id);
                     continue;
                 }
@@ -488,9 +506,8 @@ async fn record(app: Arc<App>, mut events: tokio::sync::mpsc::UnboundedReceiver<
                     }
                     // In a fleet, other nodes show its output from here.
                     if app.store.fleet().is_some() {
-                        for stream in ["stdout", "stderr"] {
-                            let path = config::output_path(&app.settings.state_dir, id, stream);
-                            let (text, cut) = api::tail(&path, fleet::TAIL);
+                        for (stream, path) in ["stdout", "stderr"].into_iter().zip(&scratch) {
+                            let (text, cut) = api::tail(path, fleet::TAIL);
                             map.insert(stream.into(), text.into());
                             let key = format!("{stream}_truncated");
                             let past = map.get(&key).and_then(|v| v.as_bool()).unwrap_or(false);
@@ -516,7 +533,11 @@ async fn record(app: Arc<App>, mut events: tokio::sync::mpsc::UnboundedReceiver<
                     // would run again after a restart. Meanwhile the job
                     // stays live and /readyz says the store fails.
                     loop {
-                        let e = match app.store.finished(id, status, text.clone(), at).await {
+                        let done = match &app.store {
+                            Store::Fleet(pg) => pg.finished(id, status, &text, at, &rest).await,
+                            store => store.finished(id, status, text.clone(), at).await,
+                        };
+                        let e = match done {
                             Ok(true) => break,
                             Ok(false) => {
                                 tracing::warn!(
@@ -536,6 +557,7 @@ async fn record(app: Arc<App>, mut events: tokio::sync::mpsc::UnboundedReceiver<
                     if app.store_failing.swap(false, Ordering::Relaxed) {
                         tracing::info!("the store takes writes again");
                     }
+                    fleet::remove_scratch(&scratch);
                     app.job_ended(id);
                 });
             }
@@ -652,6 +674,7 @@ pub fn serve(settings: Settings) -> Result<(), Failure> {
             metrics,
             allowed,
             slot_freed: tokio::sync::Notify::new(),
+            uploads: fleet::Uploads::default(),
         });
         let recorder = tokio::spawn(record(app.clone(), events));
         let worker = match app.store.fleet() {

@@ -107,7 +107,7 @@ impl Store {
     ) -> Result<bool, StoreError> {
         match self {
             Store::Local(s) => s.finished(id, status, result, at).await.map(|()| true),
-            Store::Fleet(pg) => pg.finished(id, status, &result, at).await,
+            Store::Fleet(pg) => pg.finished(id, status, &result, at, &[]).await,
         }
     }
 }

@@ -80,7 +80,41 @@ const SCHEMA: &[&str] = &[
         stderr_tail TEXT,
         PRIMARY KEY (job, attempt)
     )",
+    // Each attempt's output, in pieces of at most CHUNK bytes at their
+    // offsets in the attempt's stream (1 stdout, 2 stderr): any node can
+    // serve any job's output, and follow it while it runs.
+    "CREATE TABLE IF NOT EXISTS drover_output (
+        job BIGINT NOT NULL REFERENCES drover_jobs (id) ON DELETE CASCADE,
+        stream SMALLINT NOT NULL,
+        attempt INTEGER NOT NULL,
+        off BIGINT NOT NULL,
+        data BYTEA NOT NULL,
+        PRIMARY KEY (job, stream, attempt, off)
+    )",
 ];
+
+/// The most bytes one row of drover_output holds.
+pub const CHUNK: usize = 1 << 20;
+
+/// A piece of a running job's output, for [`PgStore::put_output`].
+#[derive(Debug, Clone)]
+pub struct Chunk {
+    pub job: i64,
+    /// 1 stdout, 2 stderr.
+    pub stream: i16,
+    pub attempt: i32,
+    /// Where it starts in the attempt's stream.
+    pub off: i64,
+    pub data: Vec<u8>,
+}
+
+/// The stream's number in drover_output.
+pub fn stream_number(stream: &str) -> i16 {
+    match stream {
+        "stderr" => 2,
+        _ => 1,
+    }
+}
 
 /// Any number: the advisory lock that makes one node at a time run the
 /// schema.
@@ -313,12 +347,14 @@ impl PgStore {
 
     /// Job `id` ended (`status`, the report's fields as JSON in `result`).
     /// `Ok(false)`: this worker had lost the job: nothing was written.
+    /// `rest`: the end of its output, stored with it.
     pub async fn finished(
         &self,
         id: i64,
         status: &str,
         result: &str,
         at: i64,
+        rest: &[Chunk],
     ) -> Result<bool, StoreError> {
         let Some(attempt) = self.attempt_of(id) else {
             return Ok(false);
@@ -333,6 +369,7 @@ impl PgStore {
             s[from..].to_string()
         });
         let mut tx = self.pool.begin().await?;
+        put_output(&mut tx, self.worker(), rest).await?;
         let n = sqlx::query(
             "UPDATE drover_jobs SET status = $4, result = $5, finished_at = $6
              WHERE id = $1 AND attempt = $2 AND worker = $3 AND status = 'running'",
@@ -359,8 +396,8 @@ impl PgStore {
             .bind(stderr_tail)
             .execute(&mut *tx)
             .await?;
+            tx.commit().await?;
         }
-        tx.commit().await?;
         lock(&self.claims).remove(&id);
         Ok(n == 1)
     }
@@ -376,11 +413,13 @@ impl PgStore {
         outcome: &str,
         delay: Duration,
         unless_cancelled: bool,
+        rest: &[Chunk],
     ) -> Result<bool, StoreError> {
         let Some(attempt) = self.attempt_of(id) else {
             return Ok(false);
         };
         let mut tx = self.pool.begin().await?;
+        put_output(&mut tx, self.worker(), rest).await?;
         let n = sqlx::query(
             "UPDATE drover_jobs SET status = 'queued', worker = NULL, pid = NULL,
                 run_at = now() + $4 * interval '1 millisecond'
@@ -406,9 +445,7 @@ impl PgStore {
             .execute(&mut *tx)
             .await?;
             notify(&mut tx, JOBS_CHANNEL, "").await?;
-        }
-        tx.commit().await?;
-        if n == 1 {
+            tx.commit().await?;
             lock(&self.claims).remove(&id);
         }
         Ok(n == 1)
@@ -647,6 +684,49 @@ impl PgStore {
         Ok(rows.iter().map(job_row).collect::<Result<_, _>>()?)
     }
 
+    /// Stores pieces of this worker's running jobs' output; those of jobs
+    /// it no longer holds are dropped.
+    pub async fn put_output(&self, chunks: &[Chunk]) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        put_output(&mut tx, self.worker(), chunks).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Pieces of job `id`'s `stream` (see [`stream_number`]) after
+    /// `(attempt, off)`, in order: at most `n`, as `(attempt, off, data)`.
+    pub async fn output(
+        &self,
+        id: i64,
+        stream: i16,
+        after: (i32, i64),
+        n: i64,
+    ) -> Result<Vec<(i32, i64, Vec<u8>)>, StoreError> {
+        let rows = sqlx::query_as(
+            "SELECT attempt, off, data FROM drover_output
+             WHERE job = $1 AND stream = $2 AND (attempt, off) > ($3, $4)
+             ORDER BY attempt, off LIMIT $5",
+        )
+        .bind(id)
+        .bind(stream)
+        .bind(after.0)
+        .bind(after.1)
+        .bind(n)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows)
+    }
+
+    /// Job `id`'s status, if it exists.
+    pub async fn status(&self, id: i64) -> Result<Option<String>, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT status FROM drover_jobs WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+
     /// Deletes up to 1000 jobs that ended before `before` (unix ms), with
     /// their attempts; their ids. Called again while it finds some: no long
     /// transaction.
@@ -662,6 +742,41 @@ impl PgStore {
         .await?;
         Ok(ids)
     }
+}
+
+/// Stores `chunks` in `tx`, each only if `worker` still runs that attempt
+/// of its job (fenced: zero rows for a job it lost).
+async fn put_output(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    worker: i64,
+    chunks: &[Chunk],
+) -> Result<(), sqlx::Error> {
+    if chunks.is_empty() {
+        return Ok(());
+    }
+    let jobs: Vec<i64> = chunks.iter().map(|c| c.job).collect();
+    let streams: Vec<i16> = chunks.iter().map(|c| c.stream).collect();
+    let attempts: Vec<i32> = chunks.iter().map(|c| c.attempt).collect();
+    let offs: Vec<i64> = chunks.iter().map(|c| c.off).collect();
+    let data: Vec<&[u8]> = chunks.iter().map(|c| c.data.as_slice()).collect();
+    sqlx::query(
+        "INSERT INTO drover_output (job, stream, attempt, off, data)
+         SELECT c.job, c.stream, c.attempt, c.off, c.data
+         FROM unnest($1::bigint[], $2::smallint[], $3::int[], $4::bigint[], $5::bytea[])
+             AS c(job, stream, attempt, off, data)
+         JOIN drover_jobs j ON j.id = c.job AND j.attempt = c.attempt
+             AND j.worker = $6 AND j.status = 'running'
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(&jobs)
+    .bind(&streams)
+    .bind(&attempts)
+    .bind(&offs)
+    .bind(&data)
+    .bind(worker)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }
 
 /// Sends `payload` on `channel` when `tx` commits.

@@ -430,3 +430,302 @@ fn a_worker_cut_off_from_its_database_kills_its_jobs_before_its_lease_ends_and_r
         "1:lost,2:succeeded"
     );
 }
+
+/// GET of job `id`'s `stream` from `node` (with `follow`, until it ends).
+fn output_of(node: &Server, id: i64, stream: &str, follow: bool) -> Vec<u8> {
+    let r = node.get(&format!(
+        "/v1/jobs/{id}/output?stream={stream}&follow={follow}"
+    ));
+    assert_eq!(r.status().as_u16(), 200);
+    r.bytes().unwrap().to_vec()
+}
+
+#[test]
+fn any_node_streams_and_follows_the_output_of_a_job_running_on_another_across_its_attempts() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = TestDb::new();
+    let nodes = fleet(dir.path(), &db, 2);
+    // Attempt 1: 2.7 MB (several rows of the output table), then a wait
+    // long enough to read it all from another node while it runs; it
+    // fails. Attempt 2: lines a while apart, the last with no newline.
+    let id = id_of(&nodes[0].submit(json!({
+        "sh": "if [ $DROVER_ATTEMPT = 1 ]; then seq 1 400000; echo to-err >&2; sleep 4; exit 3; fi; \
+               for i in 0 1 2 3 4; do echo tick $i; sleep 0.2; done; printf 'no newline'",
+        "retries": 1,
+        "retry_delay": "100ms"
+    })));
+    let first: String = (1..=400_000).map(|i| format!("{i}\n")).collect();
+    let all = format!("{first}tick 0\ntick 1\ntick 2\ntick 3\ntick 4\nno newline");
+    // Followed from the start (queued, then running) by a node that does
+    // not run it: everything, in order, ending when the job ends.
+    wait_for("the job runs", || runner(&db, id).is_some());
+    let owner = runner(&db, id).unwrap();
+    let others: Vec<&Server> = nodes.iter().filter(|n| n.child.id() != owner).collect();
+    let followed = std::thread::scope(|s| {
+        let follower = s.spawn(|| output_of(others[0], id, "stdout", true));
+        // While attempt 1 still runs, another node already has its output.
+        wait_for("attempt 1's output reaches the other nodes", || {
+            output_of(others[1], id, "stdout", false) == first.as_bytes()
+        });
+        let job = others[1].job(id);
+        assert_eq!(job["status"], "running", "{job}");
+        assert_eq!(job["attempts"], 1, "{job}");
+        assert_eq!(output_of(others[1], id, "stderr", false), b"to-err\n");
+        follower.join().unwrap()
+    });
+    let job = nodes[0].wait_final(id);
+    assert_eq!(job["status"], "succeeded", "{job}");
+    assert_eq!(job["attempts"], 2, "{job}");
+    assert_eq!(followed.len(), all.len());
+    assert!(followed == all.as_bytes(), "the followed output differs");
+    for node in &nodes {
+        assert!(output_of(node, id, "stdout", false) == all.as_bytes());
+        assert_eq!(output_of(node, id, "stderr", true), b"to-err\n");
+    }
+    // Stored once, and no worker keeps scratch files of it.
+    assert_eq!(
+        db.query(&format!(
+            "SELECT sum(length(data)) FROM drover_output WHERE job = {id} AND stream = 1"
+        )),
+        all.len().to_string()
+    );
+    for n in 0..3 {
+        let left: Vec<_> = std::fs::read_dir(dir.path().join(format!("state{n}/output")))
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        assert!(left.is_empty(), "state{n}: {left:?}");
+    }
+}
+
+/// A worker whose drover kills itself (SIGKILL) at `point` (see
+/// `DROVER_FAILPOINT`).
+fn doomed_worker(dir: &Path, db: &TestDb, point: &str) -> Server {
+    let config = dir.join("serve.toml");
+    std::fs::write(&config, format!("[serve]\nlease = \"{LEASE}\"\n")).unwrap();
+    Server::start_via(
+        &["env", &format!("DROVER_FAILPOINT={point}")],
+        &dir.join("doomed"),
+        &["--store", &db.url, "--config", config.to_str().unwrap()],
+        None,
+    )
+}
+
+fn attempts_of(db: &TestDb, id: i64) -> String {
+    db.query(&format!(
+        "SELECT string_agg(attempt || ':' || outcome, ',' ORDER BY attempt) FROM drover_attempts WHERE job = {id}"
+    ))
+}
+
+#[test]
+fn a_worker_killed_after_its_claim_before_the_job_started_loses_it_to_another() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = TestDb::new();
+    let doomed = doomed_worker(dir.path(), &db, "after-claim");
+    let ran = dir.path().join("ran");
+    let id = id_of(&doomed.submit(json!({
+        "sh": format!("echo $DROVER_ATTEMPT >> {}", ran.display()),
+        "retries": 1
+    })));
+    doomed.wait_exit();
+    // Claimed, never started.
+    assert_eq!(
+        db.query(&format!(
+            "SELECT status, attempt, pid IS NULL FROM drover_jobs WHERE id = {id}"
+        )),
+        "running|1|t"
+    );
+    assert!(!ran.exists());
+    let other = worker(dir.path(), 1, &db, 2);
+    let job = other.wait_final(id);
+    assert_eq!(job["status"], "succeeded", "{job}");
+    assert_eq!(job["attempts"], 2, "{job}");
+    assert_eq!(attempts_of(&db, id), "1:lost,2:succeeded");
+    assert_eq!(std::fs::read_to_string(&ran).unwrap(), "2\n");
+}
+
+#[test]
+fn a_worker_killed_after_its_job_exited_before_the_result_was_stored_loses_it_to_another() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = TestDb::new();
+    let doomed = doomed_worker(dir.path(), &db, "before-result");
+    let ran = dir.path().join("ran");
+    let id = id_of(&doomed.submit(json!({
+        "sh": format!("echo $DROVER_ATTEMPT >> {}; echo out $DROVER_ATTEMPT", ran.display()),
+        "retries": 1
+    })));
+    doomed.wait_exit();
+    // It ran, but its end was never stored: as far as the fleet knows it
+    // is still running, until the lease runs out.
+    assert_eq!(std::fs::read_to_string(&ran).unwrap(), "1\n");
+    assert_eq!(
+        db.query(&format!("SELECT status FROM drover_jobs WHERE id = {id}")),
+        "running"
+    );
+    let other = worker(dir.path(), 1, &db, 2);
+    let job = other.wait_final(id);
+    // At least once: it ran again, and ended once, with attempt 2's result.
+    assert_eq!(job["status"], "succeeded", "{job}");
+    assert_eq!(job["attempts"], 2, "{job}");
+    assert_eq!(job["stdout"], "out 2\n", "{job}");
+    assert_eq!(attempts_of(&db, id), "1:lost,2:succeeded");
+    assert_eq!(std::fs::read_to_string(&ran).unwrap(), "1\n2\n");
+}
+
+/// A pseudo-random number generator for the kills (xorshift), its seed
+/// printed so that a failure can be replayed.
+struct Rng(u64);
+
+impl Rng {
+    fn new() -> Rng {
+        let seed = std::env::var("DROVER_TEST_SEED")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| {
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap()
+                    .as_nanos() as u64
+                    | 1
+            });
+        eprintln!("DROVER_TEST_SEED={seed}");
+        Rng(seed)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+}
+
+#[test]
+fn ten_thousand_jobs_through_three_workers_killed_at_random_each_end_once() {
+    const JOBS: usize = 10_000;
+    const KILLS: usize = 20;
+    let dir = tempfile::tempdir().unwrap();
+    let db = TestDb::new();
+    let mut nodes: Vec<Server> = fleet(dir.path(), &db, 8);
+    let urls = std::sync::Mutex::new(nodes.iter().map(|n| n.url.clone()).collect::<Vec<_>>());
+    let log = dir.path().join("ran");
+    // 0 to 90 ms each, so that a kill finds jobs running.
+    let body = json!({
+        "sh": format!(
+            "echo $DROVER_JOB_ID $DROVER_ATTEMPT >> {}; sleep 0.0$((DROVER_JOB_ID % 10))",
+            log.display()
+        ),
+        "retries": 10
+    })
+    .to_string();
+    let submitted = std::sync::atomic::AtomicBool::new(false);
+    let mut rng = Rng::new();
+    let mut kills = 0;
+    std::thread::scope(|s| {
+        // Submitted over 8 connections to whichever nodes are up, each job
+        // with an idempotency key of its own: a POST cut off by a kill is
+        // sent again, to another node, and is still one job.
+        let submitters: Vec<_> = (0..8)
+            .map(|t| {
+                let (urls, body) = (&urls, &body);
+                s.spawn(move || {
+                    let http = reqwest::blocking::Client::builder()
+                        .timeout(std::time::Duration::from_secs(10))
+                        .build()
+                        .unwrap();
+                    for i in (t..JOBS).step_by(8) {
+                        let deadline = Instant::now() + WAIT;
+                        for attempt in 0.. {
+                            let url = urls.lock().unwrap()[(i + attempt) % 3].clone();
+                            let sent = http
+                                .post(format!("{url}/v1/jobs"))
+                                .header("Idempotency-Key", format!("job-{i}"))
+                                .body(body.clone())
+                                .send();
+                            match sent.map(|r| r.status().as_u16()) {
+                                Ok(200 | 201) => break,
+                                Ok(503) | Err(_) => {}
+                                Ok(code) => panic!("job {i}: {code}"),
+                            }
+                            assert!(Instant::now() < deadline, "job {i} never accepted");
+                            std::thread::sleep(std::time::Duration::from_millis(20));
+                        }
+                    }
+                })
+            })
+            .collect();
+        // Meanwhile, and until the queue is empty: kill -9 a worker at
+        // random every 0.3 to 1.5 s, and start it again.
+        let left = || -> i64 {
+            db.query("SELECT count(*) FROM drover_jobs WHERE status IN ('queued', 'running')")
+                .parse()
+                .unwrap()
+        };
+        let waiter = s.spawn(|| {
+            for h in submitters {
+                h.join().unwrap();
+            }
+            submitted.store(true, Ordering::SeqCst);
+        });
+        while kills < KILLS && (!submitted.load(Ordering::SeqCst) || left() > 0) {
+            std::thread::sleep(std::time::Duration::from_millis(300 + rng.below(1200)));
+            let n = rng.below(3) as usize;
+            let fresh = worker(dir.path(), 10 + kills, &db, 8);
+            urls.lock().unwrap()[n] = fresh.url.clone();
+            std::mem::replace(&mut nodes[n], fresh).crash();
+            kills += 1;
+        }
+        waiter.join().unwrap();
+    });
+    let deadline = Instant::now() + std::time::Duration::from_secs(300);
+    let left = || -> i64 {
+        db.query("SELECT count(*) FROM drover_jobs WHERE status IN ('queued', 'running')")
+            .parse()
+            .unwrap()
+    };
+    while left() > 0 {
+        assert!(Instant::now() < deadline, "{} jobs never ended", left());
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    // Every job once, ended once, succeeded, its last attempt the one
+    // that did; no attempt left open.
+    assert_eq!(
+        db.query("SELECT status, count(*) FROM drover_jobs GROUP BY status"),
+        format!("succeeded|{JOBS}")
+    );
+    assert_eq!(
+        db.query(
+            "SELECT count(*), count(DISTINCT job) FROM drover_attempts WHERE outcome = 'succeeded'"
+        ),
+        format!("{JOBS}|{JOBS}")
+    );
+    assert_eq!(
+        db.query(
+            "SELECT count(*) FROM drover_jobs j JOIN drover_attempts a ON a.job = j.id AND a.attempt = j.attempt
+             WHERE a.outcome = 'succeeded'"
+        ),
+        JOBS.to_string()
+    );
+    assert_eq!(
+        db.query("SELECT count(*) FROM drover_attempts WHERE outcome IS NULL"),
+        "0"
+    );
+    // No (job, attempt) ran twice; every job ran.
+    let mut seen = std::collections::HashSet::new();
+    let mut jobs = std::collections::HashSet::new();
+    for line in lines_of(&log) {
+        assert!(seen.insert(line.clone()), "ran twice: job, attempt {line}");
+        jobs.insert(line.split(' ').next().unwrap().to_string());
+    }
+    assert_eq!(jobs.len(), JOBS);
+    let lost: i64 = db
+        .query("SELECT count(*) FROM drover_attempts WHERE outcome = 'lost'")
+        .parse()
+        .unwrap();
+    eprintln!("{kills} kills, {lost} attempts lost");
+    assert!(
+        kills >= 5 && lost > 0,
+        "the kills missed: {kills} kills, {lost} lost"
+    );
+}
