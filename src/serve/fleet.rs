@@ -240,8 +240,12 @@ async fn claim_loop(
     wake: Arc<tokio::sync::Notify>,
     slots: usize,
 ) {
+    let mut said_full = false;
     loop {
         let mut full = false;
+        if app.draining() && !said_full {
+            said_full = pg.full().await.is_ok();
+        }
         if lease.held() && !app.draining() {
             let busy = app.queued() + app.running.load(std::sync::atomic::Ordering::Relaxed);
             let free = slots.saturating_sub(busy);
@@ -305,7 +309,12 @@ async fn listen(app: Arc<App>, pg: Arc<PgStore>, wake: Arc<tokio::sync::Notify>)
         }
         loop {
             match listener.recv().await {
-                Ok(n) if n.channel() == JOBS_CHANNEL => wake.notify_one(),
+                Ok(n) if n.channel() == JOBS_CHANNEL => {
+                    if crate::store::pg::names(n.payload(), pg.worker()) {
+                        metrics::counter!("drover_fleet_wakeups_total").increment(1);
+                        wake.notify_one();
+                    }
+                }
                 Ok(n) => {
                     if let Ok(id) = n.payload().parse::<i64>() {
                         cancel_local(&app, id).await;

@@ -26,16 +26,25 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 
 use super::{Inserted, JobRow, NewJob, StoreError, now_ms};
 
-/// The schema, made at start under an advisory lock (several nodes may
-/// start at once); every statement is idempotent.
-const SCHEMA: &[&str] = &[
+/// The schema's versions: MIGRATIONS[v] takes a database from version v
+/// to v + 1. Run at start under an advisory lock (several nodes may start
+/// at once), only those not yet applied (`drover_schema` says which): DDL
+/// takes locks that would stall a running fleet, so a node joining one
+/// runs none. Append only: never change a step once released.
+const MIGRATIONS: &[&[&str]] = &[SCHEMA_1];
+
+const SCHEMA_1: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS drover_workers (
         id BIGSERIAL PRIMARY KEY,
         host TEXT NOT NULL,
         pid INTEGER NOT NULL,
         started_at TIMESTAMPTZ NOT NULL DEFAULT now(),
-        lease_until TIMESTAMPTZ NOT NULL
+        lease_until TIMESTAMPTZ NOT NULL,
+        free INTEGER NOT NULL DEFAULT 0
     )",
+    // Slots a worker waits to fill: a new job wakes only as many workers as
+    // it needs (see wake()).
+    "ALTER TABLE drover_workers ADD COLUMN IF NOT EXISTS free INTEGER NOT NULL DEFAULT 0",
     "CREATE TABLE IF NOT EXISTS drover_batches (
         id BIGSERIAL PRIMARY KEY,
         submitted_at BIGINT NOT NULL
@@ -167,6 +176,39 @@ pub struct Beat {
     pub cancels: Vec<i64>,
 }
 
+/// Brings the schema up to date (see MIGRATIONS), in one transaction.
+async fn migrate(pool: &PgPool) -> Result<(), StoreError> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(SCHEMA_LOCK)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("CREATE TABLE IF NOT EXISTS drover_schema (version INTEGER NOT NULL)")
+        .execute(&mut *tx)
+        .await?;
+    let version: Option<i32> = sqlx::query_scalar("SELECT max(version) FROM drover_schema")
+        .fetch_one(&mut *tx)
+        .await?;
+    let version = version.unwrap_or(0).max(0) as usize;
+    if version > MIGRATIONS.len() {
+        return Err(StoreError(format!(
+            "the database's drover schema is version {version}, newer than this drover's ({}): a newer drover uses it; run that version on every node",
+            MIGRATIONS.len()
+        )));
+    }
+    for (step, statements) in MIGRATIONS.iter().enumerate().skip(version) {
+        for statement in *statements {
+            sqlx::query(statement).execute(&mut *tx).await?;
+        }
+        sqlx::query("INSERT INTO drover_schema (version) VALUES ($1)")
+            .bind(step as i32 + 1)
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
 fn ms(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
@@ -186,15 +228,7 @@ impl PgStore {
             .connect_with(options)
             .await
             .map_err(|e| StoreError(format!("cannot connect to {}: {e}", redact(url))))?;
-        let mut tx = pool.begin().await?;
-        sqlx::query("SELECT pg_advisory_xact_lock($1)")
-            .bind(SCHEMA_LOCK)
-            .execute(&mut *tx)
-            .await?;
-        for statement in SCHEMA {
-            sqlx::query(statement).execute(&mut *tx).await?;
-        }
-        tx.commit().await?;
+        migrate(&pool).await?;
         Ok(PgStore {
             pool,
             worker: AtomicI64::new(0),
@@ -275,11 +309,23 @@ impl PgStore {
         let me = self.worker();
         let now = now_ms();
         let mut tx = self.pool.begin().await?;
+        // The worker's row first, locked: an insert that read it before
+        // commits first, so the pick below sees its jobs; one after sees
+        // the free slots set here (see wake()). No wake-up is lost.
+        let Some(was_free) = sqlx::query_scalar::<_, i32>(
+            "SELECT free FROM drover_workers WHERE id = $1 AND lease_until > now()
+             FOR NO KEY UPDATE",
+        )
+        .bind(me)
+        .fetch_optional(&mut *tx)
+        .await?
+        else {
+            return Ok(Vec::new());
+        };
         let rows = sqlx::query(&format!(
             "WITH picked AS (
                 SELECT id FROM drover_jobs
                 WHERE status = 'queued' AND run_at <= now()
-                  AND EXISTS (SELECT 1 FROM drover_workers WHERE id = $1 AND lease_until > now())
                 ORDER BY priority, run_at, id
                 LIMIT $2
                 FOR UPDATE SKIP LOCKED
@@ -316,6 +362,10 @@ impl PgStore {
             .bind(now)
             .execute(&mut *tx)
             .await?;
+        }
+        let free = n.saturating_sub(jobs.len()) as i32;
+        if free != was_free {
+            set_free(&mut tx, me, free).await?;
         }
         tx.commit().await?;
         let mut claims = lock(&self.claims);
@@ -444,11 +494,23 @@ impl PgStore {
             .bind(outcome)
             .execute(&mut *tx)
             .await?;
-            notify(&mut tx, JOBS_CHANNEL, "").await?;
+            if delay.is_zero() {
+                wake(&mut tx, 1).await?;
+            }
             tx.commit().await?;
             lock(&self.claims).remove(&id);
         }
         Ok(n == 1)
+    }
+
+    /// This worker takes no more jobs (it drains): wake the others for
+    /// new ones.
+    pub async fn full(&self) -> Result<(), StoreError> {
+        sqlx::query("UPDATE drover_workers SET free = 0 WHERE id = $1")
+            .bind(self.worker())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     /// Gives this worker's lease up (it drained): what it still holds is
@@ -491,10 +553,10 @@ impl PgStore {
                     'stdout', '', 'stderr', '', 'stdout_truncated', false, 'stderr_truncated', false,
                     'error', 'its worker was lost (' || j.attempt || ' times): no lease renewed',
                     'leaked', false)::text ELSE NULL END,
-                run_at = now() + least(power(2, j.attempt), 60) * interval '1 second',
+                run_at = now() + least(power(2, j.attempt - 1) - 1, 60) * interval '1 second',
                 worker = NULL, pid = NULL
             FROM lost WHERE j.id = lost.id
-            RETURNING j.id, lost.attempt",
+            RETURNING j.id, lost.attempt, j.status = 'queued' AND j.run_at <= now()",
         )
         .bind(now)
         .fetch_all(&mut *tx)
@@ -512,7 +574,8 @@ impl PgStore {
             .bind(now)
             .execute(&mut *tx)
             .await?;
-            notify(&mut tx, JOBS_CHANNEL, "").await?;
+            let ready = rows.iter().filter(|r| r.get::<bool, _>(2)).count();
+            wake(&mut tx, ready).await?;
         }
         // Workers long gone, with nothing left running.
         sqlx::query(
@@ -627,9 +690,7 @@ impl PgStore {
                 (None, None) => return Err(StoreError("a job was not stored".into())),
             }
         }
-        if new > 0 {
-            notify(&mut tx, JOBS_CHANNEL, "").await?;
-        }
+        wake(&mut tx, new).await?;
         tx.commit().await?;
         Ok(answers)
     }
@@ -779,6 +840,68 @@ async fn put_output(
     Ok(())
 }
 
+/// Wakes, when `tx` commits, as many waiting workers as it takes to fill
+/// `jobs` slots (the ones with the most free first), naming them in the
+/// notification; the others, busy or full, claim when their own jobs end.
+///
+/// The worker rows are read locked (`FOR SHARE`): a claim that is setting
+/// its worker's free slots either commits first (and its count is read
+/// here) or waits for this transaction (and then its pick sees these jobs).
+async fn wake(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    jobs: usize,
+) -> Result<(), sqlx::Error> {
+    if jobs == 0 {
+        return Ok(());
+    }
+    let workers: Vec<(i64, i32)> = sqlx::query_as(
+        "SELECT id, free FROM drover_workers WHERE lease_until > now() ORDER BY id FOR SHARE",
+    )
+    .fetch_all(&mut **tx)
+    .await?;
+    let payload = pick_workers(workers, jobs);
+    if !payload.is_empty() {
+        notify(tx, JOBS_CHANNEL, &payload).await?;
+    }
+    Ok(())
+}
+
+/// The ids, comma-separated, of the fewest workers whose free slots fill
+/// `jobs`, the freest first (at most 400 of them: a notification's payload
+/// is under 8 000 bytes).
+fn pick_workers(mut workers: Vec<(i64, i32)>, jobs: usize) -> String {
+    workers.retain(|w| w.1 > 0);
+    workers.sort_by_key(|w| (std::cmp::Reverse(w.1), w.0));
+    let mut left = jobs as i64;
+    let mut ids = Vec::new();
+    for (id, free) in workers.into_iter().take(400) {
+        if left <= 0 {
+            break;
+        }
+        ids.push(id.to_string());
+        left -= i64::from(free);
+    }
+    ids.join(",")
+}
+
+/// Whether a notification on JOBS_CHANNEL names `worker`.
+pub fn names(payload: &str, worker: i64) -> bool {
+    payload.split(',').any(|id| id.parse() == Ok(worker))
+}
+
+async fn set_free(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    worker: i64,
+    free: i32,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE drover_workers SET free = $2 WHERE id = $1")
+        .bind(worker)
+        .bind(free)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
 /// Sends `payload` on `channel` when `tx` commits.
 async fn notify(
     tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
@@ -813,7 +936,17 @@ pub fn redact(url: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::redact;
+    use super::{names, pick_workers, redact};
+
+    #[test]
+    fn a_new_job_wakes_the_fewest_workers_that_fill_it_the_freest_first() {
+        let workers = vec![(1, 0), (2, 3), (3, 8), (4, 3)];
+        assert_eq!(pick_workers(workers.clone(), 1), "3");
+        assert_eq!(pick_workers(workers.clone(), 9), "3,2");
+        assert_eq!(pick_workers(workers.clone(), 100), "3,2,4");
+        assert_eq!(pick_workers(vec![(1, 0)], 5), "");
+        assert!(names("3,2", 2) && names("12", 12) && !names("12", 1) && !names("", 1));
+    }
 
     #[test]
     fn a_password_never_shows_in_messages() {

@@ -250,6 +250,46 @@ fn a_stopped_worker_past_its_lease_kills_its_job_and_its_late_result_changes_not
     }
 }
 
+/// The count `drover_fleet_wakeups_total` of a worker's /metrics.
+fn wakeups(node: &Server) -> u64 {
+    let metrics = node.get("/metrics").text().unwrap();
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("drover_fleet_wakeups_total "))
+        .map_or(0, |n| n.trim().parse().unwrap())
+}
+
+#[test]
+fn a_new_job_wakes_one_idle_worker_not_the_whole_fleet() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = TestDb::new();
+    let nodes = fleet(dir.path(), &db, 4);
+    // Every worker has polled once and says it waits with four free slots.
+    wait_for("the workers wait for jobs", || {
+        db.query("SELECT count(*) FROM drover_workers WHERE free = 4") == "3"
+    });
+    for round in 1..=5u64 {
+        let id = id_of(&nodes[(round % 3) as usize].submit(json!({"cmd": ["true"]})));
+        assert_eq!(nodes[0].wait_final(id)["status"], "succeeded");
+        let woken: u64 = nodes.iter().map(wakeups).sum();
+        assert_eq!(woken, round, "one wake-up a job, not one a worker");
+    }
+    // Four jobs fill one worker's slots: one wake-up; nine take three.
+    let before: u64 = nodes.iter().map(wakeups).sum();
+    let sleeper = |n: usize| json!({"sh": format!("sleep 0.5; echo {n}")});
+    wait_for("the workers wait for jobs", || {
+        db.query("SELECT count(*) FROM drover_workers WHERE free = 4") == "3"
+    });
+    let batch: Vec<i64> = (0..9)
+        .map(|n| id_of(&nodes[0].submit(sleeper(n))))
+        .collect();
+    for id in batch {
+        assert_eq!(nodes[1].wait_final(id)["status"], "succeeded");
+    }
+    let woken = nodes.iter().map(wakeups).sum::<u64>() - before;
+    assert!(woken <= 9, "{woken} wake-ups for 9 jobs");
+}
+
 #[test]
 fn cancel_on_one_node_stops_a_job_running_on_another() {
     let dir = tempfile::tempdir().unwrap();
@@ -322,6 +362,30 @@ fn a_bad_store_url_is_refused_before_anything_runs() {
         err.contains("postgres://") && !err.contains("secret"),
         "{err}"
     );
+}
+
+#[test]
+fn the_schema_is_made_once_and_a_newer_one_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = TestDb::new();
+    let nodes = fleet(dir.path(), &db, 1);
+    // Three nodes started at once: one made the schema, the others ran no
+    // DDL (it would lock the tables of a running fleet).
+    assert_eq!(
+        db.query("SELECT string_agg(version::text, ',') FROM drover_schema"),
+        "1"
+    );
+    drop(nodes);
+    db.query("INSERT INTO drover_schema (version) VALUES (99)");
+    let out = drover()
+        .args(["serve", "--state-dir"])
+        .arg(dir.path().join("late"))
+        .args(["--store", &db.url])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(err.contains("schema is version 99"), "{err}");
 }
 
 /// A TCP proxy to PostgreSQL that the test can cut (every connection
