@@ -163,7 +163,228 @@ pub struct PgStore {
     lease: Duration,
     /// The attempt this worker claimed of each job it runs: its writes are
     /// fenced with it.
-    claims: Mutex<HashMap<i64, i32>>,
+    claims: Mutex<HashMap<i64, Claimed>>,
+    /// Starts and ends of jobs, for the writer, which commits whatever
+    /// waits in one transaction (see write_loop).
+    writes: tokio::sync::mpsc::UnboundedSender<Write>,
+}
+
+/// A job's start or end, fenced by its (id, attempt, worker), waiting for
+/// the writer; `reply`: whether this worker still held the job.
+enum Write {
+    Start {
+        id: i64,
+        attempt: i32,
+        worker: i64,
+        pid: u32,
+        reply: tokio::sync::oneshot::Sender<Result<bool, String>>,
+    },
+    End {
+        end: End,
+        reply: tokio::sync::oneshot::Sender<Result<bool, String>>,
+    },
+}
+
+/// The fields of a job's end (see PgStore::finished).
+struct End {
+    id: i64,
+    attempt: i32,
+    worker: i64,
+    status: String,
+    result: String,
+    at: i64,
+    pid: Option<i64>,
+    exit_code: Option<i32>,
+    stderr_tail: Option<String>,
+    rest: Vec<Chunk>,
+}
+
+/// The most output one write transaction carries (ends past it wait for
+/// the next one).
+const WRITE_BYTES: usize = 8 << 20;
+/// The most starts and ends one write transaction carries.
+const WRITE_JOBS: usize = 1024;
+
+/// Commits the jobs' starts and ends as they come, each time all that
+/// waits (a group commit: one transaction, one fsync, for hundreds of
+/// jobs ending at once). Ends when the store is dropped.
+async fn write_loop(pool: PgPool, mut writes: tokio::sync::mpsc::UnboundedReceiver<Write>) {
+    let mut next: Option<Write> = None;
+    loop {
+        let first = match next.take() {
+            Some(w) => w,
+            None => match writes.recv().await {
+                Some(w) => w,
+                None => return,
+            },
+        };
+        let mut batch = vec![first];
+        let mut bytes = 0;
+        while batch.len() < WRITE_JOBS && bytes < WRITE_BYTES {
+            match writes.try_recv() {
+                Ok(w) => {
+                    if let Write::End { end, .. } = &w {
+                        bytes += end.rest.iter().map(|c| c.data.len()).sum::<usize>();
+                    }
+                    batch.push(w);
+                }
+                Err(_) => break,
+            }
+        }
+        if bytes > WRITE_BYTES && batch.len() > 1 {
+            next = batch.pop();
+        }
+        let mut starts = Vec::new();
+        let mut ends = Vec::new();
+        for w in batch {
+            match w {
+                Write::Start {
+                    id,
+                    attempt,
+                    worker,
+                    pid,
+                    reply,
+                } => starts.push(((id, attempt, worker, pid), reply)),
+                Write::End { end, reply } => ends.push((end, reply)),
+            }
+        }
+        // A job that ended already: its end says its pid.
+        let ended: std::collections::HashSet<i64> = ends.iter().map(|(e, _)| e.id).collect();
+        starts.retain_mut(|(s, _)| !ended.contains(&s.0));
+        let start_rows: Vec<(i64, i32, i64, u32)> = starts.iter().map(|(s, _)| *s).collect();
+        let end_rows: Vec<&End> = ends.iter().map(|(e, _)| e).collect();
+        match write_batch(&pool, &start_rows, &end_rows).await {
+            Ok(held) => {
+                for (s, reply) in starts {
+                    let _ = reply.send(Ok(held.contains(&s.0)));
+                }
+                for (e, reply) in ends {
+                    let _ = reply.send(Ok(held.contains(&e.id)));
+                }
+            }
+            Err(e) => {
+                let why = e.to_string();
+                for (_, reply) in starts {
+                    let _ = reply.send(Err(why.clone()));
+                }
+                for (_, reply) in ends {
+                    let _ = reply.send(Err(why.clone()));
+                }
+            }
+        }
+    }
+}
+
+/// The writer's answer to a write: whether this worker still held the job.
+async fn answered(
+    answer: tokio::sync::oneshot::Receiver<Result<bool, String>>,
+) -> Result<bool, StoreError> {
+    match answer.await {
+        Ok(Ok(held)) => Ok(held),
+        Ok(Err(e)) => Err(StoreError(e)),
+        Err(_) => Err(StoreError("the store's writer has stopped".into())),
+    }
+}
+
+/// One transaction of starts and ends; the ids of the jobs whose write
+/// matched (the worker still held them).
+async fn write_batch(
+    pool: &PgPool,
+    starts: &[(i64, i32, i64, u32)],
+    ends: &[&End],
+) -> Result<std::collections::HashSet<i64>, sqlx::Error> {
+    let mut held = std::collections::HashSet::new();
+    let mut tx = pool.begin().await?;
+    if !starts.is_empty() {
+        let ids: Vec<i64> = starts.iter().map(|s| s.0).collect();
+        let attempts: Vec<i32> = starts.iter().map(|s| s.1).collect();
+        let workers: Vec<i64> = starts.iter().map(|s| s.2).collect();
+        let pids: Vec<i64> = starts.iter().map(|s| i64::from(s.3)).collect();
+        let rows: Vec<i64> = sqlx::query_scalar(
+            "UPDATE drover_jobs j SET pid = s.pid
+             FROM unnest($1::bigint[], $2::int[], $3::bigint[], $4::bigint[])
+                 AS s(id, attempt, worker, pid)
+             WHERE j.id = s.id AND j.attempt = s.attempt AND j.worker = s.worker
+               AND j.status = 'running'
+             RETURNING j.id",
+        )
+        .bind(&ids)
+        .bind(&attempts)
+        .bind(&workers)
+        .bind(&pids)
+        .fetch_all(&mut *tx)
+        .await?;
+        held.extend(rows);
+    }
+    if !ends.is_empty() {
+        for end in ends {
+            put_output(&mut tx, end.worker, &end.rest).await?;
+        }
+        let ids: Vec<i64> = ends.iter().map(|e| e.id).collect();
+        let attempts: Vec<i32> = ends.iter().map(|e| e.attempt).collect();
+        let workers: Vec<i64> = ends.iter().map(|e| e.worker).collect();
+        let statuses: Vec<&str> = ends.iter().map(|e| e.status.as_str()).collect();
+        let results: Vec<&str> = ends.iter().map(|e| e.result.as_str()).collect();
+        let ats: Vec<i64> = ends.iter().map(|e| e.at).collect();
+        let pids: Vec<Option<i64>> = ends.iter().map(|e| e.pid).collect();
+        let ended: Vec<i64> = sqlx::query_scalar(
+            "UPDATE drover_jobs j SET status = e.status, result = e.result, finished_at = e.at,
+                 pid = coalesce(e.pid, j.pid)
+             FROM unnest($1::bigint[], $2::int[], $3::bigint[], $4::text[], $5::text[],
+                         $6::bigint[], $7::bigint[])
+                 AS e(id, attempt, worker, status, result, at, pid)
+             WHERE j.id = e.id AND j.attempt = e.attempt AND j.worker = e.worker
+               AND j.status = 'running'
+             RETURNING j.id",
+        )
+        .bind(&ids)
+        .bind(&attempts)
+        .bind(&workers)
+        .bind(&statuses)
+        .bind(&results)
+        .bind(&ats)
+        .bind(&pids)
+        .fetch_all(&mut *tx)
+        .await?;
+        let ended: std::collections::HashSet<i64> = ended.into_iter().collect();
+        let mine: Vec<&&End> = ends.iter().filter(|e| ended.contains(&e.id)).collect();
+        if !mine.is_empty() {
+            let ids: Vec<i64> = mine.iter().map(|e| e.id).collect();
+            let attempts: Vec<i32> = mine.iter().map(|e| e.attempt).collect();
+            let ats: Vec<i64> = mine.iter().map(|e| e.at).collect();
+            let statuses: Vec<&str> = mine.iter().map(|e| e.status.as_str()).collect();
+            let codes: Vec<Option<i32>> = mine.iter().map(|e| e.exit_code).collect();
+            let tails: Vec<Option<&str>> = mine.iter().map(|e| e.stderr_tail.as_deref()).collect();
+            sqlx::query(
+                "UPDATE drover_attempts a SET ended_at = e.at, outcome = e.status,
+                     exit_code = e.code, stderr_tail = e.tail
+                 FROM unnest($1::bigint[], $2::int[], $3::bigint[], $4::text[], $5::int[],
+                             $6::text[])
+                     AS e(job, attempt, at, status, code, tail)
+                 WHERE a.job = e.job AND a.attempt = e.attempt",
+            )
+            .bind(&ids)
+            .bind(&attempts)
+            .bind(&ats)
+            .bind(&statuses)
+            .bind(&codes)
+            .bind(&tails)
+            .execute(&mut *tx)
+            .await?;
+        }
+        held.extend(ended);
+    }
+    tx.commit().await?;
+    Ok(held)
+}
+
+/// A job this worker claimed.
+#[derive(Debug, Clone, Copy)]
+struct Claimed {
+    attempt: i32,
+    /// Its end is being written: a late write of its start that finds it
+    /// no longer running means nothing.
+    ending: bool,
 }
 
 /// What a heartbeat found.
@@ -229,11 +450,14 @@ impl PgStore {
             .await
             .map_err(|e| StoreError(format!("cannot connect to {}: {e}", redact(url))))?;
         migrate(&pool).await?;
+        let (writes, queue) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(write_loop(pool.clone(), queue));
         Ok(PgStore {
             pool,
             worker: AtomicI64::new(0),
             lease,
             claims: Mutex::default(),
+            writes,
         })
     }
 
@@ -247,7 +471,21 @@ impl PgStore {
 
     /// The attempt of job `id` this worker claimed, while it runs it.
     pub fn attempt_of(&self, id: i64) -> Option<i32> {
-        lock(&self.claims).get(&id).copied()
+        lock(&self.claims).get(&id).map(|c| c.attempt)
+    }
+
+    /// Whether this worker runs job `id` as far as it knows: claimed, and
+    /// its end not being written.
+    pub fn runs(&self, id: i64) -> bool {
+        lock(&self.claims).get(&id).is_some_and(|c| !c.ending)
+    }
+
+    /// The attempt of job `id` this worker claimed, marked as ending.
+    fn ending(&self, id: i64) -> Option<i32> {
+        let mut claims = lock(&self.claims);
+        let claimed = claims.get_mut(&id)?;
+        claimed.ending = true;
+        Some(claimed.attempt)
     }
 
     /// Registers this process as a new worker, with a fresh lease.
@@ -322,6 +560,8 @@ impl PgStore {
         else {
             return Ok(Vec::new());
         };
+        // One statement: the jobs, their attempts' rows, and the worker's
+        // free slots after it.
         let rows = sqlx::query(&format!(
             "WITH picked AS (
                 SELECT id FROM drover_jobs
@@ -329,12 +569,21 @@ impl PgStore {
                 ORDER BY priority, run_at, id
                 LIMIT $2
                 FOR UPDATE SKIP LOCKED
+            ), claimed AS (
+                UPDATE drover_jobs j
+                SET status = 'running', attempt = j.attempt + 1, worker = $1, started_at = $3,
+                    pid = NULL
+                FROM picked WHERE j.id = picked.id
+                RETURNING {}
+            ), counted AS (
+                INSERT INTO drover_attempts (job, attempt, worker, started_at)
+                SELECT id, attempt, $1, $3 FROM claimed
+                ON CONFLICT DO NOTHING
+            ), freed AS (
+                UPDATE drover_workers SET free = $2 - (SELECT count(*) FROM claimed)
+                WHERE id = $1 AND $4 <> $2 - (SELECT count(*) FROM claimed)
             )
-            UPDATE drover_jobs j
-            SET status = 'running', attempt = j.attempt + 1, worker = $1, started_at = $3,
-                pid = NULL
-            FROM picked WHERE j.id = picked.id
-            RETURNING {}",
+            SELECT * FROM claimed",
             COLUMNS
                 .split(", ")
                 .map(|c| format!("j.{c}"))
@@ -344,55 +593,65 @@ impl PgStore {
         .bind(me)
         .bind(n as i64)
         .bind(now)
+        .bind(i64::from(was_free))
         .fetch_all(&mut *tx)
         .await?;
         let mut jobs: Vec<JobRow> = rows.iter().map(job_row).collect::<Result<_, _>>()?;
         jobs.sort_by_key(|j| j.id);
-        if !jobs.is_empty() {
-            let ids: Vec<i64> = jobs.iter().map(|j| j.id).collect();
-            let attempts: Vec<i32> = jobs.iter().map(|j| j.attempts as i32).collect();
-            sqlx::query(
-                "INSERT INTO drover_attempts (job, attempt, worker, started_at)
-                 SELECT job, attempt, $3, $4 FROM unnest($1::bigint[], $2::int[]) AS a(job, attempt)
-                 ON CONFLICT DO NOTHING",
-            )
-            .bind(&ids)
-            .bind(&attempts)
-            .bind(me)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-        }
-        let free = n.saturating_sub(jobs.len()) as i32;
-        if free != was_free {
-            set_free(&mut tx, me, free).await?;
-        }
         tx.commit().await?;
         let mut claims = lock(&self.claims);
         for job in &jobs {
-            claims.insert(job.id, job.attempts as i32);
+            let claimed = Claimed {
+                attempt: job.attempts as i32,
+                ending: false,
+            };
+            claims.insert(job.id, claimed);
         }
         Ok(jobs)
     }
 
     /// Job `id`'s process started as `pid`. `Ok(false)`: this worker no
     /// longer holds the job (fenced out): kill it.
-    pub async fn started(&self, id: i64, pid: u32) -> Result<bool, StoreError> {
-        let Some(attempt) = self.attempt_of(id) else {
-            return Ok(false);
+    ///
+    /// Queued at once (before any later end of the job), answered later.
+    pub fn started(
+        &self,
+        id: i64,
+        pid: u32,
+    ) -> impl std::future::Future<Output = Result<bool, StoreError>> + use<> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let queued = match self.attempt_of(id) {
+            Some(attempt) => {
+                let write = Write::Start {
+                    id,
+                    attempt,
+                    worker: self.worker(),
+                    pid,
+                    reply,
+                };
+                Some(self.writes.send(write).is_ok())
+            }
+            None => None,
         };
-        let n = sqlx::query(
-            "UPDATE drover_jobs SET pid = $4
-             WHERE id = $1 AND attempt = $2 AND worker = $3 AND status = 'running'",
-        )
-        .bind(id)
-        .bind(attempt)
-        .bind(self.worker())
-        .bind(i64::from(pid))
-        .execute(&self.pool)
-        .await?
-        .rows_affected();
-        Ok(n == 1)
+        async move {
+            match queued {
+                None => Ok(false),
+                Some(false) => Err(StoreError("the store's writer has stopped".into())),
+                Some(true) => answered(answer).await,
+            }
+        }
+    }
+
+    /// Queues a write for the writer, and waits for its answer.
+    async fn write(
+        &self,
+        write: Write,
+        answer: tokio::sync::oneshot::Receiver<Result<bool, String>>,
+    ) -> Result<bool, StoreError> {
+        if self.writes.send(write).is_err() {
+            return Err(StoreError("the store's writer has stopped".into()));
+        }
+        answered(answer).await
     }
 
     /// Job `id` ended (`status`, the report's fields as JSON in `result`).
@@ -406,7 +665,7 @@ impl PgStore {
         at: i64,
         rest: &[Chunk],
     ) -> Result<bool, StoreError> {
-        let Some(attempt) = self.attempt_of(id) else {
+        let Some(attempt) = self.ending(id) else {
             return Ok(false);
         };
         let parsed: serde_json::Value = serde_json::from_str(result).unwrap_or_default();
@@ -418,38 +677,22 @@ impl PgStore {
                 .unwrap_or(s.len());
             s[from..].to_string()
         });
-        let mut tx = self.pool.begin().await?;
-        put_output(&mut tx, self.worker(), rest).await?;
-        let n = sqlx::query(
-            "UPDATE drover_jobs SET status = $4, result = $5, finished_at = $6
-             WHERE id = $1 AND attempt = $2 AND worker = $3 AND status = 'running'",
-        )
-        .bind(id)
-        .bind(attempt)
-        .bind(self.worker())
-        .bind(status)
-        .bind(result)
-        .bind(at)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if n == 1 {
-            sqlx::query(
-                "UPDATE drover_attempts SET ended_at = $3, outcome = $4, exit_code = $5, stderr_tail = $6
-                 WHERE job = $1 AND attempt = $2",
-            )
-            .bind(id)
-            .bind(attempt)
-            .bind(at)
-            .bind(status)
-            .bind(exit_code)
-            .bind(stderr_tail)
-            .execute(&mut *tx)
-            .await?;
-            tx.commit().await?;
-        }
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let end = End {
+            id,
+            attempt,
+            worker: self.worker(),
+            status: status.to_string(),
+            result: result.to_string(),
+            at,
+            pid: parsed["pid"].as_i64(),
+            exit_code,
+            stderr_tail,
+            rest: rest.to_vec(),
+        };
+        let held = self.write(Write::End { end, reply }, answer).await?;
         lock(&self.claims).remove(&id);
-        Ok(n == 1)
+        Ok(held)
     }
 
     /// Job `id`'s attempt ended `outcome` and it goes back in the queue, to
@@ -465,7 +708,7 @@ impl PgStore {
         unless_cancelled: bool,
         rest: &[Chunk],
     ) -> Result<bool, StoreError> {
-        let Some(attempt) = self.attempt_of(id) else {
+        let Some(attempt) = self.ending(id) else {
             return Ok(false);
         };
         let mut tx = self.pool.begin().await?;
@@ -887,19 +1130,6 @@ fn pick_workers(mut workers: Vec<(i64, i32)>, jobs: usize) -> String {
 /// Whether a notification on JOBS_CHANNEL names `worker`.
 pub fn names(payload: &str, worker: i64) -> bool {
     payload.split(',').any(|id| id.parse() == Ok(worker))
-}
-
-async fn set_free(
-    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
-    worker: i64,
-    free: i32,
-) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE drover_workers SET free = $2 WHERE id = $1")
-        .bind(worker)
-        .bind(free)
-        .execute(&mut **tx)
-        .await?;
-    Ok(())
 }
 
 /// Sends `payload` on `channel` when `tx` commits.
