@@ -14,7 +14,10 @@
 # poll, follow, cancel; HEALTHCHECK (`drover health`) healthy, and `drover
 # health` unhealthy where nothing listens; `docker stop` drains a running job
 # and exits 0; `docker kill` with jobs queued, then `docker start` on the
-# same volume: every accepted job ends; the image is under 40 MB; the
+# same volume: every accepted job ends; a fleet of three worker containers
+# on a private network sharing a PostgreSQL (jobs across workers, docker
+# kill of a worker during a job, cancel across nodes, a worker cut off from
+# the network); the image is under 40 MB; the
 # variants build: EXTRA_PACKAGES (one the base has, so no mirror is needed)
 # and VARIANT=debian (apt-get there). It prints the sizes, and removes every
 # container, volume and image it made.
@@ -78,10 +81,14 @@ images=("$image")
 tmp=$(mktemp -d)
 containers=()
 volumes=()
+networks=()
+pg_cluster=""
 cleanup() {
   local rc=$?
   for c in "${containers[@]}"; do docker rm -f -v "$c" >/dev/null 2>&1 || true; done
   for v in "${volumes[@]}"; do docker volume rm -f "$v" >/dev/null 2>&1 || true; done
+  for n in "${networks[@]}"; do docker network rm "$n" >/dev/null 2>&1 || true; done
+  if [ -n "$pg_cluster" ]; then as_root pg_dropcluster --stop $pg_cluster >/dev/null 2>&1 || true; fi
   if [ "${KEEP_IMAGE:-0}" != 1 ]; then docker image rm -f "${images[@]}" >/dev/null 2>&1 || true; fi
   rm -rf "$tmp"
   say "$passed passed, $failed failed, $((SECONDS - started)) s"
@@ -500,6 +507,154 @@ if start_server "$crash" "$run_id-crash" "${k8s_flags[@]}" -- "${k8s_args[@]}" -
 else
   logs_on_failure "$crash"
   fail "the -j 1 server starts"
+fi
+
+# --- a fleet on a private network ------------------------------------------------------
+# Three worker containers on a network of their own (a user-defined bridge)
+# share one PostgreSQL: a cluster made for this test on the host, listening
+# only on that network's gateway address, dropped at the end. Jobs sent to
+# one node run across the workers; `docker kill` of the worker running a
+# job: it runs again on another, the lost attempt marked; cancel on one
+# node of a job running on another; a worker cut off from the network (the
+# database unreachable past its lease) kills its job before the lease ends,
+# and the job runs elsewhere.
+if ! command -v pg_createcluster >/dev/null 2>&1; then apt_install postgresql; fi
+net="$run_id-net"
+docker network create "$net" >/dev/null
+networks+=("$net")
+gw=$(docker network inspect --format '{{(index .IPAM.Config 0).Gateway}}' "$net")
+subnet=$(docker network inspect --format '{{(index .IPAM.Config 0).Subnet}}' "$net")
+pg_version=$(ls /usr/lib/postgresql | sort -n | tail -1)
+pg_name="drover_ct_$$"
+pg_cluster="$pg_version $pg_name"
+pg_password=$(head -c 18 /dev/urandom | base64 | tr -d '/+=')
+fleet_ok=0
+if as_root pg_createcluster "$pg_version" "$pg_name" >"$tmp/pg.log" 2>&1; then
+  echo "listen_addresses = '$gw'" | as_root tee -a "/etc/postgresql/$pg_version/$pg_name/postgresql.conf" >/dev/null
+  # The workers, from the network; this script, from the host's own
+  # addresses (which one the kernel picks as the source varies).
+  printf 'host drover drover %s scram-sha-256\nhost drover drover samehost scram-sha-256\n' "$subnet" |
+    as_root tee -a "/etc/postgresql/$pg_version/$pg_name/pg_hba.conf" >/dev/null
+  pg_port=$(pg_lsclusters -h | awk -v n="$pg_name" '$2 == n { print $3 }')
+  if as_root pg_ctlcluster "$pg_version" "$pg_name" start >>"$tmp/pg.log" 2>&1 &&
+    as_root su postgres -c "psql -p $pg_port -qtA -c \"CREATE ROLE drover LOGIN PASSWORD '$pg_password'\" -c 'CREATE DATABASE drover OWNER drover'" >>"$tmp/pg.log" 2>&1; then
+    fleet_ok=1
+  fi
+fi
+if [ $fleet_ok = 1 ]; then
+  pg_url="postgres://drover:$pg_password@$gw:$pg_port/drover"
+  fq() { psql "$pg_url" -qtA -c "$1"; }
+  printf '[serve]\nstore = "%s"\nlease = "3s"\n' "$pg_url" >"$tmp/fleet.toml"
+  chmod 644 "$tmp/fleet.toml"
+  declare -A node_url
+  start_worker() { # start_worker N
+    local name="$run_id-w$1"
+    containers+=("$name")
+    docker run -d --name "$name" --hostname "$name" --network "$net" -p 127.0.0.1::7070 \
+      -e DROVER_TOKEN="$token" -v "$tmp/fleet.toml:/etc/drover/fleet.toml:ro" "$image" \
+      serve --listen 0.0.0.0:7070 --state-dir /var/lib/drover --config /etc/drover/fleet.toml -j 2 >/dev/null &&
+      wait_until 20 locate "$name" && wait_until 30 ready && node_url[$1]=$url
+  }
+  on() { url=${node_url[$1]}; }
+  # The container (its name: its hostname) whose worker runs job $1 now.
+  runner_of() {
+    fq "SELECT w.host FROM drover_jobs j JOIN drover_workers w ON w.id = j.worker WHERE j.id = $1 AND j.status = 'running' AND j.pid IS NOT NULL"
+  }
+  runs() { [ -n "$(runner_of "$1")" ]; }
+  if start_worker 1 && start_worker 2 && start_worker 3; then
+    pass "a fleet: three worker containers on the private network $net, PostgreSQL at $gw:$pg_port"
+    on 1
+    ids=()
+    # shellcheck disable=SC2016 # for the job's shell
+    for _ in 1 2 3 4 5 6; do ids+=("$(submit '{"cmd":["sh","-c","echo $DROVER_JOB_ID; sleep 1"]}')"); done
+    on 3
+    all_final() { for i in "${ids[@]}"; do is_final "$i" || return 1; done; }
+    if [ ${#ids[@]} = 6 ] && wait_until 30 all_final; then
+      ok=1
+      for i in "${ids[@]}"; do
+        [ "$(field "$i" status)" = succeeded ] && [ "$(field "$i" stdout)" = "$i" ] || ok=0
+      done
+      hosts=$(fq "SELECT count(DISTINCT w.host) FROM drover_attempts a JOIN drover_workers w ON w.id = a.worker")
+      if [ $ok = 1 ] && [ "$hosts" -ge 2 ]; then
+        pass "6 jobs sent to one node ran once each, on $hosts workers; another node answers for them"
+      else
+        fail "jobs across the fleet: $(api "$url/v1/jobs" | jq -c '[.jobs[] | {id, status, stdout}]'), on $hosts workers"
+      fi
+    else
+      fail "jobs across the fleet: submitted ${#ids[@]}, not all ended"
+    fi
+
+    # docker kill of the worker running a job.
+    on 1
+    # shellcheck disable=SC2016
+    id=$(submit '{"cmd":["sh","-c","sleep 3; echo attempt $DROVER_ATTEMPT"],"retries":1}')
+    if [ -n "$id" ] && wait_until 20 runs "$id"; then
+      victim=$(runner_of "$id")
+      docker kill "$victim" >/dev/null
+      n=${victim##*-w}
+      on $((n % 3 + 1))
+      attempts() { fq "SELECT string_agg(attempt || ':' || coalesce(outcome, '-'), ',' ORDER BY attempt) FROM drover_attempts WHERE job = $id"; }
+      if wait_until 30 is_final "$id" && [ "$(field "$id" status)" = succeeded ] &&
+        [ "$(field "$id" stdout)" = "attempt 2" ] && [ "$(attempts)" = "1:lost,2:succeeded" ]; then
+        pass "docker kill of the worker running job $id: it ran again on another (attempts $(attempts))"
+      else
+        fail "after docker kill of $victim: job $(api "$url/v1/jobs/$id"), attempts $(attempts)"
+      fi
+      docker start "$victim" >/dev/null && wait_until 20 locate "$victim" && wait_until 30 ready && node_url[$n]=$url
+    else
+      fail "the job to kill the worker of never ran"
+    fi
+
+    # Cancel on one node of a job running on another.
+    on 1
+    id=$(submit '{"cmd":["sleep","300"]}')
+    if [ -n "$id" ] && wait_until 20 runs "$id"; then
+      n=$(runner_of "$id")
+      n=${n##*-w}
+      on $((n % 3 + 1))
+      c=$(code -X POST -H "Authorization: Bearer $token" "$url/v1/jobs/$id/cancel")
+      if [ "$c" = 202 ] && wait_until 20 is_status "$id" cancelled; then
+        pass "cancel on worker $((n % 3 + 1)) of job $id running on worker $n: 202, then cancelled"
+      else
+        fail "cancel across the fleet: $c, job $(api "$url/v1/jobs/$id")"
+      fi
+    else
+      fail "the job to cancel across the fleet never ran"
+    fi
+
+    # A worker cut off from the network past its lease (3 s).
+    on 1
+    id=$(submit '{"cmd":["sleep","30"],"retries":1}')
+    if [ -n "$id" ] && wait_until 20 runs "$id"; then
+      cut=$(runner_of "$id")
+      docker network disconnect "$net" "$cut"
+      t0=$SECONDS
+      sleeps() { docker exec "$cut" bash -c 'n=0; for c in /proc/[0-9]*/comm; do [ "$(cat "$c" 2>/dev/null)" = sleep ] && n=$((n+1)); done; echo $n'; }
+      no_sleep() { [ "$(sleeps)" = 0 ]; }
+      elsewhere() { local r; r=$(runner_of "$id"); [ -n "$r" ] && [ "$r" != "$cut" ]; }
+      if wait_until 10 no_sleep; then
+        gone=$((SECONDS - t0))
+        if wait_until 30 elsewhere; then
+          pass "worker $cut cut off from the network: it killed its job within ${gone} s (lease 3 s), which then ran on $(runner_of "$id")"
+        else
+          fail "worker $cut cut off: its job did not run elsewhere: attempts $(fq "SELECT string_agg(attempt || ':' || coalesce(outcome, '-'), ',') FROM drover_attempts WHERE job = $id")"
+        fi
+      else
+        fail "worker $cut cut off from the network: its job still runs after 10 s"
+      fi
+      docker network connect "$net" "$cut"
+      on 1
+      code -X POST -H "Authorization: Bearer $token" "$url/v1/jobs/$id/cancel" >/dev/null
+    else
+      fail "the job of the worker to cut off never ran"
+    fi
+  else
+    for n in 1 2 3; do logs_on_failure "$run_id-w$n"; done
+    fail "the fleet's worker containers start"
+  fi
+else
+  cat "$tmp/pg.log" >&2
+  fail "a PostgreSQL cluster for the fleet on $gw"
 fi
 
 # --- size ------------------------------------------------------------------------------

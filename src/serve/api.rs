@@ -372,7 +372,7 @@ async fn create_job(
         }
     };
     // Full: only a repeat of a job already taken gets through.
-    if app.queued() >= app.settings.max_queued {
+    if app.waiting() >= app.settings.max_queued {
         let repeat = match &idempotency {
             Some((key, _)) => app
                 .store
@@ -413,7 +413,10 @@ async fn create_job(
             // In a fleet a worker with a free slot claims it (perhaps this
             // one): nothing runs it from here.
             let run = match app.store.fleet() {
-                Some(_) => Ok(()),
+                Some(_) => {
+                    app.took(1);
+                    Ok(())
+                }
                 None => app.run(&row).await,
             };
             match run {
@@ -463,7 +466,7 @@ pub(super) fn too_many(app: &App) -> ApiError {
             StatusCode::TOO_MANY_REQUESTS,
             format!(
                 "{} jobs are waiting (max_queued in [serve]); try again shortly",
-                app.queued()
+                app.waiting()
             ),
         )
     }

@@ -49,7 +49,7 @@ fn job_file_text(headers: &HeaderMap, body: &[u8]) -> ApiResult<String> {
 
 /// The job file checked as `drover run` checks it, and as this server
 /// allows: output is the server's to keep, programs its allow-list's.
-fn plan_of(app: &App, text: String) -> ApiResult<Plan> {
+pub fn plan_of(app: &App, text: String) -> ApiResult<Plan> {
     // Named in messages as `batch.toml`; relative paths in it are relative
     // to the server's folder, as its jobs' are.
     let path = std::path::Path::new("batch.toml");
@@ -113,15 +113,11 @@ pub async fn create(
     if app.draining() {
         return Err(draining());
     }
-    if app.store.fleet().is_some() {
-        return Err(ApiError::new(
-            StatusCode::NOT_IMPLEMENTED,
-            "a fleet (--store postgres://…) does not run batches yet: submit each job with POST /v1/jobs, or run the batch on a server with its own store",
-        ));
-    }
     let body = body_of(&app, body).await?;
-    let plan = plan_of(&app, job_file_text(&headers, &body)?)?;
-    if app.queued() + plan.jobs.len() > app.settings.max_queued {
+    let text = job_file_text(&headers, &body)?;
+    let plan = plan_of(&app, text.clone())?;
+    let fleet = app.store.fleet().cloned();
+    if app.waiting() + plan.jobs.len() > app.settings.max_queued {
         return Err(too_many(&app));
     }
     let jobs: Vec<NewJob> = plan
@@ -135,10 +131,13 @@ pub async fn create(
             retries: spec.retries,
         })
         .collect();
-    let rows: Vec<_> = app
-        .store
-        .insert(jobs)
-        .await
+    // In a fleet: stored with its job file, for the worker that claims it
+    // to run it whole.
+    let inserted = match &fleet {
+        Some(pg) => pg.insert_batch(jobs, &text).await,
+        None => app.store.insert(jobs).await,
+    };
+    let rows: Vec<_> = inserted
         .map_err(ApiError::internal)?
         .into_iter()
         .filter_map(|i| match i {
@@ -150,9 +149,13 @@ pub async fn create(
         return Err(ApiError::internal("the store did not take every job"));
     }
     metrics::counter!("drover_jobs_submitted_total").increment(rows.len() as u64);
-    app.run_batch(&rows, plan)
-        .await
-        .map_err(ApiError::internal)?;
+    if fleet.is_some() {
+        app.took(rows.len());
+    } else {
+        app.run_batch(&rows, plan)
+            .await
+            .map_err(ApiError::internal)?;
+    }
     let batch = rows.first().map_or(0, |r| r.batch);
     let jobs: Vec<Value> = rows
         .iter()

@@ -25,8 +25,8 @@ use tokio::time::Instant;
 use super::{App, RunError};
 use crate::engine::How;
 use crate::model::{JobResult, Status};
-use crate::store::PgStore;
 use crate::store::pg::{CANCEL_CHANNEL, CHUNK, Chunk, JOBS_CHANNEL};
+use crate::store::{JobRow, PgStore};
 
 /// Jobs a worker runs at once without `-j` / max_parallel.
 pub const DEFAULT_SLOTS: std::num::NonZeroUsize = std::num::NonZeroUsize::new(16).unwrap();
@@ -37,6 +37,9 @@ pub const TAIL: usize = 64 << 10;
 
 /// How often a worker looks for jobs when no notification comes.
 const POLL: Duration = Duration::from_secs(1);
+
+/// How often a node counts the fleet's queued jobs (for max_queued).
+const COUNT_EVERY: Duration = Duration::from_millis(250);
 
 /// How long a job runs before its pid is written (see started()).
 const START_WRITE: Duration = Duration::from_millis(200);
@@ -90,6 +93,7 @@ pub fn start(app: Arc<App>, pg: Arc<PgStore>, slots: Option<std::num::NonZeroUsi
         tokio::spawn(listen(app.clone(), pg.clone(), wake)),
         tokio::spawn(rescue_loop(pg.clone(), app.settings.lease)),
         tokio::spawn(ship_loop(app.clone(), pg.clone())),
+        tokio::spawn(count_loop(app.clone(), pg.clone())),
     ];
     Worker { tasks, pg }
 }
@@ -254,12 +258,15 @@ async fn claim_loop(
             let free = slots.saturating_sub(busy);
             if free > 0 {
                 match pg.claim(free).await {
-                    Ok(rows) => {
-                        if !rows.is_empty() {
+                    Ok(claim) => {
+                        if !claim.jobs.is_empty() || claim.batch.is_some() {
                             failpoint("after-claim");
                         }
-                        full = rows.len() == free;
-                        for row in rows {
+                        full = claim.jobs.len() == free;
+                        if let Some((rows, file)) = claim.batch {
+                            run_batch(&app, rows, file).await;
+                        }
+                        for row in claim.jobs {
                             match app.run(&row).await {
                                 Ok(()) => {}
                                 Err(RunError::Job(why)) => {
@@ -288,6 +295,25 @@ async fn claim_loop(
             _ = wake.notified() => {}
             _ = app.slot_freed.notified() => {}
             _ = tokio::time::sleep(POLL) => {}
+        }
+    }
+}
+
+/// Runs a claimed batch whole, as its job file says (checked again here:
+/// this worker's allow-list is the one that counts); if it cannot, its
+/// jobs end saying why.
+async fn run_batch(app: &Arc<App>, rows: Vec<JobRow>, file: String) {
+    let why = match super::batch::plan_of(app, file) {
+        Ok(plan) if plan.jobs.len() == rows.len() => match app.run_batch(&rows, plan).await {
+            Ok(()) => return,
+            Err(e) => e,
+        },
+        Ok(_) => "its job file gives another number of jobs on this worker".to_string(),
+        Err(e) => format!("this worker cannot run it: {}", e.message),
+    };
+    for row in &rows {
+        if let Err(e) = app.end_unrun(row, "failed", &why).await {
+            tracing::warn!(job = row.id, "cannot end job {}: {e}", row.id);
         }
     }
 }
@@ -330,6 +356,21 @@ async fn listen(app: Arc<App>, pg: Arc<PgStore>, wake: Arc<tokio::sync::Notify>)
             }
         }
         tokio::time::sleep(POLL).await;
+    }
+}
+
+/// Counts the fleet's queued jobs every COUNT_EVERY, for max_queued (see
+/// App::waiting): a node refuses jobs past it with a count at most that
+/// old, plus what it took itself since.
+async fn count_loop(app: Arc<App>, pg: Arc<PgStore>) {
+    loop {
+        match pg.queued().await {
+            Ok(n) => app
+                .fleet_queued
+                .store(n, std::sync::atomic::Ordering::Relaxed),
+            Err(e) => tracing::debug!("cannot count the queued jobs: {e}"),
+        }
+        tokio::time::sleep(COUNT_EVERY).await;
     }
 }
 
@@ -384,9 +425,17 @@ pub async fn requeued(
     let Some(attempt) = pg.attempt_of(id) else {
         return false;
     };
-    let (retries, delay) = super::lock(&app.live)
+    let Some((retries, delay, batch)) = super::lock(&app.live)
         .get(&id)
-        .map_or((0, Duration::ZERO), |l| l.retry);
+        .map(|l| (l.retry.0, l.retry.1, l.batch))
+    else {
+        return false;
+    };
+    // A batch's job runs with the others (pipes, needs), not alone: its
+    // retries are the engine's, within the batch.
+    if batch {
+        return false;
+    }
     let outcome = result.status.as_str();
     let (requeue, delay, unless_cancelled) = match result.status {
         Status::Failed | Status::TimedOut if (attempt as u32) <= retries => (true, delay, false),

@@ -51,6 +51,9 @@ pub struct App {
     slot_freed: tokio::sync::Notify,
     /// In a fleet: the output of its running jobs not shipped yet.
     uploads: fleet::Uploads,
+    /// In a fleet: its queued jobs, all workers', as last counted (see
+    /// fleet::count_loop), plus what this node took since.
+    fleet_queued: std::sync::atomic::AtomicUsize,
 }
 
 /// A job not ended yet.
@@ -73,6 +76,8 @@ struct Live {
     /// In a fleet: its retries and retry_delay (a retry is a new claim,
     /// perhaps on another worker).
     retry: (u32, Duration),
+    /// A job of a batch (it runs with the others, as their plan says).
+    batch: bool,
 }
 
 /// Why a stored job could not be handed to the engine.
@@ -109,6 +114,21 @@ impl App {
 
     pub fn queued(&self) -> usize {
         self.queued.load(Ordering::Relaxed)
+    }
+
+    /// The jobs waiting to run, for max_queued: this server's; in a fleet,
+    /// the fleet's (counted every COUNT_EVERY, plus what this node took
+    /// since).
+    pub fn waiting(&self) -> usize {
+        match self.store.fleet() {
+            Some(_) => self.fleet_queued.load(Ordering::Relaxed),
+            None => self.queued(),
+        }
+    }
+
+    /// A fleet's node took `n` jobs (see `waiting`).
+    pub fn took(&self, n: usize) {
+        self.fleet_queued.fetch_add(n, Ordering::Relaxed);
     }
 
     /// The end of job `id`: `None` if it is not live (ended, or unknown).
@@ -248,6 +268,7 @@ impl App {
                 written: Some(written),
                 lost: Some(lost),
                 retry,
+                batch: false,
             },
         );
         self.queued.fetch_add(1, Ordering::Relaxed);
@@ -354,14 +375,29 @@ impl App {
         {
             return Err("the store gave a batch's jobs ids that do not follow each other".into());
         }
+        let fleet = self.store.fleet().is_some();
         for (spec, row) in plan.jobs.iter_mut().zip(rows) {
+            // In a fleet: a scratch file per attempt, shipped to the
+            // database (see fleet::Uploads); and the job's id and attempt in
+            // its environment.
+            let path = |stream: &str| match fleet {
+                false => config::output_path(&self.settings.state_dir, row.id, stream),
+                true => fleet::scratch_path(&self.settings.state_dir, row.id, row.attempts, stream),
+            };
             for (out, stream) in [(&mut spec.stdout, "stdout"), (&mut spec.stderr, "stderr")] {
                 if matches!(out, OutputSpec::Capture) {
                     *out = OutputSpec::File {
-                        path: config::output_path(&self.settings.state_dir, row.id, stream),
+                        path: path(stream),
                         append: true,
                     };
                 }
+            }
+            if fleet {
+                spec.env.push(("DROVER_JOB_ID".into(), row.id.to_string()));
+                spec.env
+                    .push(("DROVER_ATTEMPT".into(), row.attempts.to_string()));
+                self.uploads
+                    .add(row.id, row.attempts, [path("stdout"), path("stderr")]);
             }
         }
         {
@@ -380,6 +416,7 @@ impl App {
                         written: None,
                         lost: None,
                         retry: (0, Duration::ZERO),
+                        batch: true,
                     },
                 );
             }
@@ -459,7 +496,11 @@ async fn record(app: Arc<App>, mut events: tokio::sync::mpsc::UnboundedReceiver<
                         result.status,
                         crate::model::Status::Cancelled | crate::model::Status::Skipped
                     );
-                if app.draining() && unstarted {
+                // A fleet's batch is claimed whole and not resumed: its
+                // jobs end here, as they ended.
+                let claimed_batch = app.store.fleet().is_some()
+                    && lock(&app.live).get(&id).is_some_and(|l| l.batch);
+                if app.draining() && unstarted && !claimed_batch {
                     app.job_ended(id);
                     continue;
                 }
@@ -675,6 +716,7 @@ pub fn serve(settings: Settings) -> Result<(), Failure> {
             allowed,
             slot_freed: tokio::sync::Notify::new(),
             uploads: fleet::Uploads::default(),
+            fleet_queued: std::sync::atomic::AtomicUsize::new(0),
         });
         let recorder = tokio::spawn(record(app.clone(), events));
         let worker = match app.store.fleet() {

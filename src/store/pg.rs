@@ -31,7 +31,10 @@ use super::{Inserted, JobRow, NewJob, StoreError, now_ms};
 /// at once), only those not yet applied (`drover_schema` says which): DDL
 /// takes locks that would stall a running fleet, so a node joining one
 /// runs none. Append only: never change a step once released.
-const MIGRATIONS: &[&[&str]] = &[SCHEMA_1];
+const MIGRATIONS: &[&[&str]] = &[SCHEMA_1, SCHEMA_2];
+
+/// A batch's job file, for the worker that claims it whole.
+const SCHEMA_2: &[&str] = &["ALTER TABLE drover_batches ADD COLUMN IF NOT EXISTS file TEXT"];
 
 const SCHEMA_1: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS drover_workers (
@@ -128,6 +131,13 @@ pub fn stream_number(stream: &str) -> i16 {
 /// Any number: the advisory lock that makes one node at a time run the
 /// schema.
 const SCHEMA_LOCK: i64 = 0x6472_6f76_6572;
+
+/// The advisory lock of job ids: a batch takes it alone, for ids that
+/// follow each other (its jobs run as one plan); a single job shares it.
+const IDS_LOCK: i64 = 0x6472_6f76_6569;
+
+/// The error of a batch's job whose worker was lost.
+pub const BATCH_LOST: &str = "its worker was lost, and a batch is not resumed (its jobs run together, with their pipes): submit it again";
 
 /// The channel that wakes workers when jobs are queued.
 pub const JOBS_CHANNEL: &str = "drover_jobs";
@@ -387,6 +397,61 @@ struct Claimed {
     ending: bool,
 }
 
+/// What a claim took: single jobs, and perhaps a whole batch with its job
+/// file.
+#[derive(Debug, Default)]
+pub struct Claim {
+    pub jobs: Vec<JobRow>,
+    pub batch: Option<(Vec<JobRow>, String)>,
+}
+
+/// Claims the oldest queued batch whole (all its jobs `running`, their
+/// attempts counted), with its job file.
+async fn claim_batch(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    me: i64,
+    now: i64,
+) -> Result<Option<(Vec<JobRow>, String)>, sqlx::Error> {
+    let rows = sqlx::query(&format!(
+        "WITH first AS (
+            SELECT batch FROM drover_jobs
+            WHERE status = 'queued' AND kind = 'batch'
+            ORDER BY id LIMIT 1
+            FOR UPDATE SKIP LOCKED
+        ), claimed AS (
+            UPDATE drover_jobs j
+            SET status = 'running', attempt = j.attempt + 1, worker = $1, started_at = $2,
+                pid = NULL
+            FROM first WHERE j.batch = first.batch AND j.status = 'queued'
+            RETURNING {}
+        ), counted AS (
+            INSERT INTO drover_attempts (job, attempt, worker, started_at)
+            SELECT id, attempt, $1, $2 FROM claimed
+            ON CONFLICT DO NOTHING
+        )
+        SELECT c.*, b.file FROM claimed c JOIN drover_batches b ON b.id = c.batch",
+        COLUMNS
+            .split(", ")
+            .map(|c| format!("j.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    ))
+    .bind(me)
+    .bind(now)
+    .fetch_all(&mut **tx)
+    .await?;
+    let Some(file) = rows
+        .first()
+        .map(|r| r.try_get::<Option<String>, _>("file"))
+        .transpose()?
+    else {
+        return Ok(None);
+    };
+    let mut jobs: Vec<JobRow> = rows.iter().map(job_row).collect::<Result<_, _>>()?;
+    jobs.sort_by_key(|j| j.id);
+    Ok(Some((jobs, file.unwrap_or_default())))
+}
+
 /// What a heartbeat found.
 #[derive(Debug, Default)]
 pub struct Beat {
@@ -538,11 +603,12 @@ impl PgStore {
 
     /// Claims up to `n` queued jobs for this worker, oldest first (by
     /// priority, then when they may run): each `running` with its attempt
-    /// counted, and that attempt's row made. None while this worker's lease
-    /// has expired.
-    pub async fn claim(&self, n: usize) -> Result<Vec<JobRow>, StoreError> {
+    /// counted, and that attempt's row made; and, if that left slots free,
+    /// the oldest queued batch, whole. None while this worker's lease has
+    /// expired.
+    pub async fn claim(&self, n: usize) -> Result<Claim, StoreError> {
         if n == 0 {
-            return Ok(Vec::new());
+            return Ok(Claim::default());
         }
         let me = self.worker();
         let now = now_ms();
@@ -558,14 +624,14 @@ impl PgStore {
         .fetch_optional(&mut *tx)
         .await?
         else {
-            return Ok(Vec::new());
+            return Ok(Claim::default());
         };
         // One statement: the jobs, their attempts' rows, and the worker's
         // free slots after it.
         let rows = sqlx::query(&format!(
             "WITH picked AS (
                 SELECT id FROM drover_jobs
-                WHERE status = 'queued' AND run_at <= now()
+                WHERE status = 'queued' AND run_at <= now() AND kind = 'job'
                 ORDER BY priority, run_at, id
                 LIMIT $2
                 FOR UPDATE SKIP LOCKED
@@ -598,16 +664,21 @@ impl PgStore {
         .await?;
         let mut jobs: Vec<JobRow> = rows.iter().map(job_row).collect::<Result<_, _>>()?;
         jobs.sort_by_key(|j| j.id);
+        let batch = match jobs.len() < n {
+            true => claim_batch(&mut tx, me, now).await?,
+            false => None,
+        };
         tx.commit().await?;
         let mut claims = lock(&self.claims);
-        for job in &jobs {
+        let batch_jobs = batch.iter().flat_map(|(rows, _)| rows);
+        for job in jobs.iter().chain(batch_jobs) {
             let claimed = Claimed {
                 attempt: job.attempts as i32,
                 ending: false,
             };
             claims.insert(job.id, claimed);
         }
-        Ok(jobs)
+        Ok(Claim { jobs, batch })
     }
 
     /// Job `id`'s process started as `pid`. `Ok(false)`: this worker no
@@ -788,13 +859,16 @@ impl PgStore {
                 FOR UPDATE OF j SKIP LOCKED
             )
             UPDATE drover_jobs j SET
-                status = CASE WHEN j.attempt > j.retries THEN 'failed' ELSE 'queued' END,
-                finished_at = CASE WHEN j.attempt > j.retries THEN $1 ELSE NULL END,
-                result = CASE WHEN j.attempt > j.retries THEN json_build_object(
+                status = CASE WHEN j.attempt > j.retries OR j.kind = 'batch' THEN 'failed'
+                    ELSE 'queued' END,
+                finished_at = CASE WHEN j.attempt > j.retries OR j.kind = 'batch' THEN $1
+                    ELSE NULL END,
+                result = CASE WHEN j.attempt > j.retries OR j.kind = 'batch' THEN json_build_object(
                     'name', j.name, 'status', 'failed', 'exit_code', NULL, 'signal', NULL,
                     'attempts', j.attempt, 'pid', j.pid, 'started_at', NULL, 'duration_ms', NULL,
                     'stdout', '', 'stderr', '', 'stdout_truncated', false, 'stderr_truncated', false,
-                    'error', 'its worker was lost (' || j.attempt || ' times): no lease renewed',
+                    'error', CASE WHEN j.kind = 'batch' THEN $2
+                        ELSE 'its worker was lost (' || j.attempt || ' times): no lease renewed' END,
                     'leaked', false)::text ELSE NULL END,
                 run_at = now() + least(power(2, j.attempt - 1) - 1, 60) * interval '1 second',
                 worker = NULL, pid = NULL
@@ -802,6 +876,7 @@ impl PgStore {
             RETURNING j.id, lost.attempt, j.status = 'queued' AND j.run_at <= now()",
         )
         .bind(now)
+        .bind(BATCH_LOST)
         .fetch_all(&mut *tx)
         .await?;
         if !rows.is_empty() {
@@ -872,20 +947,60 @@ impl PgStore {
     /// Stores jobs as one batch (with their retries, for the rescuer), and
     /// wakes the workers.
     pub async fn insert(&self, jobs: Vec<NewJob>) -> Result<Vec<Inserted>, StoreError> {
+        self.insert_with(jobs, None).await
+    }
+
+    /// Stores a batch: its jobs (ids that follow each other), and its job
+    /// file, for the worker that claims it to run it whole.
+    pub async fn insert_batch(
+        &self,
+        jobs: Vec<NewJob>,
+        file: &str,
+    ) -> Result<Vec<Inserted>, StoreError> {
+        self.insert_with(jobs, Some(file)).await
+    }
+
+    async fn insert_with(
+        &self,
+        jobs: Vec<NewJob>,
+        file: Option<&str>,
+    ) -> Result<Vec<Inserted>, StoreError> {
         let now = now_ms();
         let mut tx = self.pool.begin().await?;
+        let ids: Vec<i64> = match file {
+            Some(_) => {
+                sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                    .bind(IDS_LOCK)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query_scalar(
+                    "SELECT nextval('drover_jobs_id_seq') FROM generate_series(1, $1)",
+                )
+                .bind(jobs.len() as i64)
+                .fetch_all(&mut *tx)
+                .await?
+            }
+            None => {
+                sqlx::query_scalar(
+                    "SELECT nextval('drover_jobs_id_seq')
+                     FROM generate_series(1, $2), pg_advisory_xact_lock_shared($1)",
+                )
+                .bind(IDS_LOCK)
+                .bind(jobs.len() as i64)
+                .fetch_all(&mut *tx)
+                .await?
+            }
+        };
         let batch: i64 = sqlx::query_scalar(
-            "INSERT INTO drover_batches (submitted_at) VALUES ($1) RETURNING id",
+            "INSERT INTO drover_batches (submitted_at, file) VALUES ($1, $2) RETURNING id",
         )
         .bind(now)
+        .bind(file)
         .fetch_one(&mut *tx)
         .await?;
         let mut answers = Vec::with_capacity(jobs.len());
         let mut new = 0;
-        for job in jobs {
-            let id: i64 = sqlx::query_scalar("SELECT nextval('drover_jobs_id_seq')")
-                .fetch_one(&mut *tx)
-                .await?;
+        for (job, id) in jobs.into_iter().zip(ids) {
             let name = match job.name.is_empty() {
                 true => format!("job-{id}"),
                 false => job.name.clone(),
@@ -933,9 +1048,18 @@ impl PgStore {
                 (None, None) => return Err(StoreError("a job was not stored".into())),
             }
         }
-        wake(&mut tx, new).await?;
+        // A batch takes one worker's slots.
+        wake(&mut tx, if file.is_some() { 1 } else { new }).await?;
         tx.commit().await?;
         Ok(answers)
+    }
+
+    /// How many jobs wait in the queue (all workers').
+    pub async fn queued(&self) -> Result<usize, StoreError> {
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM drover_jobs WHERE status = 'queued'")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(n.max(0) as usize)
     }
 
     pub async fn get(&self, id: i64) -> Result<Option<JobRow>, StoreError> {

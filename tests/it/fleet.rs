@@ -372,8 +372,8 @@ fn the_schema_is_made_once_and_a_newer_one_is_refused() {
     // Three nodes started at once: one made the schema, the others ran no
     // DDL (it would lock the tables of a running fleet).
     assert_eq!(
-        db.query("SELECT string_agg(version::text, ',') FROM drover_schema"),
-        "1"
+        db.query("SELECT string_agg(version::text, ',' ORDER BY version) FROM drover_schema"),
+        "1,2"
     );
     drop(nodes);
     db.query("INSERT INTO drover_schema (version) VALUES (99)");
@@ -792,4 +792,196 @@ fn ten_thousand_jobs_through_three_workers_killed_at_random_each_end_once() {
         kills >= 5 && lost > 0,
         "the kills missed: {kills} kills, {lost} lost"
     );
+}
+
+/// The value `f` gives, polled until it gives one (at most WAIT).
+fn wait_until_value<T>(mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "never came");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+fn post_batch(node: &Server, file: &str) -> Value {
+    let r = node
+        .http
+        .post(format!("{}/v1/batches", node.url))
+        .header("content-type", "application/toml")
+        .body(file.to_string())
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 201);
+    r.json().unwrap()
+}
+
+fn batch_report(node: &Server, id: i64) -> Value {
+    let r = node.get(&format!("/v1/batches/{id}"));
+    assert_eq!(r.status().as_u16(), 200);
+    r.json().unwrap()
+}
+
+#[test]
+fn a_batch_sent_to_one_node_runs_whole_on_one_worker_and_any_node_reports_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = TestDb::new();
+    let nodes = fleet(dir.path(), &db, 2);
+    // Single jobs queued around it take other slots; the batch's pipe and
+    // needs hold within one worker.
+    let file = r#"
+[[job]]
+name = "make"
+sh = "echo 3; echo 1; echo 2"
+
+[[job]]
+name = "sort"
+cmd = ["sort"]
+stdin = { from = "make" }
+
+[[job]]
+name = "after"
+needs = ["sort"]
+sh = "echo job $DROVER_JOB_ID attempt $DROVER_ATTEMPT"
+"#;
+    let singles: Vec<i64> = (0..4)
+        .map(|_| id_of(&nodes[1].submit(json!({"sh": "sleep 0.2"}))))
+        .collect();
+    let answer = post_batch(&nodes[0], file);
+    let batch = answer["batch"].as_i64().unwrap();
+    let ids: Vec<i64> = answer["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 3, "{answer}");
+    assert!(ids.windows(2).all(|w| w[1] == w[0] + 1), "{answer}");
+    let report = wait_until_value(|| {
+        let r = batch_report(&nodes[2], batch);
+        (r["status"] == "done").then_some(r)
+    });
+    assert_eq!(report["summary"]["succeeded"], 3, "{report}");
+    let jobs = report["jobs"].as_array().unwrap();
+    let by_name = |n: &str| jobs.iter().find(|j| j["name"] == n).unwrap().clone();
+    assert_eq!(by_name("sort")["stdout"], "1\n2\n3\n", "{report}");
+    assert_eq!(
+        by_name("after")["stdout"],
+        format!("job {} attempt 1\n", ids[2]),
+        "{report}"
+    );
+    // Its output, from another node's output endpoint.
+    assert_eq!(output_of(&nodes[1], ids[1], "stdout", false), b"1\n2\n3\n");
+    // One worker ran all three, one attempt each.
+    assert_eq!(
+        db.query(&format!(
+            "SELECT count(DISTINCT worker) || ':' || count(*) FROM drover_attempts
+             WHERE job BETWEEN {} AND {} AND outcome = 'succeeded'",
+            ids[0], ids[2]
+        )),
+        "1:3"
+    );
+    for id in singles {
+        assert_eq!(nodes[2].wait_final(id)["status"], "succeeded");
+    }
+}
+
+#[test]
+fn a_batch_whose_worker_is_killed_ends_failed_and_is_not_resumed() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = TestDb::new();
+    let mut nodes = fleet(dir.path(), &db, 2);
+    let ran = dir.path().join("ran");
+    let file = format!(
+        r#"
+[[job]]
+name = "first"
+sh = "echo first >> {ran}"
+
+[[job]]
+name = "long"
+needs = ["first"]
+sh = "echo long >> {ran}; sleep 30"
+"#,
+        ran = ran.display()
+    );
+    let answer = post_batch(&nodes[0], &file);
+    let batch = answer["batch"].as_i64().unwrap();
+    let long = answer["jobs"][1]["id"].as_i64().unwrap();
+    wait_for("the long job runs", || {
+        runner(&db, long).is_some()
+            && std::fs::read_to_string(&ran).unwrap_or_default() == "first\nlong\n"
+    });
+    let victim = runner(&db, long).unwrap();
+    let at = nodes.iter().position(|n| n.child.id() == victim).unwrap();
+    nodes.remove(at).crash();
+    let report = wait_until_value(|| {
+        let r = batch_report(&nodes[0], batch);
+        (r["status"] == "done").then_some(r)
+    });
+    let jobs = report["jobs"].as_array().unwrap();
+    assert_eq!(jobs[0]["status"], "succeeded", "{report}");
+    assert_eq!(jobs[1]["status"], "failed", "{report}");
+    assert!(
+        jobs[1]["error"]
+            .as_str()
+            .unwrap()
+            .contains("a batch is not resumed"),
+        "{report}"
+    );
+    // Not run again anywhere.
+    assert_eq!(std::fs::read_to_string(&ran).unwrap(), "first\nlong\n");
+}
+
+#[test]
+fn max_queued_counts_the_jobs_queued_across_the_fleet() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = TestDb::new();
+    let config = dir.path().join("serve.toml");
+    std::fs::write(
+        &config,
+        format!("[serve]\nlease = \"{LEASE}\"\nmax_queued = 4\n"),
+    )
+    .unwrap();
+    let node = |n: usize| {
+        Server::start(
+            &dir.path().join(format!("state{n}")),
+            &[
+                "--store",
+                &db.url,
+                "--config",
+                config.to_str().unwrap(),
+                "-j",
+                "1",
+            ],
+            None,
+        )
+    };
+    let nodes = [node(0), node(1)];
+    // Both workers busy; then four jobs wait, two sent to each node.
+    let busy: Vec<i64> = (0..2)
+        .map(|n| id_of(&nodes[n].submit(json!({"cmd": ["sleep", "30"]}))))
+        .collect();
+    wait_for("both workers run a job", || {
+        busy.iter().all(|&id| runner(&db, id).is_some())
+    });
+    for n in [0, 0, 1, 1] {
+        nodes[n].submit(json!({"cmd": ["true"]}));
+    }
+    // Each node soon counts the other's too: a fifth job is refused.
+    for node in &nodes {
+        let refused = wait_until_value(|| {
+            let r = node.post("/v1/jobs", json!({"cmd": ["true"]}).to_string());
+            (r.status().as_u16() == 429).then(|| r.text().unwrap())
+        });
+        assert!(refused.contains("max_queued"), "{refused}");
+    }
+    let queued: usize = db
+        .query("SELECT count(*) FROM drover_jobs WHERE status = 'queued'")
+        .parse()
+        .unwrap();
+    // At most what arrived before a node's count caught up (250 ms).
+    assert!((4..=6).contains(&queued), "{queued} queued");
 }
