@@ -345,13 +345,6 @@ async fn create_job(
     }
     let body = body_of(&app, body).await?;
     let (def, name) = parse_job(&app, &body)?;
-    if app.store.fleet().is_some() && def["stdin"]["stream"] == json!(true) {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "stdin = {\"stream\": true} needs the job to run on the server it was sent to: not in a fleet (--store postgres://…); give stdin as text or a file",
-        )
-        .field("stdin"));
-    }
     let retries = def
         .get("retries")
         .and_then(Value::as_u64)
@@ -706,6 +699,9 @@ async fn stdin(
         )
     })?;
     let row = row_of(&app, &id).await?;
+    if let Some(pg) = app.store.fleet() {
+        return fleet_stdin(&app, pg, &row, q.eof == Some(true), body).await;
+    }
     let Some(pipe) = app.stdin_of(row.id) else {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -758,6 +754,60 @@ async fn stdin(
         Json(json!({"id": row.id, "written": body.len(), "eof": q.eof == Some(true)})),
     )
         .into_response())
+}
+
+/// In a fleet: the bytes are stored, in order, for the worker that runs
+/// the job (now or later) to feed it: 202 once they are; at most
+/// output_limit bytes of stdin a job.
+async fn fleet_stdin(
+    app: &Arc<App>,
+    pg: &crate::store::PgStore,
+    row: &JobRow,
+    eof: bool,
+    body: Body,
+) -> ApiResult<Response> {
+    use crate::store::pg::StdinPut;
+    let streaming =
+        serde_json::from_str::<Value>(&row.def).is_ok_and(|d| d["stdin"]["stream"] == json!(true));
+    if !streaming || row.is_final() {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            match row.is_final() {
+                true => format!("job {} has ended", row.id),
+                false => format!(
+                    "job {} has no streaming stdin (submit it with \"stdin\": {{\"stream\": true}})",
+                    row.id
+                ),
+            },
+        ));
+    }
+    let body = body_of(app, body).await?;
+    let limit = app.settings.output_limit;
+    let put = pg
+        .put_stdin(row.id, &body, eof, limit)
+        .await
+        .map_err(ApiError::internal)?;
+    let conflict = |m: String| Err(ApiError::new(StatusCode::CONFLICT, m));
+    match put {
+        StdinPut::Stored => Ok((
+            StatusCode::ACCEPTED,
+            Json(json!({"id": row.id, "written": body.len(), "eof": eof})),
+        )
+            .into_response()),
+        StdinPut::NotFound => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("no job {}", row.id),
+        )),
+        StdinPut::Ended => conflict(format!("job {} has ended", row.id)),
+        StdinPut::Closed => conflict(format!("job {}'s stdin is closed (eof was sent)", row.id)),
+        StdinPut::TooMuch => Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "job {}'s stdin would pass {limit} bytes (output_limit in [serve]: a fleet keeps a job's stdin in its database)",
+                row.id
+            ),
+        )),
+    }
 }
 
 #[derive(Deserialize)]

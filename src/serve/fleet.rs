@@ -25,7 +25,7 @@ use tokio::time::Instant;
 use super::{App, RunError};
 use crate::engine::How;
 use crate::model::{JobResult, Status};
-use crate::store::pg::{CANCEL_CHANNEL, CHUNK, Chunk, JOBS_CHANNEL};
+use crate::store::pg::{CANCEL_CHANNEL, CHUNK, Chunk, JOBS_CHANNEL, STDIN_CHANNEL};
 use crate::store::{JobRow, PgStore};
 
 /// Jobs a worker runs at once without `-j` / max_parallel.
@@ -318,6 +318,58 @@ async fn run_batch(app: &Arc<App>, rows: Vec<JobRow>, file: String) {
     }
 }
 
+/// Feeds streaming job `id` the stdin any node took for it (in order, from
+/// the start: an attempt after a lost one reads it all again), as the job
+/// reads it; closes it at the eof sent. Ends with the job, or when it no
+/// longer reads.
+pub fn feed_stdin(
+    app: Arc<App>,
+    pg: Arc<PgStore>,
+    id: i64,
+    pipe: Arc<tokio::sync::Mutex<Option<tokio::net::unix::pipe::Sender>>>,
+) {
+    use tokio::io::AsyncWriteExt;
+    tokio::spawn(async move {
+        let Some(mut writer) = pipe.lock().await.take() else {
+            return;
+        };
+        let Some(mut end) = app.watch_end(id) else {
+            return;
+        };
+        let mut news = app.stdin_news.subscribe();
+        let mut seq = 0;
+        loop {
+            match pg.stdin_after(id, seq, 16).await {
+                Ok(pieces) if !pieces.is_empty() => {
+                    for piece in pieces {
+                        seq = piece.seq;
+                        tokio::select! {
+                            written = writer.write_all(&piece.data) => {
+                                if written.is_err() {
+                                    return;
+                                }
+                            }
+                            _ = end.wait_for(|e| *e) => return,
+                        }
+                        if piece.eof {
+                            return;
+                        }
+                    }
+                    continue;
+                }
+                Ok(_) => {}
+                Err(e) => tracing::debug!(job = id, "cannot read job {id}'s stdin: {e}"),
+            }
+            // Notifications are lost while the listener reconnects.
+            tokio::select! {
+                _ = news.changed() => {}
+                _ = tokio::time::sleep(POLL) => {}
+                _ = end.wait_for(|e| *e) => return,
+            }
+        }
+    });
+}
+
 /// Listens for new jobs (to wake the claimer) and for cancels of this
 /// worker's jobs. Reconnects after a failure; the claimer's and the
 /// heartbeat's polling cover what is missed meanwhile.
@@ -331,7 +383,10 @@ async fn listen(app: Arc<App>, pg: Arc<PgStore>, wake: Arc<tokio::sync::Notify>)
                 continue;
             }
         };
-        if let Err(e) = listener.listen_all([JOBS_CHANNEL, CANCEL_CHANNEL]).await {
+        if let Err(e) = listener
+            .listen_all([JOBS_CHANNEL, CANCEL_CHANNEL, STDIN_CHANNEL])
+            .await
+        {
             tracing::debug!("cannot listen for the fleet's notifications: {e}");
             tokio::time::sleep(POLL).await;
             continue;
@@ -343,6 +398,9 @@ async fn listen(app: Arc<App>, pg: Arc<PgStore>, wake: Arc<tokio::sync::Notify>)
                         metrics::counter!("drover_fleet_wakeups_total").increment(1);
                         wake.notify_one();
                     }
+                }
+                Ok(n) if n.channel() == STDIN_CHANNEL => {
+                    app.stdin_news.send_modify(|v| *v = v.wrapping_add(1));
                 }
                 Ok(n) => {
                     if let Ok(id) = n.payload().parse::<i64>() {

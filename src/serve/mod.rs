@@ -54,6 +54,9 @@ pub struct App {
     /// In a fleet: its queued jobs, all workers', as last counted (see
     /// fleet::count_loop), plus what this node took since.
     fleet_queued: std::sync::atomic::AtomicUsize,
+    /// In a fleet: bumped when any node says more stdin was sent to a
+    /// streaming job (see fleet::feed_stdin).
+    stdin_news: watch::Sender<u64>,
 }
 
 /// A job not ended yet.
@@ -264,13 +267,17 @@ impl App {
                 attempts_before: used,
                 ended,
                 started: false,
-                stdin,
+                stdin: stdin.clone(),
                 written: Some(written),
                 lost: Some(lost),
                 retry,
                 batch: false,
             },
         );
+        // In a fleet its stdin comes from the database, as any node took it.
+        if let (Some(pg), Some(pipe)) = (self.store.fleet(), &stdin) {
+            fleet::feed_stdin(self.clone(), pg.clone(), row.id, pipe.clone());
+        }
         self.queued.fetch_add(1, Ordering::Relaxed);
         metrics::gauge!("drover_jobs_queued").increment(1.0);
         let options = SubmitOptions {
@@ -717,6 +724,7 @@ pub fn serve(settings: Settings) -> Result<(), Failure> {
             slot_freed: tokio::sync::Notify::new(),
             uploads: fleet::Uploads::default(),
             fleet_queued: std::sync::atomic::AtomicUsize::new(0),
+            stdin_news: watch::channel(0).0,
         });
         let recorder = tokio::spawn(record(app.clone(), events));
         let worker = match app.store.fleet() {

@@ -31,7 +31,17 @@ use super::{Inserted, JobRow, NewJob, StoreError, now_ms};
 /// at once), only those not yet applied (`drover_schema` says which): DDL
 /// takes locks that would stall a running fleet, so a node joining one
 /// runs none. Append only: never change a step once released.
-const MIGRATIONS: &[&[&str]] = &[SCHEMA_1, SCHEMA_2];
+const MIGRATIONS: &[&[&str]] = &[SCHEMA_1, SCHEMA_2, SCHEMA_3];
+
+/// A streaming job's stdin, as sent to any node, in order: the worker that
+/// runs the job feeds it from here (from the start, each attempt).
+const SCHEMA_3: &[&str] = &["CREATE TABLE IF NOT EXISTS drover_stdin (
+        job BIGINT NOT NULL REFERENCES drover_jobs (id) ON DELETE CASCADE,
+        seq BIGINT NOT NULL,
+        data BYTEA NOT NULL,
+        eof BOOLEAN NOT NULL,
+        PRIMARY KEY (job, seq)
+    )"];
 
 /// A batch's job file, for the worker that claims it whole.
 const SCHEMA_2: &[&str] = &["ALTER TABLE drover_batches ADD COLUMN IF NOT EXISTS file TEXT"];
@@ -143,6 +153,31 @@ pub const BATCH_LOST: &str = "its worker was lost, and a batch is not resumed (i
 pub const JOBS_CHANNEL: &str = "drover_jobs";
 /// The channel that tells a job's worker to cancel it (payload: the id).
 pub const CANCEL_CHANNEL: &str = "drover_cancel";
+/// The channel that tells a streaming job's worker of more stdin (payload:
+/// the id).
+pub const STDIN_CHANNEL: &str = "drover_stdin";
+
+/// What became of bytes sent to a streaming job's stdin.
+#[derive(Debug, PartialEq, Eq)]
+pub enum StdinPut {
+    /// Stored, in order, for its worker to feed.
+    Stored,
+    NotFound,
+    /// The job has ended.
+    Ended,
+    /// Its eof was sent before.
+    Closed,
+    /// Past the most a job's stdin may hold; nothing stored.
+    TooMuch,
+}
+
+/// A piece of a streaming job's stdin (see [`PgStore::stdin_after`]).
+#[derive(Debug)]
+pub struct StdinPiece {
+    pub seq: i64,
+    pub data: Vec<u8>,
+    pub eof: bool,
+}
 
 const COLUMNS: &str = "id, batch, name, def, status, submitted_at, started_at, finished_at, pid, attempt, result, kind";
 
@@ -1052,6 +1087,77 @@ impl PgStore {
         wake(&mut tx, if file.is_some() { 1 } else { new }).await?;
         tx.commit().await?;
         Ok(answers)
+    }
+
+    /// Appends `data` to streaming job `id`'s stdin (and closes it with
+    /// `eof`), for the worker that runs it, now or later: at most `limit`
+    /// bytes in all.
+    pub async fn put_stdin(
+        &self,
+        id: i64,
+        data: &[u8],
+        eof: bool,
+        limit: u64,
+    ) -> Result<StdinPut, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        // The job's row, locked: appends take turns.
+        let status: Option<String> =
+            sqlx::query_scalar("SELECT status FROM drover_jobs WHERE id = $1 FOR NO KEY UPDATE")
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let Some(status) = status else {
+            return Ok(StdinPut::NotFound);
+        };
+        if status != "queued" && status != "running" {
+            return Ok(StdinPut::Ended);
+        }
+        let (last, closed, bytes): (i64, bool, i64) = sqlx::query_as(
+            "SELECT coalesce(max(seq), 0), coalesce(bool_or(eof), false),
+                    coalesce(sum(length(data)), 0)::bigint
+             FROM drover_stdin WHERE job = $1",
+        )
+        .bind(id)
+        .fetch_one(&mut *tx)
+        .await?;
+        if closed {
+            return Ok(StdinPut::Closed);
+        }
+        if bytes as u64 + data.len() as u64 > limit {
+            return Ok(StdinPut::TooMuch);
+        }
+        sqlx::query("INSERT INTO drover_stdin (job, seq, data, eof) VALUES ($1, $2, $3, $4)")
+            .bind(id)
+            .bind(last + 1)
+            .bind(data)
+            .bind(eof)
+            .execute(&mut *tx)
+            .await?;
+        notify(&mut tx, STDIN_CHANNEL, &id.to_string()).await?;
+        tx.commit().await?;
+        Ok(StdinPut::Stored)
+    }
+
+    /// Job `id`'s stdin after piece `seq`, in order, at most `n` pieces.
+    pub async fn stdin_after(
+        &self,
+        id: i64,
+        seq: i64,
+        n: i64,
+    ) -> Result<Vec<StdinPiece>, StoreError> {
+        let rows: Vec<(i64, Vec<u8>, bool)> = sqlx::query_as(
+            "SELECT seq, data, eof FROM drover_stdin WHERE job = $1 AND seq > $2
+             ORDER BY seq LIMIT $3",
+        )
+        .bind(id)
+        .bind(seq)
+        .bind(n)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(seq, data, eof)| StdinPiece { seq, data, eof })
+            .collect())
     }
 
     /// How many jobs wait in the queue (all workers').

@@ -373,7 +373,7 @@ fn the_schema_is_made_once_and_a_newer_one_is_refused() {
     // DDL (it would lock the tables of a running fleet).
     assert_eq!(
         db.query("SELECT string_agg(version::text, ',' ORDER BY version) FROM drover_schema"),
-        "1,2"
+        "1,2,3"
     );
     drop(nodes);
     db.query("INSERT INTO drover_schema (version) VALUES (99)");
@@ -984,4 +984,59 @@ fn max_queued_counts_the_jobs_queued_across_the_fleet() {
         .unwrap();
     // At most what arrived before a node's count caught up (250 ms).
     assert!((4..=6).contains(&queued), "{queued} queued");
+}
+
+#[test]
+fn stdin_sent_to_any_node_reaches_the_job_on_its_worker_in_order_and_again_after_a_lost_attempt() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = TestDb::new();
+    let mut nodes = fleet(dir.path(), &db, 2);
+    let send = |node: &Server, id: i64, bytes: &str, eof: bool| {
+        node.http
+            .post(format!("{}/v1/jobs/{id}/stdin?eof={eof}", node.url))
+            .body(bytes.to_string())
+            .send()
+            .unwrap()
+    };
+    // cat, line by line into a file: what it has read so far.
+    let seen = dir.path().join("seen");
+    let id = id_of(&nodes[0].submit(json!({
+        "sh": format!("while IFS= read -r l; do echo \"$DROVER_ATTEMPT $l\" >> {}; done; echo done $DROVER_ATTEMPT", seen.display()),
+        "stdin": {"stream": true},
+        "retries": 1
+    })));
+    wait_for("the job runs", || runner(&db, id).is_some());
+    for (n, line) in ["one\n", "two\n", "three\n"].iter().enumerate() {
+        let r = send(&nodes[n % 3], id, line, false);
+        assert_eq!(r.status().as_u16(), 202, "{}", r.text().unwrap());
+    }
+    wait_for("the job read three lines", || {
+        std::fs::read_to_string(&seen).unwrap_or_default() == "1 one\n1 two\n1 three\n"
+    });
+    // Its worker is killed: the next attempt, elsewhere, reads it all again.
+    let victim = runner(&db, id).unwrap();
+    let at = nodes.iter().position(|n| n.child.id() == victim).unwrap();
+    nodes.remove(at).crash();
+    wait_for("attempt 2 read the stdin sent so far", || {
+        std::fs::read_to_string(&seen)
+            .unwrap_or_default()
+            .ends_with("2 one\n2 two\n2 three\n")
+    });
+    let r = send(&nodes[0], id, "four\n", true);
+    assert_eq!(r.status().as_u16(), 202, "{}", r.text().unwrap());
+    let job = nodes[1].wait_final(id);
+    assert_eq!(job["status"], "succeeded", "{job}");
+    assert_eq!(job["stdout"], "done 2\n", "{job}");
+    assert!(
+        std::fs::read_to_string(&seen)
+            .unwrap()
+            .ends_with("2 three\n2 four\n")
+    );
+    // Closed, then ended: 409.
+    assert_eq!(send(&nodes[1], id, "five\n", false).status().as_u16(), 409);
+    // A job without a streaming stdin: 409.
+    let plain = id_of(&nodes[0].submit(json!({"cmd": ["sleep", "30"]})));
+    let r = send(&nodes[1], plain, "x", false);
+    assert_eq!(r.status().as_u16(), 409);
+    assert!(r.text().unwrap().contains("no streaming stdin"));
 }
