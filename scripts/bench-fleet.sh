@@ -171,7 +171,7 @@ wait_sql() { # what sql expected timeout_s
     done
 }
 
-fmt_int() { printf "%'d" "$1" 2>/dev/null || echo "$1"; }
+fmt_int() { echo "$1" | sed ':a;s/\B[0-9]\{3\}\>/ &/;ta'; }
 
 # ---- drains ------------------------------------------------------------------
 declare -A RATE P50 P99 DEAD SECS
@@ -213,6 +213,14 @@ for n in $WORKERS; do
                   FROM pg_stat_user_tables WHERE relname IN ('drover_jobs', 'drover_attempts')")
     log "  ${RATE[$n]} jobs/s; claim → start p50 ${P50[$n]} ms, p99 ${P99[$n]} ms; dead: ${DEAD[$n]}"
 done
+
+# ---- the ceiling -----------------------------------------------------------------
+# The same machine spawning the same jobs with no store at all: drover exec.
+log "ceiling: $(fmt_int "$JOBS") × true through drover exec -j $PAR"
+t0=$(date +%s%N)
+seq "$JOBS" | "$DROVER" exec -j "$PAR" -- true
+EXEC_RATE=$(( JOBS * 1000000000 / ($(date +%s%N) - t0) ))
+log "  $EXEC_RATE jobs/s"
 
 # ---- pickup ------------------------------------------------------------------
 log "pickup: $PICKUPS jobs one at a time to 3 idle workers"
@@ -279,6 +287,7 @@ last=$(echo "$WORKERS" | awk '{print $NF}')
     for n in $WORKERS; do
         echo "| $n worker(s) | $(fmt_int "${RATE[$n]}") | ${SECS[$n]} s | ${P50[$n]} ms | ${P99[$n]} ms | ${DEAD[$n]} |"
     done
+    echo "| the ceiling: \`drover exec -j $PAR\` on the same jobs, no store | $(fmt_int "$EXEC_RATE") | | | | |"
     echo
     echo "| goal | measured | result |"
     echo "|---|---|---|"
