@@ -703,16 +703,7 @@ async fn stdin(
         return fleet_stdin(&app, pg, &row, q.eof == Some(true), body).await;
     }
     let Some(pipe) = app.stdin_of(row.id) else {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            match row.is_final() {
-                true => format!("job {} has ended", row.id),
-                false => format!(
-                    "job {} has no streaming stdin (submit it with \"stdin\": {{\"stream\": true}})",
-                    row.id
-                ),
-            },
-        ));
+        return Err(no_stdin(&row));
     };
     let body = body_of(&app, body).await?;
     let mut pipe = pipe.lock().await;
@@ -756,6 +747,21 @@ async fn stdin(
         .into_response())
 }
 
+/// The 409 of stdin sent to a job that takes none now: it has ended, or
+/// it reads no streaming stdin.
+fn no_stdin(row: &JobRow) -> ApiError {
+    ApiError::new(
+        StatusCode::CONFLICT,
+        match row.is_final() {
+            true => format!("job {} has ended", row.id),
+            false => format!(
+                "job {} has no streaming stdin (submit it with \"stdin\": {{\"stream\": true}})",
+                row.id
+            ),
+        },
+    )
+}
+
 /// In a fleet: the bytes are stored, in order, for the worker that runs
 /// the job (now or later) to feed it: 202 once they are; at most
 /// output_limit bytes of stdin a job.
@@ -770,16 +776,7 @@ async fn fleet_stdin(
     let streaming =
         serde_json::from_str::<Value>(&row.def).is_ok_and(|d| d["stdin"]["stream"] == json!(true));
     if !streaming || row.is_final() {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            match row.is_final() {
-                true => format!("job {} has ended", row.id),
-                false => format!(
-                    "job {} has no streaming stdin (submit it with \"stdin\": {{\"stream\": true}})",
-                    row.id
-                ),
-            },
-        ));
+        return Err(no_stdin(row));
     }
     let body = body_of(app, body).await?;
     let limit = app.settings.output_limit;

@@ -181,6 +181,18 @@ pub struct StdinPiece {
 
 const COLUMNS: &str = "id, batch, name, def, status, submitted_at, started_at, finished_at, pid, attempt, result, kind";
 
+/// COLUMNS, each of `drover_jobs j`: for the claims' RETURNING, made once.
+fn j_columns() -> &'static str {
+    static J: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    J.get_or_init(|| {
+        COLUMNS
+            .split(", ")
+            .map(|c| format!("j.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    })
+}
+
 fn job_row(row: &PgRow) -> Result<JobRow, sqlx::Error> {
     Ok(JobRow {
         id: row.try_get("id")?,
@@ -465,11 +477,7 @@ async fn claim_batch(
             ON CONFLICT DO NOTHING
         )
         SELECT c.*, b.file FROM claimed c JOIN drover_batches b ON b.id = c.batch",
-        COLUMNS
-            .split(", ")
-            .map(|c| format!("j.{c}"))
-            .collect::<Vec<_>>()
-            .join(", ")
+        j_columns()
     ))
     .bind(me)
     .bind(now)
@@ -685,11 +693,7 @@ impl PgStore {
                 WHERE id = $1 AND $4 <> $2 - (SELECT count(*) FROM claimed)
             )
             SELECT * FROM claimed",
-            COLUMNS
-                .split(", ")
-                .map(|c| format!("j.{c}"))
-                .collect::<Vec<_>>()
-                .join(", ")
+            j_columns()
         ))
         .bind(me)
         .bind(n as i64)
