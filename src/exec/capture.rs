@@ -434,7 +434,10 @@ async fn drain_to_file(fd: PipeEnd, sink: FileSink, stop: CancellationToken) -> 
     };
     let stopped = stop.cancelled();
     tokio::pin!(stopped);
-    let mut buf = vec![0u8; 64 * 1024];
+    // Small until a read fills it: most jobs write little or nothing, and a
+    // 64 KiB buffer a stream is a memset and a trip through malloc's slow
+    // path for each.
+    let mut buf = vec![0u8; 4 * 1024];
     let mut last: Option<u64> = None;
     let mut file: Option<std::fs::File> = None;
     let mut failed = false;
@@ -472,6 +475,7 @@ async fn drain_to_file(fd: PipeEnd, sink: FileSink, stop: CancellationToken) -> 
         };
         let before = sink.written.fetch_add(n as u64, Ordering::Relaxed);
         let keep = sink.limit.saturating_sub(before).min(n as u64) as usize;
+        let full = n == buf.len();
         // A page-cache write: the job is not held up by a reader of the file.
         if keep > 0 && !failed {
             if file.is_none() {
@@ -493,6 +497,9 @@ async fn drain_to_file(fd: PipeEnd, sink: FileSink, stop: CancellationToken) -> 
                     failed = true;
                 }
             }
+        }
+        if full && buf.len() < 64 * 1024 {
+            buf.resize(64 * 1024, 0);
         }
     }
     Captured::default()

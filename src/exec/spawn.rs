@@ -535,37 +535,31 @@ pub fn spawn(
         .collect::<Result<Vec<_>, _>>()?;
     let mut argv_p: Vec<*const c_char> = args_c.iter().map(|a| a.as_ptr()).collect();
     argv_p.push(std::ptr::null());
-    // With a mark (see `escape`), the environment is drover's (read once)
-    // with the mark added: a copy of its pointers, no copy of its text.
+    // The environment is drover's (read once, see INHERITED) less the keys
+    // the job sets, then the job's own settings and the mark (see `escape`):
+    // a list of pointers, no copy of the inherited text.
     let mark = escape::new_mark();
-    let env_c = if spec.env.is_empty() {
-        None
-    } else {
-        let mut vars: Vec<(OsString, OsString)> = std::env::vars_os()
-            .filter(|(k, _)| !spec.env.iter().any(|(key, _)| OsStr::new(key) == k))
-            .filter(|(k, _)| k != escape::MARK_VAR)
-            .collect();
+    let mut own = Vec::with_capacity(spec.env.len());
+    for (i, (k, v)) in spec.env.iter().enumerate() {
         // The last setting of a key wins, as with Command::env.
-        for (i, (k, v)) in spec.env.iter().enumerate() {
-            if !spec.env[i + 1..].iter().any(|(later, _)| later == k) && k != escape::MARK_VAR {
-                vars.push((k.into(), v.into()));
-            }
+        if !spec.env[i + 1..].iter().any(|(later, _)| later == k) && k != escape::MARK_VAR {
+            own.push(c_string(
+                OsStr::new(&format!("{k}={v}")),
+                "the environment",
+            )?);
         }
-        let mut list = Vec::with_capacity(vars.len());
-        for (k, v) in vars {
-            let mut kv = k;
-            kv.push("=");
-            kv.push(v);
-            list.push(c_string(&kv, "the environment")?);
-        }
-        Some(list)
-    };
-    let envp_p: Option<Vec<*const c_char>> = match (&env_c, &mark) {
-        (None, None) => None,
-        (list, mark) => {
-            let base: &[CString] = list.as_deref().unwrap_or(&INHERITED);
-            let mut p: Vec<*const c_char> = Vec::with_capacity(base.len() + 2);
-            p.extend(base.iter().map(|v| v.as_ptr()));
+    }
+    let envp_p: Option<Vec<*const c_char>> = match spec.env.is_empty() && mark.is_none() {
+        true => None,
+        false => {
+            let set = |kv: &CString| {
+                let kv = kv.as_bytes();
+                let key = &kv[..kv.iter().position(|&b| b == b'=').unwrap_or(kv.len())];
+                spec.env.iter().any(|(k, _)| k.as_bytes() == key)
+            };
+            let mut p: Vec<*const c_char> = Vec::with_capacity(INHERITED.len() + own.len() + 2);
+            p.extend(INHERITED.iter().filter(|kv| !set(kv)).map(|kv| kv.as_ptr()));
+            p.extend(own.iter().map(|kv| kv.as_ptr()));
             p.extend(mark.iter().map(|m| m.entry.as_ptr()));
             p.push(std::ptr::null());
             Some(p)
