@@ -12,7 +12,9 @@
 #
 # Tools: drover (exec and run), xargs -P, GNU parallel, rust-parallel, and the
 # floor: scripts/bench/floor.c, a C program that posix_spawns and waits N
-# processes with at most J at once and does nothing else.
+# processes with at most J at once and does nothing else; in workload 1 also
+# floor-2t, the same from two threads (the limit on 2 CPUs: one thread
+# spawns while the other waits in vfork).
 #
 # Workloads (every tool of a workload interleaved: A B C A B C ...):
 #   1. 2000 x `true` at -j 2 and -j 16            per-job overhead, jobs/s
@@ -103,7 +105,7 @@ cargo build --release --quiet
 TMP="$(mktemp -d -t drover-bench.XXXXXX)"
 trap 'rm -rf "$TMP"' EXIT
 log "building the floor and the timer"
-cc -O2 -Wall -o "$TMP/floor" scripts/bench/floor.c
+cc -O2 -Wall -pthread -o "$TMP/floor" scripts/bench/floor.c
 cc -O2 -Wall -o "$TMP/measure" scripts/bench/measure.c
 # x86-64 Linux only (system call numbers); elsewhere the workload is skipped.
 BARE=""
@@ -204,6 +206,7 @@ JOBS=0 PAR=0 ITEMS="" TOML="" CMD="" FLOOR_PROG="" FLOOR_ARG=""
 w_fanout() {
     case $1 in
         floor) m -- "$FLOOR" "$JOBS" "$PAR" "$FLOOR_PROG" "$FLOOR_ARG" ;;
+        floor-2t) m -- "$FLOOR" -t 2 "$JOBS" "$PAR" "$FLOOR_PROG" "$FLOOR_ARG" ;;
         drover-exec) m -i "$ITEMS" -- "$DROVER" exec -j "$PAR" -- "$CMD" ;;
         drover-run) m -- "$DROVER" run -q "$TOML" ;;
         xargs) m -i "$ITEMS" -- xargs -P "$PAR" -n 1 "$CMD" ;;
@@ -263,7 +266,7 @@ if wanted 1; then
     for PAR in 2 16; do
         JOBS=$TRUE_JOBS ITEMS="$TMP/true.items" TOML="$TMP/true-$PAR.toml" CMD=true FLOOR_PROG="$TRUE" FLOOR_ARG=0
         log "1: $JOBS x true at -j $PAR ($RUNS rounds)"
-        interleave "true-j$PAR" "$RUNS" w_fanout "${TOOLS_SPAWN[@]}"
+        interleave "true-j$PAR" "$RUNS" w_fanout floor-2t "${TOOLS_SPAWN[@]}"
     done
 fi
 if wanted 2; then
@@ -402,6 +405,18 @@ if have true-j16 drover-exec; then
         goal "2000 × true -j $J: exec faster than every peer" "$(calc '%.3f s vs %.3f s' "$d, $best")" "$d < $best"
     done
 fi
+# The limit: the floor from two threads.
+if have true-j16 floor-2t; then
+    for J in 16 2; do
+        want=$([ "$J" = 16 ] && echo 0.95 || echo 0.90)
+        f="$(median "true-j$J" floor-2t)"
+        for t in drover-exec drover-run; do
+            d="$(median "true-j$J" "$t")"
+            goal "spawn, 2000 × true -j $J, ${t#drover-}: ≥ $(calc '%.0f' "$want * 100")% of the two-thread floor's jobs/s" \
+                "$(calc '%.1f%% (%.3f s vs %.3f s)' "$f / $d * 100, $d, $f")" "$f / $d >= $want"
+        done
+    done
+fi
 if have sleep-200 drover-exec; then
     for t in drover-exec drover-run; do
         d="$(median sleep-200 "$t")"
@@ -477,7 +492,7 @@ if have big drover-run; then
 fi
 
 # ---- the chart --------------------------------------------------------------
-CHART_TOOLS=(drover-exec drover-run xargs parallel rust-parallel)
+CHART_TOOLS=(floor-2t drover-exec drover-run xargs parallel rust-parallel)
 chart_ids=(true-j2 true-j16 sleep-200 bare-200 sleep-1000 sleep-5000 data output startup)
 chart_labels=("2000 true -j2" "2000 true -j16" "200 sleep 1" "200 bare-sleep" "1000 sleep 1" "5000 sleep 2" "1 GiB cat" "500x1MB out" "startup")
 {
@@ -535,6 +550,30 @@ goals_md="$(
     echo "|---|---|---|"
     printf '%s\n' "${goal_rows[@]}"
 )"
+# The tables of drover serve's and the fleet's own benchmarks (slower, and
+# needing pueue and PostgreSQL: run apart), as they last ran, so that one
+# page shows where drover stands on every face.
+tables_of() { # tables_of FILE: every table of FILE, up to its per-round table
+    awk '/^## Every round/ { exit } /^\|/ { print; t = 1; next } t { print ""; t = 0 }' "$1"
+}
+other_faces() {
+    local serve="$OUT_DIR/serve-latest.md" fleet="$OUT_DIR/fleet-latest.md"
+    printf '\n## drover serve and the fleet\n\n'
+    printf 'From their own benchmarks, run apart (not by this script): each line says when.\n'
+    if [ -f "$serve" ]; then
+        printf '\n### drover serve: 10 000 × POST /v1/jobs against `pueue add` ([serve-latest.md](serve-latest.md), `scripts/bench-serve.sh`)\n\n'
+        grep -m1 '^- date:' "$serve" || true
+        printf '\n'
+        tables_of "$serve"
+    fi
+    if [ -f "$fleet" ]; then
+        printf '\n### The fleet: workers sharing one PostgreSQL queue ([fleet-latest.md](fleet-latest.md), `scripts/bench-fleet.sh`)\n\n'
+        grep -m1 '^20[0-9][0-9]-' "$fleet" || true
+        printf '\n'
+        tables_of "$fleet"
+        printf '\nFor context only (published, not measured here): River ~500 jobs/s and pgmq ~11 000 messages/s on a 4-CPU machine in one independent benchmark.\n'
+    fi
+}
 section() { # section ID TITLE NOTE TOOL...
     local id=$1 title=$2
     have "$id" "$4" || return 0
@@ -562,13 +601,14 @@ $goals_md
 ## Workloads
 
 "× floor" divides the median by the floor's median: the C program of
-\`scripts/bench/floor.c\` (posix_spawn and wait, one thread, nothing else), or
+\`scripts/bench/floor.c\` (posix_spawn and wait, one thread, nothing else;
+\`floor-2t\` is the same from two threads, the limit on this machine), or
 for 1 GiB the plain shell pipe \`cat data | cat | wc -c\`. Peak RSS is the
 largest of the tool and the children it reaped (\`true\`, \`sleep\`, \`cat\`:
 1–2 MiB), as \`/usr/bin/time %M\` reports it.
 EOF
     for J in 2 16; do
-        section "true-j$J" "1. $TRUE_JOBS × \`true 0\` at -j $J" rate "${TOOLS_SPAWN[@]}"
+        section "true-j$J" "1. $TRUE_JOBS × \`true 0\` at -j $J" rate floor-2t "${TOOLS_SPAWN[@]}"
     done
     section sleep-200 "2. $SLEEP_JOBS_A × \`sleep 1\` at -j $SLEEP_JOBS_A" "over the floor" "${TOOLS_SPAWN[@]}"
     section bare-200 "2. $SLEEP_JOBS_A × \`bare-sleep 1\` at -j $SLEEP_JOBS_A (\`scripts/bench/bare-sleep.S\`: sleeps without the C library's start-up)" "over the floor" "${TOOLS_SPAWN[@]}"
@@ -578,6 +618,7 @@ EOF
     section output "5. $OUT_JOBS jobs × $OUT_BYTES bytes of output at -j $OUT_PAR, into a pipe" "over the floor" floor drover-exec drover-run xargs parallel rust-parallel
     section startup "6. one job (\`true 0\`), start to exit" "over the floor" "${TOOLS_SPAWN[@]}"
     section big "7. $BIG_JOBS jobs of \`true 0\` at -j $BIG_PAR: job file (with --report) vs exec vs check" rate floor drover-exec drover-run drover-check
+    other_faces
     cat <<EOF
 
 ## How each tool is run

@@ -223,7 +223,9 @@ impl Plan {
 pub const DEFAULT_KILL_GRACE: Duration = Duration::from_secs(5);
 pub const DEFAULT_CAPTURE_LIMIT: usize = 1024 * 1024;
 
-/// Number of CPUs, the default `max_parallel`.
+/// Number of CPUs, the default `max_parallel`. Read once: each reading
+/// opens /proc/self/cgroup and the cgroup's CPU quota files.
 pub fn cpus() -> NonZeroUsize {
-    std::thread::available_parallelism().unwrap_or(NonZeroUsize::MIN)
+    static CPUS: std::sync::OnceLock<NonZeroUsize> = std::sync::OnceLock::new();
+    *CPUS.get_or_init(|| std::thread::available_parallelism().unwrap_or(NonZeroUsize::MIN))
 }

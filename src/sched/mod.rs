@@ -20,10 +20,18 @@ use crate::pipeline::PipelineStats;
 /// 2 CPUs: 1.07 s on the multi-thread runtime, 0.97 s on one thread. Wider
 /// runs spawn from every worker at once, which one thread cannot.
 pub fn runtime_for(limit: Option<usize>) -> std::io::Result<tokio::runtime::Runtime> {
-    let cpus = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    let cpus = crate::plan::cpus().get();
     let mut builder = match limit {
         Some(jobs) if jobs <= cpus => tokio::runtime::Builder::new_current_thread(),
-        _ => tokio::runtime::Builder::new_multi_thread(),
+        _ => {
+            // Told, tokio does not read the CPUs again (unless its own
+            // variable says how many).
+            let mut multi = tokio::runtime::Builder::new_multi_thread();
+            if std::env::var_os("TOKIO_WORKER_THREADS").is_none() {
+                multi.worker_threads(cpus);
+            }
+            multi
+        }
     };
     builder.enable_all().build()
 }
