@@ -1114,33 +1114,64 @@ pub fn exec(mut args: ExecArgs) -> u8 {
     // With -j 0, as many jobs as descriptors allow: in effect a job a
     // block, as without --round-robin.
     let round_robin_jobs = fanout.jobs.map_or(usize::MAX, NonZeroUsize::get);
-    let producer = {
-        let input_error = input_error.clone();
-        std::thread::Builder::new()
-            .name("drover-input".into())
-            .spawn(move || match (arguments, block) {
-                (_, Some(size)) if round_robin => {
-                    blocks::round_robin(size, round_robin_jobs, work_tx)
+    // Items all on the command line (or from --retry-failed's log) cannot
+    // keep the first job waiting: those that fit go to the channel here,
+    // and the reader thread starts only for the rest. One job, or a few
+    // hundred, start without it.
+    let mut arguments = arguments;
+    // (No source at all: the items come from stdin.)
+    let in_memory = args.retry_failed
+        || (!sources.is_empty() && sources.iter().all(|s| matches!(s.origin, Origin::List(_))));
+    if block.is_none() && in_memory {
+        while let Some(it) = arguments.as_mut().filter(|_| work_tx.capacity() > 0) {
+            match it.next() {
+                Some(Ok(args)) => {
+                    // Room was checked, and the receiver lives.
+                    let _ = work_tx.try_send(Work { args, block: None });
                 }
-                (_, Some(size)) => blocks::read_blocks(size, splice, work_tx),
-                (Some(arguments), None) => {
-                    for item in arguments {
-                        match item {
-                            Ok(args) => {
-                                if work_tx.blocking_send(Work { args, block: None }).is_err() {
+                Some(Err(e)) => {
+                    *input_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(input_failed(&e));
+                    arguments = None;
+                }
+                None => arguments = None,
+            }
+        }
+    }
+    let producer = match (&arguments, block) {
+        // Nothing left to read: the channel closes with work_tx.
+        (None, None) => {
+            drop(work_tx);
+            Ok(())
+        }
+        _ => {
+            let input_error = input_error.clone();
+            std::thread::Builder::new()
+                .name("drover-input".into())
+                .spawn(move || match (arguments, block) {
+                    (_, Some(size)) if round_robin => {
+                        blocks::round_robin(size, round_robin_jobs, work_tx)
+                    }
+                    (_, Some(size)) => blocks::read_blocks(size, splice, work_tx),
+                    (Some(arguments), None) => {
+                        for item in arguments {
+                            match item {
+                                Ok(args) => {
+                                    if work_tx.blocking_send(Work { args, block: None }).is_err() {
+                                        return;
+                                    }
+                                }
+                                Err(e) => {
+                                    *input_error.lock().unwrap_or_else(|p| p.into_inner()) =
+                                        Some(input_failed(&e));
                                     return;
                                 }
                             }
-                            Err(e) => {
-                                *input_error.lock().unwrap_or_else(|p| p.into_inner()) =
-                                    Some(input_failed(&e));
-                                return;
-                            }
                         }
                     }
-                }
-                (None, None) => {}
-            })
+                    (None, None) => {}
+                })
+                .map(drop)
+        }
     };
     if let Err(e) = producer {
         eprintln!("drover exec: cannot start the input reader: {e}");
