@@ -173,11 +173,26 @@ impl Spool {
         });
         lock(&LIVE).push(Arc::downgrade(&spool));
         if !WATCHING.swap(true, Ordering::AcqRel) {
-            let started = std::thread::Builder::new()
-                .name("drover-spool".into())
-                .spawn(watch);
-            if started.is_err() {
-                WATCHING.store(false, Ordering::Release);
+            // The watchdog looks first a TICK from now: its thread starts
+            // then, and only if a spool is still live, so that a run whose
+            // jobs all end sooner (one quick job) starts no thread for it.
+            match tokio::runtime::Handle::try_current() {
+                Ok(runtime) => {
+                    // Dropped unfinished (its runtime shut down first): the
+                    // thread now, or WATCHING reset, never left set.
+                    struct Start;
+                    impl Drop for Start {
+                        fn drop(&mut self) {
+                            start_watch();
+                        }
+                    }
+                    let start = Start;
+                    runtime.spawn(async move {
+                        tokio::time::sleep(TICK).await;
+                        drop(start);
+                    });
+                }
+                Err(_) => start_watch(),
             }
         }
         Ok(spool)
@@ -484,10 +499,29 @@ impl Room {
     }
 }
 
+/// Starts the watchdog's thread, or lets it go if no spool is live.
+fn start_watch() {
+    {
+        let mut list = lock(&LIVE);
+        list.retain(|w| w.strong_count() > 0);
+        if list.is_empty() {
+            WATCHING.store(false, Ordering::Release);
+            return;
+        }
+    }
+    let started = std::thread::Builder::new()
+        .name("drover-spool".into())
+        .spawn(|| watch(Duration::ZERO));
+    if started.is_err() {
+        WATCHING.store(false, Ordering::Release);
+    }
+}
+
 /// The watchdog: while live spools hold more than the budget in memory,
-/// spill the largest. Ends when no spool is live.
-fn watch() {
-    let mut tick = TICK;
+/// spill the largest. Ends when no spool is live. Looks first after
+/// `first` (its starter waited a TICK already).
+fn watch(first: Duration) {
+    let mut tick = first;
     let mut room = Room::default();
     loop {
         std::thread::sleep(tick);
