@@ -387,15 +387,21 @@ goal() { goal_rows+=("| $1 | $2 | $(pass "$3") |"); }
 shown() { goal_rows+=("| $1 | $2 | (not a goal) |"); }
 have() { [ -n "$(median "$1" "$2")" ]; }
 
+# spawn_goals J FLOOR NAME: exec and run at -j J reach 95% (-j 16) or 90%
+# (-j 2) of FLOOR's jobs/s (NAME: how the row calls it).
+spawn_goals() {
+    local J=$1 floor=$2 name=$3 want f d t
+    want=$([ "$J" = 16 ] && echo 0.95 || echo 0.90)
+    f="$(median "true-j$J" "$floor")"
+    for t in drover-exec drover-run; do
+        d="$(median "true-j$J" "$t")"
+        goal "spawn, 2000 × true -j $J, ${t#drover-}: ≥ $(calc '%.0f' "$want * 100")% of $name's jobs/s" \
+            "$(calc '%.1f%% (%.3f s vs %.3f s)' "$f / $d * 100, $d, $f")" "$f / $d >= $want"
+    done
+}
 if have true-j16 drover-exec; then
     for J in 16 2; do
-        want=$([ "$J" = 16 ] && echo 0.95 || echo 0.90)
-        f="$(median "true-j$J" floor)"
-        for t in drover-exec drover-run; do
-            d="$(median "true-j$J" "$t")"
-            goal "spawn, 2000 × true -j $J, ${t#drover-}: ≥ $(calc '%.0f' "$want * 100")% of the floor's jobs/s" \
-                "$(calc '%.1f%%' "$f / $d * 100")" "$f / $d >= $want"
-        done
+        spawn_goals "$J" floor "the floor"
         best=""
         for t in xargs parallel rust-parallel; do
             p="$(median "true-j$J" "$t")"
@@ -408,13 +414,7 @@ fi
 # The limit: the floor from two threads.
 if have true-j16 floor-2t; then
     for J in 16 2; do
-        want=$([ "$J" = 16 ] && echo 0.95 || echo 0.90)
-        f="$(median "true-j$J" floor-2t)"
-        for t in drover-exec drover-run; do
-            d="$(median "true-j$J" "$t")"
-            goal "spawn, 2000 × true -j $J, ${t#drover-}: ≥ $(calc '%.0f' "$want * 100")% of the two-thread floor's jobs/s" \
-                "$(calc '%.1f%% (%.3f s vs %.3f s)' "$f / $d * 100, $d, $f")" "$f / $d >= $want"
-        done
+        spawn_goals "$J" floor-2t "the two-thread floor"
     done
 fi
 if have sleep-200 drover-exec; then
