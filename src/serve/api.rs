@@ -177,11 +177,17 @@ async fn readyz(State(app): State<Arc<App>>) -> Response {
 
 async fn render_metrics(State(app): State<Arc<App>>) -> Response {
     match &app.metrics {
-        Some(handle) => (
-            [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-            handle.render(),
-        )
-            .into_response(),
+        Some(handle) => {
+            if app.store.fleet().is_some() {
+                // What this node counts against max_queued (see App::waiting).
+                metrics::gauge!("drover_fleet_jobs_queued").set(app.waiting() as f64);
+            }
+            (
+                [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+                handle.render(),
+            )
+                .into_response()
+        }
         None => (StatusCode::SERVICE_UNAVAILABLE, "no metrics recorder\n").into_response(),
     }
 }
