@@ -223,6 +223,7 @@ impl App {
     /// left.
     pub async fn run(self: &Arc<Self>, row: &JobRow) -> Result<(), RunError> {
         let (mut spec, streamed) = self.spec_of(row).map_err(RunError::Job)?;
+        spec.nice = Some(self.settings.nice);
         let mut used = u32::try_from(row.attempts).unwrap_or(0);
         spec.env.push(("DROVER_JOB_ID".into(), row.id.to_string()));
         let retry = (spec.retries, spec.retry_delay);

@@ -686,3 +686,58 @@ fn a_second_server_on_the_same_state_folder_is_refused() {
     );
     assert_eq!(first.stop(), 0);
 }
+
+/// The niceness of a `nice` run from here: what drover starts at.
+fn own_niceness() -> i32 {
+    let out = std::process::Command::new("nice").output().unwrap();
+    text(&out.stdout).trim().parse().unwrap()
+}
+
+#[test]
+fn jobs_run_niced_below_the_server_by_default_and_as_nice_says() {
+    // A niceness below drover's own cannot be set (unprivileged): the job
+    // stays at drover's.
+    let own = own_niceness();
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("default"), &[], None);
+    let job = server.submit(json!({"cmd": ["nice"]}));
+    let done = server.wait_final(id_of(&job));
+    assert_eq!(done["stdout"], format!("{}\n", own.max(10)), "{done}");
+    assert_eq!(server.stop(), 0);
+
+    let config = dir.path().join("serve.toml");
+    std::fs::write(&config, "[serve]\nnice = 13\n").unwrap();
+    let server = Server::start(
+        &dir.path().join("set"),
+        &["--config", config.to_str().unwrap()],
+        None,
+    );
+    // A job's children too (here `nice` under `sh`).
+    let job = server.submit(json!({"sh": "nice"}));
+    let done = server.wait_final(id_of(&job));
+    assert_eq!(done["stdout"], format!("{}\n", own.max(13)), "{done}");
+    assert_eq!(server.stop(), 0);
+}
+
+#[test]
+fn a_niceness_out_of_range_is_refused_naming_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("serve.toml");
+    for bad in ["20", "-21"] {
+        std::fs::write(&config, format!("[serve]\nnice = {bad}\n")).unwrap();
+        let out = drover()
+            .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+            .arg(&config)
+            .arg("--state-dir")
+            .arg(dir.path().join("state"))
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "nice = {bad}");
+        let stderr = text(&out.stderr);
+        assert!(
+            stderr.contains(&format!("[serve] nice = {bad}")) && stderr.contains("-20"),
+            "{stderr}"
+        );
+        assert!(!dir.path().join("state").exists(), "nothing made");
+    }
+}
