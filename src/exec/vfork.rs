@@ -503,11 +503,6 @@ extern "C" fn child(arg: *mut c_void) -> c_int {
         if !args.cwd.is_null() && libc::chdir(args.cwd) != 0 {
             fail(args, STEP_CHDIR);
         }
-        // As GNU parallel: a niceness that cannot be set (below drover's,
-        // unprivileged) leaves the job at drover's.
-        if args.set_nice {
-            libc::setpriority(libc::PRIO_PROCESS, 0, args.nice);
-        }
         // drover's own handlers must not run here; exec would reset them
         // anyway. SIGPIPE, which Rust ignores, is the default again in
         // jobs (as std does). Then an empty mask, as std gives.
@@ -528,6 +523,13 @@ extern "C" fn child(arg: *mut c_void) -> c_int {
         let mut none: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut none);
         libc::sigprocmask(libc::SIG_SETMASK, &none, std::ptr::null_mut());
+        // As GNU parallel: a niceness that cannot be set (below drover's,
+        // unprivileged) leaves the job at drover's. Set last: drover's
+        // thread waits for this child until its exec, and a child niced
+        // sooner would keep it waiting behind drover's other threads.
+        if args.set_nice {
+            libc::setpriority(libc::PRIO_PROCESS, 0, args.nice);
+        }
         libc::execve(args.program, args.argv, args.envp);
         fail(args, STEP_EXEC)
     }
