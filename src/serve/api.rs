@@ -514,14 +514,25 @@ pub fn job_object_with(app: &App, row: &JobRow, tail_max: usize) -> Value {
             "leaked": false,
         }),
     };
-    let limit = serde_json::from_str::<JobDef>(&row.def)
-        .ok()
-        .and_then(|d| d.capture_limit)
-        .or(app.settings.defaults.capture_limit)
-        .map_or(crate::plan::DEFAULT_CAPTURE_LIMIT, |s| s.0)
-        .min(tail_max);
     let map = job.as_object_mut().expect("an object");
+    // A job that never started has no output to look for (the answer to
+    // its POST among them).
+    let never_ran = row.status == "queued" && row.attempts == 0;
+    let limit = match never_ran {
+        true => 0,
+        false => serde_json::from_str::<JobDef>(&row.def)
+            .ok()
+            .and_then(|d| d.capture_limit)
+            .or(app.settings.defaults.capture_limit)
+            .map_or(crate::plan::DEFAULT_CAPTURE_LIMIT, |s| s.0)
+            .min(tail_max),
+    };
     for stream in ["stdout", "stderr"] {
+        if never_ran {
+            map.insert(stream.into(), json!(""));
+            map.insert(format!("{stream}_truncated"), json!(false));
+            continue;
+        }
         let path = match app.store.fleet() {
             None => config::output_path(&app.settings.state_dir, row.id, stream),
             Some(_) => {

@@ -20,6 +20,11 @@ fn a_job_is_submitted_polled_and_its_output_read() {
     assert_eq!(job["status"], "queued", "{job}");
     assert_eq!(job["name"], format!("job-{id}"), "drover names it");
     assert!(job["submitted_at"].is_string(), "{job}");
+    // Not run yet: no output, with the keys of one that ran.
+    assert_eq!(job["stdout"], "", "{job}");
+    assert_eq!(job["stderr"], "", "{job}");
+    assert_eq!(job["stdout_truncated"], false, "{job}");
+    assert_eq!(job["stderr_truncated"], false, "{job}");
     let done = server.wait_final(id);
     assert_eq!(done["status"], "succeeded", "{done}");
     assert_eq!(done["exit_code"], 3);
