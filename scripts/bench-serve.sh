@@ -471,6 +471,9 @@ $table_md
   writes its whole state (every task) to disk on each change; \`pueue add\`
   runs with only PATH and HOME in its environment, as pueue stores it in
   every task.
+- each tool runs its jobs at its default niceness: drover serve's at 10
+  (\`[serve] nice\`: the API answers first when the jobs keep the CPUs
+  busy), pueue's and drover exec's at the caller's.
 
 ## Every round
 
