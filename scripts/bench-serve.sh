@@ -35,7 +35,10 @@
 # pueue is built from source, not installed: $PUEUE_BIN and $PUEUED_BIN, else
 # /tmp/pueue-src/target/release/{pueue,pueued} (git clone
 # https://github.com/Nukesor/pueue /tmp/pueue-src, a release tag, cargo build
-# --release); without them its rows are skipped, and the report says so.
+# --release; or from crates.io: cargo install pueue --version 4.0.4 --locked
+# --root /tmp/pueue-inst, then PUEUE_BIN=/tmp/pueue-inst/bin/pueue
+# PUEUED_BIN=/tmp/pueue-inst/bin/pueued); without them its rows are skipped,
+# and the report says so.
 # BENCH_SERVE_DIR: where the state folders go (default target/; must be on
 # disk).
 #
@@ -53,7 +56,7 @@ WAIT_IDLE=0
 GOAL_RATE=5000   # accepted/s
 GOAL_P99_MS=20   # p99 of the 201
 
-usage() { sed -n '2,45p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,47p' "$0" | sed 's/^# \{0,1\}//'; }
 
 while [ $# -gt 0 ]; do
     case "$1" in
