@@ -15,6 +15,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use axum::body::Bytes;
@@ -531,16 +532,28 @@ pub struct Uploads(std::sync::Mutex<HashMap<i64, Arc<tokio::sync::Mutex<Upload>>
 pub struct Upload {
     attempt: i32,
     paths: [PathBuf; 2],
+    /// Bytes of each stream the job wrote (counted before they are in
+    /// the file): a stream with none past `sent` is not read. None: not
+    /// counted (a batch's jobs write their files themselves).
+    written: Option<[Arc<AtomicU64>; 2]>,
     /// Bytes of each stream in the database.
     sent: [u64; 2],
 }
 
 impl Uploads {
-    /// Job `id` runs here as `attempt`, writing its output to `paths`.
-    pub fn add(&self, id: i64, attempt: i64, paths: [PathBuf; 2]) {
+    /// Job `id` runs here as `attempt`, writing its output to `paths`,
+    /// counted in `written`.
+    pub fn add(
+        &self,
+        id: i64,
+        attempt: i64,
+        paths: [PathBuf; 2],
+        written: Option<[Arc<AtomicU64>; 2]>,
+    ) {
         let upload = Upload {
             attempt: attempt as i32,
             paths,
+            written,
             sent: [0, 0],
         };
         super::lock(&self.0).insert(id, Arc::new(tokio::sync::Mutex::new(upload)));
@@ -570,6 +583,12 @@ async fn read_piece(path: &Path, off: u64, max: usize) -> std::io::Result<Vec<u8
 async fn next_pieces(id: i64, upload: &Upload) -> Vec<Chunk> {
     let mut chunks = Vec::new();
     for (i, path) in upload.paths.iter().enumerate() {
+        // Nothing new (most jobs say nothing): not even an open.
+        if let Some(written) = &upload.written
+            && written[i].load(Ordering::Relaxed) <= upload.sent[i]
+        {
+            continue;
+        }
         match read_piece(path, upload.sent[i], CHUNK).await {
             Ok(data) if data.is_empty() => {}
             Ok(data) => chunks.push(Chunk {

@@ -269,7 +269,7 @@ impl App {
                 ended,
                 started: false,
                 stdin: stdin.clone(),
-                written: Some(written),
+                written: Some(written.clone()),
                 lost: Some(lost),
                 retry,
                 batch: false,
@@ -292,8 +292,12 @@ impl App {
             ..SubmitOptions::default()
         };
         if fleet {
-            self.uploads
-                .add(row.id, row.attempts, [path("stdout"), path("stderr")]);
+            self.uploads.add(
+                row.id,
+                row.attempts,
+                [path("stdout"), path("stderr")],
+                Some(written.clone()),
+            );
         }
         self.engine
             .submit_with(Arc::new(Plan::one(spec)), options)
@@ -405,7 +409,7 @@ impl App {
                 spec.env
                     .push(("DROVER_ATTEMPT".into(), row.attempts.to_string()));
                 self.uploads
-                    .add(row.id, row.attempts, [path("stdout"), path("stderr")]);
+                    .add(row.id, row.attempts, [path("stdout"), path("stderr")], None);
             }
         }
         {
@@ -555,8 +559,19 @@ async fn record(app: Arc<App>, mut events: tokio::sync::mpsc::UnboundedReceiver<
                     }
                     // In a fleet, other nodes show its output from here.
                     if app.store.fleet().is_some() {
-                        for (stream, path) in ["stdout", "stderr"].into_iter().zip(&scratch) {
-                            let (text, cut) = api::tail(path, fleet::TAIL);
+                        // Counted by drover (a batch's jobs write their
+                        // files themselves: unknown, read).
+                        let said = lock(&app.live)
+                            .get(&id)
+                            .and_then(|l| l.written.as_ref())
+                            .map_or([1, 1], |w| w.each_ref().map(|w| w.load(Ordering::Relaxed)));
+                        for ((stream, path), said) in
+                            ["stdout", "stderr"].into_iter().zip(&scratch).zip(said)
+                        {
+                            let (text, cut) = match said {
+                                0 => (String::new(), false),
+                                _ => api::tail(path, fleet::TAIL),
+                            };
                             map.insert(stream.into(), text.into());
                             let key = format!("{stream}_truncated");
                             let past = map.get(&key).and_then(|v| v.as_bool()).unwrap_or(false);
