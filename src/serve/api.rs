@@ -180,7 +180,7 @@ async fn render_metrics(State(app): State<Arc<App>>) -> Response {
         Some(handle) => {
             if app.store.fleet().is_some() {
                 // What this node counts against max_queued (see App::waiting).
-                metrics::gauge!("drover_fleet_jobs_queued").set(app.waiting() as f64);
+                metrics::gauge!("drover_fleet_jobs_queued").set(app.waiting_now().await as f64);
             }
             (
                 [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
@@ -371,7 +371,7 @@ async fn create_job(
         }
     };
     // Full: only a repeat of a job already taken gets through.
-    if app.waiting() >= app.settings.max_queued {
+    if app.waiting_now().await >= app.settings.max_queued {
         let repeat = match &idempotency {
             Some((key, _)) => app
                 .store

@@ -117,7 +117,7 @@ pub async fn create(
     let text = job_file_text(&headers, &body)?;
     let plan = plan_of(&app, text.clone())?;
     let fleet = app.store.fleet().cloned();
-    if app.waiting() + plan.jobs.len() > app.settings.max_queued {
+    if app.waiting_now().await + plan.jobs.len() > app.settings.max_queued {
         return Err(too_many(&app));
     }
     let jobs: Vec<NewJob> = plan

@@ -39,8 +39,9 @@ pub const TAIL: usize = 64 << 10;
 /// How often a worker looks for jobs when no notification comes.
 const POLL: Duration = Duration::from_secs(1);
 
-/// How often a node counts the fleet's queued jobs (for max_queued).
-const COUNT_EVERY: Duration = Duration::from_millis(250);
+/// How old a node's count of the fleet's queued jobs may be when it
+/// takes a job (for max_queued).
+pub const COUNT_EVERY: Duration = Duration::from_millis(250);
 
 /// How long a job runs before its pid is written (see started()).
 const START_WRITE: Duration = Duration::from_millis(200);
@@ -94,7 +95,6 @@ pub fn start(app: Arc<App>, pg: Arc<PgStore>, slots: Option<std::num::NonZeroUsi
         tokio::spawn(listen(app.clone(), pg.clone(), wake)),
         tokio::spawn(rescue_loop(pg.clone(), app.settings.lease)),
         tokio::spawn(ship_loop(app.clone(), pg.clone())),
-        tokio::spawn(count_loop(app.clone(), pg.clone())),
     ];
     Worker { tasks, pg }
 }
@@ -415,21 +415,6 @@ async fn listen(app: Arc<App>, pg: Arc<PgStore>, wake: Arc<tokio::sync::Notify>)
             }
         }
         tokio::time::sleep(POLL).await;
-    }
-}
-
-/// Counts the fleet's queued jobs every COUNT_EVERY, for max_queued (see
-/// App::waiting): a node refuses jobs past it with a count at most that
-/// old, plus what it took itself since.
-async fn count_loop(app: Arc<App>, pg: Arc<PgStore>) {
-    loop {
-        match pg.queued().await {
-            Ok(n) => app
-                .fleet_queued
-                .store(n, std::sync::atomic::Ordering::Relaxed),
-            Err(e) => tracing::debug!("cannot count the queued jobs: {e}"),
-        }
-        tokio::time::sleep(COUNT_EVERY).await;
     }
 }
 

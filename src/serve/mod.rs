@@ -52,8 +52,10 @@ pub struct App {
     /// In a fleet: the output of its running jobs not shipped yet.
     uploads: fleet::Uploads,
     /// In a fleet: its queued jobs, all workers', as last counted (see
-    /// fleet::count_loop), plus what this node took since.
+    /// `waiting_now`), plus what this node took since.
     fleet_queued: std::sync::atomic::AtomicUsize,
+    /// In a fleet: when the queued jobs were last counted.
+    fleet_counted: tokio::sync::Mutex<Option<std::time::Instant>>,
     /// In a fleet: bumped when any node says more stdin was sent to a
     /// streaming job (see fleet::feed_stdin).
     stdin_news: watch::Sender<u64>,
@@ -120,13 +122,35 @@ impl App {
     }
 
     /// The jobs waiting to run, for max_queued: this server's; in a fleet,
-    /// the fleet's (counted every COUNT_EVERY, plus what this node took
-    /// since).
+    /// the fleet's as last counted (see `waiting_now`), plus what this node
+    /// took since.
     pub fn waiting(&self) -> usize {
         match self.store.fleet() {
             Some(_) => self.fleet_queued.load(Ordering::Relaxed),
             None => self.queued(),
         }
+    }
+
+    /// `waiting`, in a fleet from a count at most fleet::COUNT_EVERY old:
+    /// counted again (by one caller; the others wait for its count) when
+    /// it is older. Counted only when asked (a submission, a scrape of
+    /// /metrics): a fleet that only drains its queue never counts it.
+    pub async fn waiting_now(&self) -> usize {
+        let Some(pg) = self.store.fleet() else {
+            return self.queued();
+        };
+        let mut counted = self.fleet_counted.lock().await;
+        if counted.is_none_or(|at| at.elapsed() >= fleet::COUNT_EVERY) {
+            match pg.queued().await {
+                Ok(n) => {
+                    self.fleet_queued.store(n, Ordering::Relaxed);
+                    *counted = Some(std::time::Instant::now());
+                }
+                Err(e) => tracing::debug!("cannot count the queued jobs: {e}"),
+            }
+        }
+        drop(counted);
+        self.fleet_queued.load(Ordering::Relaxed)
     }
 
     /// A fleet's node took `n` jobs (see `waiting`).
@@ -747,6 +771,7 @@ pub fn serve(settings: Settings) -> Result<(), Failure> {
             slot_freed: tokio::sync::Notify::new(),
             uploads: fleet::Uploads::default(),
             fleet_queued: std::sync::atomic::AtomicUsize::new(0),
+            fleet_counted: tokio::sync::Mutex::new(None),
             stdin_news: watch::channel(0).0,
         });
         let recorder = tokio::spawn(record(app.clone(), events));

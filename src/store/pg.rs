@@ -350,6 +350,11 @@ async fn write_batch(
     starts: &[(i64, i32, i64, u32)],
     ends: &[&End],
 ) -> Result<std::collections::HashSet<i64>, sqlx::Error> {
+    // Ends alone with no output left (most jobs' ends): one statement, its
+    // own transaction, one round trip instead of four.
+    if starts.is_empty() && ends.iter().all(|e| e.rest.is_empty()) {
+        return ends_only(pool, ends).await;
+    }
     let mut held = std::collections::HashSet::new();
     let mut tx = pool.begin().await?;
     if !starts.is_empty() {
@@ -420,6 +425,11 @@ async fn write_batch(
                      AS e(job, attempt, at, status, code, tail)
                  WHERE a.job = e.job AND a.attempt = e.attempt",
             )
+            // Planned each time, for the table as it is now: a plan kept
+            // from when it was small (a new fleet) scans it whole for
+            // every row, until the next ANALYZE (seconds to a minute of
+            // 0.6 ms instead of 0.15 a write, measured).
+            .persistent(false)
             .bind(&ids)
             .bind(&attempts)
             .bind(&ats)
@@ -433,6 +443,60 @@ async fn write_batch(
     }
     tx.commit().await?;
     Ok(held)
+}
+
+/// Ends of jobs, each written only if this worker still runs that attempt
+/// (fenced), with their attempts' rows; the ids of those written.
+async fn ends_only(
+    pool: &PgPool,
+    ends: &[&End],
+) -> Result<std::collections::HashSet<i64>, sqlx::Error> {
+    let ids: Vec<i64> = ends.iter().map(|e| e.id).collect();
+    let attempts: Vec<i32> = ends.iter().map(|e| e.attempt).collect();
+    let workers: Vec<i64> = ends.iter().map(|e| e.worker).collect();
+    let statuses: Vec<&str> = ends.iter().map(|e| e.status.as_str()).collect();
+    let results: Vec<&str> = ends.iter().map(|e| e.result.as_str()).collect();
+    let ats: Vec<i64> = ends.iter().map(|e| e.at).collect();
+    let pids: Vec<Option<i64>> = ends.iter().map(|e| e.pid).collect();
+    let codes: Vec<Option<i32>> = ends.iter().map(|e| e.exit_code).collect();
+    let tails: Vec<Option<&str>> = ends.iter().map(|e| e.stderr_tail.as_deref()).collect();
+    let ended: Vec<i64> = sqlx::query_scalar(
+        "WITH e AS (
+            SELECT * FROM unnest($1::bigint[], $2::int[], $3::bigint[], $4::text[], $5::text[],
+                                 $6::bigint[], $7::bigint[], $8::int[], $9::text[])
+                AS e(id, attempt, worker, status, result, at, pid, code, tail)
+        ), ended AS (
+            UPDATE drover_jobs j SET status = e.status, result = e.result, finished_at = e.at,
+                pid = coalesce(e.pid, j.pid)
+            FROM e
+            WHERE j.id = e.id AND j.attempt = e.attempt AND j.worker = e.worker
+              AND j.status = 'running'
+            RETURNING j.id, j.attempt
+        ), counted AS (
+            UPDATE drover_attempts a SET ended_at = e.at, outcome = e.status,
+                exit_code = e.code, stderr_tail = e.tail
+            FROM ended JOIN e ON e.id = ended.id
+            WHERE a.job = ended.id AND a.attempt = ended.attempt
+        )
+        SELECT id FROM ended",
+    )
+    // Planned each time, for the tables as they are now: a plan kept from
+    // when they were small (a new fleet) scans drover_attempts whole for
+    // every row until the next ANALYZE (measured: 0.6 ms instead of 0.06
+    // a write, for the first 18 s of a 20 000-job drain).
+    .persistent(false)
+    .bind(&ids)
+    .bind(&attempts)
+    .bind(&workers)
+    .bind(&statuses)
+    .bind(&results)
+    .bind(&ats)
+    .bind(&pids)
+    .bind(&codes)
+    .bind(&tails)
+    .fetch_all(pool)
+    .await?;
+    Ok(ended.into_iter().collect())
 }
 
 /// A job this worker claimed.
