@@ -85,6 +85,15 @@ struct Live {
     batch: bool,
 }
 
+impl Live {
+    /// The bytes it wrote to each stream, as drover counted them (None:
+    /// not counted, as a batch's jobs write their files themselves).
+    fn counted(&self) -> Option<[u64; 2]> {
+        let written = self.written.as_ref()?;
+        Some(written.each_ref().map(|w| w.load(Ordering::Relaxed)))
+    }
+}
+
 /// Why a stored job could not be handed to the engine.
 #[derive(Debug)]
 pub enum RunError {
@@ -320,7 +329,7 @@ impl App {
                 row.id,
                 row.attempts,
                 [path("stdout"), path("stderr")],
-                Some(written.clone()),
+                Some(written),
             );
         }
         self.engine
@@ -377,12 +386,7 @@ impl App {
 
     /// Bytes job `id` wrote to stdout and stderr so far, while it is live.
     pub fn written(&self, id: i64) -> Option<[u64; 2]> {
-        let counted = match lock(&self.live).get(&id)? {
-            Live {
-                written: Some(w), ..
-            } => Some(w.each_ref().map(|w| w.load(Ordering::Relaxed))),
-            _ => None,
-        };
+        let counted = lock(&self.live).get(&id).map(Live::counted)?;
         Some(counted.unwrap_or_else(|| {
             ["stdout", "stderr"].map(|stream| {
                 std::fs::metadata(config::output_path(&self.settings.state_dir, id, stream))
@@ -587,8 +591,8 @@ async fn record(app: Arc<App>, mut events: tokio::sync::mpsc::UnboundedReceiver<
                         // files themselves: unknown, read).
                         let said = lock(&app.live)
                             .get(&id)
-                            .and_then(|l| l.written.as_ref())
-                            .map_or([1, 1], |w| w.each_ref().map(|w| w.load(Ordering::Relaxed)));
+                            .and_then(Live::counted)
+                            .unwrap_or([1, 1]);
                         for ((stream, path), said) in
                             ["stdout", "stderr"].into_iter().zip(&scratch).zip(said)
                         {

@@ -353,7 +353,7 @@ async fn write_batch(
     // Ends alone with no output left (most jobs' ends): one statement, its
     // own transaction, one round trip instead of four.
     if starts.is_empty() && ends.iter().all(|e| e.rest.is_empty()) {
-        return ends_only(pool, ends).await;
+        return Ok(write_ends(pool, ends).await?.into_iter().collect());
     }
     let mut held = std::collections::HashSet::new();
     let mut tx = pool.begin().await?;
@@ -382,75 +382,19 @@ async fn write_batch(
         for end in ends {
             put_output(&mut tx, end.worker, &end.rest).await?;
         }
-        let ids: Vec<i64> = ends.iter().map(|e| e.id).collect();
-        let attempts: Vec<i32> = ends.iter().map(|e| e.attempt).collect();
-        let workers: Vec<i64> = ends.iter().map(|e| e.worker).collect();
-        let statuses: Vec<&str> = ends.iter().map(|e| e.status.as_str()).collect();
-        let results: Vec<&str> = ends.iter().map(|e| e.result.as_str()).collect();
-        let ats: Vec<i64> = ends.iter().map(|e| e.at).collect();
-        let pids: Vec<Option<i64>> = ends.iter().map(|e| e.pid).collect();
-        let ended: Vec<i64> = sqlx::query_scalar(
-            "UPDATE drover_jobs j SET status = e.status, result = e.result, finished_at = e.at,
-                 pid = coalesce(e.pid, j.pid)
-             FROM unnest($1::bigint[], $2::int[], $3::bigint[], $4::text[], $5::text[],
-                         $6::bigint[], $7::bigint[])
-                 AS e(id, attempt, worker, status, result, at, pid)
-             WHERE j.id = e.id AND j.attempt = e.attempt AND j.worker = e.worker
-               AND j.status = 'running'
-             RETURNING j.id",
-        )
-        .bind(&ids)
-        .bind(&attempts)
-        .bind(&workers)
-        .bind(&statuses)
-        .bind(&results)
-        .bind(&ats)
-        .bind(&pids)
-        .fetch_all(&mut *tx)
-        .await?;
-        let ended: std::collections::HashSet<i64> = ended.into_iter().collect();
-        let mine: Vec<&&End> = ends.iter().filter(|e| ended.contains(&e.id)).collect();
-        if !mine.is_empty() {
-            let ids: Vec<i64> = mine.iter().map(|e| e.id).collect();
-            let attempts: Vec<i32> = mine.iter().map(|e| e.attempt).collect();
-            let ats: Vec<i64> = mine.iter().map(|e| e.at).collect();
-            let statuses: Vec<&str> = mine.iter().map(|e| e.status.as_str()).collect();
-            let codes: Vec<Option<i32>> = mine.iter().map(|e| e.exit_code).collect();
-            let tails: Vec<Option<&str>> = mine.iter().map(|e| e.stderr_tail.as_deref()).collect();
-            sqlx::query(
-                "UPDATE drover_attempts a SET ended_at = e.at, outcome = e.status,
-                     exit_code = e.code, stderr_tail = e.tail
-                 FROM unnest($1::bigint[], $2::int[], $3::bigint[], $4::text[], $5::int[],
-                             $6::text[])
-                     AS e(job, attempt, at, status, code, tail)
-                 WHERE a.job = e.job AND a.attempt = e.attempt",
-            )
-            // Planned each time, for the table as it is now: a plan kept
-            // from when it was small (a new fleet) scans it whole for
-            // every row, until the next ANALYZE (seconds to a minute of
-            // 0.6 ms instead of 0.15 a write, measured).
-            .persistent(false)
-            .bind(&ids)
-            .bind(&attempts)
-            .bind(&ats)
-            .bind(&statuses)
-            .bind(&codes)
-            .bind(&tails)
-            .execute(&mut *tx)
-            .await?;
-        }
-        held.extend(ended);
+        held.extend(write_ends(&mut *tx, ends).await?);
     }
     tx.commit().await?;
     Ok(held)
 }
 
 /// Ends of jobs, each written only if this worker still runs that attempt
-/// (fenced), with their attempts' rows; the ids of those written.
-async fn ends_only(
-    pool: &PgPool,
+/// (fenced), with their attempts' rows, in one statement; the ids of those
+/// written.
+async fn write_ends<'e>(
+    db: impl sqlx::PgExecutor<'e>,
     ends: &[&End],
-) -> Result<std::collections::HashSet<i64>, sqlx::Error> {
+) -> Result<Vec<i64>, sqlx::Error> {
     let ids: Vec<i64> = ends.iter().map(|e| e.id).collect();
     let attempts: Vec<i32> = ends.iter().map(|e| e.attempt).collect();
     let workers: Vec<i64> = ends.iter().map(|e| e.worker).collect();
@@ -460,7 +404,7 @@ async fn ends_only(
     let pids: Vec<Option<i64>> = ends.iter().map(|e| e.pid).collect();
     let codes: Vec<Option<i32>> = ends.iter().map(|e| e.exit_code).collect();
     let tails: Vec<Option<&str>> = ends.iter().map(|e| e.stderr_tail.as_deref()).collect();
-    let ended: Vec<i64> = sqlx::query_scalar(
+    sqlx::query_scalar(
         "WITH e AS (
             SELECT * FROM unnest($1::bigint[], $2::int[], $3::bigint[], $4::text[], $5::text[],
                                  $6::bigint[], $7::bigint[], $8::int[], $9::text[])
@@ -494,9 +438,8 @@ async fn ends_only(
     .bind(&pids)
     .bind(&codes)
     .bind(&tails)
-    .fetch_all(pool)
-    .await?;
-    Ok(ended.into_iter().collect())
+    .fetch_all(db)
+    .await
 }
 
 /// A job this worker claimed.
